@@ -1,0 +1,220 @@
+//! The validated configuration: what every other crate reads.
+//!
+//! These types are the *output* of parsing and validation. They hold no spans and
+//! no raw strings that still need checking: a `Config` that exists is one the
+//! gateway can run. Defaults live here so that the reference config, the docs and
+//! the code cannot drift apart (a test renders the defaults into the docs table).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: Option<AdminConfig>,
+    pub listeners: Vec<ListenerConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Number of shards; 0 means one per online core.
+    pub shards: usize,
+    pub driver: Driver,
+    pub steering: Steering,
+    /// Slots in each shard's connection table (downstream connections).
+    pub max_connections_per_shard: usize,
+    /// Size of the buffer a connection borrows while it is active (reading a
+    /// head, streaming a body). Also the upper bound for a request or response head.
+    pub buffer_size: usize,
+    pub timeouts: ServerTimeouts,
+    pub limits: HttpLimits,
+}
+
+/// `[server.timeouts]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTimeouts {
+    /// From the first byte of a request head to its end (slowloris guard) → 408.
+    pub header_read: Duration,
+    /// How long an idle keep-alive client connection is kept.
+    pub keepalive: Duration,
+    /// Longest gap between two reads of a request body → 408.
+    pub body_read: Duration,
+    /// Longest time a write to the client may make no progress.
+    pub send: Duration,
+    /// How long a graceful stop waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// `[server.limits]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// Longest request line (method, target, version) → 414.
+    pub max_request_line: usize,
+    /// Largest request head, request line included → 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one head → 431.
+    pub max_headers: usize,
+    /// Largest request body accepted; 0 = unlimited → 413.
+    pub max_body_bytes: u64,
+}
+
+/// Which monoio driver a shard runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring when the kernel (and seccomp) allow it, else epoll.
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+/// How the `SO_REUSEPORT` group picks a shard for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// The CPU that handled the SYN (follows NIC RSS).
+    Cpu,
+    /// The kernel's receive hash modulo the shard count.
+    Hash,
+    /// No program: the kernel's own reuseport hash.
+    None,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub address: SocketAddr,
+}
+
+/// `[[listener]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    pub protocol: Protocol,
+    /// TCP Fast Open queue length; 0 disables TFO on this listener.
+    pub tcp_fast_open: u32,
+    pub backlog: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+}
+
+/// `[[route]]`. Routes are matched most-specific first (see `shardgate-proxy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    /// For logs and metrics; defaults to `route[N]`.
+    pub name: String,
+    /// Listener names this route applies to; empty = all listeners.
+    pub listeners: Vec<String>,
+    /// Host patterns: exact (`example.com`) or wildcard (`*.example.com`), lower-case,
+    /// without port. Empty = any host.
+    pub hosts: Vec<String>,
+    /// Raw byte prefix of the request path; always starts with `/`.
+    pub path_prefix: String,
+    pub action: RouteAction,
+    pub request_headers: HeaderRewrite,
+    pub response_headers: HeaderRewrite,
+    pub forwarded: ForwardedHeaders,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    /// Forward to the named upstream (validated to exist).
+    Proxy { upstream: String },
+    /// Answer directly, like nginx's `return`.
+    Respond(StaticResponse),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Header edits applied in the order remove → set → add.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeaderRewrite {
+    /// Names (lower-case) removed.
+    pub remove: Vec<String>,
+    /// Replace any existing field of that name.
+    pub set: Vec<(String, String)>,
+    /// Append a field even when one exists.
+    pub add: Vec<(String, String)>,
+}
+
+/// Which forwarding headers the proxy adds to requests it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardedHeaders {
+    /// Append the client address to `X-Forwarded-For`.
+    pub x_forwarded_for: bool,
+    /// Set `X-Forwarded-Proto` to the listener's scheme.
+    pub x_forwarded_proto: bool,
+    /// Append an RFC 7239 `Forwarded` element.
+    pub forwarded: bool,
+    /// Append `1.1 shardgate` to `Via` (requests and responses).
+    pub via: bool,
+}
+
+impl Default for ForwardedHeaders {
+    fn default() -> Self {
+        Self {
+            x_forwarded_for: true,
+            x_forwarded_proto: true,
+            forwarded: false,
+            via: false,
+        }
+    }
+}
+
+/// `[[upstream]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub servers: Vec<UpstreamServer>,
+    pub lb: LbPolicy,
+    /// TCP connect timeout → 502 (connect failure) / 504 (timeout) when exhausted.
+    pub connect_timeout: Duration,
+    /// From the end of the request to the response head → 504.
+    pub response_timeout: Duration,
+    /// Longest gap between two reads of a response body; the client connection is
+    /// closed when it fires after the response head was sent.
+    pub read_timeout: Duration,
+    /// Use TCP Fast Open on connects to this upstream.
+    pub tcp_fast_open: bool,
+    pub pool: PoolConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamServer {
+    pub address: SocketAddr,
+    /// Relative share for weighted policies; ≥ 1.
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbPolicy {
+    /// Each server in turn, ignoring weights.
+    RoundRobin,
+    /// Smooth weighted round robin (nginx's algorithm).
+    WeightedRoundRobin,
+}
+
+/// `[upstream.pool]`: the per-shard keep-alive pool for each server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Idle connections kept per server per shard.
+    pub max_idle_per_host: usize,
+    /// Open connections (idle + busy) per server per shard; 0 = unlimited.
+    pub max_conns_per_host: usize,
+    /// An idle connection is closed after this long …
+    pub idle_timeout: Duration,
+    /// … give or take this fraction (0.0–0.5), so idle connections do not all
+    /// expire at once.
+    pub idle_timeout_jitter: f64,
+}

@@ -1,0 +1,36 @@
+//! The unsafe boundary of shardgate: everything that needs raw syscalls.
+//!
+//! All other crates are `#![forbid(unsafe_code)]`; they get sockets, BPF
+//! steering, CPU affinity and runtimes from here. Inside this crate only
+//! [`sys`] may use `unsafe`, each block with a `// SAFETY:` argument and a test.
+//!
+//! What was measured or decided (Linux 6.18, 2 vCPU, see `/work/shared/FACTS.md`):
+//! - io_uring rings are built with `SINGLE_ISSUER | DEFER_TASKRUN`; this kernel
+//!   accepts it (and `COOP_TASKRUN | TASKRUN_FLAG`, and plain), checked by
+//!   `runtime::tests::uring_setups_accepted_by_this_kernel`. monoio's default
+//!   ring cost 35–40 % more CPU per request; on kernels older than 6.1 the next
+//!   set-up in line is used and logged. Rings above 32768 entries get EINVAL.
+//! - Listeners are `SO_REUSEPORT` groups, one socket per shard, with an
+//!   optional classic BPF program choosing the shard (`SKF_AD_RXHASH % n`
+//!   spreads evenly; `SKF_AD_CPU % n` follows the CPU that took the SYN, which
+//!   on loopback is the client's CPU). A second group on the same address joins
+//!   the first rather than failing (documented on [`bind_tcp_group`]).
+//! - TCP Fast Open's queue is set per socket even when the sysctl lacks the
+//!   server bit (the kernel accepts it); we warn, because it will not be used.
+//! - Pooled upstream connections are checked with one `MSG_PEEK` before reuse.
+#![deny(unsafe_code)]
+
+mod cpu;
+mod error;
+mod listen;
+mod peer;
+mod runtime;
+mod steering;
+mod sys;
+
+pub use cpu::{allowed_cores, online_cores, pin_current_thread};
+pub use error::Error;
+pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
+pub use peer::{peek_state, PeerState};
+pub use runtime::{run_on_runtime, uring_available, ActiveDriver};
+pub use steering::steering_program;

@@ -1,1 +1,37 @@
 #![forbid(unsafe_code)]
+//! The proxy's policy layer: which route a request takes, which upstream server it
+//! goes to, whether a pooled connection may be reused, how long a failing server
+//! is left alone, and how heads are rewritten on the way through.
+//!
+//! Nothing in here does I/O, reads a clock or draws entropy: the server crate
+//! passes `Instant`s, `SystemTime`s and an [`Rng`] in. That keeps every decision
+//! unit-testable without sockets and keeps each shard's state shard-local. The
+//! per-request functions borrow their inputs and write into caller-owned buffers,
+//! so steady-state proxying allocates nothing here.
+
+mod balancer;
+mod date;
+mod error;
+mod health;
+mod method;
+mod pool;
+mod rewrite;
+mod rng;
+mod router;
+mod status;
+#[cfg(test)]
+mod testutil;
+
+pub use balancer::Balancer;
+pub use date::DateCache;
+pub use error::{Error, ErrorKind, Side};
+pub use health::{Backoff, ServerHealth};
+pub use method::is_idempotent;
+pub use pool::{Pool, PoolStats};
+pub use rewrite::{
+    absolute_authority, origin_form, write_downstream_response, write_error_response,
+    write_error_response_for, write_static_response, write_upstream_request, ForwardCtx, Framing,
+};
+pub use rng::Rng;
+pub use router::Router;
+pub use status::reason;

@@ -1,0 +1,259 @@
+//! The crate's one error type.
+//!
+//! Every failure on the request path ends in one of three decisions: which status
+//! the client gets, whether the request may be tried again on another server, and
+//! whose fault it was (for metrics and logs). The error carries exactly that, so the
+//! connection driver never has to re-derive it from an `io::Error`.
+
+use std::fmt;
+
+/// Which party a failure is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client: malformed, slow or oversized requests.
+    Downstream,
+    /// The origin servers.
+    Upstream,
+    /// The gateway itself (a bug or an exhausted local resource).
+    Internal,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The client did not finish its head or body in time → 408.
+    ClientTimeout,
+    /// The request could not be accepted; `status` is the one the http layer chose
+    /// (400, 414, 431, 501, 505 or 417; anything else is answered as 400).
+    ClientMalformed { status: u16 },
+    /// The request body exceeds `max_body_bytes` → 413.
+    BodyTooLarge,
+    /// No route matches the listener, host and path → 404.
+    NoRoute,
+    /// The upstream refused or could not be reached → 502.
+    UpstreamConnectRefused,
+    /// The upstream did not accept the connection in time → 504.
+    UpstreamConnectTimeout,
+    /// The upstream closed or reset the connection before a complete response → 502.
+    UpstreamReset,
+    /// The upstream did not answer (or stalled) in time → 504.
+    UpstreamTimeout,
+    /// The upstream sent something that is not valid HTTP/1.1 → 502.
+    UpstreamMalformed,
+    /// Every server of the upstream is backing off or at its connection limit → 503.
+    NoUpstreamAvailable,
+    /// A gateway bug or local resource exhaustion → 500.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn side(self) -> Side {
+        match self {
+            ErrorKind::ClientTimeout
+            | ErrorKind::ClientMalformed { .. }
+            | ErrorKind::BodyTooLarge
+            | ErrorKind::NoRoute => Side::Downstream,
+            ErrorKind::UpstreamConnectRefused
+            | ErrorKind::UpstreamConnectTimeout
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamMalformed
+            | ErrorKind::NoUpstreamAvailable => Side::Upstream,
+            ErrorKind::Internal => Side::Internal,
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::ClientTimeout => 408,
+            ErrorKind::ClientMalformed { status } => match status {
+                400 | 414 | 417 | 431 | 501 | 505 => status,
+                _ => 400,
+            },
+            ErrorKind::BodyTooLarge => 413,
+            ErrorKind::NoRoute => 404,
+            ErrorKind::UpstreamConnectRefused
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamMalformed => 502,
+            ErrorKind::UpstreamConnectTimeout | ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::NoUpstreamAvailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// A failed connect means no byte of the request reached the origin, so any
+    /// request may go to another server. Everything after that may have had an
+    /// effect upstream and is only retried when the caller says so.
+    fn retry_safe_by_default(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::UpstreamConnectRefused | ErrorKind::UpstreamConnectTimeout
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::ClientTimeout => f.write_str("client timed out"),
+            ErrorKind::ClientMalformed { status } => write!(f, "malformed request ({status})"),
+            ErrorKind::BodyTooLarge => f.write_str("request body too large"),
+            ErrorKind::NoRoute => f.write_str("no route matches the request"),
+            ErrorKind::UpstreamConnectRefused => f.write_str("upstream connect failed"),
+            ErrorKind::UpstreamConnectTimeout => f.write_str("upstream connect timed out"),
+            ErrorKind::UpstreamReset => f.write_str("upstream closed the connection"),
+            ErrorKind::UpstreamTimeout => f.write_str("upstream timed out"),
+            ErrorKind::UpstreamMalformed => f.write_str("malformed upstream response"),
+            ErrorKind::NoUpstreamAvailable => f.write_str("no upstream server available"),
+            ErrorKind::Internal => f.write_str("internal error"),
+        }
+    }
+}
+
+/// A request-path failure: kind, side, and whether retrying elsewhere is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} ({side:?})", side = kind.side())]
+pub struct Error {
+    kind: ErrorKind,
+    retry_safe: bool,
+}
+
+impl Error {
+    /// Retry-safe only for connect failures (nothing was sent).
+    pub fn new(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            retry_safe: kind.retry_safe_by_default(),
+        }
+    }
+
+    /// For an upstream failure after the request was (perhaps partly) written:
+    /// repeating it is only harmless when the method is idempotent (RFC 9110
+    /// §9.2.2) and the caller can still replay the body; the caller knows both.
+    pub fn after_send(kind: ErrorKind, replayable: bool) -> Error {
+        Error::new(kind).with_retry_safe(kind.retry_safe_by_default() || replayable)
+    }
+
+    /// Only upstream failures can be retried: retrying a client's mistake or our
+    /// own bug on another server gives the same result.
+    pub fn with_retry_safe(self, retry_safe: bool) -> Error {
+        Error {
+            kind: self.kind,
+            retry_safe: retry_safe && self.kind.side() == Side::Upstream,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn side(&self) -> Side {
+        self.kind.side()
+    }
+
+    pub fn retry_safe(&self) -> bool {
+        self.retry_safe
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error::new(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_sides() {
+        let cases = [
+            (ErrorKind::ClientTimeout, 408, Side::Downstream),
+            (
+                ErrorKind::ClientMalformed { status: 431 },
+                431,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 414 },
+                414,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 501 },
+                501,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 505 },
+                505,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 417 },
+                417,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 200 },
+                400,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::ClientMalformed { status: 502 },
+                400,
+                Side::Downstream,
+            ),
+            (ErrorKind::BodyTooLarge, 413, Side::Downstream),
+            (ErrorKind::NoRoute, 404, Side::Downstream),
+            (ErrorKind::UpstreamConnectRefused, 502, Side::Upstream),
+            (ErrorKind::UpstreamConnectTimeout, 504, Side::Upstream),
+            (ErrorKind::UpstreamReset, 502, Side::Upstream),
+            (ErrorKind::UpstreamTimeout, 504, Side::Upstream),
+            (ErrorKind::UpstreamMalformed, 502, Side::Upstream),
+            (ErrorKind::NoUpstreamAvailable, 503, Side::Upstream),
+            (ErrorKind::Internal, 500, Side::Internal),
+        ];
+        for (kind, status, side) in cases {
+            let e = Error::new(kind);
+            assert_eq!(e.status(), status, "{kind:?}");
+            assert_eq!(e.side(), side, "{kind:?}");
+            assert_eq!(e.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn retry_safety() {
+        assert!(Error::new(ErrorKind::UpstreamConnectRefused).retry_safe());
+        assert!(Error::new(ErrorKind::UpstreamConnectTimeout).retry_safe());
+        assert!(!Error::new(ErrorKind::UpstreamReset).retry_safe());
+        assert!(!Error::new(ErrorKind::UpstreamTimeout).retry_safe());
+        assert!(!Error::after_send(ErrorKind::UpstreamReset, false).retry_safe());
+        assert!(Error::after_send(ErrorKind::UpstreamReset, true).retry_safe());
+        // A connect failure stays retry-safe whatever the method.
+        assert!(Error::after_send(ErrorKind::UpstreamConnectRefused, false).retry_safe());
+        // Client-side and internal failures never are.
+        assert!(!Error::new(ErrorKind::ClientTimeout)
+            .with_retry_safe(true)
+            .retry_safe());
+        assert!(!Error::new(ErrorKind::Internal)
+            .with_retry_safe(true)
+            .retry_safe());
+        assert!(!Error::new(ErrorKind::UpstreamConnectRefused)
+            .with_retry_safe(false)
+            .retry_safe());
+    }
+
+    #[test]
+    fn display_names_kind_and_side() {
+        let e = Error::from(ErrorKind::UpstreamTimeout);
+        assert_eq!(e.to_string(), "upstream timed out (Upstream)");
+        let e = Error::new(ErrorKind::ClientMalformed { status: 431 });
+        assert_eq!(e.to_string(), "malformed request (431) (Downstream)");
+    }
+}

@@ -1,0 +1,255 @@
+//! Which fields cross the proxy, after the route's edits.
+//!
+//! A message's fields are its received (or configured) ones minus what must not
+//! be forwarded, then the route's `remove → set → add` edits. The result is never
+//! materialised: [`Fields`] walks it on demand, so writing a head allocates nothing
+//! and the handful of extra passes over ~20 borrowed fields costs less than a copy.
+
+use httparse::Header;
+use shardgate_config::HeaderRewrite;
+
+use super::wire::{is_field_value, is_token, trim_ows};
+
+/// RFC 9110 §7.6.1 connection-specific fields plus the legacy ones proxies still
+/// see. They describe one hop and must not be forwarded.
+const HOP_BY_HOP: [&[u8]; 7] = [
+    b"connection",
+    b"proxy-connection",
+    b"keep-alive",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+pub(crate) fn eq_ci(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP.iter().any(|h| eq_ci(h, name))
+}
+
+/// Names a request may not carry across: hop-by-hop, the framing we rewrite
+/// (`content-length`), `expect` (the gateway answers 100-continue itself) and
+/// `host` (written once, first, by the request writer).
+pub(crate) fn request_protected(name: &[u8]) -> bool {
+    is_hop_by_hop(name)
+        || eq_ci(name, b"content-length")
+        || eq_ci(name, b"expect")
+        || eq_ci(name, b"host")
+}
+
+/// Names a response may not carry across: hop-by-hop and the framing we rewrite.
+pub(crate) fn response_protected(name: &[u8]) -> bool {
+    is_hop_by_hop(name) || eq_ci(name, b"content-length")
+}
+
+/// Whether a `Connection` field of `headers` lists `name` (RFC 9110 §7.6.1: the
+/// sender declares those fields hop-by-hop too).
+pub(crate) fn nominated(headers: &[Header<'_>], name: &[u8]) -> bool {
+    headers
+        .iter()
+        .filter(|h| eq_ci(h.name.as_bytes(), b"connection"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .map(trim_ows)
+        .any(|token| !token.is_empty() && eq_ci(token, name))
+}
+
+/// The fields a message starts from.
+#[derive(Clone, Copy)]
+pub(crate) enum Base<'a> {
+    /// Received from a peer: `Connection` nominations apply.
+    Parsed(&'a [Header<'a>]),
+    /// From the config (static responses).
+    Configured(&'a [(String, String)]),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    pub(crate) base: Base<'a>,
+    pub(crate) edits: &'a HeaderRewrite,
+    pub(crate) protected: fn(&[u8]) -> bool,
+}
+
+impl<'a> Fields<'a> {
+    /// Calls `f(name, value)` for every field that crosses, in order: surviving base
+    /// fields (names as received, values trimmed), then `set`, then `add`.
+    /// Configured entries that could not be written safely (bad name, control
+    /// characters in the value) or that would touch protected names are skipped:
+    /// config validation should reject them, and the head must stay well-formed
+    /// whatever it let through.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+        let edits = self.edits;
+        let kept = |name: &[u8]| {
+            !(self.protected)(name)
+                && !edits.remove.iter().any(|r| eq_ci(r.as_bytes(), name))
+                && !edits.set.iter().any(|(s, _)| eq_ci(s.as_bytes(), name))
+        };
+        match self.base {
+            Base::Parsed(headers) => {
+                // Most heads have no Connection field (or only `keep-alive`, itself
+                // hop-by-hop): one scan here saves a scan per field below.
+                let any_connection = headers
+                    .iter()
+                    .any(|h| eq_ci(h.name.as_bytes(), b"connection"));
+                for h in headers {
+                    let name = h.name.as_bytes();
+                    if kept(name) && !(any_connection && nominated(headers, name)) {
+                        f(name, trim_ows(h.value));
+                    }
+                }
+            }
+            Base::Configured(pairs) => {
+                for (n, v) in pairs {
+                    let (name, value) = (n.as_bytes(), trim_ows(v.as_bytes()));
+                    if kept(name) && writable(name, value) {
+                        f(name, value);
+                    }
+                }
+            }
+        }
+        for (n, v) in edits.set.iter().chain(&edits.add) {
+            let (name, value) = (n.as_bytes(), trim_ows(v.as_bytes()));
+            if !(self.protected)(name) && writable(name, value) {
+                f(name, value);
+            }
+        }
+    }
+
+    /// Calls `f(value)` for each crossing field named `name`.
+    pub(crate) fn for_each_named(&self, name: &[u8], mut f: impl FnMut(&'a [u8])) {
+        self.for_each(|n, v| {
+            if eq_ci(n, name) {
+                f(v);
+            }
+        });
+    }
+}
+
+fn writable(name: &[u8], value: &[u8]) -> bool {
+    is_token(name) && is_field_value(value)
+}
+
+/// The last `set` value for `name` that can be written, if the route sets it.
+pub(crate) fn set_value<'a>(edits: &'a HeaderRewrite, name: &[u8]) -> Option<&'a [u8]> {
+    edits
+        .set
+        .iter()
+        .rev()
+        .map(|(n, v)| (n.as_bytes(), trim_ows(v.as_bytes())))
+        .find(|&(n, v)| eq_ci(n, name) && is_field_value(v))
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::pairs;
+
+    fn collect(fields: &Fields<'_>) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        fields.for_each(|n, val| {
+            v.push((
+                String::from_utf8(n.to_vec()).unwrap(),
+                String::from_utf8(val.to_vec()).unwrap(),
+            ))
+        });
+        v
+    }
+
+    fn h<'a>(name: &'a str, value: &'a str) -> Header<'a> {
+        Header {
+            name,
+            value: value.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn nomination_is_case_insensitive_and_spans_fields() {
+        let hs = [
+            h("Connection", "close, X-Secret"),
+            h("connection", " , x-other ,"),
+        ];
+        assert!(nominated(&hs, b"x-secret"));
+        assert!(nominated(&hs, b"X-OTHER"));
+        assert!(!nominated(&hs, b"x-sec"));
+        assert!(!nominated(&hs, b""));
+        assert!(!nominated(&[h("X-Connection", "a")], b"a"));
+    }
+
+    #[test]
+    fn edits_apply_remove_set_add() {
+        let hs = [
+            h("Accept", "*/*"),
+            h("X-Drop", "1"),
+            h("X-Replace", "old"),
+            h("x-replace", "old2"),
+            h("X-Keep", "  spaced \t"),
+            h("Connection", "x-nominated"),
+            h("X-Nominated", "gone"),
+            h("Transfer-Encoding", "chunked"),
+        ];
+        let edits = HeaderRewrite {
+            remove: vec!["x-drop".into()],
+            set: pairs(&[("X-Replace", "new"), ("Content-Length", "5")]),
+            add: pairs(&[
+                ("X-Added", "a"),
+                ("x-keep", "another"),
+                ("Bad Name", "x"),
+                ("X-Inject", "a\r\nb: c"),
+                ("Upgrade", "h2c"),
+            ]),
+        };
+        let f = Fields {
+            base: Base::Parsed(&hs),
+            edits: &edits,
+            protected: request_protected,
+        };
+        assert_eq!(
+            collect(&f),
+            pairs(&[
+                ("Accept", "*/*"),
+                ("X-Keep", "spaced"),
+                ("X-Replace", "new"),
+                ("X-Added", "a"),
+                ("x-keep", "another"),
+            ])
+        );
+        let mut dropped = 0;
+        f.for_each_named(b"x-drop", |_| dropped += 1);
+        assert_eq!(dropped, 0);
+        let mut keeps = Vec::new();
+        f.for_each_named(b"X-KEEP", |v| keeps.push(v.to_vec()));
+        assert_eq!(keeps, [b"spaced".to_vec(), b"another".to_vec()]);
+    }
+
+    #[test]
+    fn configured_base_is_checked() {
+        let base = pairs(&[
+            ("Content-Type", "text/plain"),
+            ("X-Bad", "a\nb"),
+            ("Via", "x"),
+        ]);
+        let edits = HeaderRewrite {
+            remove: vec!["via".into()],
+            ..HeaderRewrite::default()
+        };
+        let f = Fields {
+            base: Base::Configured(&base),
+            edits: &edits,
+            protected: response_protected,
+        };
+        assert_eq!(collect(&f), pairs(&[("Content-Type", "text/plain")]));
+    }
+
+    #[test]
+    fn last_set_wins_for_single_valued_lookups() {
+        let edits = HeaderRewrite {
+            set: pairs(&[("Host", "a"), ("host", " b "), ("HOST", "c\r\n")]),
+            ..HeaderRewrite::default()
+        };
+        assert_eq!(set_value(&edits, b"host"), Some(&b"b"[..]));
+        assert_eq!(set_value(&edits, b"x"), None);
+    }
+}

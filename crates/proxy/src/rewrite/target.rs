@@ -1,0 +1,86 @@
+//! Request-target forms (RFC 9112 §3.2).
+//!
+//! Clients talking to a proxy may send absolute-form (`http://host/path`); origin
+//! servers expect origin-form (`/path`). The authority of an absolute-form target
+//! overrides the Host field (RFC 9112 §3.2.2), so both halves are needed.
+
+/// Splits an absolute-form target into (authority, rest). `rest` starts at the
+/// path, query or fragment, or is empty. `None` for every other form.
+fn split_absolute(target: &str) -> Option<(&str, &str)> {
+    let (scheme, after) = target.split_once("://")?;
+    let mut chars = scheme.bytes();
+    let scheme_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return None;
+    }
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    Some(after.split_at(end))
+}
+
+/// The host (and port) of an absolute-form target, without userinfo; `None` for
+/// origin-, authority- and asterisk-form or an empty authority.
+pub fn absolute_authority(target: &str) -> Option<&str> {
+    let (authority, _) = split_absolute(target)?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+/// The origin-form path of a target, for routing: `http://h/p?q` → `/p?q`; other
+/// forms are returned unchanged. An absolute-form target with an empty path routes
+/// as `/` (its query, if any, is still forwarded by `write_upstream_request`).
+pub fn origin_form(target: &str) -> &str {
+    match split_absolute(target) {
+        Some((_, rest)) if rest.starts_with('/') => rest,
+        Some(_) => "/",
+        None => target,
+    }
+}
+
+/// What to put on the upstream request line: `(needs_leading_slash, rest)`.
+pub(crate) fn upstream_target(target: &str) -> (bool, &str) {
+    match split_absolute(target) {
+        // A fragment is never sent (RFC 9110 §4.2.5); one in a target is dropped.
+        Some((_, rest)) => {
+            let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+            (!rest.starts_with('/'), rest)
+        }
+        None => (false, target),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_form() {
+        assert_eq!(origin_form("http://example.com/a/b?c=d"), "/a/b?c=d");
+        assert_eq!(origin_form("HTTP://example.com"), "/");
+        assert_eq!(origin_form("http://example.com?q"), "/");
+        assert_eq!(origin_form("https://example.com:8443/x"), "/x");
+        assert_eq!(
+            absolute_authority("http://Example.com:8080/x"),
+            Some("Example.com:8080")
+        );
+        assert_eq!(absolute_authority("http://user:pw@h.com/x"), Some("h.com"));
+        assert_eq!(absolute_authority("http://[::1]:80/x"), Some("[::1]:80"));
+        assert_eq!(absolute_authority("http:///x"), None);
+        assert_eq!(upstream_target("http://h?q"), (true, "?q"));
+        assert_eq!(upstream_target("http://h"), (true, ""));
+        assert_eq!(upstream_target("http://h/p#frag"), (false, "/p"));
+    }
+
+    #[test]
+    fn other_forms_unchanged() {
+        for t in ["/", "/a?b=http://x/y", "*", "example.com:443", "/p://q"] {
+            assert_eq!(origin_form(t), t);
+            assert_eq!(absolute_authority(t), None);
+            assert_eq!(upstream_target(t), (false, t));
+        }
+        // Not a scheme: must start with a letter and hold only scheme characters.
+        assert_eq!(origin_form("1http://h/x"), "1http://h/x");
+        assert_eq!(origin_form("a b://h/x"), "a b://h/x");
+        assert_eq!(origin_form("://h/x"), "://h/x");
+    }
+}

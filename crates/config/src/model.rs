@@ -133,6 +133,8 @@ pub enum RouteAction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticResponse {
     pub status: u16,
+    /// In file order, names as written; never framing or connection headers
+    /// (the server writes those).
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -142,9 +144,10 @@ pub struct StaticResponse {
 pub struct HeaderRewrite {
     /// Names (lower-case) removed.
     pub remove: Vec<String>,
-    /// Replace any existing field of that name.
+    /// Replace any existing field of that name. Names keep the case written in
+    /// the file (that is what goes on the wire): compare them case-insensitively.
     pub set: Vec<(String, String)>,
-    /// Append a field even when one exists.
+    /// Append a field even when one exists. Names as in `set`.
     pub add: Vec<(String, String)>,
 }
 

@@ -1,0 +1,312 @@
+//! Every default of the configuration, in one place.
+//!
+//! Validation fills absent keys from here; a test checks that
+//! `docs/configuration.md` and `config/shardgate.toml` show these same values,
+//! so the three cannot drift apart.
+
+// `#[derive(Default)]` + `#[default]` on the enums would scatter the defaults
+// back over model.rs; keeping them here is the point of this file.
+#![allow(clippy::derivable_impls)]
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use crate::model::{
+    AdminConfig, Driver, HttpLimits, LbPolicy, ListenerConfig, PoolConfig, Protocol, RouteConfig,
+    ServerConfig, ServerTimeouts, Steering, UpstreamConfig, UpstreamServer,
+};
+
+const KIB: usize = 1024;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            driver: Driver::default(),
+            steering: Steering::default(),
+            max_connections_per_shard: 16_384,
+            buffer_size: 16 * KIB,
+            timeouts: ServerTimeouts::default(),
+            limits: HttpLimits::default(),
+        }
+    }
+}
+
+impl Default for ServerTimeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            keepalive: Duration::from_secs(60),
+            body_read: Duration::from_secs(30),
+            send: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_request_line: 8 * KIB,
+            max_header_bytes: 16 * KIB,
+            max_headers: 100,
+            max_body_bytes: 0,
+        }
+    }
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::Auto
+    }
+}
+
+impl Default for Steering {
+    fn default() -> Self {
+        Self::Hash
+    }
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Self::Http
+    }
+}
+
+impl Default for LbPolicy {
+    fn default() -> Self {
+        Self::RoundRobin
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_host: 256,
+            max_conns_per_host: 0,
+            idle_timeout: Duration::from_secs(60),
+            idle_timeout_jitter: 0.1,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Loopback only: the admin listener exposes metrics and the running config.
+    pub const DEFAULT_ADDRESS: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9901));
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            address: Self::DEFAULT_ADDRESS,
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// Accept queue length passed to `listen()`.
+    pub const DEFAULT_BACKLOG: u32 = 1024;
+    /// TCP Fast Open is off unless asked for: it needs the sysctl set to 2 or 3.
+    pub const DEFAULT_TCP_FAST_OPEN: u32 = 0;
+}
+
+impl RouteConfig {
+    /// Matches every path.
+    pub const DEFAULT_PATH_PREFIX: &'static str = "/";
+
+    /// The name of an unnamed route: its position among the `[[route]]` tables.
+    pub fn default_name(index: usize) -> String {
+        format!("route[{index}]")
+    }
+}
+
+impl UpstreamConfig {
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_TCP_FAST_OPEN: bool = false;
+}
+
+impl UpstreamServer {
+    pub const DEFAULT_WEIGHT: u32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ForwardedHeaders;
+    use crate::{duration, size};
+
+    fn word_driver(d: Driver) -> &'static str {
+        match d {
+            Driver::Auto => "auto",
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
+        }
+    }
+
+    fn word_steering(s: Steering) -> &'static str {
+        match s {
+            Steering::Cpu => "cpu",
+            Steering::Hash => "hash",
+            Steering::None => "none",
+        }
+    }
+
+    fn word_lb(lb: LbPolicy) -> &'static str {
+        match lb {
+            LbPolicy::RoundRobin => "round_robin",
+            LbPolicy::WeightedRoundRobin => "weighted_round_robin",
+        }
+    }
+
+    fn word_protocol(p: Protocol) -> &'static str {
+        match p {
+            Protocol::Http => "http",
+        }
+    }
+
+    /// The docs write every default duration in seconds, as a user would.
+    fn dur(d: Duration) -> String {
+        assert_eq!(d.subsec_nanos(), 0, "default {d:?} is not whole seconds");
+        let text = format!("{}s", d.as_secs());
+        assert_eq!(duration::parse(&text), Ok(d));
+        format!("\"{text}\"")
+    }
+
+    /// Sizes render as written in the docs: a unit string, or 0 as an integer.
+    fn bytes(n: usize) -> String {
+        let n = u64::try_from(n).unwrap();
+        if n == 0 {
+            "0".to_string()
+        } else {
+            format!("\"{}\"", size::format(n))
+        }
+    }
+
+    fn quoted(s: &str) -> String {
+        format!("\"{s}\"")
+    }
+
+    /// The docs tables show `| key | type | default |` for every key; they must
+    /// match the code's defaults.
+    #[test]
+    fn docs_tables_show_the_code_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        let server = ServerConfig::default();
+        let t = &server.timeouts;
+        let l = &server.limits;
+        let pool = PoolConfig::default();
+        let fwd = ForwardedHeaders::default();
+        let rows: Vec<(&str, &str, String)> = vec![
+            ("shards", "integer", server.shards.to_string()),
+            ("driver", "string", quoted(word_driver(server.driver))),
+            ("steering", "string", quoted(word_steering(server.steering))),
+            (
+                "max_connections_per_shard",
+                "integer",
+                server.max_connections_per_shard.to_string(),
+            ),
+            ("buffer_size", "size", bytes(server.buffer_size)),
+            ("header_read", "duration", dur(t.header_read)),
+            ("keepalive", "duration", dur(t.keepalive)),
+            ("body_read", "duration", dur(t.body_read)),
+            ("send", "duration", dur(t.send)),
+            ("shutdown_grace", "duration", dur(t.shutdown_grace)),
+            ("max_request_line", "size", bytes(l.max_request_line)),
+            ("max_header_bytes", "size", bytes(l.max_header_bytes)),
+            ("max_headers", "integer", l.max_headers.to_string()),
+            ("max_body_bytes", "size", l.max_body_bytes.to_string()),
+            (
+                "address",
+                "address",
+                quoted(&AdminConfig::default().address.to_string()),
+            ),
+            (
+                "protocol",
+                "string",
+                quoted(word_protocol(Protocol::default())),
+            ),
+            (
+                "tcp_fast_open",
+                "integer",
+                ListenerConfig::DEFAULT_TCP_FAST_OPEN.to_string(),
+            ),
+            (
+                "backlog",
+                "integer",
+                ListenerConfig::DEFAULT_BACKLOG.to_string(),
+            ),
+            // The route's default name, with its index written as N.
+            ("name", "name", quoted("route[N]")),
+            (
+                "path_prefix",
+                "string",
+                quoted(RouteConfig::DEFAULT_PATH_PREFIX),
+            ),
+            ("x_forwarded_for", "bool", fwd.x_forwarded_for.to_string()),
+            (
+                "x_forwarded_proto",
+                "bool",
+                fwd.x_forwarded_proto.to_string(),
+            ),
+            ("forwarded", "bool", fwd.forwarded.to_string()),
+            ("via", "bool", fwd.via.to_string()),
+            ("lb", "string", quoted(word_lb(LbPolicy::default()))),
+            (
+                "connect_timeout",
+                "duration",
+                dur(UpstreamConfig::DEFAULT_CONNECT_TIMEOUT),
+            ),
+            (
+                "response_timeout",
+                "duration",
+                dur(UpstreamConfig::DEFAULT_RESPONSE_TIMEOUT),
+            ),
+            (
+                "read_timeout",
+                "duration",
+                dur(UpstreamConfig::DEFAULT_READ_TIMEOUT),
+            ),
+            (
+                "tcp_fast_open",
+                "bool",
+                UpstreamConfig::DEFAULT_TCP_FAST_OPEN.to_string(),
+            ),
+            (
+                "weight",
+                "integer",
+                UpstreamServer::DEFAULT_WEIGHT.to_string(),
+            ),
+            (
+                "max_idle_per_host",
+                "integer",
+                pool.max_idle_per_host.to_string(),
+            ),
+            (
+                "max_conns_per_host",
+                "integer",
+                pool.max_conns_per_host.to_string(),
+            ),
+            ("idle_timeout", "duration", dur(pool.idle_timeout)),
+            (
+                "idle_timeout_jitter",
+                "float",
+                pool.idle_timeout_jitter.to_string(),
+            ),
+        ];
+        assert_eq!(RouteConfig::default_name(7), "route[7]");
+        let missing: Vec<String> = rows
+            .iter()
+            .map(|(key, ty, default)| format!("| `{key}` | {ty} | `{default}` |"))
+            .filter(|row| !docs.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "rows missing from docs/configuration.md:\n{}",
+            missing.join("\n")
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! [`RawDocument`] → [`Config`]: every rule that serde cannot express.
+//!
+//! Each section check converts what it can, reports what it cannot, and
+//! returns placeholders for the rest, so all problems of a file come out of
+//! one run. The caller discards the `Config` if anything was reported.
+
+mod headers;
+mod host;
+mod listener;
+mod route;
+mod server;
+mod upstream;
+mod value;
+
+use crate::model::Config;
+use crate::raw::RawDocument;
+use crate::report::Report;
+
+pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument) -> Config {
+    let server = server::server(r, doc.server.as_ref());
+    let (listeners, bound) = listener::listeners(r, doc);
+    let admin = listener::admin(r, doc.admin.as_ref(), &bound);
+    let upstreams = upstream::upstreams(r, &doc.upstreams);
+    let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+    let upstream_names: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();
+    let known = route::Known {
+        listeners: &listener_names,
+        listeners_complete: doc.listeners.complete,
+        upstreams: &upstream_names,
+        upstreams_complete: doc.upstreams.complete,
+    };
+    let routes = route::routes(r, &doc.routes, &known);
+    Config {
+        server,
+        admin,
+        listeners,
+        routes,
+        upstreams,
+    }
+}

@@ -1,0 +1,129 @@
+//! `[[listener]]` and `[admin]`: names, addresses, socket options.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde_spanned::Spanned;
+
+use super::value::{address, at, choice, int, name, required};
+use crate::model::{AdminConfig, ListenerConfig, Protocol};
+use crate::raw::{RawAdmin, RawDocument};
+use crate::report::Report;
+
+/// `listen()` takes an `int` and the kernel clamps to `somaxconn` anyway.
+pub(crate) const MAX_BACKLOG: u32 = 65_535;
+pub(crate) const MAX_TCP_FAST_OPEN: u32 = 65_535;
+
+const PROTOCOLS: [(&str, Protocol); 1] = [("http", Protocol::Http)];
+
+/// Which listener (by index and name) binds an address, for duplicate reports.
+pub(crate) type Bound = HashMap<SocketAddr, (usize, String)>;
+
+pub(crate) fn listeners(r: &mut Report<'_>, doc: &RawDocument) -> (Vec<ListenerConfig>, Bound) {
+    let section = &doc.listeners;
+    let mut out = Vec::new();
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut bound = Bound::new();
+    if section.items.is_empty() && section.complete {
+        r.error(
+            doc.listener_key.unwrap_or(0),
+            "listener",
+            "at least one [[listener]] is required",
+        );
+    }
+    for (i, raw) in &section.items {
+        let table_at = at(raw);
+        let raw = raw.get_ref();
+        let base = format!("listener[{i}]");
+        let key = |field: &str| format!("{base}.{field}");
+
+        let listener_name = match required(r, raw.name.as_ref(), table_at, &key("name")) {
+            Some(v) => {
+                name(r, v, &key("name"));
+                if let Some(first) = names.get(v.get_ref()) {
+                    r.error(
+                        at(v),
+                        key("name"),
+                        format!(
+                            "duplicate listener name {:?} (also listener[{first}])",
+                            v.get_ref()
+                        ),
+                    );
+                } else {
+                    names.insert(v.get_ref().clone(), *i);
+                }
+                v.get_ref().clone()
+            }
+            None => String::new(),
+        };
+
+        let addr = required(r, raw.address.as_ref(), table_at, &key("address"))
+            .and_then(|v| address(r, v, &key("address")).map(|a| (a, v)));
+        if let Some((addr, v)) = addr {
+            // Port 0 asks the kernel for a free port, so two of them never clash.
+            if addr.port() != 0 {
+                if let Some((first, first_name)) = bound.get(&addr) {
+                    r.error(
+                        at(v),
+                        key("address"),
+                        format!(
+                            "address {addr} is already used by listener[{first}] ({first_name:?})"
+                        ),
+                    );
+                } else {
+                    bound.insert(addr, (*i, listener_name.clone()));
+                }
+            }
+        }
+
+        out.push(ListenerConfig {
+            name: listener_name,
+            address: addr.map_or(AdminConfig::DEFAULT_ADDRESS, |(a, _)| a),
+            protocol: choice(
+                r,
+                raw.protocol.as_ref(),
+                &key("protocol"),
+                Protocol::default(),
+                &PROTOCOLS,
+            ),
+            tcp_fast_open: int(
+                r,
+                raw.tcp_fast_open.as_ref(),
+                &key("tcp_fast_open"),
+                ListenerConfig::DEFAULT_TCP_FAST_OPEN,
+                0..=MAX_TCP_FAST_OPEN,
+            ),
+            backlog: int(
+                r,
+                raw.backlog.as_ref(),
+                &key("backlog"),
+                ListenerConfig::DEFAULT_BACKLOG,
+                1..=MAX_BACKLOG,
+            ),
+        });
+    }
+    (out, bound)
+}
+
+pub(crate) fn admin(
+    r: &mut Report<'_>,
+    raw: Option<&Spanned<RawAdmin>>,
+    bound: &Bound,
+) -> Option<AdminConfig> {
+    let raw = raw?;
+    if r.is_pruned("admin.address") {
+        return None;
+    }
+    let (addr, addr_at) = match raw.get_ref().address.as_ref() {
+        Some(v) => (address(r, v, "admin.address")?, at(v)),
+        None => (AdminConfig::DEFAULT_ADDRESS, at(raw)),
+    };
+    if let Some((i, listener_name)) = bound.get(&addr) {
+        r.error(
+            addr_at,
+            "admin.address",
+            format!("address {addr} is already used by listener[{i}] ({listener_name:?})"),
+        );
+    }
+    Some(AdminConfig { address: addr })
+}

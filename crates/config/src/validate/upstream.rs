@@ -1,0 +1,205 @@
+//! `[[upstream]]` and `[upstream.pool]`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde_spanned::Spanned;
+
+use super::value::{address, at, choice, duration, int, name, required};
+use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
+use crate::raw::{Float, RawPool, RawUpstream, Section, ServerEntry};
+use crate::report::Report;
+
+/// Keeps the weighted round robin sums far from overflow.
+pub(crate) const MAX_WEIGHT: u32 = 65_535;
+/// Per server per shard; a bound so a typo cannot pin unbounded sockets.
+pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
+pub(crate) const MAX_JITTER: f64 = 0.5;
+
+const POLICIES: [(&str, LbPolicy); 2] = [
+    ("round_robin", LbPolicy::RoundRobin),
+    ("weighted_round_robin", LbPolicy::WeightedRoundRobin),
+];
+
+pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> Vec<UpstreamConfig> {
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, raw) in &section.items {
+        let table_at = at(raw);
+        let raw = raw.get_ref();
+        let base = format!("upstream[{i}]");
+        let key = |field: &str| format!("{base}.{field}");
+
+        let upstream_name = match required(r, raw.name.as_ref(), table_at, &key("name")) {
+            Some(v) => {
+                name(r, v, &key("name"));
+                if let Some(first) = names.get(v.get_ref()) {
+                    r.error(
+                        at(v),
+                        key("name"),
+                        format!(
+                            "duplicate upstream name {:?} (also upstream[{first}])",
+                            v.get_ref()
+                        ),
+                    );
+                } else {
+                    names.insert(v.get_ref().clone(), *i);
+                }
+                v.get_ref().clone()
+            }
+            None => String::new(),
+        };
+
+        out.push(UpstreamConfig {
+            name: upstream_name,
+            servers: servers(r, raw, table_at, &key("servers")),
+            lb: choice(
+                r,
+                raw.lb.as_ref(),
+                &key("lb"),
+                LbPolicy::default(),
+                &POLICIES,
+            ),
+            connect_timeout: duration(
+                r,
+                raw.connect_timeout.as_ref(),
+                &key("connect_timeout"),
+                UpstreamConfig::DEFAULT_CONNECT_TIMEOUT,
+            ),
+            response_timeout: duration(
+                r,
+                raw.response_timeout.as_ref(),
+                &key("response_timeout"),
+                UpstreamConfig::DEFAULT_RESPONSE_TIMEOUT,
+            ),
+            read_timeout: duration(
+                r,
+                raw.read_timeout.as_ref(),
+                &key("read_timeout"),
+                UpstreamConfig::DEFAULT_READ_TIMEOUT,
+            ),
+            tcp_fast_open: raw
+                .tcp_fast_open
+                .unwrap_or(UpstreamConfig::DEFAULT_TCP_FAST_OPEN),
+            pool: pool(r, raw.pool.as_ref().map(Spanned::get_ref), &key("pool")),
+        });
+    }
+    out
+}
+
+fn servers(
+    r: &mut Report<'_>,
+    raw: &RawUpstream,
+    table_at: usize,
+    base: &str,
+) -> Vec<UpstreamServer> {
+    let mut out = Vec::new();
+    let Some(list) = required(r, raw.servers.as_ref(), table_at, base) else {
+        return out;
+    };
+    if list.get_ref().0.is_empty() {
+        r.error(at(list), base, "an upstream needs at least one server");
+    }
+    let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
+    for (k, entry) in list.get_ref().0.iter().enumerate() {
+        let entry_key = format!("{base}[{k}]");
+        let (addr_value, weight) = match entry.get_ref() {
+            // The short form: the entry itself is the address string.
+            ServerEntry::Address(text) => {
+                let spanned = Spanned::new(entry.span(), text.clone());
+                (
+                    Some((spanned, entry_key.clone())),
+                    UpstreamServer::DEFAULT_WEIGHT,
+                )
+            }
+            ServerEntry::Table(t) => {
+                let addr_key = format!("{entry_key}.address");
+                let addr = required(r, t.address.as_ref(), at(entry), &addr_key).cloned();
+                let weight = int(
+                    r,
+                    t.weight.as_ref(),
+                    &format!("{entry_key}.weight"),
+                    UpstreamServer::DEFAULT_WEIGHT,
+                    1..=MAX_WEIGHT,
+                );
+                (addr.map(|a| (a, addr_key)), weight)
+            }
+        };
+        let Some((addr_value, addr_key)) = addr_value else {
+            continue;
+        };
+        let Some(addr) = address(r, &addr_value, &addr_key) else {
+            continue;
+        };
+        if addr.port() == 0 {
+            r.error(at(&addr_value), &addr_key, "port 0 cannot be connected to");
+        } else if let Some(first) = seen.get(&addr) {
+            r.error(
+                at(&addr_value),
+                &addr_key,
+                format!("server {addr} is listed twice (also {base}[{first}])"),
+            );
+        } else {
+            seen.insert(addr, k);
+        }
+        out.push(UpstreamServer {
+            address: addr,
+            weight,
+        });
+    }
+    out
+}
+
+fn pool(r: &mut Report<'_>, raw: Option<&RawPool>, base: &str) -> PoolConfig {
+    let d = PoolConfig::default();
+    let Some(raw) = raw else {
+        return d;
+    };
+    let key = |field: &str| format!("{base}.{field}");
+    PoolConfig {
+        max_idle_per_host: int(
+            r,
+            raw.max_idle_per_host.as_ref(),
+            &key("max_idle_per_host"),
+            d.max_idle_per_host,
+            0..=MAX_POOL_CONNS,
+        ),
+        max_conns_per_host: int(
+            r,
+            raw.max_conns_per_host.as_ref(),
+            &key("max_conns_per_host"),
+            d.max_conns_per_host,
+            0..=MAX_POOL_CONNS,
+        ),
+        idle_timeout: duration(
+            r,
+            raw.idle_timeout.as_ref(),
+            &key("idle_timeout"),
+            d.idle_timeout,
+        ),
+        idle_timeout_jitter: jitter(
+            r,
+            raw.idle_timeout_jitter.as_ref(),
+            &key("idle_timeout_jitter"),
+            d.idle_timeout_jitter,
+        ),
+    }
+}
+
+fn jitter(r: &mut Report<'_>, raw: Option<&Spanned<Float>>, key: &str, default: f64) -> f64 {
+    let Some(v) = raw else {
+        return default;
+    };
+    let x = v.get_ref().0;
+    // Written so that NaN fails too.
+    if (0.0..=MAX_JITTER).contains(&x) {
+        x
+    } else {
+        r.error(
+            at(v),
+            key,
+            format!("must be between 0.0 and {MAX_JITTER:.1} (got {x})"),
+        );
+        default
+    }
+}

@@ -1,0 +1,202 @@
+//! Every config file shipped in `config/` must load, and the reference config
+//! must describe the setup the README promises.
+
+use std::path::{Path, PathBuf};
+
+use shardgate_config::{
+    load, Config, ListenerConfig, RouteAction, ServerConfig, UpstreamConfig, UpstreamServer,
+};
+
+fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            toml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_file_parses() {
+    let mut files = Vec::new();
+    toml_files(&config_dir(), &mut files);
+    files.sort();
+    // The reference config and at least two examples.
+    assert!(files.len() >= 3, "found only {files:?}");
+    assert!(files
+        .iter()
+        .any(|f| f.ends_with("examples/static-only.toml")));
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|f| load(f).err().map(|e| e.to_string()))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn reference() -> Config {
+    load(&config_dir().join("shardgate.toml")).unwrap()
+}
+
+#[test]
+fn reference_config_serves_on_its_own() {
+    let config = reference();
+    let listeners: Vec<(&str, String)> = config
+        .listeners
+        .iter()
+        .map(|l| (l.name.as_str(), l.address.to_string()))
+        .collect();
+    assert_eq!(
+        listeners,
+        [
+            ("public", "127.0.0.1:8080".to_string()),
+            ("internal", "127.0.0.1:8081".to_string())
+        ]
+    );
+    assert_eq!(
+        config.admin.as_ref().map(|a| a.address.to_string()),
+        Some("127.0.0.1:9901".to_string())
+    );
+
+    let route = |listener: &str, prefix: &str| {
+        config
+            .routes
+            .iter()
+            .find(|r| r.listeners == [listener] && r.path_prefix == prefix)
+            .unwrap_or_else(|| panic!("no route on {listener} for {prefix}"))
+    };
+    let RouteAction::Respond(root) = &route("public", "/").action else {
+        panic!("public / must respond");
+    };
+    assert_eq!(
+        (root.status, root.body.as_str()),
+        (200, "shardgate is running\n")
+    );
+    assert_eq!(root.headers, [("content-type".into(), "text/plain".into())]);
+
+    let proxied = route("public", "/proxied/");
+    assert_eq!(
+        proxied.action,
+        RouteAction::Proxy {
+            upstream: "internal".into()
+        }
+    );
+    let RouteAction::Respond(inner) = &route("internal", "/").action else {
+        panic!("internal / must respond");
+    };
+    assert_eq!(
+        (inner.status, inner.body.as_str()),
+        (200, "hello from behind the proxy\n")
+    );
+
+    // The proxied route really reaches the internal listener.
+    let upstream = config
+        .upstreams
+        .iter()
+        .find(|u| u.name == "internal")
+        .unwrap();
+    assert_eq!(
+        upstream.servers,
+        [UpstreamServer {
+            address: "127.0.0.1:8081".parse().unwrap(),
+            weight: 1
+        }]
+    );
+}
+
+/// The reference config spells out every default, so its values must be the
+/// code's defaults: a change to one without the other fails here.
+#[test]
+fn reference_config_shows_the_defaults() {
+    let config = reference();
+    assert_eq!(config.server, ServerConfig::default());
+    let public = &config.listeners[0];
+    assert_eq!(public.backlog, ListenerConfig::DEFAULT_BACKLOG);
+    assert_eq!(public.tcp_fast_open, ListenerConfig::DEFAULT_TCP_FAST_OPEN);
+    let upstream = &config.upstreams[0];
+    assert_eq!(
+        upstream.connect_timeout,
+        UpstreamConfig::DEFAULT_CONNECT_TIMEOUT
+    );
+    assert_eq!(
+        upstream.response_timeout,
+        UpstreamConfig::DEFAULT_RESPONSE_TIMEOUT
+    );
+    assert_eq!(upstream.read_timeout, UpstreamConfig::DEFAULT_READ_TIMEOUT);
+    assert_eq!(
+        upstream.tcp_fast_open,
+        UpstreamConfig::DEFAULT_TCP_FAST_OPEN
+    );
+    assert_eq!(upstream.lb, Default::default());
+    assert_eq!(upstream.pool, Default::default());
+    for route in &config.routes {
+        assert_eq!(route.forwarded, Default::default(), "{}", route.name);
+    }
+}
+
+#[test]
+fn every_key_of_the_schema_appears_in_the_reference_config() {
+    let text = std::fs::read_to_string(config_dir().join("shardgate.toml")).unwrap();
+    let keys = [
+        "shards",
+        "driver",
+        "steering",
+        "max_connections_per_shard",
+        "buffer_size",
+        "header_read",
+        "keepalive",
+        "body_read",
+        "send",
+        "shutdown_grace",
+        "max_request_line",
+        "max_header_bytes",
+        "max_headers",
+        "max_body_bytes",
+        "address",
+        "name",
+        "protocol",
+        "tcp_fast_open",
+        "backlog",
+        "listeners",
+        "hosts",
+        "path_prefix",
+        "proxy",
+        "respond",
+        "status",
+        "body",
+        "headers",
+        "request_headers",
+        "response_headers",
+        "remove",
+        "set",
+        "add",
+        "forwarded",
+        "x_forwarded_for",
+        "x_forwarded_proto",
+        "via",
+        "servers",
+        "weight",
+        "lb",
+        "connect_timeout",
+        "response_timeout",
+        "read_timeout",
+        "max_idle_per_host",
+        "max_conns_per_host",
+        "idle_timeout",
+        "idle_timeout_jitter",
+    ];
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !text.contains(&format!("{k} =")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not shown in shardgate.toml: {missing:?}"
+    );
+}

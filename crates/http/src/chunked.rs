@@ -1,0 +1,207 @@
+//! Chunked framing (RFC 9112 §7.1) for bodies forwarded verbatim: the proxy
+//! only needs to know where the message ends and that the framing is one
+//! every recipient reads the same way, so this validates without copying.
+//!
+//! Strictness is the defence: lenient chunk parsers (bare LF, whitespace or
+//! `0x` in sizes, junk after data) are what chunk-based smuggling exploits.
+
+use crate::error::Error;
+use crate::fields::is_tchar;
+
+/// Longest chunk-size line (size + extensions), CRLF excluded. Extensions
+/// carry nothing we use; the bound stops a peer streaming one forever.
+const MAX_SIZE_LINE: usize = 4 * 1024;
+/// Most trailer-section bytes (field lines and their CRLFs).
+const MAX_TRAILERS: usize = 16 * 1024;
+/// 16 hex digits already fill a u64.
+const MAX_SIZE_DIGITS: usize = 16;
+
+/// Result of one [`ChunkedDecoder::feed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Feed {
+    /// Bytes of the input that belong to this message: all of it unless
+    /// `done`, in which case what follows is the next message.
+    pub consumed: usize,
+    /// The last-chunk, trailers and final CRLF have all been seen.
+    pub done: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Start of a chunk-size line: a hex digit must come.
+    SizeStart,
+    /// In the hex digits.
+    Size,
+    /// Whitespace after the size: only BWS before `;` is allowed.
+    SizeBws,
+    /// In chunk extensions, up to CR.
+    Ext,
+    /// After the CR of the size line.
+    SizeLf,
+    /// In chunk data; `remaining` > 0.
+    Data,
+    DataCr,
+    DataLf,
+    /// Start of a trailer field line, or the CR of the final empty line.
+    TrailerStart,
+    TrailerName,
+    TrailerValue,
+    TrailerLf,
+    FinalLf,
+    Done,
+    Failed(&'static str),
+}
+
+/// Tracks one chunked body across reads.
+#[derive(Clone, Debug)]
+pub struct ChunkedDecoder {
+    state: State,
+    /// Size being read, then data bytes left in the current chunk.
+    remaining: u64,
+    size_digits: usize,
+    line_len: usize,
+    trailer_len: usize,
+    data_len: u64,
+}
+
+impl ChunkedDecoder {
+    pub fn new() -> Self {
+        ChunkedDecoder {
+            state: State::SizeStart,
+            remaining: 0,
+            size_digits: 0,
+            line_len: 0,
+            trailer_len: 0,
+            data_len: 0,
+        }
+    }
+
+    /// Advances over `data` (the next bytes of the body on the wire). After
+    /// an error the decoder stays failed: the connection cannot be trusted.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Feed, Error> {
+        let mut pos = 0;
+        loop {
+            match self.state {
+                State::Done => {
+                    return Ok(Feed {
+                        consumed: pos,
+                        done: true,
+                    })
+                }
+                State::Failed(why) => return Err(Error::Chunked(why)),
+                State::Data => {
+                    let available = data.len() - pos;
+                    if available == 0 {
+                        break;
+                    }
+                    // min() with a usize keeps the cast lossless.
+                    let take = self.remaining.min(available as u64) as usize;
+                    pos += take;
+                    self.remaining -= take as u64;
+                    self.data_len += take as u64;
+                    if self.remaining == 0 {
+                        self.state = State::DataCr;
+                    }
+                }
+                _ => {
+                    let Some(&byte) = data.get(pos) else { break };
+                    pos += 1;
+                    self.state = match self.step(byte) {
+                        Ok(next) => next,
+                        Err(why) => State::Failed(why),
+                    };
+                }
+            }
+        }
+        Ok(Feed {
+            consumed: pos,
+            done: false,
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Chunk-data bytes seen so far (extensions, sizes and trailers not
+    /// counted): what a body-size limit applies to.
+    pub fn data_len(&self) -> u64 {
+        self.data_len
+    }
+
+    /// One byte of framing (everything except chunk data).
+    fn step(&mut self, b: u8) -> Result<State, &'static str> {
+        use State::*;
+        match self.state {
+            SizeStart | Size | SizeBws | Ext => {
+                self.line_len += 1;
+                if self.line_len > MAX_SIZE_LINE && b != b'\r' {
+                    return Err("chunk-size line too long");
+                }
+            }
+            TrailerStart | TrailerName | TrailerValue | TrailerLf | FinalLf => {
+                self.trailer_len += 1;
+                if self.trailer_len > MAX_TRAILERS {
+                    return Err("trailer section too large");
+                }
+            }
+            _ => {}
+        }
+        let next = match (self.state, b) {
+            (SizeStart | Size, _) if b.is_ascii_hexdigit() => {
+                self.size_digits += 1;
+                if self.size_digits > MAX_SIZE_DIGITS {
+                    return Err("chunk size too large");
+                }
+                let digit = (b as char).to_digit(16).unwrap_or_default();
+                self.remaining = (self.remaining << 4) | u64::from(digit);
+                Size
+            }
+            (SizeStart, _) => return Err("missing chunk size"),
+            (Size | SizeBws, b' ' | b'\t') => SizeBws,
+            (Size | SizeBws, b';') => Ext,
+            (Size, b'\r') => SizeLf,
+            (Size | SizeBws, _) => return Err("invalid chunk size"),
+            (Ext, b'\r') => SizeLf,
+            // Extension syntax is not interpreted, only its alphabet kept
+            // clean: HTAB, SP, VCHAR and obs-text (no bare LF, no NUL).
+            (Ext, _) if b == b'\t' || (b >= b' ' && b != 0x7f) => Ext,
+            (Ext, _) => return Err("invalid chunk extension"),
+            (SizeLf, b'\n') => {
+                self.line_len = 0;
+                self.size_digits = 0;
+                if self.remaining == 0 {
+                    TrailerStart
+                } else {
+                    Data
+                }
+            }
+            (SizeLf, _) => return Err("chunk-size line not ended by CRLF"),
+            (DataCr, b'\r') => DataLf,
+            (DataCr, _) => return Err("chunk data not followed by CRLF"),
+            (DataLf, b'\n') => SizeStart,
+            (DataLf, _) => return Err("chunk data not followed by CRLF"),
+            (TrailerStart, b'\r') => FinalLf,
+            (TrailerStart, b' ' | b'\t') => return Err("obsolete line folding in trailers"),
+            (TrailerStart | TrailerName, _) if is_tchar(b) => TrailerName,
+            (TrailerStart, _) => return Err("invalid trailer field"),
+            (TrailerName, b':') => TrailerValue,
+            (TrailerName, _) => return Err("invalid trailer field name"),
+            (TrailerValue, b'\r') => TrailerLf,
+            (TrailerValue, _) if b == b'\t' || (b >= b' ' && b != 0x7f) => TrailerValue,
+            (TrailerValue, _) => return Err("invalid trailer field value"),
+            (TrailerLf, b'\n') => TrailerStart,
+            (TrailerLf, _) => return Err("trailer line not ended by CRLF"),
+            (FinalLf, b'\n') => Done,
+            (FinalLf, _) => return Err("chunked body not ended by CRLF"),
+            (Data | Done | Failed(_), _) => return Err("internal state error"),
+        };
+        Ok(next)
+    }
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,61 @@
+//! ChunkedDecoder must never panic, never claim bytes it was not given, and
+//! reach the same verdict however the input is split across reads.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shardgate_http::{ChunkedDecoder, Feed};
+
+/// Feeds `body` in pieces whose sizes cycle through `sizes`; returns the
+/// total consumed and whether the message ended, or None on error.
+fn feed_split(body: &[u8], sizes: &[u8]) -> Option<Feed> {
+    let mut dec = ChunkedDecoder::new();
+    let mut pos = 0;
+    let mut i = 0;
+    while pos < body.len() {
+        let step = usize::from(sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1)).max(1);
+        i += 1;
+        let end = (pos + step).min(body.len());
+        let piece = &body[pos..end];
+        let feed = dec.feed(piece).ok()?;
+        assert!(feed.consumed <= piece.len());
+        assert!(feed.done || feed.consumed == piece.len());
+        assert_eq!(feed.done, dec.is_done());
+        pos += feed.consumed;
+        if feed.done {
+            return Some(Feed {
+                consumed: pos,
+                done: true,
+            });
+        }
+    }
+    Some(Feed {
+        consumed: pos,
+        done: false,
+    })
+}
+
+fuzz_target!(|body: &[u8]| {
+    let mut whole = ChunkedDecoder::new();
+    let verdict = whole.feed(body);
+    if let Ok(feed) = verdict {
+        assert!(feed.consumed <= body.len());
+        assert!(feed.done || feed.consumed == body.len());
+        assert!(whole.data_len() <= feed.consumed as u64);
+        if feed.done {
+            // a finished message ends with CRLF and takes nothing more
+            assert!(body[..feed.consumed].ends_with(b"\r\n"));
+            assert_eq!(
+                whole.feed(b"x").ok(),
+                Some(Feed {
+                    consumed: 0,
+                    done: true
+                })
+            );
+        }
+    }
+    // Same verdict byte by byte, and with read sizes taken from the input
+    // (1..=8 bytes) so split points move as the fuzzer mutates.
+    assert_eq!(verdict.ok(), feed_split(body, &[1]));
+    let sizes: Vec<u8> = body.iter().take(16).map(|b| b % 8 + 1).collect();
+    assert_eq!(verdict.ok(), feed_split(body, &sizes));
+});

@@ -1,1 +1,111 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! `shardgate`: run the gateway, check a config, print the version.
+//!
+//! Exit codes: 0 success (including a graceful stop), 1 the config is invalid or
+//! the server could not start, 2 bad command-line usage (clap's own).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+const DEFAULT_CONFIG: &str = "config/shardgate.toml";
+
+#[derive(Parser)]
+#[command(name = "shardgate", version, about = "A thread-per-core HTTP gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file (when no subcommand is given, `run` is implied).
+    #[arg(long, short, global = true, env = "SHARDGATE_CONFIG", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Log filter, e.g. `info`, `debug`, `shardgate_server=debug`.
+    #[arg(long, global = true, env = "SHARDGATE_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate the config and exit: 0 when valid, 1 with `FILE:LINE:COL: key: problem` lines when not.
+    Check,
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Version => {
+            println!("shardgate {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check => match shardgate_config::load(&cli.config) {
+            Ok(_) => {
+                println!("{}: ok", cli.config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run => {
+            init_logging(&cli.log);
+            match run(&cli.config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("shardgate: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let config = shardgate_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Register before starting shards, so a signal during start-up is not lost.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    let mut server = shardgate_server::Server::start(config).context("starting the server")?;
+    for (name, addr) in server.listeners() {
+        tracing::info!(listener = %name, %addr, "listening");
+    }
+    if let Some(a) = server.admin_addr() {
+        tracing::info!(%a, "admin listening");
+    }
+    for sig in signals.forever() {
+        if sig == SIGHUP {
+            reload(&server, path);
+            continue;
+        }
+        tracing::info!(signal = sig, "graceful stop");
+        server.shutdown();
+        break;
+    }
+    server.join();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A bad config is logged with its location and the running config stays.
+fn reload(server: &shardgate_server::Server, path: &Path) {
+    match shardgate_config::load(path) {
+        Ok(cfg) => match server.reload(cfg) {
+            Ok(generation) => tracing::info!(generation, "config reloaded"),
+            Err(e) => tracing::error!("{e}; keeping the running config"),
+        },
+        Err(e) => tracing::error!("reload failed, keeping the running config:\n{e}"),
+    }
+}

@@ -1,0 +1,230 @@
+//! One downstream connection: wait (without a buffer) for a request, read its head
+//! under the header timeout, route it, answer or forward it, repeat while
+//! keep-alive allows. Pipelined requests are answered in order: bytes after one
+//! request stay in the buffer and are parsed next, without waiting.
+
+pub mod body;
+pub mod forward;
+pub mod io;
+pub mod request;
+pub mod response;
+pub mod tunnel;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+use shardgate_http::{BodyKind, Limits};
+use shardgate_proxy::write_error_response;
+
+use self::body::{pump, BodyState, Source};
+use self::io::{compact, read_more, write_all, IoFail};
+use self::request::{prepare, Action, Input, Prepared, Step};
+use self::upstream::UpConn;
+use crate::conn_table::{Slot, SlotState};
+use crate::shard::{ShardCtx, ShardSnap};
+
+/// The client side of a connection and the bytes read from it but not yet used.
+pub struct Downstream {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub buf: Vec<u8>,
+    pub pos: usize,
+}
+
+pub enum Next {
+    KeepAlive,
+    Close,
+    /// Internal: the upstream switched protocols (becomes `Tunnel`).
+    Upgrade,
+    Tunnel(UpConn),
+}
+
+/// Static responses discard a request body up to this size; a larger one closes
+/// the connection instead of reading it all.
+const DISCARD_LIMIT: u64 = 1 << 20;
+
+impl Downstream {
+    fn buffered(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    /// Sends an error response and closes (or keeps a 404 without body alive).
+    pub async fn fail(&mut self, ctx: &ShardCtx, status: u16, out: &mut Vec<u8>) -> Next {
+        ctx.metrics.response(status);
+        out.clear();
+        ctx.date_bytes(|d| write_error_response(out, status, false, d));
+        let send = ctx.snapshot().snap.config.server.timeouts.send;
+        let _ = write_all(&mut self.stream, out, send).await;
+        Next::Close
+    }
+}
+
+pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, listener: usize, slot: Slot) {
+    ctx.metrics.active.increment(1.0);
+    let mut down = Downstream {
+        stream,
+        peer,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let mut first = true;
+    loop {
+        if !down.buffered() {
+            ctx.buffers.give(std::mem::take(&mut down.buf));
+            down.pos = 0;
+            slot.set_state(SlotState::Idle);
+            if ctx.stopping() {
+                break;
+            }
+            let t = ctx.snapshot().snap.config.server.timeouts.clone();
+            let wait = if first { t.header_read } else { t.keepalive };
+            let ready = monoio::select! {
+                r = monoio::time::timeout(wait, down.stream.readable(false)) => matches!(r, Ok(Ok(()))),
+                _ = ctx.shutdown.wait() => false,
+            };
+            if !ready {
+                break;
+            }
+            slot.set_state(SlotState::Busy);
+        }
+        first = false;
+        if down.buf.capacity() == 0 {
+            down.buf = ctx.buffers.take();
+        }
+        let mut out = ctx.buffers.take();
+        let next = handle(&ctx, &mut down, listener, &mut out).await;
+        ctx.buffers.give(out);
+        match next {
+            Next::KeepAlive if !ctx.stopping() => continue,
+            Next::Tunnel(up) => {
+                let snap = ctx.snapshot();
+                let idle = snap
+                    .snap
+                    .config
+                    .upstreams
+                    .iter()
+                    .map(|u| u.read_timeout)
+                    .max()
+                    .unwrap_or(Duration::from_secs(60));
+                let send = snap.snap.config.server.timeouts.send;
+                tunnel::tunnel(down, up, idle, send).await;
+                ctx.metrics.active.decrement(1.0);
+                return;
+            }
+            _ => break,
+        }
+    }
+    ctx.buffers.give(std::mem::take(&mut down.buf));
+    ctx.metrics.active.decrement(1.0);
+    drop(slot);
+}
+
+async fn handle(ctx: &ShardCtx, down: &mut Downstream, listener: usize, out: &mut Vec<u8>) -> Next {
+    let snap = ctx.snapshot();
+    let scfg = &snap.snap.config.server;
+    let limits = Limits {
+        max_request_line: scfg.limits.max_request_line,
+        max_head_bytes: scfg.limits.max_header_bytes,
+        max_headers: scfg.limits.max_headers,
+    };
+    let deadline = Instant::now() + scfg.timeouts.header_read;
+    let prepared = loop {
+        let input = Input {
+            data: down.buf.get(down.pos..).unwrap_or_default(),
+            listener,
+            client_ip: down.peer.ip(),
+            limits: &limits,
+        };
+        match prepare(ctx, &snap, input, out) {
+            Step::Ready(p) => break p,
+            Step::Malformed(status) => {
+                ctx.metrics.client_errors.increment(1);
+                return down.fail(ctx, status, out).await;
+            }
+            Step::Partial => {}
+        }
+        if down.buf.len() == down.buf.capacity() {
+            if down.pos == 0 {
+                return down.fail(ctx, 431, out).await;
+            }
+            compact(&mut down.buf, &mut down.pos);
+        }
+        let had = down.buf.len() > down.pos;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_more(&mut down.stream, &mut down.buf, left).await {
+            Ok(0) => return Next::Close,
+            Ok(_) => {}
+            Err(IoFail::Timeout) if had => return down.fail(ctx, 408, out).await,
+            Err(_) => return Next::Close,
+        }
+    };
+    down.pos += prepared.head_len;
+    match prepared.action {
+        Action::Reject { status } => {
+            let keep = status == 404 && prepared.body == BodyKind::None && prepared.keep_alive;
+            if !keep {
+                return down.fail(ctx, status, out).await;
+            }
+            ctx.metrics.response(status);
+            out.clear();
+            ctx.date_bytes(|d| write_error_response(out, status, true, d));
+            finish_local(&snap, down, &prepared, out).await
+        }
+        Action::Respond => {
+            ctx.metrics.response(status_of(out));
+            finish_local(&snap, down, &prepared, out).await
+        }
+        Action::Proxy { upstream, route } => {
+            forward::proxy(ctx, &snap, down, &prepared, upstream, route, out).await
+        }
+    }
+}
+
+/// Answers from the gateway itself: reads and drops the request body (so the
+/// next request on the connection is found), then writes `out`.
+async fn finish_local(
+    snap: &ShardSnap,
+    down: &mut Downstream,
+    p: &Prepared,
+    out: &mut Vec<u8>,
+) -> Next {
+    let scfg = &snap.snap.config.server;
+    let mut keep = p.keep_alive;
+    let small = match p.body {
+        BodyKind::Length(n) => n <= DISCARD_LIMIT,
+        _ => true,
+    };
+    if p.body != BodyKind::None && (!small || p.expect_continue) {
+        keep = false;
+    } else if p.body != BodyKind::None {
+        let mut state = BodyState::new(p.body);
+        let src = Source {
+            stream: &mut down.stream,
+            buf: &mut down.buf,
+            pos: &mut down.pos,
+            read_timeout: scfg.timeouts.body_read,
+        };
+        if pump(&mut state, src, None, scfg.timeouts.send, DISCARD_LIMIT).await.is_err() {
+            keep = false;
+        }
+    }
+    if write_all(&mut down.stream, out, scfg.timeouts.send).await.is_err() {
+        return Next::Close;
+    }
+    if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+/// The status code of a response head written into `out` ("HTTP/1.1 200 …").
+fn status_of(out: &[u8]) -> u16 {
+    out.get(9..12)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}

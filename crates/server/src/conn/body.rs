@@ -1,0 +1,157 @@
+//! Streaming a message body from one socket to another (or into the void) in the
+//! framing it arrived in. Chunked bodies are forwarded verbatim: the decoder only
+//! validates them and finds where the message ends, it copies nothing.
+
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use shardgate_http::{BodyKind, ChunkedDecoder};
+
+use super::io::{read_more, write_range, IoFail};
+
+/// Where a body stands.
+pub enum BodyState {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Close-delimited: the body ends when the sender closes.
+    UntilEof,
+    Done,
+}
+
+#[derive(Debug)]
+pub enum BodyError {
+    /// The sending side failed, timed out or closed early.
+    Src(IoFail),
+    SrcEof,
+    /// The sending side broke the framing (bad chunk syntax).
+    SrcMalformed(shardgate_http::Error),
+    /// The receiving side failed or timed out.
+    Dst,
+    /// More than the configured body limit.
+    TooLarge,
+}
+
+impl BodyState {
+    pub fn new(kind: BodyKind) -> Self {
+        match kind {
+            BodyKind::None | BodyKind::Length(0) => BodyState::Done,
+            BodyKind::Length(n) => BodyState::Length(n),
+            BodyKind::Chunked => BodyState::Chunked(ChunkedDecoder::new()),
+            BodyKind::CloseDelimited => BodyState::UntilEof,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, BodyState::Done)
+    }
+
+    /// Consumes the prefix of `data` that belongs to the body and returns its length.
+    pub fn advance(&mut self, data: &[u8]) -> Result<usize, shardgate_http::Error> {
+        match self {
+            BodyState::Done => Ok(0),
+            BodyState::UntilEof => Ok(data.len()),
+            BodyState::Length(rem) => {
+                let take = (*rem).min(data.len() as u64);
+                *rem -= take;
+                if *rem == 0 {
+                    *self = BodyState::Done;
+                }
+                Ok(take as usize)
+            }
+            BodyState::Chunked(dec) => {
+                let feed = dec.feed(data)?;
+                if feed.done {
+                    *self = BodyState::Done;
+                }
+                Ok(feed.consumed)
+            }
+        }
+    }
+}
+
+/// One side of a body transfer: the socket, its read buffer and how far the
+/// buffer has been consumed.
+pub struct Source<'a> {
+    pub stream: &'a mut TcpStream,
+    pub buf: &'a mut Vec<u8>,
+    pub pos: &'a mut usize,
+    pub read_timeout: Duration,
+}
+
+/// Moves the rest of the body from `src` to `dst` (or discards it when `dst` is
+/// None). Bytes after the body's end stay in `src.buf[*src.pos..]` (a pipelined
+/// request, say). Returns the number of body bytes moved.
+pub async fn pump(
+    state: &mut BodyState,
+    src: Source<'_>,
+    mut dst: Option<&mut TcpStream>,
+    write_timeout: Duration,
+    limit: u64,
+) -> Result<u64, BodyError> {
+    let mut moved = 0u64;
+    loop {
+        if src.buf.len() > *src.pos {
+            let from = *src.pos;
+            let n = state
+                .advance(src.buf.get(from..).unwrap_or_default())
+                .map_err(BodyError::SrcMalformed)?;
+            moved += n as u64;
+            if limit > 0 && moved > limit {
+                return Err(BodyError::TooLarge);
+            }
+            if let Some(d) = dst.as_deref_mut() {
+                write_range(d, src.buf, from, from + n, write_timeout)
+                    .await
+                    .map_err(|_| BodyError::Dst)?;
+            }
+            *src.pos = from + n;
+        }
+        if state.is_done() {
+            return Ok(moved);
+        }
+        src.buf.clear();
+        *src.pos = 0;
+        match read_more(src.stream, src.buf, src.read_timeout).await {
+            Ok(0) => {
+                if matches!(state, BodyState::UntilEof) {
+                    *state = BodyState::Done;
+                    return Ok(moved);
+                }
+                return Err(BodyError::SrcEof);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(BodyError::Src(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_state_takes_only_its_bytes() {
+        let mut s = BodyState::new(BodyKind::Length(5));
+        assert_eq!(s.advance(b"abc").unwrap(), 3);
+        assert!(!s.is_done());
+        assert_eq!(s.advance(b"defGET /").unwrap(), 2);
+        assert!(s.is_done());
+        assert_eq!(s.advance(b"more").unwrap(), 0);
+    }
+
+    #[test]
+    fn chunked_state_stops_at_message_end() {
+        let mut s = BodyState::new(BodyKind::Chunked);
+        let data = b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+        let n = s.advance(data).unwrap();
+        assert_eq!(n, 13);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn no_body_and_zero_length_are_done_at_once() {
+        assert!(BodyState::new(BodyKind::None).is_done());
+        assert!(BodyState::new(BodyKind::Length(0)).is_done());
+        assert!(!BodyState::new(BodyKind::CloseDelimited).is_done());
+    }
+}

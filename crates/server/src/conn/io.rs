@@ -1,0 +1,95 @@
+//! Owned-buffer I/O with deadlines.
+//!
+//! monoio (like io_uring) takes buffers by value. These helpers keep each buffer
+//! in a `&mut Vec<u8>` slot between operations: the buffer moves into the
+//! operation and back. When a deadline cancels an operation the buffer stays with
+//! the cancelled operation and the slot is left empty (capacity 0); the
+//! connection is closed on that path anyway, and the pool refuses such a buffer.
+
+use std::io;
+use std::time::Duration;
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+#[derive(Debug)]
+pub enum IoFail {
+    Timeout,
+    Io,
+}
+
+impl From<io::Error> for IoFail {
+    fn from(_: io::Error) -> Self {
+        IoFail::Io
+    }
+}
+
+/// Appends whatever the socket has (up to the buffer's spare capacity) to `buf`;
+/// `Ok(0)` means the peer closed its side (or the buffer had no room: callers
+/// make room first).
+pub async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<usize, IoFail> {
+    let b = std::mem::take(buf);
+    let len = b.len();
+    if len >= b.capacity() {
+        *buf = b;
+        return Ok(0);
+    }
+    match monoio::time::timeout(limit, stream.read(b.slice_mut(len..))).await {
+        Ok((res, slice)) => {
+            *buf = slice.into_inner();
+            Ok(res?)
+        }
+        Err(_) => Err(IoFail::Timeout),
+    }
+}
+
+/// Writes `buf[from..to]` completely.
+pub async fn write_range(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    from: usize,
+    to: usize,
+    limit: Duration,
+) -> Result<(), IoFail> {
+    if from >= to {
+        return Ok(());
+    }
+    let b = std::mem::take(buf);
+    match monoio::time::timeout(limit, stream.write_all(b.slice(from..to))).await {
+        Ok((res, slice)) => {
+            *buf = slice.into_inner();
+            res.map(|_| ()).map_err(IoFail::from)
+        }
+        Err(_) => Err(IoFail::Timeout),
+    }
+}
+
+/// Writes all of `buf`.
+pub async fn write_all(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), IoFail> {
+    let n = buf.len();
+    write_range(stream, buf, 0, n, limit).await
+}
+
+/// Moves unconsumed bytes `buf[pos..]` to the front so the next read has room.
+pub fn compact(buf: &mut Vec<u8>, pos: &mut usize) {
+    if *pos == 0 {
+        return;
+    }
+    let len = buf.len();
+    if *pos >= len {
+        buf.clear();
+    } else {
+        buf.copy_within(*pos..len, 0);
+        buf.truncate(len - *pos);
+    }
+    *pos = 0;
+}

@@ -1,0 +1,173 @@
+//! The shard's fixed-size connection table.
+//!
+//! Capacity comes from `server.max_connections_per_shard` and every slot is
+//! allocated at start-up. A connection holds a [`Slot`] for its whole life; when
+//! none is free the accept loops stop accepting (the kernel backlog becomes the
+//! queue, which is what pushes back on clients) until a slot is released.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// What a connection is doing, so a graceful stop knows which ones it may close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    Free,
+    /// Between requests: may be closed by a drain at once.
+    Idle,
+    /// A request is in flight: a drain lets it finish.
+    Busy,
+}
+
+pub struct ConnTable {
+    states: RefCell<Vec<SlotState>>,
+    free: RefCell<Vec<u32>>,
+    active: Cell<usize>,
+    /// Accept loops parked because the table is full (one per listener at most).
+    acceptors: RefCell<Vec<Waker>>,
+    /// Drain waits here for the table to empty.
+    drained: RefCell<Option<Waker>>,
+    full_events: Cell<u64>,
+}
+
+impl ConnTable {
+    pub fn new(capacity: usize) -> Rc<Self> {
+        let cap = u32::try_from(capacity).unwrap_or(u32::MAX) as usize;
+        Rc::new(Self {
+            states: RefCell::new(vec![SlotState::Free; cap]),
+            // Popped from the end: slot 0 is handed out first.
+            free: RefCell::new((0..cap as u32).rev().collect()),
+            active: Cell::new(0),
+            acceptors: RefCell::new(Vec::with_capacity(8)),
+            drained: RefCell::new(None),
+            full_events: Cell::new(0),
+        })
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+
+    /// How many times an accept loop found the table full.
+    pub fn full_events(&self) -> u64 {
+        self.full_events.get()
+    }
+
+    pub fn try_acquire(self: &Rc<Self>) -> Option<Slot> {
+        let idx = self.free.borrow_mut().pop()?;
+        if let Some(s) = self.states.borrow_mut().get_mut(idx as usize) {
+            *s = SlotState::Busy;
+        }
+        self.active.set(self.active.get() + 1);
+        Some(Slot {
+            table: self.clone(),
+            idx,
+        })
+    }
+
+    /// A free slot, waiting (and counting the event) while the table is full.
+    pub async fn acquire(self: &Rc<Self>) -> Slot {
+        if let Some(s) = self.try_acquire() {
+            return s;
+        }
+        self.full_events.set(self.full_events.get() + 1);
+        poll_fn(|cx| match self.try_acquire() {
+            Some(s) => Poll::Ready(s),
+            None => {
+                let mut acc = self.acceptors.borrow_mut();
+                if !acc.iter().any(|w| w.will_wake(cx.waker())) {
+                    acc.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Completes once no slot is in use.
+    pub async fn wait_empty(&self) {
+        poll_fn(|cx| {
+            if self.active.get() == 0 {
+                Poll::Ready(())
+            } else {
+                *self.drained.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    #[cfg(test)]
+    pub fn count(&self, state: SlotState) -> usize {
+        self.states.borrow().iter().filter(|s| **s == state).count()
+    }
+
+    fn release(&self, idx: u32) {
+        if let Some(s) = self.states.borrow_mut().get_mut(idx as usize) {
+            *s = SlotState::Free;
+        }
+        self.free.borrow_mut().push(idx);
+        self.active.set(self.active.get().saturating_sub(1));
+        for w in self.acceptors.borrow_mut().drain(..) {
+            w.wake();
+        }
+        if self.active.get() == 0 {
+            if let Some(w) = self.drained.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// A held slot; dropping it frees the slot and wakes a parked accept loop.
+pub struct Slot {
+    table: Rc<ConnTable>,
+    idx: u32,
+}
+
+impl Slot {
+    pub fn set_state(&self, state: SlotState) {
+        if let Some(s) = self.table.states.borrow_mut().get_mut(self.idx as usize) {
+            *s = state;
+        }
+    }
+
+    #[cfg(test)]
+    pub fn index(&self) -> u32 {
+        self.idx
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.table.release(self.idx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[monoio::test(enable_timer = true)]
+    async fn full_table_parks_acceptor_until_release() {
+        let t = ConnTable::new(2);
+        let a = t.acquire().await;
+        let b = t.acquire().await;
+        assert!(t.try_acquire().is_none());
+        assert_eq!(t.active(), 2);
+        let t2 = t.clone();
+        let waiter = monoio::spawn(async move { t2.acquire().await.index() });
+        monoio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(t.full_events(), 1);
+        b.set_state(SlotState::Idle);
+        assert_eq!(t.count(SlotState::Idle), 1);
+        drop(b);
+        assert_eq!(waiter.await, 1, "the freed slot is handed to the parked acceptor");
+        drop(a);
+        t.wait_empty().await;
+        assert_eq!(t.active(), 0);
+        assert_eq!(t.count(SlotState::Free), 2);
+    }
+}

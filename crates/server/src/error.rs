@@ -1,0 +1,25 @@
+use std::net::SocketAddr;
+
+/// Why the server could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("listener {name} ({addr}): {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        source: shardgate_net::Error,
+    },
+    #[error("admin listener ({addr}): {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: shardgate_net::Error,
+    },
+    #[error("shard start-up failed: {0}")]
+    Shard(String),
+    #[error("could not spawn a thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(#[from] shardgate_config::Error),
+    #[error("reload refused: {0}")]
+    Reload(String),
+}

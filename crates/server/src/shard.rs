@@ -1,0 +1,93 @@
+//! A shard: one thread, pinned to one core, running its own monoio runtime with
+//! its own listeners, connection table, buffers and upstream pools.
+
+pub mod accept;
+pub mod ctx;
+pub mod upstreams;
+
+pub use ctx::{ShardCtx, ShardSnap, Shared};
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shardgate_config::Driver;
+use shardgate_net::{pin_current_thread, run_on_runtime, ActiveDriver};
+
+/// What a shard thread reports once it is serving (or why it could not start).
+pub type Ready = Result<ActiveDriver, String>;
+
+pub struct ShardSpec {
+    pub id: usize,
+    pub core: Option<usize>,
+    pub driver: Driver,
+    /// (listener index, socket) for every listener, this shard's member of each group.
+    pub listeners: Vec<(usize, std::net::TcpListener)>,
+    pub shared: Arc<Shared>,
+}
+
+/// How often a shard looks at the process-wide stop flag. Stopping is rare; a
+/// timer per shard is cheaper than a cross-thread wake-up on the hot path.
+const STOP_POLL: Duration = Duration::from_millis(25);
+/// io_uring submission queue entries per shard.
+const RING_ENTRIES: u32 = 4096;
+
+pub fn run(spec: ShardSpec, ready: mpsc::Sender<Ready>) {
+    if let Some(core) = spec.core {
+        if let Err(e) = pin_current_thread(core) {
+            tracing::warn!(shard = spec.id, core, error = %e, "could not pin shard thread");
+        }
+    }
+    let id = spec.id;
+    let ready2 = ready.clone();
+    let res = run_on_runtime(spec.driver, RING_ENTRIES, move |driver| async move {
+        shard_main(spec, driver, ready2).await;
+    });
+    if let Err(e) = res {
+        let _ = ready.send(Err(format!("shard {id}: {e}")));
+    }
+}
+
+async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<Ready>) {
+    let ctx = ShardCtx::new(spec.id, spec.shared.clone());
+    let mut accepts = Vec::new();
+    for (idx, std_listener) in spec.listeners {
+        match monoio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => accepts.push(monoio::spawn(accept::accept_loop(ctx.clone(), idx, l))),
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard {}: listener {idx}: {e}", spec.id)));
+                return;
+            }
+        }
+    }
+    tracing::info!(shard = spec.id, %driver, "shard serving");
+    let _ = ready.send(Ok(driver));
+    drop(ready);
+    // Sweep idle upstream connections and watch the stop flag.
+    let mut ticks = 0u32;
+    loop {
+        monoio::time::sleep(STOP_POLL).await;
+        if ctx.shared.stopping.load(Ordering::Relaxed) {
+            break;
+        }
+        ticks = ticks.wrapping_add(1);
+        if ticks % 40 == 0 {
+            ctx.evict_idle();
+        }
+    }
+    // Graceful stop: listeners close (accept loops end), idle connections close,
+    // busy ones finish their request (answering with `connection: close`).
+    ctx.shutdown.set();
+    for a in accepts {
+        a.await;
+    }
+    let grace = ctx.snapshot().snap.config.server.timeouts.shutdown_grace;
+    let busy = ctx.table.active();
+    if busy > 0 {
+        tracing::info!(shard = spec.id, busy, "draining connections");
+    }
+    if monoio::time::timeout(grace, ctx.table.wait_empty()).await.is_err() {
+        tracing::warn!(shard = spec.id, left = ctx.table.active(), "grace period over, closing");
+    }
+}

@@ -1,0 +1,103 @@
+//! Everything one shard owns. Lives in an `Rc` on the shard's thread; nothing here
+//! is shared with another thread except the snapshot (`ArcSwap`) and the stop flag.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::Cache;
+use shardgate_proxy::{DateCache, Rng};
+
+use super::upstreams::{self, UpstreamState};
+use crate::buffers::BufferPool;
+use crate::conn_table::ConnTable;
+use crate::event::LocalEvent;
+use crate::metrics::ShardMetrics;
+use crate::snapshot::{SharedSnapshot, Snapshot};
+
+/// The shard's current generation: the shared snapshot plus this shard's
+/// upstream state built for it. Requests hold an `Rc` for their whole life, so a
+/// reload never changes the rules under a request in flight.
+pub struct ShardSnap {
+    pub snap: Arc<Snapshot>,
+    pub upstreams: Vec<UpstreamState>,
+}
+
+/// State shared by all shards of one server (control thread included).
+pub struct Shared {
+    pub snapshot: SharedSnapshot,
+    pub stopping: AtomicBool,
+}
+
+pub struct ShardCtx {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    cache: RefCell<Cache<SharedSnapshot, Arc<Snapshot>>>,
+    current: RefCell<Rc<ShardSnap>>,
+    pub buffers: BufferPool,
+    pub table: Rc<ConnTable>,
+    pub shutdown: LocalEvent,
+    date: RefCell<DateCache>,
+    pub rng: RefCell<Rng>,
+    pub metrics: ShardMetrics,
+}
+
+impl ShardCtx {
+    pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
+        let snap = shared.snapshot.load_full();
+        let cfg = &snap.config.server;
+        let buffers = BufferPool::new(cfg.buffer_size, cfg.max_connections_per_shard.min(4096) * 2);
+        let table = ConnTable::new(cfg.max_connections_per_shard);
+        let upstreams = upstreams::build(&snap.config, &[]);
+        let cache = Cache::new(shared.snapshot.clone());
+        Rc::new(Self {
+            id,
+            cache: RefCell::new(cache),
+            current: RefCell::new(Rc::new(ShardSnap { snap, upstreams })),
+            shared,
+            buffers,
+            table,
+            shutdown: LocalEvent::new(),
+            date: RefCell::new(DateCache::new()),
+            rng: RefCell::new(Rng::new(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1))),
+            metrics: ShardMetrics::new(id),
+        })
+    }
+
+    /// The current generation; rebuilds the shard-local upstream state when the
+    /// control thread has published a new snapshot since the last call.
+    pub fn snapshot(&self) -> Rc<ShardSnap> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current.snap) {
+            let upstreams = upstreams::build(&latest.config, &current.upstreams);
+            *current = Rc::new(ShardSnap {
+                snap: latest.clone(),
+                upstreams,
+            });
+            tracing::info!(shard = self.id, generation = latest.generation, "config generation picked up");
+        }
+        current.clone()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.shutdown.is_set() || self.shared.stopping.load(Ordering::Relaxed)
+    }
+
+    pub fn date_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(self.date.borrow_mut().get(SystemTime::now()))
+    }
+
+    /// Drops idle upstream connections past their (jittered) deadline.
+    pub fn evict_idle(&self) {
+        let now = Instant::now();
+        for u in &self.current.borrow().upstreams {
+            for s in &u.servers {
+                s.pool.borrow_mut().evict_expired(now);
+            }
+        }
+    }
+}

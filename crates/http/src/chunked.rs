@@ -79,6 +79,17 @@ impl ChunkedDecoder {
     /// Advances over `data` (the next bytes of the body on the wire). After
     /// an error the decoder stays failed: the connection cannot be trusted.
     pub fn feed(&mut self, data: &[u8]) -> Result<Feed, Error> {
+        self.feed_with(data, |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), and also reports where chunk data lies in
+    /// `data`: what a proxy needs to turn a chunked body into a plain one (for an
+    /// HTTP/1.0 client, which cannot read chunked).
+    pub fn feed_with(
+        &mut self,
+        data: &[u8],
+        mut on_data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Feed, Error> {
         let mut pos = 0;
         loop {
             match self.state {
@@ -96,6 +107,7 @@ impl ChunkedDecoder {
                     }
                     // min() with a usize keeps the cast lossless.
                     let take = self.remaining.min(available as u64) as usize;
+                    on_data(pos..pos + take);
                     pos += take;
                     self.remaining -= take as u64;
                     self.data_len += take as u64;
@@ -203,5 +215,32 @@ impl ChunkedDecoder {
 impl Default for ChunkedDecoder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod feed_with_tests {
+    use super::*;
+
+    #[test]
+    fn reports_data_ranges_across_splits() {
+        let wire = b"3;x=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nT: v\r\n\r\nNEXT";
+        for split in 0..wire.len() {
+            let mut dec = ChunkedDecoder::new();
+            let mut payload = Vec::new();
+            let (a, b) = wire.split_at(split);
+            let f1 = dec
+                .feed_with(a, |r| payload.extend_from_slice(&a[r]))
+                .unwrap();
+            assert_eq!(f1.consumed, a.len().min(wire.len() - 4));
+            if !f1.done {
+                let f2 = dec
+                    .feed_with(b, |r| payload.extend_from_slice(&b[r]))
+                    .unwrap();
+                assert!(f2.done);
+                assert_eq!(&b[f2.consumed..], b"NEXT");
+            }
+            assert_eq!(payload, b"abc0123456789abcdef", "split at {split}");
+        }
     }
 }

@@ -54,7 +54,9 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let (status, body): (u16, String) = match req.parse(&buf[..len]) {
-        Ok(httparse::Status::Complete(_)) => route(req.method.unwrap_or(""), req.path.unwrap_or(""), shared),
+        Ok(httparse::Status::Complete(_)) => {
+            route(req.method.unwrap_or(""), req.path.unwrap_or(""), shared)
+        }
         _ => (400, "bad request\n".into()),
     };
     let reason = match status {

@@ -21,7 +21,7 @@ use shardgate_proxy::write_error_response;
 
 use self::body::{pump, BodyState, Source};
 use self::io::{compact, read_more, write_all, IoFail};
-use self::request::{prepare, Action, Input, Prepared, Step};
+use self::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
 use self::upstream::UpConn;
 use crate::conn_table::{Slot, SlotState};
 use crate::shard::{ShardCtx, ShardSnap};
@@ -42,10 +42,6 @@ pub enum Next {
     Tunnel(UpConn),
 }
 
-/// Static responses discard a request body up to this size; a larger one closes
-/// the connection instead of reading it all.
-const DISCARD_LIMIT: u64 = 1 << 20;
-
 impl Downstream {
     fn buffered(&self) -> bool {
         self.pos < self.buf.len()
@@ -62,7 +58,13 @@ impl Downstream {
     }
 }
 
-pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream, peer: SocketAddr, listener: usize, slot: Slot) {
+pub async fn serve(
+    ctx: Rc<ShardCtx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: usize,
+    slot: Slot,
+) {
     ctx.metrics.active.increment(1.0);
     let mut down = Downstream {
         stream,
@@ -207,11 +209,17 @@ async fn finish_local(
             pos: &mut down.pos,
             read_timeout: scfg.timeouts.body_read,
         };
-        if pump(&mut state, src, None, scfg.timeouts.send, DISCARD_LIMIT).await.is_err() {
+        if pump(&mut state, src, None, scfg.timeouts.send, DISCARD_LIMIT)
+            .await
+            .is_err()
+        {
             keep = false;
         }
     }
-    if write_all(&mut down.stream, out, scfg.timeouts.send).await.is_err() {
+    if write_all(&mut down.stream, out, scfg.timeouts.send)
+        .await
+        .is_err()
+    {
         return Next::Close;
     }
     if keep {

@@ -164,7 +164,11 @@ mod tests {
         b.set_state(SlotState::Idle);
         assert_eq!(t.count(SlotState::Idle), 1);
         drop(b);
-        assert_eq!(waiter.await, 1, "the freed slot is handed to the parked acceptor");
+        assert_eq!(
+            waiter.await,
+            1,
+            "the freed slot is handed to the parked acceptor"
+        );
         drop(a);
         t.wait_empty().await;
         assert_eq!(t.active(), 0);

@@ -91,7 +91,11 @@ impl Server {
             let spec = ShardSpec {
                 id,
                 // More shards than cores (tests do this) share cores unpinned.
-                core: if shards <= cores.len() { cores.get(id).copied() } else { None },
+                core: if shards <= cores.len() {
+                    cores.get(id).copied()
+                } else {
+                    None
+                },
                 driver,
                 listeners: socks,
                 shared: shared.clone(),
@@ -141,7 +145,10 @@ impl Server {
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {

@@ -20,14 +20,18 @@ pub struct ShardMetrics {
 impl ShardMetrics {
     pub fn new(shard: usize) -> Self {
         let s = shard.to_string();
-        let class = |c: &'static str| {
-            counter!("shardgate_responses_total", "shard" => s.clone(), "class" => c)
-        };
+        let class = |c: &'static str| counter!("shardgate_responses_total", "shard" => s.clone(), "class" => c);
         Self {
             accepted: counter!("shardgate_connections_accepted_total", "shard" => s.clone()),
             active: gauge!("shardgate_connections_active", "shard" => s.clone()),
             table_full: counter!("shardgate_connection_table_full_total", "shard" => s.clone()),
-            responses: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+            responses: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
             upstream_connects: counter!("shardgate_upstream_connects_total", "shard" => s.clone()),
             upstream_connect_errors: counter!("shardgate_upstream_connect_errors_total", "shard" => s.clone()),
             upstream_reused: counter!("shardgate_upstream_reused_total", "shard" => s.clone()),

@@ -72,7 +72,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             break;
         }
         ticks = ticks.wrapping_add(1);
-        if ticks % 40 == 0 {
+        if ticks.is_multiple_of(40) {
             ctx.evict_idle();
         }
     }
@@ -87,7 +87,14 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     if busy > 0 {
         tracing::info!(shard = spec.id, busy, "draining connections");
     }
-    if monoio::time::timeout(grace, ctx.table.wait_empty()).await.is_err() {
-        tracing::warn!(shard = spec.id, left = ctx.table.active(), "grace period over, closing");
+    if monoio::time::timeout(grace, ctx.table.wait_empty())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            shard = spec.id,
+            left = ctx.table.active(),
+            "grace period over, closing"
+        );
     }
 }

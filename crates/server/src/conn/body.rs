@@ -13,6 +13,9 @@ use super::io::{read_more, write_range, IoFail};
 pub enum BodyState {
     Length(u64),
     Chunked(ChunkedDecoder),
+    /// Chunked on the wire, forwarded as plain bytes (to an HTTP/1.0 client,
+    /// which then sees a close-delimited body).
+    Dechunk(ChunkedDecoder),
     /// Close-delimited: the body ends when the sender closes.
     UntilEof,
     Done,
@@ -41,6 +44,36 @@ impl BodyState {
         }
     }
 
+    /// Forward a chunked body as plain bytes.
+    pub fn dechunked(kind: BodyKind) -> Self {
+        match kind {
+            BodyKind::Chunked => BodyState::Dechunk(ChunkedDecoder::new()),
+            other => Self::new(other),
+        }
+    }
+
+    /// Consumes the body's prefix of `data`, appending to `out` what the
+    /// receiver must get (the same bytes, or only the chunk data when
+    /// de-chunking). Returns how much of `data` was consumed.
+    pub fn advance_into(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, shardgate_http::Error> {
+        if let BodyState::Dechunk(dec) = self {
+            let feed = dec.feed_with(data, |r| {
+                out.extend_from_slice(data.get(r).unwrap_or_default())
+            })?;
+            if feed.done {
+                *self = BodyState::Done;
+            }
+            return Ok(feed.consumed);
+        }
+        let n = self.advance(data)?;
+        out.extend_from_slice(data.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
     pub fn is_done(&self) -> bool {
         matches!(self, BodyState::Done)
     }
@@ -58,7 +91,7 @@ impl BodyState {
                 }
                 Ok(take as usize)
             }
-            BodyState::Chunked(dec) => {
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => {
                 let feed = dec.feed(data)?;
                 if feed.done {
                     *self = BodyState::Done;
@@ -89,8 +122,23 @@ pub async fn pump(
     limit: u64,
 ) -> Result<u64, BodyError> {
     let mut moved = 0u64;
+    // Only a de-chunked body needs a copy (the framing is cut out of it).
+    let mut plain = Vec::new();
     loop {
-        if src.buf.len() > *src.pos {
+        if src.buf.len() > *src.pos && matches!(state, BodyState::Dechunk(_)) {
+            let from = *src.pos;
+            plain.clear();
+            let n = state
+                .advance_into(src.buf.get(from..).unwrap_or_default(), &mut plain)
+                .map_err(BodyError::SrcMalformed)?;
+            moved += n as u64;
+            if let Some(d) = dst.as_deref_mut() {
+                super::io::write_all(d, &mut plain, write_timeout)
+                    .await
+                    .map_err(|_| BodyError::Dst)?;
+            }
+            *src.pos = from + n;
+        } else if src.buf.len() > *src.pos {
             let from = *src.pos;
             let n = state
                 .advance(src.buf.get(from..).unwrap_or_default())
@@ -145,6 +193,18 @@ mod tests {
         let data = b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
         let n = s.advance(data).unwrap();
         assert_eq!(n, 13);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn dechunk_keeps_only_chunk_data() {
+        let mut s = BodyState::dechunked(BodyKind::Chunked);
+        let mut out = Vec::new();
+        let n = s
+            .advance_into(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nX", &mut out)
+            .unwrap();
+        assert_eq!(out, b"abcde");
+        assert_eq!(n, 20);
         assert!(s.is_done());
     }
 

@@ -54,7 +54,19 @@ pub async fn proxy(
             Err(e) => return down.fail(ctx, e.status(), out).await,
         };
         out.truncate(head_len);
-        match exchange(ctx, snap, down, p, &mut up, out, route_cfg, ucfg.response_timeout, ucfg.read_timeout).await {
+        match exchange(
+            ctx,
+            snap,
+            down,
+            p,
+            &mut up,
+            out,
+            route_cfg,
+            ucfg.response_timeout,
+            ucfg.read_timeout,
+        )
+        .await
+        {
             Ok(Outcome { next, reusable }) => {
                 if matches!(next, Next::Upgrade) {
                     return Next::Tunnel(up);
@@ -119,7 +131,15 @@ async fn exchange(
             pos: &mut down.pos,
             read_timeout: scfg.timeouts.body_read,
         };
-        match pump(&mut req_body, src, Some(&mut up.stream), send, scfg.limits.max_body_bytes).await {
+        match pump(
+            &mut req_body,
+            src,
+            Some(&mut up.stream),
+            send,
+            scfg.limits.max_body_bytes,
+        )
+        .await
+        {
             Ok(_) => {}
             Err(BodyError::Src(IoFail::Timeout)) => return Err(Failure::Status(408)),
             Err(BodyError::SrcMalformed(e)) => return Err(Failure::Status(e.status())),
@@ -130,7 +150,19 @@ async fn exchange(
     }
     // 3. Response head (skipping past interim 1xx responses).
     let mut ubuf = ctx.buffers.take();
-    let result = respond(ctx, snap, down, p, up, out, &mut ubuf, route, response_timeout, read_timeout).await;
+    let result = respond(
+        ctx,
+        snap,
+        down,
+        p,
+        up,
+        out,
+        &mut ubuf,
+        route,
+        response_timeout,
+        read_timeout,
+    )
+    .await;
     ctx.buffers.give(ubuf);
     result
 }
@@ -175,7 +207,9 @@ async fn respond(
             RespStep::Ready(m) if m.interim => {
                 upos += m.head_len;
                 if m.status != 100 && !p.http10 {
-                    write_all(&mut down.stream, out, send).await.map_err(|_| Failure::Close)?;
+                    write_all(&mut down.stream, out, send)
+                        .await
+                        .map_err(|_| Failure::Close)?;
                 }
                 continue;
             }
@@ -205,18 +239,28 @@ async fn respond(
         // Bytes the upstream sent after its 101 already belong to the new protocol.
         let leftover_up = ubuf.get(upos..).unwrap_or_default();
         out.extend_from_slice(leftover_up);
-        write_all(&mut down.stream, out, send).await.map_err(|_| Failure::Close)?;
-        return Ok(Outcome { next: Next::Upgrade, reusable: false });
+        write_all(&mut down.stream, out, send)
+            .await
+            .map_err(|_| Failure::Close)?;
+        return Ok(Outcome {
+            next: Next::Upgrade,
+            reusable: false,
+        });
     }
     // 4. Response head plus the body bytes that came with it, in one write.
-    let mut body = if p.is_head { BodyState::Done } else { BodyState::new(meta.body) };
+    let mut body = match (p.is_head, meta.dechunk) {
+        (true, _) => BodyState::Done,
+        (false, true) => BodyState::dechunked(meta.body),
+        (false, false) => BodyState::new(meta.body),
+    };
     let n = body
-        .advance(ubuf.get(upos..).unwrap_or_default())
+        .advance_into(ubuf.get(upos..).unwrap_or_default(), out)
         .map_err(|_| Failure::Status(502))?;
-    out.extend_from_slice(ubuf.get(upos..upos + n).unwrap_or_default());
     upos += n;
     // From here on the client has (part of) a response: failures only close.
-    write_all(&mut down.stream, out, send).await.map_err(|_| Failure::Close)?;
+    write_all(&mut down.stream, out, send)
+        .await
+        .map_err(|_| Failure::Close)?;
     if !body.is_done() {
         let src = Source {
             stream: &mut up.stream,
@@ -224,12 +268,23 @@ async fn respond(
             pos: &mut upos,
             read_timeout,
         };
-        if pump(&mut body, src, Some(&mut down.stream), send, 0).await.is_err() {
-            return Ok(Outcome { next: Next::Close, reusable: false });
+        if pump(&mut body, src, Some(&mut down.stream), send, 0)
+            .await
+            .is_err()
+        {
+            return Ok(Outcome {
+                next: Next::Close,
+                reusable: false,
+            });
         }
     }
     let clean = upos >= ubuf.len();
-    let reusable = meta.upstream_keep_alive && clean && meta.body != BodyKind::CloseDelimited && !p.upgrade;
-    let next = if meta.client_keep_alive && p.keep_alive { Next::KeepAlive } else { Next::Close };
+    let reusable =
+        meta.upstream_keep_alive && clean && meta.body != BodyKind::CloseDelimited && !p.upgrade;
+    let next = if meta.client_keep_alive && p.keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    };
     Ok(Outcome { next, reusable })
 }

@@ -11,6 +11,10 @@ use shardgate_proxy::{write_static_response, write_upstream_request, ForwardCtx,
 
 use crate::shard::{ShardCtx, ShardSnap};
 
+/// Static responses discard a request body up to this size; a larger one closes
+/// the connection instead of reading it all.
+pub const DISCARD_LIMIT: u64 = 1 << 20;
+
 pub enum Action {
     /// `out` holds the complete static response.
     Respond,
@@ -89,8 +93,11 @@ pub fn prepare(ctx: &ShardCtx, snap: &ShardSnap, input: Input<'_>, out: &mut Vec
     match &route.action {
         RouteAction::Respond(resp) => {
             // Answering without reading a body the client was told to hold back
-            // leaves the framing in doubt: close afterwards.
-            let keep = p.keep_alive && !(p.expect_continue && head.body != BodyKind::None);
+            // leaves the framing in doubt, and a large body is not worth reading
+            // just to drop it: close afterwards in both cases.
+            let held_back = p.expect_continue && head.body != BodyKind::None;
+            let large = matches!(head.body, BodyKind::Length(n) if n > DISCARD_LIMIT);
+            let keep = p.keep_alive && !held_back && !large;
             p.keep_alive = keep;
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, keep, p.is_head, date)

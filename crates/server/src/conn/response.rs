@@ -18,6 +18,9 @@ pub struct RespMeta {
     pub switching: bool,
     /// A 1xx other than 101: forward it and read the next head.
     pub interim: bool,
+    /// The body arrives chunked but the client speaks HTTP/1.0: strip the
+    /// chunk framing and end the body by closing.
+    pub dechunk: bool,
 }
 
 pub struct RespInput<'a> {
@@ -52,7 +55,16 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
             return RespStep::Invalid;
         }
         let upgrade = header(head.headers, "upgrade");
-        write_downstream_response(out, status, head.reason, head.headers, input.route, Framing::None, true, upgrade);
+        write_downstream_response(
+            out,
+            status,
+            head.reason,
+            head.headers,
+            input.route,
+            Framing::None,
+            true,
+            upgrade,
+        );
         return RespStep::Ready(RespMeta {
             status,
             head_len: head.head_len,
@@ -61,10 +73,20 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
             client_keep_alive: false,
             switching: true,
             interim: false,
+            dechunk: false,
         });
     }
     if (100..200).contains(&status) {
-        write_downstream_response(out, status, head.reason, head.headers, input.route, Framing::None, true, None);
+        write_downstream_response(
+            out,
+            status,
+            head.reason,
+            head.headers,
+            input.route,
+            Framing::None,
+            true,
+            None,
+        );
         return RespStep::Ready(RespMeta {
             status,
             head_len: head.head_len,
@@ -73,6 +95,7 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
             client_keep_alive: true,
             switching: false,
             interim: true,
+            dechunk: false,
         });
     }
     let framing = match head.body {
@@ -81,11 +104,23 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
         BodyKind::None if input.request_was_head || status == 304 => advertised(head.headers),
         BodyKind::None => Framing::None,
         BodyKind::Length(n) => Framing::Length(n),
+        BodyKind::Chunked if input.client_http10 => Framing::None,
         BodyKind::Chunked => Framing::Chunked,
         BodyKind::CloseDelimited => Framing::None,
     };
-    let client_keep_alive = input.client_keep_alive && head.body != BodyKind::CloseDelimited;
-    write_downstream_response(out, status, head.reason, head.headers, input.route, framing, client_keep_alive, None);
+    let dechunk = input.client_http10 && head.body == BodyKind::Chunked;
+    let client_keep_alive =
+        input.client_keep_alive && head.body != BodyKind::CloseDelimited && !dechunk;
+    write_downstream_response(
+        out,
+        status,
+        head.reason,
+        head.headers,
+        input.route,
+        framing,
+        client_keep_alive,
+        None,
+    );
     if client_keep_alive && input.client_http10 {
         // HTTP/1.0 clients only keep the connection when told so explicitly.
         out.truncate(out.len().saturating_sub(2));
@@ -99,6 +134,7 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
         client_keep_alive,
         switching: false,
         interim: false,
+        dechunk,
     })
 }
 

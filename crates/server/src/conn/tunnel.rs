@@ -12,8 +12,14 @@ use super::Downstream;
 
 pub async fn tunnel(down: Downstream, up: UpConn, idle: Duration, send: Duration) {
     // Bytes the client sent after its upgrade request belong to the new protocol.
-    let pending = down.buf.get(down.pos..).map(<[u8]>::to_vec).unwrap_or_default();
-    let UpConn { stream: up_stream, .. } = up;
+    let pending = down
+        .buf
+        .get(down.pos..)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let UpConn {
+        stream: up_stream, ..
+    } = up;
     let (mut dr, mut dw) = down.stream.into_split();
     let (mut ur, mut uw) = up_stream.into_split();
     let a = async {
@@ -29,7 +35,12 @@ pub async fn tunnel(down: Downstream, up: UpConn, idle: Duration, send: Duration
     monoio::join!(a, b);
 }
 
-async fn copy<R: AsyncReadRent, W: AsyncWriteRent>(r: &mut R, w: &mut W, idle: Duration, send: Duration) {
+async fn copy<R: AsyncReadRent, W: AsyncWriteRent>(
+    r: &mut R,
+    w: &mut W,
+    idle: Duration,
+    send: Duration,
+) {
     let mut buf = Vec::with_capacity(16 * 1024);
     loop {
         buf.clear();

@@ -78,7 +78,11 @@ impl ShardCtx {
                 snap: latest.clone(),
                 upstreams,
             });
-            tracing::info!(shard = self.id, generation = latest.generation, "config generation picked up");
+            tracing::info!(
+                shard = self.id,
+                generation = latest.generation,
+                "config generation picked up"
+            );
         }
         current.clone()
     }

@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz` (the process is up), `/ready` (every shard is
-//! serving and the server is not stopping). It runs on its own plain thread with
+//! serving and the server is not stopping), `/metrics` (Prometheus text),
+//! `/config/generation` (which config generation is live). It runs on its own plain thread with
 //! blocking I/O: it is not on the request path, and keeping it off the shards
 //! means a busy shard cannot make the health check lie.
 
@@ -9,12 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::recorder::PromRecorder;
 use crate::shard::Shared;
 
 const POLL: Duration = Duration::from_millis(25);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn run(listener: TcpListener, shared: Arc<Shared>) {
+pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static PromRecorder>) {
     if let Err(e) = listener.set_nonblocking(true) {
         tracing::error!(error = %e, "admin listener unusable");
         return;
@@ -24,7 +26,7 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>) {
             return;
         }
         match listener.accept() {
-            Ok((stream, _)) => serve(stream, &shared),
+            Ok((stream, _)) => serve(stream, &shared, recorder),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
@@ -34,7 +36,7 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared) {
+fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
@@ -54,9 +56,12 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let (status, body): (u16, String) = match req.parse(&buf[..len]) {
-        Ok(httparse::Status::Complete(_)) => {
-            route(req.method.unwrap_or(""), req.path.unwrap_or(""), shared)
-        }
+        Ok(httparse::Status::Complete(_)) => route(
+            req.method.unwrap_or(""),
+            req.path.unwrap_or(""),
+            shared,
+            recorder,
+        ),
         _ => (400, "bad request\n".into()),
     };
     let reason = match status {
@@ -73,7 +78,12 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.write_all(resp.as_bytes());
 }
 
-fn route(method: &str, path: &str, shared: &Shared) -> (u16, String) {
+fn route(
+    method: &str,
+    path: &str,
+    shared: &Shared,
+    recorder: Option<&PromRecorder>,
+) -> (u16, String) {
     if method != "GET" && method != "HEAD" {
         return (405, "method not allowed\n".into());
     }
@@ -87,6 +97,13 @@ fn route(method: &str, path: &str, shared: &Shared) -> (u16, String) {
                 (200, "ready\n".into())
             }
         }
+        "/metrics" => match recorder {
+            Some(r) => (200, r.render()),
+            None => (
+                503,
+                "another metrics recorder is installed in this process\n".into(),
+            ),
+        },
         "/config/generation" => (200, format!("{}\n", shared.snapshot.load().generation)),
         _ => (404, "not found\n".into()),
     }

@@ -37,6 +37,8 @@ pub struct Downstream {
 pub enum Next {
     KeepAlive,
     Close,
+    /// The client closed (or timed out) before sending a request: nothing to record.
+    Eof,
     /// Internal: the upstream switched protocols (becomes `Tunnel`).
     Upgrade,
     Tunnel(UpConn),
@@ -65,6 +67,7 @@ pub async fn serve(
     listener: usize,
     slot: Slot,
 ) {
+    let accepted = Instant::now();
     ctx.metrics.active.increment(1.0);
     let mut down = Downstream {
         stream,
@@ -97,7 +100,11 @@ pub async fn serve(
             down.buf = ctx.buffers.take();
         }
         let mut out = ctx.buffers.take();
+        let started = Instant::now();
         let next = handle(&ctx, &mut down, listener, &mut out).await;
+        ctx.metrics
+            .request_seconds
+            .record(started.elapsed().as_secs_f64());
         ctx.buffers.give(out);
         match next {
             Next::KeepAlive if !ctx.stopping() => continue,
@@ -114,6 +121,9 @@ pub async fn serve(
                 let send = snap.snap.config.server.timeouts.send;
                 tunnel::tunnel(down, up, idle, send).await;
                 ctx.metrics.active.decrement(1.0);
+                ctx.metrics
+                    .connection_seconds
+                    .record(accepted.elapsed().as_secs_f64());
                 return;
             }
             _ => break,
@@ -121,6 +131,9 @@ pub async fn serve(
     }
     ctx.buffers.give(std::mem::take(&mut down.buf));
     ctx.metrics.active.decrement(1.0);
+    ctx.metrics
+        .connection_seconds
+        .record(accepted.elapsed().as_secs_f64());
     drop(slot);
 }
 
@@ -157,10 +170,12 @@ async fn handle(ctx: &ShardCtx, down: &mut Downstream, listener: usize, out: &mu
         let had = down.buf.len() > down.pos;
         let left = deadline.saturating_duration_since(Instant::now());
         match read_more(&mut down.stream, &mut down.buf, left).await {
-            Ok(0) => return Next::Close,
+            Ok(0) if had => return Next::Close,
+            Ok(0) => return Next::Eof,
             Ok(_) => {}
             Err(IoFail::Timeout) if had => return down.fail(ctx, 408, out).await,
-            Err(_) => return Next::Close,
+            Err(_) if had => return Next::Close,
+            Err(_) => return Next::Eof,
         }
     };
     down.pos += prepared.head_len;

@@ -40,6 +40,8 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: Config) -> Result<Server, Error> {
+        // Before any shard registers its handles, or they would be no-ops.
+        let recorder = metrics::recorder::install();
         let shards = match config.server.shards {
             0 => online_cores(),
             n => n,
@@ -133,7 +135,7 @@ impl Server {
             let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name("admin".into())
-                .spawn(move || admin::run(sock, shared))?;
+                .spawn(move || admin::run(sock, shared, recorder))?;
             server.threads.push(t);
         }
         Ok(server)

@@ -2,7 +2,10 @@
 //! an increment on a handle (no key building, no allocation). Without an
 //! installed recorder every handle is a no-op.
 
-use metrics::{counter, gauge, Counter, Gauge};
+pub mod histogram;
+pub mod recorder;
+
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
 pub struct ShardMetrics {
     pub accepted: Counter,
@@ -15,6 +18,10 @@ pub struct ShardMetrics {
     pub upstream_reused: Counter,
     pub upstream_retries: Counter,
     pub client_errors: Counter,
+    /// Accept → close of every downstream connection.
+    pub connection_seconds: Histogram,
+    /// First byte of a request in → last byte of its response out.
+    pub request_seconds: Histogram,
 }
 
 impl ShardMetrics {
@@ -36,7 +43,9 @@ impl ShardMetrics {
             upstream_connect_errors: counter!("shardgate_upstream_connect_errors_total", "shard" => s.clone()),
             upstream_reused: counter!("shardgate_upstream_reused_total", "shard" => s.clone()),
             upstream_retries: counter!("shardgate_upstream_retries_total", "shard" => s.clone()),
-            client_errors: counter!("shardgate_client_errors_total", "shard" => s),
+            client_errors: counter!("shardgate_client_errors_total", "shard" => s.clone()),
+            connection_seconds: histogram!("shardgate_connection_duration_seconds", "shard" => s.clone()),
+            request_seconds: histogram!("shardgate_request_duration_seconds", "shard" => s),
         }
     }
 

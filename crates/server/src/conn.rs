@@ -102,9 +102,11 @@ pub async fn serve(
         let mut out = ctx.buffers.take();
         let started = Instant::now();
         let next = handle(&ctx, &mut down, listener, &mut out).await;
-        ctx.metrics
-            .request_seconds
-            .record(started.elapsed().as_secs_f64());
+        if !matches!(next, Next::Eof) {
+            ctx.metrics
+                .request_seconds
+                .record(started.elapsed().as_secs_f64());
+        }
         ctx.buffers.give(out);
         match next {
             Next::KeepAlive if !ctx.stopping() => continue,

@@ -148,21 +148,25 @@ async fn exchange(
             Err(BodyError::Dst) => return Err(Failure::Status(502)),
         }
     }
-    // 3. Response head (skipping past interim 1xx responses).
+    // 3. Response head (skipping past interim 1xx responses). The client-bound
+    // head gets its own buffer: `out` must keep the request intact in case the
+    // exchange is retried on a fresh connection.
     let mut ubuf = ctx.buffers.take();
+    let mut head = ctx.buffers.take();
     let result = respond(
         ctx,
         snap,
         down,
         p,
         up,
-        out,
+        &mut head,
         &mut ubuf,
         route,
         response_timeout,
         read_timeout,
     )
     .await;
+    ctx.buffers.give(head);
     ctx.buffers.give(ubuf);
     result
 }

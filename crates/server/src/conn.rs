@@ -123,6 +123,9 @@ pub async fn serve(
                 let send = snap.snap.config.server.timeouts.send;
                 tunnel::tunnel(down, up, idle, send).await;
                 ctx.metrics.active.decrement(1.0);
+                if let Some(s) = ctx.stats() {
+                    s.on_close();
+                }
                 ctx.metrics
                     .connection_seconds
                     .record(accepted.elapsed().as_secs_f64());
@@ -133,6 +136,9 @@ pub async fn serve(
     }
     ctx.buffers.give(std::mem::take(&mut down.buf));
     ctx.metrics.active.decrement(1.0);
+    if let Some(s) = ctx.stats() {
+        s.on_close();
+    }
     ctx.metrics
         .connection_seconds
         .record(accepted.elapsed().as_secs_f64());

@@ -14,9 +14,11 @@ mod event;
 mod metrics;
 mod shard;
 mod snapshot;
+mod stats;
 
 pub use error::Error;
 pub use shardgate_net::ActiveDriver;
+pub use stats::ShardStats;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +88,9 @@ impl Server {
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::new(config, 1))),
             stopping: AtomicBool::new(false),
+            stats: (0..shards)
+                .map(|_| stats::ShardCounters::default())
+                .collect(),
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
@@ -160,6 +165,11 @@ impl Server {
     /// The driver each shard runs, by shard index.
     pub fn drivers(&self) -> &[ActiveDriver] {
         &self.drivers
+    }
+
+    /// Per-shard connection counters of this server, by shard index.
+    pub fn shard_stats(&self) -> Vec<ShardStats> {
+        self.shared.stats.iter().map(|s| s.read()).collect()
     }
 
     pub fn generation(&self) -> u64 {

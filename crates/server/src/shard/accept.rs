@@ -22,6 +22,9 @@ pub async fn accept_loop(ctx: Rc<ShardCtx>, listener_idx: usize, listener: TcpLi
         };
         if ctx.table.full_events() != full_before {
             ctx.metrics.table_full.increment(1);
+            if let Some(s) = ctx.stats() {
+                s.on_table_full();
+            }
         }
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -31,6 +34,9 @@ pub async fn accept_loop(ctx: Rc<ShardCtx>, listener_idx: usize, listener: TcpLi
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.increment(1);
+                if let Some(s) = ctx.stats() {
+                    s.on_accept();
+                }
                 monoio::spawn(conn::serve(ctx.clone(), stream, peer, listener_idx, slot));
             }
             Err(e) => {

@@ -16,6 +16,7 @@ use crate::conn_table::ConnTable;
 use crate::event::LocalEvent;
 use crate::metrics::ShardMetrics;
 use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::stats::ShardCounters;
 
 /// The shard's current generation: the shared snapshot plus this shard's
 /// upstream state built for it. Requests hold an `Rc` for their whole life, so a
@@ -29,6 +30,8 @@ pub struct ShardSnap {
 pub struct Shared {
     pub snapshot: SharedSnapshot,
     pub stopping: AtomicBool,
+    /// One entry per shard, written only by that shard.
+    pub stats: Vec<ShardCounters>,
 }
 
 pub struct ShardCtx {
@@ -85,6 +88,11 @@ impl ShardCtx {
             );
         }
         current.clone()
+    }
+
+    /// This shard's entry in the server's per-shard counters.
+    pub fn stats(&self) -> Option<&ShardCounters> {
+        self.shared.stats.get(self.id)
     }
 
     pub fn stopping(&self) -> bool {

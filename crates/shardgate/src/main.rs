@@ -71,13 +71,17 @@ fn main() -> ExitCode {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
     let config = shardgate_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Register before starting shards, so a signal during start-up is not lost.
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let mut server = shardgate_server::Server::start(config).context("starting the server")?;
     for (name, addr) in server.listeners() {
         tracing::info!(listener = %name, %addr, "listening");

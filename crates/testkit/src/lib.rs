@@ -1,1 +1,33 @@
 #![forbid(unsafe_code)]
+//! End-to-end test harness for shardgate.
+//!
+//! - [`Gateway`]: the real server started in-process from a TOML template,
+//!   on a chosen driver and shard count.
+//! - [`Origin`]: a scriptable upstream on std threads that counts connections
+//!   and records every request byte for byte; [`handlers`] has the canned
+//!   behaviours (echo, chunked, close-delimited, slow, dying, black hole,
+//!   upgrade echo, gated).
+//! - [`Client`]: a raw client for exact bytes, with a response reader that
+//!   frames by Content-Length, chunked or close.
+//! - [`each_driver!`]: one test per driver (epoll and io_uring).
+//! - [`tools`] and [`binary`]: curl, wrk and the `shardgate` executable.
+
+pub mod binary;
+pub mod client;
+pub mod driver;
+pub mod error;
+pub mod gateway;
+pub mod net;
+pub mod origin;
+pub mod tools;
+pub mod wire;
+
+pub use client::{Client, Interim, Response, DEFAULT_TIMEOUT};
+pub use driver::Driver;
+pub use error::{Error, Result};
+pub use gateway::{Gateway, GatewayBuilder};
+pub use net::{closed_addr, free_port, refuses, wait_until};
+pub use origin::handlers::{self, Gate};
+pub use origin::{handler, After, Handler, Origin, OriginOptions, Reply, Request};
+pub use shardgate_server::ShardStats;
+pub use wire::{Framing, Headers};

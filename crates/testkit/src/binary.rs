@@ -1,0 +1,92 @@
+//! Finding (and if needed building) the `shardgate` binary for tests that run
+//! it as users do. Cargo only tells a package's own tests where its binaries
+//! are, so the path is derived from where the test executable itself lives:
+//! `<target>/<profile>/deps/<test>` → `<target>/<profile>/shardgate`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// The workspace root (where `config/shardgate.toml` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The path of an up-to-date `shardgate` binary. `SHARDGATE_BIN` overrides
+/// the search. Otherwise `cargo build -p shardgate` runs once per test
+/// process, in the same target dir and profile as the tests (a no-op when the
+/// binary is current), so a test never runs a stale binary.
+pub fn shardgate_binary() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| locate().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|message| Error::Tool {
+            tool: "cargo build -p shardgate".into(),
+            message,
+        })
+}
+
+fn locate() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("SHARDGATE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| tool(format!("unexpected test executable path {}", exe.display())))?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| tool(format!("no target dir above {}", profile_dir.display())))?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("-p")
+        .arg("shardgate")
+        .arg("--manifest-path")
+        .arg(workspace_root().join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.arg("--profile").arg(other);
+        }
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(tool(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    let bin = profile_dir.join("shardgate");
+    if !bin.is_file() {
+        return Err(tool(format!("built, but {} is missing", bin.display())));
+    }
+    Ok(bin)
+}
+
+fn tool(message: String) -> Error {
+    Error::Tool {
+        tool: "locating shardgate".into(),
+        message,
+    }
+}
+
+/// A `Command` for the binary, started in the workspace root (so relative
+/// config paths work as in the docs) with logging kept quiet.
+pub fn shardgate_command() -> Result<Command> {
+    let mut c = Command::new(shardgate_binary()?);
+    c.current_dir(workspace_root()).env("SHARDGATE_LOG", "warn");
+    Ok(c)
+}

@@ -64,9 +64,6 @@ impl BodyState {
             let feed = dec.feed_with(data, |r| {
                 out.extend_from_slice(data.get(r).unwrap_or_default())
             })?;
-            if feed.done {
-                *self = BodyState::Done;
-            }
             return Ok(feed.consumed);
         }
         let n = self.advance(data)?;
@@ -75,7 +72,25 @@ impl BodyState {
     }
 
     pub fn is_done(&self) -> bool {
-        matches!(self, BodyState::Done)
+        match self {
+            BodyState::Done => true,
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => dec.is_done(),
+            _ => false,
+        }
+    }
+
+    /// Decoded chunk-data bytes seen so far (framing not counted), for the body
+    /// size limit; `None` for other framings (their length is known up front).
+    pub fn chunked_data_len(&self) -> Option<u64> {
+        match self {
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => Some(dec.data_len()),
+            _ => None,
+        }
+    }
+
+    /// Whether the body has gone past `limit` (0 = no limit).
+    pub fn over_limit(&self, limit: u64, moved: u64) -> bool {
+        limit > 0 && self.chunked_data_len().unwrap_or(moved) > limit
     }
 
     /// Consumes the prefix of `data` that belongs to the body and returns its length.
@@ -91,13 +106,7 @@ impl BodyState {
                 }
                 Ok(take as usize)
             }
-            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => {
-                let feed = dec.feed(data)?;
-                if feed.done {
-                    *self = BodyState::Done;
-                }
-                Ok(feed.consumed)
-            }
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => Ok(dec.feed(data)?.consumed),
         }
     }
 }
@@ -121,6 +130,9 @@ pub async fn pump(
     write_timeout: Duration,
     limit: u64,
 ) -> Result<u64, BodyError> {
+    // Chunked bodies are limited by their decoded size, which the state carries
+    // across calls; other framings by the bytes moved here (a Content-Length
+    // over the limit is refused before any byte moves).
     let mut moved = 0u64;
     // Only a de-chunked body needs a copy (the framing is cut out of it).
     let mut plain = Vec::new();
@@ -144,7 +156,7 @@ pub async fn pump(
                 .advance(src.buf.get(from..).unwrap_or_default())
                 .map_err(BodyError::SrcMalformed)?;
             moved += n as u64;
-            if limit > 0 && moved > limit {
+            if state.over_limit(limit, moved) {
                 return Err(BodyError::TooLarge);
             }
             if let Some(d) = dst.as_deref_mut() {

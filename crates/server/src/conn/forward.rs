@@ -113,6 +113,9 @@ async fn exchange(
         .map_err(|e| Failure::Status(e.status()))?;
     out.extend_from_slice(down.buf.get(down.pos..down.pos + n).unwrap_or_default());
     down.pos += n;
+    if req_body.over_limit(scfg.limits.max_body_bytes, n as u64) {
+        return Err(Failure::Status(413));
+    }
     if p.expect_continue && !req_body.is_done() && n == 0 {
         let mut cont = ctx.buffers.take();
         cont.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

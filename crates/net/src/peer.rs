@@ -34,6 +34,12 @@ pub fn peek_state(fd: RawFd) -> PeerState {
     }
 }
 
+/// Stops a listening socket synchronously (see [`sys::shutdown_fd`]); used by
+/// a graceful stop so no connection is accepted after the stop returns.
+pub fn stop_listening(fd: RawFd) -> io::Result<()> {
+    sys::shutdown_fd(fd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

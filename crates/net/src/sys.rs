@@ -127,6 +127,17 @@ pub(crate) fn peek_one(fd: RawFd) -> io::Result<usize> {
     }
 }
 
+/// `shutdown(fd, SHUT_RDWR)`: on a listening TCP socket this stops listening at
+/// once (the socket leaves its reuseport group; new SYNs are refused), whereas
+/// an io_uring runtime closes the fd asynchronously and the kernel may keep the
+/// socket listening for milliseconds after the shard thread is gone.
+pub(crate) fn shutdown_fd(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes no pointers; on a stale or foreign fd it fails with
+    // EBADF/ENOTSOCK and changes nothing else.
+    let rc = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    cvt(rc)
+}
+
 fn empty_cpu_set() -> libc::cpu_set_t {
     // SAFETY: cpu_set_t is a plain array of integers (a bit mask); all-zero is
     // a valid value and means the empty set, exactly what CPU_ZERO produces.
@@ -167,6 +178,18 @@ mod tests {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsFd;
+
+    #[test]
+    fn shutdown_stops_a_listener_at_once() {
+        use std::os::fd::AsRawFd;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        TcpStream::connect(addr).unwrap();
+        shutdown_fd(l.as_raw_fd()).unwrap();
+        let err = TcpStream::connect(addr).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(shutdown_fd(-1).is_err());
+    }
 
     fn pair() -> (TcpStream, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,6 +2,7 @@
 //! is taken *before* accepting: when the table is full the loop parks, the kernel
 //! backlog fills, and clients feel the push-back instead of the shard growing.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -14,18 +15,30 @@ use crate::conn;
 const EMFILE_PAUSE: Duration = Duration::from_millis(50);
 
 pub async fn accept_loop(ctx: Rc<ShardCtx>, listener_idx: usize, listener: TcpListener) {
+    serve_accepts(&ctx, listener_idx, &listener).await;
+    // Stop listening now, not when the runtime gets round to closing the fd.
+    if let Err(e) = shardgate_net::stop_listening(listener.as_raw_fd()) {
+        tracing::debug!(shard = ctx.id, error = %e, "shutdown of listener failed");
+    }
+}
+
+async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpListener) {
     loop {
-        let full_before = ctx.table.full_events();
-        let slot = monoio::select! {
-            s = ctx.table.acquire() => s,
-            _ = ctx.shutdown.wait() => break,
-        };
-        if ctx.table.full_events() != full_before {
-            ctx.metrics.table_full.increment(1);
-            if let Some(s) = ctx.stats() {
-                s.on_table_full();
+        let slot = match ctx.table.try_acquire() {
+            Some(s) => s,
+            None => {
+                // Counted when the loop parks, so the count is visible while the
+                // table is full (which is when anyone looks).
+                ctx.metrics.table_full.increment(1);
+                if let Some(s) = ctx.stats() {
+                    s.on_table_full();
+                }
+                monoio::select! {
+                    s = ctx.table.acquire() => s,
+                    _ = ctx.shutdown.wait() => break,
+                }
             }
-        }
+        };
         let accepted = monoio::select! {
             r = listener.accept() => r,
             _ = ctx.shutdown.wait() => break,

@@ -10,6 +10,7 @@ pub mod request;
 pub mod response;
 pub mod tunnel;
 pub mod upstream;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -32,6 +33,8 @@ pub struct Downstream {
     pub peer: SocketAddr,
     pub buf: Vec<u8>,
     pub pos: usize,
+    /// Cancels the hot-window read; made once per connection and reused.
+    pub canceller: Option<monoio::io::Canceller>,
 }
 
 pub enum Next {
@@ -74,24 +77,15 @@ pub async fn serve(
         peer,
         buf: Vec::new(),
         pos: 0,
+        canceller: None,
     };
     let mut first = true;
     loop {
         if !down.buffered() {
-            ctx.buffers.give(std::mem::take(&mut down.buf));
-            down.pos = 0;
             slot.set_state(SlotState::Idle);
-            if ctx.stopping() {
-                break;
-            }
-            let t = ctx.snapshot().snap.config.server.timeouts.clone();
-            let wait = if first { t.header_read } else { t.keepalive };
-            let ready = monoio::select! {
-                r = monoio::time::timeout(wait, down.stream.readable(false)) => matches!(r, Ok(Ok(()))),
-                _ = ctx.shutdown.wait() => false,
-            };
-            if !ready {
-                break;
+            match wait::next_request(&ctx, &mut down, first).await {
+                wait::Wait::Data => {}
+                wait::Wait::Close => break,
             }
             slot.set_state(SlotState::Busy);
         }

@@ -1,0 +1,156 @@
+//! A blocking HTTP/1.1 client that allocates nothing per request.
+//!
+//! It owns one read buffer, sized at connect time, and parses responses with
+//! httparse into a stack array of headers. Bodies must be framed by
+//! `Content-Length` (the gateway frames static and error responses that way,
+//! and the test origin does too). Responses borrow the read buffer.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Largest response (head + body) a client accepts.
+const BUF: usize = 16 * 1024;
+/// No request in a test should take this long; a hang fails instead.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A complete response, borrowing the client's buffer.
+#[derive(Debug)]
+pub struct Response<'a> {
+    pub status: u16,
+    pub body: &'a [u8],
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> io::Result<Client> {
+        Client::connect_with_buffer(addr, vec![0; BUF])
+    }
+
+    /// Connects reusing a buffer from [`Client::into_buffer`], so that opening
+    /// a connection allocates nothing either (`buf` is grown to the working
+    /// size if it is smaller).
+    pub fn connect_with_buffer(addr: SocketAddr, mut buf: Vec<u8>) -> io::Result<Client> {
+        if buf.len() < BUF {
+            buf.resize(BUF, 0);
+        }
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        Ok(Client { stream, buf })
+    }
+
+    /// Closes the connection and hands back the read buffer for the next one.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Sends `request` (one complete head, no body) and reads one response.
+    /// Bytes after the response are an error: nothing here pipelines.
+    pub fn request(&mut self, request: &[u8]) -> io::Result<Response<'_>> {
+        self.stream.write_all(request)?;
+        let mut len = 0;
+        let (status, head_len, body_len) = loop {
+            let free = self
+                .buf
+                .get_mut(len..)
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| invalid("response larger than the client buffer"))?;
+            let n = self.stream.read(free)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            len += n;
+            if let Some(head) = parse_head(self.buf.get(..len).unwrap_or_default())? {
+                break head;
+            }
+        };
+        let total = head_len + body_len;
+        if total > self.buf.len() {
+            return Err(invalid("response larger than the client buffer"));
+        }
+        if len < total {
+            let rest = self.buf.get_mut(len..total).unwrap_or_default();
+            self.stream.read_exact(rest)?;
+        } else if len > total {
+            return Err(invalid("bytes after the response"));
+        }
+        Ok(Response {
+            status,
+            body: self.buf.get(head_len..total).unwrap_or_default(),
+        })
+    }
+
+    /// Waits until the server closes the connection (after `Connection: close`);
+    /// any byte that arrives first is an error.
+    pub fn expect_close(&mut self) -> io::Result<()> {
+        match self.stream.read(self.buf.as_mut_slice())? {
+            0 => Ok(()),
+            _ => Err(invalid("data after the last response")),
+        }
+    }
+}
+
+/// `(status, head length, Content-Length)` once the head is complete.
+fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(invalid("malformed response head")),
+    };
+    let status = resp.code.ok_or_else(|| invalid("no status"))?;
+    let length = resp
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .ok_or_else(|| invalid("response without content-length"))?;
+    let body_len = std::str::from_utf8(length.value)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .ok_or_else(|| invalid("bad content-length"))?;
+    Ok(Some((status, head_len, body_len)))
+}
+
+/// Only on failure paths, where allocating the message does not matter.
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::Origin;
+
+    #[test]
+    fn reads_framed_responses_on_one_connection() {
+        let origin =
+            Origin::start(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\nx: y\r\n\r\nhello")
+                .unwrap();
+        let mut c = Client::connect(origin.addr()).unwrap();
+        for _ in 0..3 {
+            let r = c.request(b"GET / HTTP/1.1\r\nHost: o\r\n\r\n").unwrap();
+            assert_eq!(r.status, 201);
+            assert_eq!(r.body, b"hello");
+        }
+        assert_eq!(origin.served(), 3);
+    }
+
+    #[test]
+    fn rejects_unframed_and_oversized_responses() {
+        let origin = Origin::start(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        let mut c = Client::connect(origin.addr()).unwrap();
+        let e = c.request(b"GET / HTTP/1.1\r\nHost: o\r\n\r\n").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let origin = Origin::start(b"HTTP/1.1 200 OK\r\ncontent-length: 99999\r\n\r\n").unwrap();
+        let mut c = Client::connect(origin.addr()).unwrap();
+        let e = c.request(b"GET / HTTP/1.1\r\nHost: o\r\n\r\n").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+}

@@ -88,14 +88,20 @@ impl<'a> Fields<'a> {
         };
         match self.base {
             Base::Parsed(headers) => {
-                // Most heads have no Connection field (or only `keep-alive`, itself
-                // hop-by-hop): one scan here saves a scan per field below.
-                let any_connection = headers
+                // Browsers send `Connection: keep-alive`; `close` and `upgrade` are
+                // common too. Those tokens name nothing that is not dropped anyway,
+                // so only another token makes the per-field check (a scan of every
+                // header per field) necessary: one scan here keeps the usual head
+                // linear.
+                let nominates_more = headers
                     .iter()
-                    .any(|h| eq_ci(h.name.as_bytes(), b"connection"));
+                    .filter(|h| eq_ci(h.name.as_bytes(), b"connection"))
+                    .flat_map(|h| h.value.split(|&b| b == b','))
+                    .map(trim_ows)
+                    .any(|t| !t.is_empty() && !eq_ci(t, b"close") && !is_hop_by_hop(t));
                 for h in headers {
                     let name = h.name.as_bytes();
-                    if kept(name) && !(any_connection && nominated(headers, name)) {
+                    if kept(name) && !(nominates_more && nominated(headers, name)) {
                         f(name, trim_ows(h.value));
                     }
                 }

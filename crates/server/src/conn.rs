@@ -63,6 +63,17 @@ impl Downstream {
     }
 }
 
+/// What a connection keeps between its tasks (request task, parked task).
+pub struct Conn {
+    down: Downstream,
+    listener: usize,
+    slot: Slot,
+    accepted: Instant,
+    /// No request served yet: the header timeout applies to the first wait.
+    first: bool,
+}
+
+/// A new connection from the accept loop.
 pub async fn serve(
     ctx: Rc<ShardCtx>,
     stream: TcpStream,
@@ -70,32 +81,51 @@ pub async fn serve(
     listener: usize,
     slot: Slot,
 ) {
-    let accepted = Instant::now();
     ctx.metrics.active.increment(1.0);
-    let mut down = Downstream {
-        stream,
-        peer,
-        buf: Vec::new(),
-        pos: 0,
-        canceller: None,
+    let conn = Conn {
+        down: Downstream {
+            stream,
+            peer,
+            buf: Vec::new(),
+            pos: 0,
+            canceller: None,
+        },
+        listener,
+        slot,
+        accepted: Instant::now(),
+        first: true,
     };
-    let mut first = true;
+    run(ctx, conn).await
+}
+
+/// The request task: serves requests while they come; parks the connection
+/// when it goes cold, ends it when it closes.
+async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
     loop {
-        if !down.buffered() {
-            slot.set_state(SlotState::Idle);
-            match wait::next_request(&ctx, &mut down, first).await {
-                wait::Wait::Data => {}
-                wait::Wait::Close => break,
+        if !c.down.buffered() {
+            c.slot.set_state(SlotState::Idle);
+            match wait::hot(&ctx, &mut c.down).await {
+                wait::Hot::Data => {}
+                wait::Hot::Closed => break,
+                wait::Hot::Cold => {
+                    // This task's state (the whole request path) is large; the
+                    // parked task is small. Idle connections only hold the latter.
+                    if let Some(s) = ctx.stats() {
+                        s.on_park();
+                    }
+                    monoio::spawn(park(ctx, c));
+                    return;
+                }
             }
-            slot.set_state(SlotState::Busy);
+            c.slot.set_state(SlotState::Busy);
         }
-        first = false;
-        if down.buf.capacity() == 0 {
-            down.buf = ctx.buffers.take();
+        c.first = false;
+        if c.down.buf.capacity() == 0 {
+            c.down.buf = ctx.buffers.take();
         }
         let mut out = ctx.buffers.take();
         let started = Instant::now();
-        let next = handle(&ctx, &mut down, listener, &mut out).await;
+        let next = handle(&ctx, &mut c.down, c.listener, &mut out).await;
         if !matches!(next, Next::Eof) {
             ctx.metrics
                 .request_seconds
@@ -115,20 +145,35 @@ pub async fn serve(
                     .max()
                     .unwrap_or(Duration::from_secs(60));
                 let send = snap.snap.config.server.timeouts.send;
+                let Conn {
+                    down,
+                    slot,
+                    accepted,
+                    ..
+                } = c;
                 tunnel::tunnel(down, up, idle, send).await;
-                ctx.metrics.active.decrement(1.0);
-                if let Some(s) = ctx.stats() {
-                    s.on_close();
-                }
-                ctx.metrics
-                    .connection_seconds
-                    .record(accepted.elapsed().as_secs_f64());
+                closed(&ctx, slot, accepted);
                 return;
             }
             _ => break,
         }
     }
-    ctx.buffers.give(std::mem::take(&mut down.buf));
+    ctx.buffers.give(std::mem::take(&mut c.down.buf));
+    closed(&ctx, c.slot, c.accepted);
+}
+
+/// An idle connection: waits for readiness with no buffer, then hands the
+/// connection back to a new request task.
+async fn park(ctx: Rc<ShardCtx>, c: Conn) {
+    if wait::cold(&ctx, &c.down, c.first).await {
+        monoio::spawn(run(ctx, c));
+    } else {
+        closed(&ctx, c.slot, c.accepted);
+    }
+}
+
+/// Accounting for a connection that ends; dropping the slot frees it.
+fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
     ctx.metrics.active.decrement(1.0);
     if let Some(s) = ctx.stats() {
         s.on_close();

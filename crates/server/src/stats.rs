@@ -13,6 +13,7 @@ pub struct ShardCounters {
     accepted: AtomicU64,
     active: AtomicU64,
     table_full: AtomicU64,
+    parked: AtomicU64,
 }
 
 /// A copy of one shard's counters.
@@ -24,6 +25,9 @@ pub struct ShardStats {
     pub active: u64,
     /// Times an accept loop found the connection table full and paused.
     pub table_full: u64,
+    /// Times a connection went idle past the hot window and was parked (its
+    /// request task ended; a small task waits for its next request).
+    pub parked: u64,
 }
 
 impl ShardCounters {
@@ -40,11 +44,16 @@ impl ShardCounters {
         self.table_full.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn on_park(&self) {
+        self.parked.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn read(&self) -> ShardStats {
         ShardStats {
             accepted: self.accepted.load(Ordering::Relaxed),
             active: self.active.load(Ordering::Relaxed),
             table_full: self.table_full.load(Ordering::Relaxed),
+            parked: self.parked.load(Ordering::Relaxed),
         }
     }
 }

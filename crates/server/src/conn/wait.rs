@@ -6,8 +6,9 @@
 //! submitted together with the response write. *Cold*: after the window the read
 //! is cancelled — with monoio's cancelable read, which hands back the buffer and
 //! any bytes that raced the cancel, so nothing is lost — the buffer goes back to
-//! the pool, and the connection waits for readiness holding no buffer at all, so
-//! idle keep-alive connections cost no buffer memory.
+//! the pool, and the connection is *parked*: its request task ends and a small
+//! task waits for readiness holding no buffer, so an idle keep-alive connection
+//! costs neither a buffer nor the request task's state.
 
 use std::time::Duration;
 
@@ -24,50 +25,41 @@ pub const HOT_WINDOW: Duration = Duration::from_millis(20);
 /// ECANCELED: the in-flight read was cancelled before any byte arrived.
 const ECANCELED: i32 = 125;
 
-pub enum Wait {
-    /// Request bytes are in `down.buf`.
-    Data,
-    /// The client closed, the connection failed, it stayed idle past its
-    /// timeout, or the shard is stopping.
-    Close,
+/// Reads the next request's first bytes into `down.buf` during the hot
+/// window. `Cold` means the window passed with no byte: the buffer is back in
+/// the pool and the caller parks the connection (see `conn::park`).
+pub async fn hot(ctx: &ShardCtx, down: &mut Downstream) -> Hot {
+    if ctx.stopping() {
+        return Hot::Closed;
+    }
+    if down.buf.capacity() == 0 {
+        down.buf = ctx.buffers.take();
+    }
+    down.buf.clear();
+    down.pos = 0;
+    let hot = hot_read(ctx, down).await;
+    if matches!(hot, Hot::Cold) {
+        ctx.buffers.give(std::mem::take(&mut down.buf));
+    }
+    hot
 }
 
-/// Reads until the next request's first bytes are in `down.buf` (which must be
-/// empty) or the connection should close. `first` selects the header timeout
-/// (for a connection's first request) instead of the keep-alive timeout.
-pub async fn next_request(ctx: &ShardCtx, down: &mut Downstream, first: bool) -> Wait {
-    loop {
-        if ctx.stopping() {
-            return Wait::Close;
-        }
-        if down.buf.capacity() == 0 {
-            down.buf = ctx.buffers.take();
-        }
-        down.buf.clear();
-        down.pos = 0;
-        match hot_read(ctx, down).await {
-            Hot::Data => return Wait::Data,
-            Hot::Closed => return Wait::Close,
-            Hot::Cold => {}
-        }
-        ctx.buffers.give(std::mem::take(&mut down.buf));
-        if ctx.stopping() {
-            return Wait::Close;
-        }
-        let t = &ctx.snapshot().snap.config.server.timeouts;
-        let wait = if first { t.header_read } else { t.keepalive };
-        let ready = monoio::select! {
-            r = monoio::time::timeout(wait, down.stream.readable(false)) => matches!(r, Ok(Ok(()))),
-            _ = ctx.shutdown.wait() => false,
-        };
-        if !ready {
-            return Wait::Close;
-        }
-        // Readable: the next hot read completes at once.
+/// The buffer-free wait of a parked connection: true when it became readable,
+/// false when it timed out (`first`: header timeout, else keep-alive timeout)
+/// or the shard is stopping.
+pub async fn cold(ctx: &ShardCtx, down: &Downstream, first: bool) -> bool {
+    if ctx.stopping() {
+        return false;
+    }
+    let t = &ctx.snapshot().snap.config.server.timeouts;
+    let wait = if first { t.header_read } else { t.keepalive };
+    monoio::select! {
+        r = monoio::time::timeout(wait, down.stream.readable(false)) => matches!(r, Ok(Ok(()))),
+        _ = ctx.shutdown.wait() => false,
     }
 }
 
-enum Hot {
+pub enum Hot {
     Data,
     Closed,
     Cold,

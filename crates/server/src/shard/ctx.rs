@@ -51,7 +51,7 @@ impl ShardCtx {
     pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
         let snap = shared.snapshot.load_full();
         let cfg = &snap.config.server;
-        let buffers = BufferPool::new(cfg.buffer_size, cfg.max_connections_per_shard.min(4096) * 2);
+        let buffers = BufferPool::new(cfg.buffer_size, cfg.max_connections_per_shard.min(512) * 2);
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let upstreams = upstreams::build(&snap.config, &[]);
         let cache = Cache::new(shared.snapshot.clone());

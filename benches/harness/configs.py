@@ -1,0 +1,188 @@
+"""Config files for the origin and the three proxies.
+
+The proxies get *equivalent* settings, not each one's defaults: the defaults
+differ in ways that decide the result (nginx speaks HTTP/1.0 without upstream
+keep-alive unless told otherwise, closes a client connection after 1000
+requests, and spills bodies larger than its buffers to temp files). Every
+choice that is not obvious is written next to it, so a reader can check the
+comparison is fair.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Shared knobs, identical for the three proxies.
+UPSTREAM_IDLE = 1024  # idle upstream keep-alive connections kept
+CLIENT_KEEPALIVE_S = 300  # long enough that idle-connection tests never hit it
+BUFFER = 16 * 1024  # shardgate buffer_size = haproxy tune.bufsize = nginx proxy_buffer_size
+MAX_CONNS = 19000  # fd limit is 20000 per process; leave room for listeners/logs
+
+TINY_BODY = "hello world\n"  # 12 bytes
+FILES = {"16k": 16 * 1024, "256k": 256 * 1024}
+
+
+@dataclass
+class Ports:
+    origin: int
+    nginx: int
+    haproxy: int
+    shardgate: int
+
+    def of(self, proxy: str) -> int:
+        return getattr(self, proxy)
+
+
+def write_origin(tmp: str, ports: Ports) -> str:
+    """One nginx worker: the same origin behind all three proxies."""
+    www = os.path.join(tmp, "www")
+    os.makedirs(www, exist_ok=True)
+    for name, size in FILES.items():
+        with open(os.path.join(www, name), "wb") as f:
+            f.write((b"0123456789abcdef" * (size // 16 + 1))[:size])
+    conf = f"""
+user root;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {tmp}/origin.pid;
+error_log {tmp}/origin.err warn;
+daemon off;
+events {{ worker_connections {MAX_CONNS}; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    sendfile on;
+    tcp_nopush on;
+    etag off;
+    # nginx closes a keep-alive connection after 1000 requests by default: the
+    # proxies would reconnect every 1000 requests and pay a connect each time.
+    keepalive_requests 100000000;
+    keepalive_timeout {CLIENT_KEEPALIVE_S}s;
+    open_file_cache max=16 inactive=600s;
+    open_file_cache_valid 600s;
+    client_body_temp_path {tmp}/ob; proxy_temp_path {tmp}/op; fastcgi_temp_path {tmp}/of;
+    uwsgi_temp_path {tmp}/ou; scgi_temp_path {tmp}/os;
+    server {{
+        listen 127.0.0.1:{ports.origin} backlog=4096;
+        root {www};
+        location = /tiny {{ return 200 "{TINY_BODY.strip()}\\n"; }}
+        location / {{ }}
+    }}
+}}
+"""
+    return _write(tmp, "origin.conf", conf)
+
+
+def write_nginx(tmp: str, ports: Ports, workers: int) -> str:
+    affinity = "worker_cpu_affinity auto;" if workers > 1 else ""
+    conf = f"""
+user root;
+worker_processes {workers};
+{affinity}
+worker_rlimit_nofile 20000;
+pid {tmp}/nginx-proxy.pid;
+error_log {tmp}/nginx-proxy.err warn;
+daemon off;
+events {{ worker_connections {MAX_CONNS}; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout {CLIENT_KEEPALIVE_S}s;
+    upstream origin {{
+        server 127.0.0.1:{ports.origin};
+        keepalive {UPSTREAM_IDLE};
+        keepalive_requests 100000000;
+        keepalive_timeout 60s;
+    }}
+    # Upstream keep-alive needs HTTP/1.1 and an empty Connection header; without
+    # these two lines nginx opens a new upstream connection per request.
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    # Buffers as large as shardgate's and HAProxy's; 256 KiB bodies stay in
+    # memory (no temp file) so nobody is measured writing to disk.
+    proxy_buffer_size {BUFFER // 1024}k;
+    proxy_buffers 16 {BUFFER // 1024}k;
+    proxy_busy_buffers_size {2 * BUFFER // 1024}k;
+    proxy_max_temp_file_size 0;
+    client_body_temp_path {tmp}/pb; proxy_temp_path {tmp}/pp; fastcgi_temp_path {tmp}/pf;
+    uwsgi_temp_path {tmp}/pu; scgi_temp_path {tmp}/ps;
+    server {{
+        # reuseport: one listen socket per worker, as shardgate has per shard.
+        listen 127.0.0.1:{ports.nginx} backlog=4096 reuseport;
+        location / {{ proxy_pass http://origin; }}
+    }}
+}}
+"""
+    return _write(tmp, "nginx-proxy.conf", conf)
+
+
+def write_haproxy(tmp: str, ports: Ports, threads: int) -> str:
+    cpu_map = f"    cpu-map auto:1/1-{threads} 0-{threads - 1}\n" if threads > 1 else ""
+    conf = f"""
+global
+    nbthread {threads}
+{cpu_map}    maxconn {MAX_CONNS}
+    # maxconn {MAX_CONNS} asks for ~2x that many fds; the hard limit here is
+    # 20000 and cannot be raised, so run with what there is instead of refusing.
+    no strict-limits
+    tune.bufsize {BUFFER}
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client {CLIENT_KEEPALIVE_S}s
+    timeout server 30s
+    timeout http-keep-alive {CLIENT_KEEPALIVE_S}s
+    maxconn {MAX_CONNS}
+
+frontend fe
+    bind 127.0.0.1:{ports.haproxy} backlog 4096
+    default_backend origin
+
+backend origin
+    http-reuse always
+    server o1 127.0.0.1:{ports.origin} pool-max-conn {UPSTREAM_IDLE} pool-purge-delay 60s
+"""
+    return _write(tmp, "haproxy.cfg", conf)
+
+
+def write_shardgate(tmp: str, ports: Ports, shards: int) -> str:
+    conf = f"""
+[server]
+shards = {shards}
+driver = "auto"
+max_connections_per_shard = 20000
+buffer_size = "{BUFFER // 1024}KiB"
+
+[server.timeouts]
+keepalive = "{CLIENT_KEEPALIVE_S}s"
+
+[[listener]]
+name = "bench"
+address = "127.0.0.1:{ports.shardgate}"
+backlog = 4096
+
+[[route]]
+name = "origin"
+proxy = "origin"
+# nginx and HAProxy add no forwarding headers unless told to; neither does this.
+forwarded = {{ x_forwarded_for = false, x_forwarded_proto = false }}
+
+[[upstream]]
+name = "origin"
+servers = ["127.0.0.1:{ports.origin}"]
+
+[upstream.pool]
+max_idle_per_host = {UPSTREAM_IDLE}
+idle_timeout = "60s"
+"""
+    return _write(tmp, "shardgate.toml", conf)
+
+
+def _write(tmp: str, name: str, text: str) -> str:
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text.lstrip())
+    return path

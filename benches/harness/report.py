@@ -1,0 +1,203 @@
+"""Markdown tables, shardgate's ratios to the others, and the verdict lines.
+
+Verdicts never fail the run: they report PASS / FAIL / NOT MEASURABLE with the
+numbers behind them, and say when the runs behind a verdict were disturbed.
+"""
+
+from __future__ import annotations
+
+NOT_AVAILABLE = [
+    ("TLS termination (handshake rate, CPU per handshake, keep-alive over TLS)",
+     "shardgate has no TLS listener yet (listener protocol is \"http\" only)"),
+    ("HTTP/3 (QUIC)", "shardgate has no HTTP/3 listener yet"),
+]
+
+
+def _find(summaries, variant, sid, proxy):
+    for s in summaries:
+        if (s["variant"], s["scenario"], s["proxy"]) == (variant, sid, proxy):
+            return s
+    return None
+
+
+def _med(s, key):
+    return None if s is None else s[key]["median"]
+
+
+def _ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def _fmt(v, nd=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{nd}f}"
+
+
+def _range(st, nd=0, scale=1.0):
+    if st["median"] is None:
+        return "–"
+    return (f"{_fmt(st['median'] * scale, nd)} ({_fmt(st['min'] * scale, nd)}–"
+            f"{_fmt(st['max'] * scale, nd)})")
+
+
+def load_table(summaries, variant) -> list[str]:
+    rows = ["| Scenario | Proxy | req/s median (min–max) | p50 µs | p99 µs | CPU µs/req (min–max) "
+            "| RSS MiB | busy cpu0/cpu1 % | flags |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        if s["variant"] != variant or "rps" not in s:
+            continue
+        busy = "/".join(_fmt(s["busy_pct"].get(c)) for c in sorted(s["busy_pct"]))
+        rows.append(f"| {s['label']} | {s['proxy']} | {_range(s['rps'])} | "
+                    f"{_fmt(s['p50_us']['median'])} | {_fmt(s['p99_us']['median'])} | "
+                    f"{_range(s['cpu_us_per_req'], 2)} | "
+                    f"{_fmt(s['rss_kib']['median'] / 1024, 1)} | {busy} | "
+                    f"{'; '.join(s['flags']) or ''} |")
+    return rows
+
+
+def ratio_table(summaries, variant) -> list[str]:
+    rows = ["| Scenario | req/s ÷ nginx | req/s ÷ HAProxy | p99 ÷ nginx | p99 ÷ HAProxy "
+            "| CPU/req ÷ nginx | CPU/req ÷ HAProxy |", "|---|---|---|---|---|---|---|"]
+    seen = []
+    for s in summaries:
+        if s["variant"] == variant and "rps" in s and s["scenario"] not in seen:
+            seen.append(s["scenario"])
+    for sid in seen:
+        sg = _find(summaries, variant, sid, "shardgate")
+        ng = _find(summaries, variant, sid, "nginx")
+        hp = _find(summaries, variant, sid, "haproxy")
+        if sg is None:
+            continue
+        cells = [_ratio(_med(sg, k), _med(o, k)) for k in ("rps", "p99_us", "cpu_us_per_req")
+                 for o in (ng, hp)]
+        rows.append(f"| {sg['label']} | " + " | ".join(_fmt(c, 2) + ("×" if c else "")
+                                                       for c in cells) + " |")
+    return rows
+
+
+def idle_table(summaries) -> list[str]:
+    rows = ["| Scenario | Proxy | RSS growth per connection, B median (min–max) "
+            "| accept rate conn/s | wrk c=50 req/s while held | flags |",
+            "|---|---|---|---|---|---|"]
+    for s in summaries:
+        if "rss_per_conn_bytes" in s:
+            rows.append(f"| {s['label']} | {s['proxy']} | {_range(s['rss_per_conn_bytes'])} | "
+                        f"{_fmt(s['accept_rate_per_s']['median'])} | "
+                        f"{_fmt(s['wrk_while_held_rps']['median'])} | "
+                        f"{'; '.join(s['flags']) or ''} |")
+    return rows
+
+
+def scaling_table(summaries) -> list[str]:
+    rows = ["| Scenario | Proxy | 1 worker req/s | 2 workers req/s | 2 ÷ 1 |", "|---|---|---|---|---|"]
+    for s in summaries:
+        if s["variant"] != "2w" or "rps" not in s:
+            continue
+        one = _find(summaries, "1w", s["scenario"], s["proxy"])
+        r = _ratio(_med(s, "rps"), _med(one, "rps"))
+        rows.append(f"| {s['label']} | {s['proxy']} | {_fmt(_med(one, 'rps'))} | "
+                    f"{_fmt(_med(s, 'rps'))} | {_fmt(r, 2)}{'×' if r else ''} |")
+    return rows
+
+
+def _disturbed(*ss) -> str:
+    flags = sorted({f"{s['proxy']} {s['scenario']}: {f}" for s in ss if s for f in s["flags"]})
+    return f" (caution: {'; '.join(flags)})" if flags else ""
+
+
+def _verdict(ok) -> str:
+    return "NOT MEASURED" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def verdicts(summaries) -> list[dict]:
+    out = []
+
+    def add(target, ok, detail, caution=""):
+        out.append({"target": target, "verdict": _verdict(ok), "detail": detail + caution})
+
+    parts, oks, ss = [], [], []
+    for sid in ("ka12_c50", "ka16k_c50"):
+        sg, ng = _find(summaries, "1w", sid, "shardgate"), _find(summaries, "1w", sid, "nginx")
+        r = _ratio(_med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req"))
+        ss += [sg, ng]
+        oks.append(None if r is None else r <= 0.85)
+        parts.append(f"{sid}: {_fmt(_med(sg, 'cpu_us_per_req'), 2)} vs "
+                     f"{_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs = {_fmt(r, 2)}×")
+    add("proxy CPU per keep-alive request ≤ 0.85× nginx (12 B and 16 KiB)",
+        None if None in oks else all(oks), "; ".join(parts), _disturbed(*ss))
+
+    parts, oks, ss = [], [], []
+    for sid in ("ka12_c50", "ka12_c256"):
+        sg = _find(summaries, "1w", sid, "shardgate")
+        for other in ("nginx", "haproxy"):
+            o = _find(summaries, "1w", sid, other)
+            ss += [sg, o]
+            if sg is None or o is None:
+                oks.append(None)
+                continue
+            ok = (_med(sg, "rps") >= _med(o, "rps")) and (_med(sg, "p99_us") <= _med(o, "p99_us"))
+            oks.append(ok)
+            parts.append(f"{sid} vs {other}: {_fmt(_med(sg, 'rps'))} vs {_fmt(_med(o, 'rps'))} "
+                         f"req/s, p99 {_fmt(_med(sg, 'p99_us'))} vs {_fmt(_med(o, 'p99_us'))} µs")
+    add("keep-alive req/s ≥ nginx and HAProxy at c=50 and c=256, p99 no worse",
+        None if None in oks else all(oks), "; ".join(parts), _disturbed(*ss))
+
+    sg, ng = (_find(summaries, "1w", "close_c50", p) for p in ("shardgate", "nginx"))
+    r = _ratio(_med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req"))
+    add("CPU per new connection (request + connect/close) ≤ 0.85× nginx",
+        None if r is None else r <= 0.85,
+        f"{_fmt(_med(sg, 'cpu_us_per_req'), 2)} vs {_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs "
+        f"= {_fmt(r, 2)}×", _disturbed(sg, ng))
+
+    sg = _find(summaries, "1w", "idle_ka", "shardgate")
+    v = None if sg is None else sg["rss_per_conn_bytes"]["median"]
+    add("RSS per idle keep-alive connection ≤ 512 B", None if v is None else v <= 512,
+        f"shardgate {_fmt(v)} B/connection (user-space RSS only; kernel socket memory "
+        f"is extra and the same for all)", _disturbed(sg))
+
+    parts, oks = [], []
+    for sid in ("ka12_c50", "ka12_c256"):
+        r = _ratio(_med(_find(summaries, "2w", sid, "shardgate"), "rps"),
+                   _med(_find(summaries, "1w", sid, "shardgate"), "rps"))
+        oks.append(None if r is None else r >= 1.8)
+        parts.append(f"{sid}: {_fmt(r, 2)}×")
+    add("2 shards ≥ 1.8× one shard", None if None in oks else all(oks),
+        "; ".join(parts) + " — capped on this 2-core box: with 2 shards the proxy shares both "
+        "cores with wrk and the origin, so this cannot reach 1.8× here whatever the proxy does")
+    out.append({"target": "TLS handshakes", "verdict": "NOT MEASURABLE YET",
+                "detail": "shardgate has no TLS listener"})
+    return out
+
+
+def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
+             logs: dict[str, list[str]]) -> str:
+    L = [f"# shardgate vs nginx vs HAProxy — {meta['timestamp']}", "",
+         f"Command: `{meta['command']}`", "",
+         f"Machine: {meta['machine']}", "", f"Versions: {meta['versions']}", "",
+         f"Core layout: {meta['layout']}", "",
+         f"Method: {meta['method']}", ""]
+    if meta.get("error"):
+        L += ["**The harness stopped early; results are partial:**", "", "```",
+              meta["error"].strip(), "```", ""]
+    L += ["## 1 worker / 1 thread / 1 shard (proxy on cpu1)", ""]
+    L += load_table(summaries, "1w") + ["", "shardgate ÷ others (medians; < 1 is better for p99 "
+                                         "and CPU, > 1 for req/s):", ""]
+    L += ratio_table(summaries, "1w")
+    if any(s["variant"] == "2w" for s in summaries):
+        L += ["", "## 2 workers / 2 threads / 2 shards (proxy on cpu0-1)", "",
+              meta["layout_2w"], ""]
+        L += load_table(summaries, "2w") + [""] + ratio_table(summaries, "2w") + [""]
+        L += scaling_table(summaries)
+    L += ["", "## Idle connections (memory per connection)", ""] + idle_table(summaries)
+    L += ["", "## Not available yet", ""]
+    L += [f"- {what}: not available yet — {why}" for what, why in NOT_AVAILABLE]
+    L += ["", "## Verdicts", ""]
+    L += [f"- **{v['verdict']}** — {v['target']}: {v['detail']}" for v in verdict_list]
+    if logs:
+        L += ["", "## Warnings and errors the programs logged", ""]
+        for f, lines in logs.items():
+            L.append(f"- `{f}`: {len(lines)} line(s); first: `{lines[0][:200]}`")
+    L += ["", "![throughput and p99](chart.svg)", ""]
+    return "\n".join(L)

@@ -1,0 +1,205 @@
+"""Scenarios and the measurement of one run.
+
+A run is one wrk invocation against one proxy. Around it we read the proxy's
+CPU time (utime+stime of all its processes) and every core's busy time, so CPU
+per request = CPU-time delta / requests wrk completed. Runs of the three
+proxies are interleaved (run 1 of each, then run 2 of each, ...) so slow drift
+in background load spreads over all three instead of biasing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import wrk
+from fleet import LOAD_CPU, Fleet
+from procs import CLK_TCK, busy_pct, core_times, cpu_ticks, rss_kib, sample_busy, tw_count
+
+PRE_BUSY_LIMIT = 10.0  # % busy on any core just before a run -> disturbed
+OTHER_LOAD_LIMIT = 10.0  # % of a core used by neither proxy, wrk nor origin -> disturbed
+SPREAD_LIMIT = 20.0  # (max-min)/median of req/s or CPU/request -> noisy
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    label: str
+    path: str
+    conns: int
+    close: bool = False
+
+
+SCENARIOS = [
+    Scenario("ka12_c50", "keep-alive 12 B, c=50", "/tiny", 50),
+    Scenario("ka12_c256", "keep-alive 12 B, c=256", "/tiny", 256),
+    Scenario("ka16k_c50", "keep-alive 16 KiB, c=50", "/16k", 50),
+    Scenario("ka256k_c50", "keep-alive 256 KiB, c=50", "/256k", 50),
+    Scenario("close_c50", "new connection per request (12 B), c=50", "/tiny", 50, close=True),
+]
+TWO_WORKER_SCENARIOS = ("ka12_c50", "ka12_c256")
+
+
+def _children_cpu_s() -> float:
+    """CPU time of reaped children (wrk is the only child reaped during a run)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Runner:
+    def __init__(self, fleet: Fleet, seconds: int, runs: int, warmup: int, raw_dir: str,
+                 wait_quiet: int = 0):
+        self.fleet = fleet
+        self.wait_quiet = wait_quiet
+        self.seconds = seconds
+        self.runs = runs
+        self.warmup = warmup
+        self.raw_dir = raw_dir
+
+    def _load_cpus(self) -> tuple[str | None, int]:
+        """wrk placement: cpu0 alone, or (2 workers) both cores with 2 threads."""
+        return (LOAD_CPU, 1) if self.fleet.workers == 1 else (None, 2)
+
+    def one_run(self, sc: Scenario, proxy: str, seconds: int, tag: str) -> dict:
+        proc = self.fleet.procs[proxy]
+        url = f"http://127.0.0.1:{self.fleet.ports.of(proxy)}{sc.path}"
+        cpus, threads = self._load_cpus()
+        pre, waited = sample_busy(0.5), 0
+        # Other people's jobs share this box: give them a few seconds to go away first.
+        while max(pre.values()) > PRE_BUSY_LIMIT and waited < self.wait_quiet:
+            pre, waited = sample_busy(1.0), waited + 1
+        tw0 = tw_count()
+        pids = proc.pids()
+        origin = self.fleet.origin.pids()
+        t0, c0, k0 = time.monotonic(), cpu_ticks(pids), core_times()
+        o0, w0 = cpu_ticks(origin), _children_cpu_s()
+        p = wrk.start(wrk.command(url, sc.conns, seconds, threads, cpus, sc.close))
+        out, _ = p.communicate()
+        t1, c1, k1 = time.monotonic(), cpu_ticks(pids), core_times()
+        o1, w1 = cpu_ticks(origin), _children_cpu_s()
+        with open(os.path.join(self.raw_dir, f"{tag}.txt"), "w") as f:
+            f.write(out)
+        res = wrk.parse(out)
+        cpu_s = (c1 - c0) / CLK_TCK
+        busy = busy_pct(k0, k1)
+        proxy_pct = 100.0 * cpu_s / (t1 - t0)
+        res.update({
+            "cpu_us_per_req": round(cpu_s * 1e6 / max(1, res["requests"]), 2),
+            "proxy_cpu_pct": round(proxy_pct, 1),
+            "rss_kib": rss_kib(pids),
+            "busy_pct": busy,
+            "pre_busy_pct": pre,
+            "time_wait_before": tw0,
+            "waited_for_quiet_s": waited,
+            "flags": [],
+        })
+        for cpu, b in pre.items():
+            if b > PRE_BUSY_LIMIT:
+                res["flags"].append(f"{cpu} {b}% busy before the run")
+        # Busy time on the machine that neither the proxy, wrk nor the origin accounts for:
+        # someone else's job (this box is shared), in % of one core.
+        ours = proxy_pct + 100.0 * ((o1 - o0) / CLK_TCK + (w1 - w0)) / (t1 - t0)
+        res["other_load_pct"] = round(sum(busy.values()) - ours, 1)
+        if res["other_load_pct"] > OTHER_LOAD_LIMIT:
+            res["flags"].append(f"{res['other_load_pct']:.0f}% of a core busy with other work")
+        errs = sum(res["socket_errors"].values()) + res["non2xx"]
+        if errs:
+            res["flags"].append(f"{errs} wrk errors/non-2xx")
+        return res
+
+    def scenario(self, sc: Scenario, variant: str) -> list[dict]:
+        """All runs of one scenario for every proxy, interleaved."""
+        names = list(self.fleet.proxies)
+        results = {n: [] for n in names}
+        for n in names:
+            if self.warmup:
+                self.one_run(sc, n, self.warmup, f"{variant}-{sc.id}-{n}-warmup")
+        for r in range(self.runs):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in order:
+                res = self.one_run(sc, n, self.seconds, f"{variant}-{sc.id}-{n}-run{r + 1}")
+                log(f"{variant} {sc.id:<11} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
+                    f"p99 {res['p99_us']:>8.0f} us  {res['cpu_us_per_req']:>6.2f} us CPU/req"
+                    + (f"  [{'; '.join(res['flags'])}]" if res["flags"] else ""))
+                results[n].append(res)
+        return [summarize(variant, sc.id, sc.label, n, results[n]) for n in names]
+
+    def idle_memory(self, conns: int, request_first: bool, variant: str) -> list[dict]:
+        """RSS growth per held idle connection, a fresh proxy process per run."""
+        flood = os.path.join(os.path.dirname(__file__), "..", "flood", "flood.py")
+        sid = "idle_ka" if request_first else "idle_new"
+        label = (f"{conns} idle keep-alive connections (after 1 request each)" if request_first
+                 else f"{conns} idle connections (never used)")
+        out = []
+        for n in self.fleet.proxies:
+            runs = []
+            for r in range(self.runs):
+                proc = self.fleet.restart(n)
+                js = os.path.join(self.raw_dir, f"{variant}-{sid}-{n}-run{r + 1}.json")
+                argv = ["taskset", "-c", LOAD_CPU, sys.executable, flood, "--target",
+                        f"127.0.0.1:{self.fleet.ports.of(n)}", "--conns", str(conns),
+                        "--procs", str(max(2, -(-conns // 9000))), "--pid", str(proc.pid),
+                        "--hold", "1", "--settle", "1", "--wrk-seconds", "2",
+                        "--wrk-cpus", LOAD_CPU, "--json", js]
+                if not request_first:
+                    argv.append("--no-request")
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+                with open(js) as f:
+                    res = json.load(f)
+                res["flags"] = []
+                if res["conns_held"] < conns:
+                    res["flags"].append(f"only {res['conns_held']} of {conns} held "
+                                        f"({res['errors']})")
+                if res["closed_by_peer_while_held"]:
+                    res["flags"].append(f"{res['closed_by_peer_while_held']} closed by the proxy")
+                log(f"{variant} {sid:<11} {n:<9} run {r + 1}: "
+                    f"{res['rss_per_conn_bytes']} B/conn, accept {res['accept_rate_per_s']}/s, "
+                    f"wrk while held {res.get('wrk_while_held', {}).get('rps')} req/s")
+                runs.append(res)
+            out.append(summarize_idle(variant, sid, label, n, runs))
+        return out
+
+
+def stats(values: list[float]) -> dict:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"median": None, "min": None, "max": None, "spread_pct": None}
+    med = statistics.median(vals)
+    return {"median": round(med, 2), "min": round(min(vals), 2), "max": round(max(vals), 2),
+            "spread_pct": round(100.0 * (max(vals) - min(vals)) / med, 1) if med else None}
+
+
+def summarize(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) -> dict:
+    s = {"variant": variant, "scenario": sid, "label": label, "proxy": proxy, "runs": runs}
+    for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req", "rss_kib", "proxy_cpu_pct"):
+        s[key] = stats([r[key] for r in runs])
+    s["flags"] = sorted({f for r in runs for f in r["flags"]})
+    for key in ("rps", "cpu_us_per_req"):
+        sp = s[key]["spread_pct"]
+        if len(runs) > 1 and sp is not None and sp > SPREAD_LIMIT:
+            s["flags"].append(f"{key} spread {sp}% > {SPREAD_LIMIT:.0f}%")
+    s["busy_pct"] = {cpu: stats([r["busy_pct"].get(cpu) for r in runs])["median"]
+                     for cpu in runs[0]["busy_pct"]}
+    return s
+
+
+def summarize_idle(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) -> dict:
+    s = {"variant": variant, "scenario": sid, "label": label, "proxy": proxy, "runs": runs,
+         "rss_per_conn_bytes": stats([r["rss_per_conn_bytes"] for r in runs]),
+         "accept_rate_per_s": stats([r["accept_rate_per_s"] for r in runs]),
+         "wrk_while_held_rps": stats([r.get("wrk_while_held", {}).get("rps") for r in runs]),
+         "flags": sorted({f for r in runs for f in r["flags"]})}
+    sp = s["rss_per_conn_bytes"]["spread_pct"]
+    if len(runs) > 1 and sp is not None and sp > SPREAD_LIMIT:
+        s["flags"].append(f"rss_per_conn spread {sp}% > {SPREAD_LIMIT:.0f}%")
+    return s

@@ -108,8 +108,10 @@ async fn exchange(
     let send = scfg.timeouts.send;
     // 1. Request head, plus the body bytes that arrived with it.
     let mut req_body = BodyState::new(p.body);
+    // As on the response side: only what fits in `out`'s spare capacity.
+    let fits = (down.pos + out.capacity().saturating_sub(out.len())).min(down.buf.len());
     let n = req_body
-        .advance(down.buf.get(down.pos..).unwrap_or_default())
+        .advance(down.buf.get(down.pos..fits).unwrap_or_default())
         .map_err(|e| Failure::Status(e.status()))?;
     out.extend_from_slice(down.buf.get(down.pos..down.pos + n).unwrap_or_default());
     down.pos += n;
@@ -154,7 +156,7 @@ async fn exchange(
     // 3. Response head (skipping past interim 1xx responses). The client-bound
     // head gets its own buffer: `out` must keep the request intact in case the
     // exchange is retried on a fresh connection.
-    let mut ubuf = ctx.buffers.take();
+    let mut ubuf = ctx.stream_buffers.take();
     let mut head = ctx.buffers.take();
     let result = respond(
         ctx,
@@ -170,7 +172,7 @@ async fn exchange(
     )
     .await;
     ctx.buffers.give(head);
-    ctx.buffers.give(ubuf);
+    ctx.stream_buffers.give(ubuf);
     result
 }
 
@@ -260,8 +262,11 @@ async fn respond(
         (false, true) => BodyState::dechunked(meta.body),
         (false, false) => BodyState::new(meta.body),
     };
+    // Only as much as fits: `out` must not grow (a reallocation per request, and
+    // a buffer the pool no longer takes back). The rest streams from `ubuf`.
+    let fits = (upos + out.capacity().saturating_sub(out.len())).min(ubuf.len());
     let n = body
-        .advance_into(ubuf.get(upos..).unwrap_or_default(), out)
+        .advance_into(ubuf.get(upos..fits).unwrap_or_default(), out)
         .map_err(|_| Failure::Status(502))?;
     upos += n;
     // From here on the client has (part of) a response: failures only close.

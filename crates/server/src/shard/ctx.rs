@@ -34,12 +34,18 @@ pub struct Shared {
     pub stats: Vec<ShardCounters>,
 }
 
+/// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
+const STREAM_BUFFER: usize = 64 * 1024;
+
 pub struct ShardCtx {
     pub id: usize,
     pub shared: Arc<Shared>,
     cache: RefCell<Cache<SharedSnapshot, Arc<Snapshot>>>,
     current: RefCell<Rc<ShardSnap>>,
     pub buffers: BufferPool,
+    /// Larger buffers for reading upstream responses: a 16 KiB response arrives
+    /// in one read with its head, and large bodies move in fewer, bigger steps.
+    pub stream_buffers: BufferPool,
     pub table: Rc<ConnTable>,
     pub shutdown: LocalEvent,
     date: RefCell<DateCache>,
@@ -52,6 +58,10 @@ impl ShardCtx {
         let snap = shared.snapshot.load_full();
         let cfg = &snap.config.server;
         let buffers = BufferPool::new(cfg.buffer_size, cfg.max_connections_per_shard.min(512) * 2);
+        let stream_buffers = BufferPool::new(
+            cfg.buffer_size.max(STREAM_BUFFER),
+            cfg.max_connections_per_shard.min(256),
+        );
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let upstreams = upstreams::build(&snap.config, &[]);
         let cache = Cache::new(shared.snapshot.clone());
@@ -61,6 +71,7 @@ impl ShardCtx {
             current: RefCell::new(Rc::new(ShardSnap { snap, upstreams })),
             shared,
             buffers,
+            stream_buffers,
             table,
             shutdown: LocalEvent::new(),
             date: RefCell::new(DateCache::new()),

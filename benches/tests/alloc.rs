@@ -443,10 +443,15 @@ fn request_after_idle_gap_costs_exactly_one_park_cycle() {
     for s in results() {
         let m = s.idle_keep_alive;
         let c = m.counts;
-        assert_eq!(
-            m.parks, m.requests as u64,
-            "{}: every idle request parked first",
-            s.driver
+        // Setup check: the pauses exceed the hot window, so (nearly) every
+        // request comes after a park; a hot-window timer that fires late on a
+        // loaded machine may let one through hot, which costs nothing.
+        assert!(
+            m.parks * 10 >= m.requests as u64 * 9,
+            "{}: only {} of {} idle requests parked",
+            s.driver,
+            m.parks,
+            m.requests
         );
         assert_eq!(c.allocs, PARK_CYCLE_ALLOCS * m.parks, "{}: {c:?}", s.driver);
         assert_eq!(

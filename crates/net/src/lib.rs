@@ -31,6 +31,6 @@ mod sys;
 pub use cpu::{allowed_cores, online_cores, pin_current_thread};
 pub use error::Error;
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
-pub use peer::{peek_state, stop_listening, PeerState};
+pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use runtime::{run_on_runtime, uring_available, ActiveDriver};
 pub use steering::steering_program;

@@ -40,6 +40,13 @@ pub fn stop_listening(fd: RawFd) -> io::Result<()> {
     sys::shutdown_fd(fd)
 }
 
+/// `shutdown(SHUT_RDWR)` on a connected socket: sends FIN and makes the socket
+/// readable (EOF) for whoever waits on it. The server uses it to end idle
+/// connections whose tasks wait on readiness alone.
+pub fn shutdown_socket(fd: RawFd) -> io::Result<()> {
+    sys::shutdown_fd(fd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

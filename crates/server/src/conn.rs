@@ -13,6 +13,7 @@ pub mod upstream;
 pub mod wait;
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -110,9 +111,16 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                 wait::Hot::Cold => {
                     // This task's state (the whole request path) is large; the
                     // parked task is small. Idle connections only hold the latter.
+                    if ctx.stopping() {
+                        break;
+                    }
                     if let Some(s) = ctx.stats() {
                         s.on_park();
                     }
+                    let t = &ctx.snapshot().snap.config.server.timeouts;
+                    let idle = if c.first { t.header_read } else { t.keepalive };
+                    c.slot
+                        .park(c.down.stream.as_raw_fd(), Instant::now() + idle);
                     monoio::spawn(park(ctx, c));
                     return;
                 }
@@ -164,8 +172,13 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
 
 /// An idle connection: waits for readiness with no buffer, then hands the
 /// connection back to a new request task.
+///
+/// It waits on readiness alone: its idle deadline and a drain are enforced by
+/// the shard's sweep over the connection table, which shuts the socket down
+/// (making it readable) and marks the slot expired.
 async fn park(ctx: Rc<ShardCtx>, c: Conn) {
-    if wait::cold(&ctx, &c.down, c.first).await {
+    let ready = c.down.stream.readable(false).await.is_ok();
+    if ready && c.slot.unpark() {
         monoio::spawn(run(ctx, c));
     } else {
         closed(&ctx, c.slot, c.accepted);

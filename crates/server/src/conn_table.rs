@@ -7,8 +7,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 /// What a connection is doing, so a graceful stop knows which ones it may close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,10 +20,24 @@ pub enum SlotState {
     Idle,
     /// A request is in flight: a drain lets it finish.
     Busy,
+    /// Idle past the hot window: its task waits for readiness only; the
+    /// table's sweep enforces its idle deadline.
+    Parked,
+    /// The sweep ended a parked connection (deadline passed, or drain): its
+    /// socket was shut down, which woke the parked task to close it.
+    Expired,
+}
+
+/// Where a parked connection's socket is and until when it may stay idle.
+#[derive(Clone, Copy)]
+struct ParkInfo {
+    fd: RawFd,
+    deadline: Instant,
 }
 
 pub struct ConnTable {
     states: RefCell<Vec<SlotState>>,
+    parked: RefCell<Vec<ParkInfo>>,
     free: RefCell<Vec<u32>>,
     active: Cell<usize>,
     /// Accept loops parked because the table is full (one per listener at most).
@@ -35,6 +51,13 @@ impl ConnTable {
         let cap = u32::try_from(capacity).unwrap_or(u32::MAX) as usize;
         Rc::new(Self {
             states: RefCell::new(vec![SlotState::Free; cap]),
+            parked: RefCell::new(vec![
+                ParkInfo {
+                    fd: -1,
+                    deadline: Instant::now(),
+                };
+                cap
+            ]),
             // Popped from the end: slot 0 is handed out first.
             free: RefCell::new((0..cap as u32).rev().collect()),
             active: Cell::new(0),
@@ -90,6 +113,26 @@ impl ConnTable {
         .await
     }
 
+    /// Ends parked connections whose idle deadline has passed (all of them when
+    /// `all`, for a drain): marks them expired and shuts their sockets down, so
+    /// each parked task wakes and closes. One timer per shard does this instead
+    /// of a timer per idle connection, which keeps a parked connection small.
+    pub fn sweep(&self, now: Instant, all: bool) -> usize {
+        let mut states = self.states.borrow_mut();
+        let parked = self.parked.borrow();
+        let mut ended = 0;
+        for (state, info) in states.iter_mut().zip(parked.iter()) {
+            if *state == SlotState::Parked && (all || info.deadline <= now) {
+                *state = SlotState::Expired;
+                // The fd belongs to the parked connection, which is still open
+                // (it closes only after it sees this state).
+                let _ = shardgate_net::shutdown_socket(info.fd);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     #[cfg(test)]
     pub fn count(&self, state: SlotState) -> usize {
         self.states.borrow().iter().filter(|s| **s == state).count()
@@ -128,6 +171,26 @@ impl Slot {
     #[cfg(test)]
     pub fn index(&self) -> u32 {
         self.idx
+    }
+
+    /// Parks the connection on `fd` until `deadline` (see [`ConnTable::sweep`]).
+    pub fn park(&self, fd: RawFd, deadline: Instant) {
+        self.set_state(SlotState::Parked);
+        if let Some(p) = self.table.parked.borrow_mut().get_mut(self.idx as usize) {
+            *p = ParkInfo { fd, deadline };
+        }
+    }
+
+    /// Back from parking: false when the sweep ended it meanwhile.
+    pub fn unpark(&self) -> bool {
+        let mut states = self.table.states.borrow_mut();
+        match states.get_mut(self.idx as usize) {
+            Some(s) if *s == SlotState::Parked => {
+                *s = SlotState::Busy;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -168,5 +231,44 @@ mod tests {
         t.wait_empty().await;
         assert_eq!(t.active(), 0);
         assert_eq!(t.count(SlotState::Free), 2);
+    }
+
+    #[test]
+    fn sweep_ends_only_expired_parked_connections() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peers = Vec::new();
+        let mut socks = Vec::new();
+        for _ in 0..2 {
+            peers.push(std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap());
+            socks.push(l.accept().unwrap().0);
+        }
+        let t = ConnTable::new(3);
+        let (a, b, busy) = (
+            t.try_acquire().unwrap(),
+            t.try_acquire().unwrap(),
+            t.try_acquire().unwrap(),
+        );
+        let now = Instant::now();
+        a.park(socks[0].as_raw_fd(), now);
+        b.park(socks[1].as_raw_fd(), now + Duration::from_secs(60));
+        assert_eq!(t.sweep(now, false), 1, "only the one past its deadline");
+        assert_eq!(t.count(SlotState::Expired), 1);
+        assert!(!a.unpark(), "an expired connection does not come back");
+        let mut byte = [0u8; 1];
+        peers[0]
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        assert_eq!(peers[0].read(&mut byte).unwrap(), 0, "the client sees FIN");
+        assert!(b.unpark(), "a live parked connection comes back");
+        b.park(socks[1].as_raw_fd(), now + Duration::from_secs(60));
+        assert_eq!(t.sweep(now, true), 1, "drain ends every parked connection");
+        assert_eq!(
+            t.count(SlotState::Busy),
+            1,
+            "busy connections are left to finish"
+        );
+        drop(busy);
     }
 }

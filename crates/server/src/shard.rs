@@ -10,7 +10,7 @@ pub use ctx::{ShardCtx, ShardSnap, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shardgate_config::Driver;
 use shardgate_net::{pin_current_thread, run_on_runtime, ActiveDriver};
@@ -32,6 +32,9 @@ pub struct ShardSpec {
 const STOP_POLL: Duration = Duration::from_millis(25);
 /// io_uring submission queue entries per shard.
 const RING_ENTRIES: u32 = 4096;
+/// Parked connections' idle deadlines are checked every 4 ticks (100 ms): the
+/// keep-alive timeout is enforced to within that, never early.
+const SWEEP_TICKS: u32 = 4;
 
 pub fn run(spec: ShardSpec, ready: mpsc::Sender<Ready>) {
     if let Some(core) = spec.core {
@@ -72,6 +75,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             break;
         }
         ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(SWEEP_TICKS) {
+            ctx.table.sweep(Instant::now(), false);
+        }
         if ticks.is_multiple_of(40) {
             ctx.evict_idle();
         }
@@ -79,6 +85,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     // Graceful stop: listeners close (accept loops end), idle connections close,
     // busy ones finish their request (answering with `connection: close`).
     ctx.shutdown.set();
+    ctx.table.sweep(Instant::now(), true);
     for a in accepts {
         a.await;
     }

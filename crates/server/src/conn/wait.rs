@@ -44,21 +44,6 @@ pub async fn hot(ctx: &ShardCtx, down: &mut Downstream) -> Hot {
     hot
 }
 
-/// The buffer-free wait of a parked connection: true when it became readable,
-/// false when it timed out (`first`: header timeout, else keep-alive timeout)
-/// or the shard is stopping.
-pub async fn cold(ctx: &ShardCtx, down: &Downstream, first: bool) -> bool {
-    if ctx.stopping() {
-        return false;
-    }
-    let t = &ctx.snapshot().snap.config.server.timeouts;
-    let wait = if first { t.header_read } else { t.keepalive };
-    monoio::select! {
-        r = monoio::time::timeout(wait, down.stream.readable(false)) => matches!(r, Ok(Ok(()))),
-        _ = ctx.shutdown.wait() => false,
-    }
-}
-
 pub enum Hot {
     Data,
     Closed,

@@ -26,7 +26,7 @@ pub use hop::{connection_nominates, is_hop_by_hop};
 pub use reason::canonical_reason;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead};
-pub use target::origin_form;
+pub use target::{absolute_authority, origin_form, split_absolute_form};
 pub use write::{
     finish_head, write_content_length, write_header, write_request_line, write_status_line,
 };

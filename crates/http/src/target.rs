@@ -47,16 +47,30 @@ pub(crate) fn check_target<'b>(method: &str, target: &'b str) -> Result<Option<&
     Ok(Some(authority))
 }
 
-/// The origin-form to send upstream: absolute-form `http://h/p?q` → `/p?q`
-/// (`/` when the path is empty, RFC 9112 §3.2.1); other forms unchanged.
-/// An absolute-form with a query but no path is also returned unchanged
-/// (servers must accept absolute-form; `parse_request` refuses it anyway).
+/// The origin-form path of a target, for routing: absolute-form `http://h/p?q`
+/// → `/p?q`, `/` when the path is empty (RFC 9112 §3.2.1); other forms
+/// unchanged. `http://h?q` routes as `/` (`parse_request` refuses that form, so
+/// only callers with unparsed targets ever see it).
 pub fn origin_form(target: &str) -> &str {
     match split_absolute(target) {
-        Some((_, _, "")) => "/",
         Some((_, _, rest)) if rest.starts_with('/') => rest,
-        _ => target,
+        Some(_) => "/",
+        None => target,
     }
+}
+
+/// The host (and port) of an absolute-form target, without userinfo; `None`
+/// for origin-, authority- and asterisk-form or an empty authority.
+pub fn absolute_authority(target: &str) -> Option<&str> {
+    let (_, authority, _) = split_absolute(target)?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+/// An absolute-form target split into (authority, rest), where rest starts at
+/// the path, query or fragment, or is empty; `None` for the other forms.
+pub fn split_absolute_form(target: &str) -> Option<(&str, &str)> {
+    split_absolute(target).map(|(_, authority, rest)| (authority, rest))
 }
 
 /// `scheme "://" authority rest`, where rest starts at the first `/`, `?`
@@ -267,7 +281,8 @@ mod tests {
         assert_eq!(origin_form("http://h/p?q"), "/p?q");
         assert_eq!(origin_form("http://h"), "/");
         assert_eq!(origin_form("https://h:1/"), "/");
-        assert_eq!(origin_form("http://h?q"), "http://h?q");
+        // Refused by the parser; routes as the root if met unparsed.
+        assert_eq!(origin_form("http://h?q"), "/");
         assert_eq!(origin_form("/p?q"), "/p?q");
         assert_eq!(origin_form("*"), "*");
         assert_eq!(origin_form("h:443"), "h:443");

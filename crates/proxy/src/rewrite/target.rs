@@ -4,42 +4,11 @@
 //! servers expect origin-form (`/path`). The authority of an absolute-form target
 //! overrides the Host field (RFC 9112 §3.2.2), so both halves are needed.
 
-/// Splits an absolute-form target into (authority, rest). `rest` starts at the
-/// path, query or fragment, or is empty. `None` for every other form.
-fn split_absolute(target: &str) -> Option<(&str, &str)> {
-    let (scheme, after) = target.split_once("://")?;
-    let mut chars = scheme.bytes();
-    let scheme_ok = chars.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if !scheme_ok {
-        return None;
-    }
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    Some(after.split_at(end))
-}
-
-/// The host (and port) of an absolute-form target, without userinfo; `None` for
-/// origin-, authority- and asterisk-form or an empty authority.
-pub fn absolute_authority(target: &str) -> Option<&str> {
-    let (authority, _) = split_absolute(target)?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    (!host.is_empty()).then_some(host)
-}
-
-/// The origin-form path of a target, for routing: `http://h/p?q` → `/p?q`; other
-/// forms are returned unchanged. An absolute-form target with an empty path routes
-/// as `/` (its query, if any, is still forwarded by `write_upstream_request`).
-pub fn origin_form(target: &str) -> &str {
-    match split_absolute(target) {
-        Some((_, rest)) if rest.starts_with('/') => rest,
-        Some(_) => "/",
-        None => target,
-    }
-}
+pub use shardgate_http::{absolute_authority, origin_form};
 
 /// What to put on the upstream request line: `(needs_leading_slash, rest)`.
 pub(crate) fn upstream_target(target: &str) -> (bool, &str) {
-    match split_absolute(target) {
+    match shardgate_http::split_absolute_form(target) {
         // A fragment is never sent (RFC 9110 §4.2.5); one in a target is dropped.
         Some((_, rest)) => {
             let rest = rest.split_once('#').map_or(rest, |(before, _)| before);

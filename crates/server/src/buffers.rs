@@ -44,6 +44,10 @@ impl BufferPool {
         }
     }
 
+    pub fn buffer_size(&self) -> usize {
+        self.size
+    }
+
     #[cfg(test)]
     pub fn idle(&self) -> usize {
         self.free.borrow().len()

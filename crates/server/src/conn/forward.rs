@@ -171,7 +171,7 @@ async fn exchange(
         read_timeout,
     )
     .await;
-    ctx.buffers.give(head);
+    ctx.give_buffer(head);
     ctx.stream_buffers.give(ubuf);
     result
 }
@@ -262,6 +262,18 @@ async fn respond(
         (false, true) => BodyState::dechunked(meta.body),
         (false, false) => BodyState::new(meta.body),
     };
+    // A first chunk larger than the head buffer's room (a 16 KiB response, say)
+    // would go out in two writes; moving the head into a streaming buffer costs a
+    // copy of the head and saves a send, a segment and its wake-up.
+    let waiting = ubuf.len().saturating_sub(upos);
+    if waiting > out.capacity().saturating_sub(out.len())
+        && out.capacity() < ctx.stream_buffers.buffer_size()
+    {
+        let mut big = ctx.stream_buffers.take();
+        big.extend_from_slice(out);
+        std::mem::swap(out, &mut big);
+        ctx.give_buffer(big);
+    }
     // Only as much as fits: `out` must not grow (a reallocation per request, and
     // a buffer the pool no longer takes back). The rest streams from `ubuf`.
     let fits = (upos + out.capacity().saturating_sub(out.len())).min(ubuf.len());

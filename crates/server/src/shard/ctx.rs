@@ -114,6 +114,15 @@ impl ShardCtx {
         f(self.date.borrow_mut().get(SystemTime::now()))
     }
 
+    /// Returns a buffer to the pool it came from (by its capacity).
+    pub fn give_buffer(&self, buf: Vec<u8>) {
+        if buf.capacity() == self.stream_buffers.buffer_size() {
+            self.stream_buffers.give(buf);
+        } else {
+            self.buffers.give(buf);
+        }
+    }
+
     /// Drops idle upstream connections past their (jittered) deadline.
     pub fn evict_idle(&self) {
         let now = Instant::now();

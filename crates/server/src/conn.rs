@@ -105,7 +105,12 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
     loop {
         if !c.down.buffered() {
             c.slot.set_state(SlotState::Idle);
-            match wait::hot(&ctx, &mut c.down).await {
+            let window = if c.first {
+                wait::FIRST_HOT_WINDOW
+            } else {
+                wait::HOT_WINDOW
+            };
+            match wait::hot(&ctx, &mut c.down, window).await {
                 wait::Hot::Data => {}
                 wait::Hot::Closed => break,
                 wait::Hot::Cold => {

@@ -22,13 +22,19 @@ use crate::shard::ShardCtx;
 /// buffers back quickly.
 pub const HOT_WINDOW: Duration = Duration::from_millis(20);
 
+/// The hot window of a new connection, before its first request. A client's
+/// first request normally arrives within microseconds of the handshake, so a
+/// short window keeps that path cheap while a flood of connections that send
+/// nothing does not pin a buffer each for 20 ms.
+pub const FIRST_HOT_WINDOW: Duration = Duration::from_millis(2);
+
 /// ECANCELED: the in-flight read was cancelled before any byte arrived.
 const ECANCELED: i32 = 125;
 
 /// Reads the next request's first bytes into `down.buf` during the hot
 /// window. `Cold` means the window passed with no byte: the buffer is back in
 /// the pool and the caller parks the connection (see `conn::park`).
-pub async fn hot(ctx: &ShardCtx, down: &mut Downstream) -> Hot {
+pub async fn hot(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot {
     if ctx.stopping() {
         return Hot::Closed;
     }
@@ -37,7 +43,7 @@ pub async fn hot(ctx: &ShardCtx, down: &mut Downstream) -> Hot {
     }
     down.buf.clear();
     down.pos = 0;
-    let hot = hot_read(ctx, down).await;
+    let hot = hot_read(ctx, down, window).await;
     if matches!(hot, Hot::Cold) {
         ctx.buffers.give(std::mem::take(&mut down.buf));
     }
@@ -50,14 +56,14 @@ pub enum Hot {
     Cold,
 }
 
-async fn hot_read(ctx: &ShardCtx, down: &mut Downstream) -> Hot {
+async fn hot_read(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot {
     let canceller = down.canceller.get_or_insert_with(Canceller::new);
     let handle = canceller.handle();
     let buf = std::mem::take(&mut down.buf);
     let mut read = std::pin::pin!(down.stream.cancelable_read(buf, handle));
     let finished = monoio::select! {
         r = &mut read => Some(r),
-        _ = monoio::time::sleep(HOT_WINDOW) => None,
+        _ = monoio::time::sleep(window) => None,
         _ = ctx.shutdown.wait() => None,
     };
     let (res, buf) = match finished {

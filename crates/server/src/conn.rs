@@ -126,6 +126,9 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                     let idle = if c.first { t.header_read } else { t.keepalive };
                     c.slot
                         .park(c.down.stream.as_raw_fd(), Instant::now() + idle);
+                    // The cancel state (an Rc and a set, ≈200 B) would stay with
+                    // every idle connection; a new one is made when it wakes.
+                    c.down.canceller = None;
                     monoio::spawn(park(ctx, c));
                     return;
                 }

@@ -174,7 +174,7 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
             _ => break,
         }
     }
-    ctx.buffers.give(std::mem::take(&mut c.down.buf));
+    ctx.give_buffer(std::mem::take(&mut c.down.buf));
     closed(&ctx, c.slot, c.accepted);
 }
 

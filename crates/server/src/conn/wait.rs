@@ -38,15 +38,20 @@ pub async fn hot(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot
     if ctx.stopping() {
         return Hot::Closed;
     }
-    if down.buf.capacity() == 0 {
-        down.buf = ctx.buffers.take();
-    }
-    down.buf.clear();
+    // Wait with a small buffer, as nginx does with its 1 KiB header buffer:
+    // it is what a hot-but-quiet connection pins, and most request heads fit.
+    ctx.give_buffer(std::mem::take(&mut down.buf));
+    down.buf = ctx.small_buffers.take();
     down.pos = 0;
     let hot = hot_read(ctx, down, window).await;
-    if matches!(hot, Hot::Cold) {
-        ctx.buffers.give(std::mem::take(&mut down.buf));
+    let small = std::mem::take(&mut down.buf);
+    if matches!(hot, Hot::Data) {
+        // The request gets a full buffer; copying a head of a few hundred bytes
+        // is cheaper than pinning a full buffer on every quiet connection.
+        down.buf = ctx.buffers.take();
+        down.buf.extend_from_slice(&small);
     }
+    ctx.give_buffer(small);
     hot
 }
 

@@ -36,6 +36,9 @@ pub struct Shared {
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
 const STREAM_BUFFER: usize = 64 * 1024;
+/// Size of the buffer a connection waits with (see `ShardCtx::small_buffers`);
+/// `server.buffer_size` is at least 4 KiB, so the pools never mix.
+const SMALL_BUFFER: usize = 2 * 1024;
 
 pub struct ShardCtx {
     pub id: usize,
@@ -46,6 +49,8 @@ pub struct ShardCtx {
     /// Larger buffers for reading upstream responses: a 16 KiB response arrives
     /// in one read with its head, and large bodies move in fewer, bigger steps.
     pub stream_buffers: BufferPool,
+    /// Small buffers a connection waits with during its hot window.
+    pub small_buffers: BufferPool,
     pub table: Rc<ConnTable>,
     pub shutdown: LocalEvent,
     date: RefCell<DateCache>,
@@ -62,6 +67,7 @@ impl ShardCtx {
             cfg.buffer_size.max(STREAM_BUFFER),
             cfg.max_connections_per_shard.min(256),
         );
+        let small_buffers = BufferPool::new(SMALL_BUFFER, cfg.max_connections_per_shard.min(4096));
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let upstreams = upstreams::build(&snap.config, &[]);
         let cache = Cache::new(shared.snapshot.clone());
@@ -72,6 +78,7 @@ impl ShardCtx {
             shared,
             buffers,
             stream_buffers,
+            small_buffers,
             table,
             shutdown: LocalEvent::new(),
             date: RefCell::new(DateCache::new()),
@@ -116,8 +123,11 @@ impl ShardCtx {
 
     /// Returns a buffer to the pool it came from (by its capacity).
     pub fn give_buffer(&self, buf: Vec<u8>) {
-        if buf.capacity() == self.stream_buffers.buffer_size() {
+        let cap = buf.capacity();
+        if cap == self.stream_buffers.buffer_size() {
             self.stream_buffers.give(buf);
+        } else if cap == self.small_buffers.buffer_size() {
+            self.small_buffers.give(buf);
         } else {
             self.buffers.give(buf);
         }

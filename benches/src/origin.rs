@@ -59,7 +59,7 @@ impl Origin {
         self.addr
     }
 
-    /// Responses written so far.
+    /// Responses written so far (each counted just before its write).
     pub fn served(&self) -> u64 {
         self.shared.served.load(Ordering::Relaxed)
     }
@@ -131,8 +131,10 @@ fn serve(mut stream: TcpStream, shared: &Shared, response: &'static [u8]) -> io:
         // Answer every complete head in the buffer (pipelining included).
         let mut start = 0;
         while let Some(end) = head_end(buf.get(start..len).unwrap_or_default()) {
-            stream.write_all(response)?;
+            // Counted before the write: a client that has read a response
+            // must already see it counted.
             shared.served.fetch_add(1, Ordering::Relaxed);
+            stream.write_all(response)?;
             start += end;
         }
         buf.copy_within(start..len, 0);

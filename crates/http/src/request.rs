@@ -49,16 +49,7 @@ pub fn parse_request<'s, 'b: 's>(
         head_bytes,
         store.slots(limits.max_headers),
     );
-    match parsed {
-        Ok(httparse::Status::Complete(n)) if n == head.len => {}
-        Ok(_) => return Err(Error::Malformed("inconsistent head end")),
-        Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
-        Err(httparse::Error::Version) => {
-            let line = buf.get(head.start..head.first_line_end).unwrap_or_default();
-            return Err(version_error(line));
-        }
-        Err(_) => return Err(Error::Malformed("invalid request head")),
-    }
+    check_parsed(parsed, &head, buf, "invalid request head", version_error)?;
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(Error::Malformed("incomplete request line"));
@@ -124,6 +115,27 @@ fn host_str(value: &[u8]) -> Result<&str, Error> {
         return Err(Error::Malformed("invalid Host"));
     }
     std::str::from_utf8(value).map_err(|_| Error::Malformed("invalid Host"))
+}
+
+/// Maps httparse's verdict on a head that `scan_head` already delimited: it
+/// must end exactly where the scan said, and its errors become ours.
+pub(crate) fn check_parsed(
+    parsed: Result<httparse::Status<usize>, httparse::Error>,
+    head: &scan::Head,
+    buf: &[u8],
+    invalid: &'static str,
+    version_error: fn(&[u8]) -> Error,
+) -> Result<(), Error> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) if n == head.len => Ok(()),
+        Ok(_) => Err(Error::Malformed("inconsistent head end")),
+        Err(httparse::Error::TooManyHeaders) => Err(Error::TooManyHeaders),
+        Err(httparse::Error::Version) => {
+            let line = buf.get(head.start..head.first_line_end).unwrap_or_default();
+            Err(version_error(line))
+        }
+        Err(_) => Err(Error::Malformed(invalid)),
+    }
 }
 
 /// httparse only knows "HTTP/1.0" and "HTTP/1.1". A well-formed version

@@ -46,16 +46,7 @@ pub fn parse_response<'s, 'b: 's>(
         head_bytes,
         store.slots(limits.max_headers),
     );
-    match parsed {
-        Ok(httparse::Status::Complete(n)) if n == head.len => {}
-        Ok(_) => return Err(Error::Malformed("inconsistent head end")),
-        Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
-        Err(httparse::Error::Version) => {
-            let line = buf.get(head.start..head.first_line_end).unwrap_or_default();
-            return Err(version_error(line));
-        }
-        Err(_) => return Err(Error::Malformed("invalid response head")),
-    }
+    crate::request::check_parsed(parsed, &head, buf, "invalid response head", version_error)?;
     let (Some(status), Some(reason), Some(minor_version)) = (res.code, res.reason, res.version)
     else {
         return Err(Error::Malformed("incomplete status line"));

@@ -115,6 +115,7 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
                 body_read: Duration::from_secs(30),
                 send: Duration::from_secs(30),
                 shutdown_grace: Duration::from_secs(10),
+                tls_handshake: Duration::from_secs(10),
             },
             limits: HttpLimits {
                 max_request_line: 8192,
@@ -130,6 +131,7 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
             protocol: Protocol::Http,
             tcp_fast_open: 0,
             backlog: 1024,
+            tls: None,
         }],
         routes,
         upstreams: Vec::new(),

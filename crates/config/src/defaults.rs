@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::model::{
     AdminConfig, Driver, HttpLimits, LbPolicy, ListenerConfig, PoolConfig, Protocol, RouteConfig,
-    ServerConfig, ServerTimeouts, Steering, UpstreamConfig, UpstreamServer,
+    ServerConfig, ServerTimeouts, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -40,6 +40,7 @@ impl Default for ServerTimeouts {
             body_read: Duration::from_secs(30),
             send: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
+            tls_handshake: Duration::from_secs(10),
         }
     }
 }
@@ -109,6 +110,12 @@ impl ListenerConfig {
     pub const DEFAULT_BACKLOG: u32 = 1024;
     /// TCP Fast Open is off unless asked for: it needs the sysctl set to 2 or 3.
     pub const DEFAULT_TCP_FAST_OPEN: u32 = 0;
+}
+
+impl TlsConfig {
+    /// TLS 1.2 is still needed by old clients; 1.0/1.1 are not offered at all.
+    pub const DEFAULT_MIN_VERSION: TlsVersion = TlsVersion::Tls12;
+    pub const DEFAULT_SESSION_TICKETS: bool = true;
 }
 
 impl RouteConfig {
@@ -215,6 +222,20 @@ mod tests {
             ("body_read", "duration", dur(t.body_read)),
             ("send", "duration", dur(t.send)),
             ("shutdown_grace", "duration", dur(t.shutdown_grace)),
+            ("tls_handshake", "duration", dur(t.tls_handshake)),
+            (
+                "min_version",
+                "string",
+                quoted(match TlsConfig::DEFAULT_MIN_VERSION {
+                    TlsVersion::Tls12 => "1.2",
+                    TlsVersion::Tls13 => "1.3",
+                }),
+            ),
+            (
+                "session_tickets",
+                "bool",
+                TlsConfig::DEFAULT_SESSION_TICKETS.to_string(),
+            ),
             ("max_request_line", "size", bytes(l.max_request_line)),
             ("max_header_bytes", "size", bytes(l.max_header_bytes)),
             ("max_headers", "integer", l.max_headers.to_string()),

@@ -29,14 +29,23 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&src, &path.display().to_string())
+    let dir = path.parent().unwrap_or(Path::new(""));
+    parse_in(&src, &path.display().to_string(), dir)
 }
 
 /// Validates configuration text; `file_label` is what diagnostics call the
 /// file (a path, or e.g. `<stdin>`).
+/// Relative file names in it (TLS certificates) are taken from the current directory.
 pub fn parse(src: &str, file_label: &str) -> Result<Config, Error> {
+    parse_in(src, file_label, Path::new(""))
+}
+
+/// As [`parse`], with relative file names taken from `dir` (the directory of
+/// the config file, as [`load`] does).
+pub fn parse_in(src: &str, file_label: &str, dir: &Path) -> Result<Config, Error> {
     let mut report = report::Report::new(file_label, src);
-    let config = document::read(src, &mut report).map(|doc| validate::validate(&mut report, &doc));
+    let config =
+        document::read(src, &mut report).map(|doc| validate::validate(&mut report, &doc, dir));
     match config {
         Some(config) if !report.has_errors() => Ok(config),
         _ => Err(Error::Invalid(report.finish())),

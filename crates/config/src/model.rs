@@ -47,6 +47,8 @@ pub struct ServerTimeouts {
     pub send: Duration,
     /// How long a graceful stop waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// From accept to the end of the TLS handshake.
+    pub tls_handshake: Duration,
 }
 
 /// `[server.limits]`.
@@ -97,6 +99,59 @@ pub struct ListenerConfig {
     /// TCP Fast Open queue length; 0 disables TFO on this listener.
     pub tcp_fast_open: u32,
     pub backlog: u32,
+    /// `[listener.tls]`: terminate TLS on this listener.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[listener.tls]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// In file order. A client's SNI name picks the certificate that covers
+    /// it; the first certificate answers clients without SNI or with a name
+    /// no certificate covers.
+    pub certificates: Vec<TlsCertificate>,
+    pub min_version: TlsVersion,
+    /// Stateless resumption (TLS 1.3 tickets, RFC 5077 tickets for 1.2).
+    pub session_tickets: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// A certificate chain and its private key, loaded and checked against each
+/// other while the config is validated: a reload with a broken file is refused
+/// before any shard sees it.
+#[derive(Clone)]
+pub struct TlsCertificate {
+    pub cert_path: std::path::PathBuf,
+    pub key_path: std::path::PathBuf,
+    /// DNS names of the certificate's subjectAltName, lower-case (wildcards as
+    /// `*.example.com`).
+    pub names: Vec<String>,
+    pub key: std::sync::Arc<rustls::sign::CertifiedKey>,
+}
+
+impl PartialEq for TlsCertificate {
+    /// Same files with the same certificate chain: a rotated certificate (or
+    /// key, which must match it) compares unequal.
+    fn eq(&self, other: &Self) -> bool {
+        self.cert_path == other.cert_path
+            && self.key_path == other.key_path
+            && self.key.cert == other.key.cert
+    }
+}
+
+impl std::fmt::Debug for TlsCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsCertificate")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

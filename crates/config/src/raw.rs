@@ -66,6 +66,7 @@ pub(crate) struct RawTimeouts {
     pub body_read: Option<Spanned<DurationValue>>,
     pub send: Option<Spanned<DurationValue>>,
     pub shutdown_grace: Option<Spanned<DurationValue>>,
+    pub tls_handshake: Option<Spanned<DurationValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +92,22 @@ pub(crate) struct RawListener {
     pub protocol: Option<Spanned<String>>,
     pub tcp_fast_open: Option<Spanned<Int>>,
     pub backlog: Option<Spanned<Int>>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawTls {
+    pub certificates: Option<Spanned<List<RawCertificate>>>,
+    pub min_version: Option<Spanned<String>>,
+    pub session_tickets: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with `cert` and `key`")]
+pub(crate) struct RawCertificate {
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,16 +9,19 @@ mod host;
 mod listener;
 mod route;
 mod server;
+mod tls;
 mod upstream;
 mod value;
+
+use std::path::Path;
 
 use crate::model::Config;
 use crate::raw::RawDocument;
 use crate::report::Report;
 
-pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument) -> Config {
+pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Config {
     let server = server::server(r, doc.server.as_ref());
-    let (listeners, bound) = listener::listeners(r, doc);
+    let (listeners, bound) = listener::listeners(r, doc, dir);
     let admin = listener::admin(r, doc.admin.as_ref(), &bound);
     let upstreams = upstream::upstreams(r, &doc.upstreams);
     let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use serde_spanned::Spanned;
 
@@ -19,7 +20,11 @@ const PROTOCOLS: [(&str, Protocol); 1] = [("http", Protocol::Http)];
 /// Which listener (by index and name) binds an address, for duplicate reports.
 pub(crate) type Bound = HashMap<SocketAddr, (usize, String)>;
 
-pub(crate) fn listeners(r: &mut Report<'_>, doc: &RawDocument) -> (Vec<ListenerConfig>, Bound) {
+pub(crate) fn listeners(
+    r: &mut Report<'_>,
+    doc: &RawDocument,
+    dir: &Path,
+) -> (Vec<ListenerConfig>, Bound) {
     let section = &doc.listeners;
     let mut out = Vec::new();
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -100,6 +105,10 @@ pub(crate) fn listeners(r: &mut Report<'_>, doc: &RawDocument) -> (Vec<ListenerC
                 ListenerConfig::DEFAULT_BACKLOG,
                 1..=MAX_BACKLOG,
             ),
+            tls: raw
+                .tls
+                .as_ref()
+                .and_then(|t| super::tls::tls(r, t, &key("tls"), dir)),
         });
     }
     (out, bound)

@@ -115,6 +115,12 @@ fn timeouts(r: &mut Report<'_>, raw: Option<&RawTimeouts>) -> ServerTimeouts {
             &format!("{k}.shutdown_grace"),
             d.shutdown_grace,
         ),
+        tls_handshake: duration(
+            r,
+            raw.tls_handshake.as_ref(),
+            &format!("{k}.tls_handshake"),
+            d.tls_handshake,
+        ),
     }
 }
 

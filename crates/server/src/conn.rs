@@ -8,6 +8,7 @@ pub mod forward;
 pub mod io;
 pub mod request;
 pub mod response;
+pub mod secure;
 pub mod tunnel;
 pub mod upstream;
 pub mod wait;
@@ -15,27 +16,31 @@ pub mod wait;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use monoio::io::Splitable;
 use monoio::net::TcpStream;
 use shardgate_http::{BodyKind, Limits};
 use shardgate_proxy::write_error_response;
 
 use self::body::{pump, BodyState, Source};
-use self::io::{compact, read_more, write_all, IoFail};
+use self::io::{compact, read_more, write_all, Io, IoFail};
 use self::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
 use self::upstream::UpConn;
 use crate::conn_table::{Slot, SlotState};
 use crate::shard::{ShardCtx, ShardSnap};
 
 /// The client side of a connection and the bytes read from it but not yet used.
-pub struct Downstream {
-    pub stream: TcpStream,
+pub struct Downstream<S = TcpStream> {
+    pub stream: S,
     pub peer: SocketAddr,
     pub buf: Vec<u8>,
     pub pos: usize,
-    /// Cancels the hot-window read; made once per connection and reused.
+    /// Cancels the hot-window read; made once per connection and reused
+    /// (plain TCP only).
     pub canceller: Option<monoio::io::Canceller>,
+    /// The connection came through TLS (the scheme forwarded upstream).
+    pub secure: bool,
 }
 
 pub enum Next {
@@ -48,8 +53,8 @@ pub enum Next {
     Tunnel(UpConn),
 }
 
-impl Downstream {
-    fn buffered(&self) -> bool {
+impl<S: Io> Downstream<S> {
+    pub(crate) fn buffered(&self) -> bool {
         self.pos < self.buf.len()
     }
 
@@ -90,6 +95,7 @@ pub async fn serve(
             buf: Vec::new(),
             pos: 0,
             canceller: None,
+            secure: false,
         },
         listener,
         slot,
@@ -151,23 +157,15 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
         match next {
             Next::KeepAlive if !ctx.stopping() => continue,
             Next::Tunnel(up) => {
-                let snap = ctx.snapshot();
-                let idle = snap
-                    .snap
-                    .config
-                    .upstreams
-                    .iter()
-                    .map(|u| u.read_timeout)
-                    .max()
-                    .unwrap_or(Duration::from_secs(60));
-                let send = snap.snap.config.server.timeouts.send;
                 let Conn {
                     down,
                     slot,
                     accepted,
                     ..
                 } = c;
-                tunnel::tunnel(down, up, idle, send).await;
+                let pending = tunnel::pending(&down);
+                let (dr, dw) = down.stream.into_split();
+                tunnel::tunnel(dr, dw, pending, up, tunnel::limits(&ctx)).await;
                 closed(&ctx, slot, accepted);
                 return;
             }
@@ -194,7 +192,7 @@ async fn park(ctx: Rc<ShardCtx>, c: Conn) {
 }
 
 /// Accounting for a connection that ends; dropping the slot frees it.
-fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
+pub(crate) fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
     ctx.metrics.active.decrement(1.0);
     if let Some(s) = ctx.stats() {
         s.on_close();
@@ -205,7 +203,12 @@ fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
     drop(slot);
 }
 
-async fn handle(ctx: &ShardCtx, down: &mut Downstream, listener: usize, out: &mut Vec<u8>) -> Next {
+pub(crate) async fn handle<S: Io>(
+    ctx: &ShardCtx,
+    down: &mut Downstream<S>,
+    listener: usize,
+    out: &mut Vec<u8>,
+) -> Next {
     let snap = ctx.snapshot();
     let scfg = &snap.snap.config.server;
     let limits = Limits {
@@ -219,6 +222,7 @@ async fn handle(ctx: &ShardCtx, down: &mut Downstream, listener: usize, out: &mu
             data: down.buf.get(down.pos..).unwrap_or_default(),
             listener,
             client_ip: down.peer.ip(),
+            scheme: if down.secure { "https" } else { "http" },
             limits: &limits,
         };
         match prepare(ctx, &snap, input, out) {
@@ -270,9 +274,9 @@ async fn handle(ctx: &ShardCtx, down: &mut Downstream, listener: usize, out: &mu
 
 /// Answers from the gateway itself: reads and drops the request body (so the
 /// next request on the connection is found), then writes `out`.
-async fn finish_local(
+async fn finish_local<S: Io>(
     snap: &ShardSnap,
-    down: &mut Downstream,
+    down: &mut Downstream<S>,
     p: &Prepared,
     out: &mut Vec<u8>,
 ) -> Next {
@@ -292,9 +296,15 @@ async fn finish_local(
             pos: &mut down.pos,
             read_timeout: scfg.timeouts.body_read,
         };
-        if pump(&mut state, src, None, scfg.timeouts.send, DISCARD_LIMIT)
-            .await
-            .is_err()
+        if pump(
+            &mut state,
+            src,
+            None::<&mut S>,
+            scfg.timeouts.send,
+            DISCARD_LIMIT,
+        )
+        .await
+        .is_err()
         {
             keep = false;
         }

@@ -20,6 +20,8 @@ pub enum Error {
     Thread(#[from] std::io::Error),
     #[error("{0}")]
     Config(#[from] shardgate_config::Error),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("reload refused: {0}")]
     Reload(String),
 }

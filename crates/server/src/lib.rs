@@ -15,6 +15,7 @@ mod metrics;
 mod shard;
 mod snapshot;
 mod stats;
+mod tls;
 
 pub use error::Error;
 pub use shardgate_net::ActiveDriver;
@@ -44,6 +45,10 @@ impl Server {
     pub fn start(config: Config) -> Result<Server, Error> {
         // Before any shard registers its handles, or they would be no-ops.
         let recorder = metrics::recorder::install();
+        // TLS settings are built first: a bad certificate fails before any bind.
+        let ticketer = tls::ticketer()?;
+        let first = Snapshot::new(config, 1, &ticketer)?;
+        let config = &first.config;
         let shards = match config.server.shards {
             0 => online_cores(),
             n => n,
@@ -86,8 +91,9 @@ impl Server {
         let admin = admin_sock.as_ref().and_then(|s| s.local_addr().ok());
         let driver = config.server.driver;
         let shared = Arc::new(Shared {
-            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::new(config, 1))),
+            snapshot: Arc::new(ArcSwap::from_pointee(first)),
             stopping: AtomicBool::new(false),
+            ticketer,
             stats: (0..shards)
                 .map(|_| stats::ShardCounters::default())
                 .collect(),
@@ -182,8 +188,25 @@ impl Server {
     pub fn reload(&self, config: Config) -> Result<u64, Error> {
         let current = self.shared.snapshot.load();
         let old = &current.config;
-        if old.listeners != config.listeners {
-            return Err(Error::Reload("listeners changed: restart needed".into()));
+        // Certificates and TLS settings reload; sockets do not.
+        let sockets = |c: &Config| {
+            c.listeners
+                .iter()
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        l.address,
+                        l.protocol,
+                        l.tcp_fast_open,
+                        l.backlog,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        if sockets(old) != sockets(&config) {
+            return Err(Error::Reload(
+                "listener names, addresses or socket options changed: restart needed".into(),
+            ));
         }
         if old.server.shards != config.server.shards
             || old.server.driver != config.server.driver
@@ -197,9 +220,11 @@ impl Server {
             ));
         }
         let generation = current.generation + 1;
-        self.shared
-            .snapshot
-            .store(Arc::new(Snapshot::new(config, generation)));
+        self.shared.snapshot.store(Arc::new(Snapshot::new(
+            config,
+            generation,
+            &self.shared.ticketer,
+        )?));
         Ok(generation)
     }
 

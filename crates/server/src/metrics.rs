@@ -18,6 +18,9 @@ pub struct ShardMetrics {
     pub upstream_reused: Counter,
     pub upstream_retries: Counter,
     pub client_errors: Counter,
+    pub tls_handshakes: Counter,
+    /// Handshakes that failed, timed out or were cut short by the client.
+    pub tls_handshake_failures: Counter,
     /// Accept → close of every downstream connection.
     pub connection_seconds: Histogram,
     /// First byte of a request in → last byte of its response out.
@@ -44,6 +47,8 @@ impl ShardMetrics {
             upstream_reused: counter!("shardgate_upstream_reused_total", "shard" => s.clone()),
             upstream_retries: counter!("shardgate_upstream_retries_total", "shard" => s.clone()),
             client_errors: counter!("shardgate_client_errors_total", "shard" => s.clone()),
+            tls_handshakes: counter!("shardgate_tls_handshakes_total", "shard" => s.clone()),
+            tls_handshake_failures: counter!("shardgate_tls_handshake_failures_total", "shard" => s.clone()),
             connection_seconds: histogram!("shardgate_connection_duration_seconds", "shard" => s.clone()),
             request_seconds: histogram!("shardgate_request_duration_seconds", "shard" => s),
         }

@@ -6,8 +6,11 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustls::server::ProducesTickets;
 use shardgate_config::{Config, RouteAction};
 use shardgate_proxy::Router;
+
+use crate::Error;
 
 pub struct Snapshot {
     pub generation: u64,
@@ -16,10 +19,26 @@ pub struct Snapshot {
     /// For each route, the index of the upstream it proxies to (resolved once
     /// here, so a request never compares names).
     pub route_upstream: Vec<Option<usize>>,
+    /// For each listener, its TLS settings (None: cleartext).
+    pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
 }
 
 impl Snapshot {
-    pub fn new(config: Config, generation: u64) -> Self {
+    pub fn new(
+        config: Config,
+        generation: u64,
+        ticketer: &Arc<dyn ProducesTickets>,
+    ) -> Result<Self, Error> {
+        let tls = config
+            .listeners
+            .iter()
+            .map(|l| {
+                l.tls
+                    .as_ref()
+                    .map(|t| crate::tls::server_config(t, ticketer))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let router = Router::new(&config);
         let route_upstream = config
             .routes
@@ -31,12 +50,13 @@ impl Snapshot {
                 RouteAction::Respond(_) => None,
             })
             .collect();
-        Self {
+        Ok(Self {
             generation,
             config,
             router,
             route_upstream,
-        }
+            tls,
+        })
     }
 }
 

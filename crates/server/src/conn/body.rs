@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shardgate_http::{BodyKind, ChunkedDecoder};
 
 use super::io::{read_more, write_range, IoFail};
@@ -113,8 +113,8 @@ impl BodyState {
 
 /// One side of a body transfer: the socket, its read buffer and how far the
 /// buffer has been consumed.
-pub struct Source<'a> {
-    pub stream: &'a mut TcpStream,
+pub struct Source<'a, R> {
+    pub stream: &'a mut R,
     pub buf: &'a mut Vec<u8>,
     pub pos: &'a mut usize,
     pub read_timeout: Duration,
@@ -123,10 +123,10 @@ pub struct Source<'a> {
 /// Moves the rest of the body from `src` to `dst` (or discards it when `dst` is
 /// None). Bytes after the body's end stay in `src.buf[*src.pos..]` (a pipelined
 /// request, say). Returns the number of body bytes moved.
-pub async fn pump(
+pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     state: &mut BodyState,
-    src: Source<'_>,
-    mut dst: Option<&mut TcpStream>,
+    src: Source<'_, R>,
+    mut dst: Option<&mut W>,
     write_timeout: Duration,
     limit: u64,
 ) -> Result<u64, BodyError> {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use shardgate_http::{BodyKind, Limits};
 
 use super::body::{pump, BodyError, BodyState, Source};
-use super::io::{read_more, write_all, IoFail};
+use super::io::{read_more, write_all, Io, IoFail};
 use super::request::Prepared;
 use super::response::{prepare_response, RespInput, RespStep};
 use super::upstream::{acquire, release, UpConn};
@@ -29,10 +29,10 @@ enum Failure {
     Close,
 }
 
-pub async fn proxy(
+pub async fn proxy<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
-    down: &mut Downstream,
+    down: &mut Downstream<S>,
     p: &Prepared,
     upstream: usize,
     route: usize,
@@ -93,10 +93,10 @@ struct Outcome {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn exchange(
+async fn exchange<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
-    down: &mut Downstream,
+    down: &mut Downstream<S>,
     p: &Prepared,
     up: &mut UpConn,
     out: &mut Vec<u8>,
@@ -177,10 +177,10 @@ async fn exchange(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn respond(
+async fn respond<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
-    down: &mut Downstream,
+    down: &mut Downstream<S>,
     p: &Prepared,
     up: &mut UpConn,
     out: &mut Vec<u8>,

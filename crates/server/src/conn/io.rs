@@ -10,8 +10,7 @@ use std::io;
 use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 #[derive(Debug)]
 pub enum IoFail {
@@ -28,8 +27,8 @@ impl From<io::Error> for IoFail {
 /// Appends whatever the socket has (up to the buffer's spare capacity) to `buf`;
 /// `Ok(0)` means the peer closed its side (or the buffer had no room: callers
 /// make room first).
-pub async fn read_more(
-    stream: &mut TcpStream,
+pub async fn read_more<R: AsyncReadRent>(
+    stream: &mut R,
     buf: &mut Vec<u8>,
     limit: Duration,
 ) -> Result<usize, IoFail> {
@@ -49,8 +48,8 @@ pub async fn read_more(
 }
 
 /// Writes `buf[from..to]` completely.
-pub async fn write_range(
-    stream: &mut TcpStream,
+pub async fn write_range<W: AsyncWriteRent>(
+    stream: &mut W,
     buf: &mut Vec<u8>,
     from: usize,
     to: usize,
@@ -70,8 +69,8 @@ pub async fn write_range(
 }
 
 /// Writes all of `buf`.
-pub async fn write_all(
-    stream: &mut TcpStream,
+pub async fn write_all<W: AsyncWriteRent>(
+    stream: &mut W,
     buf: &mut Vec<u8>,
     limit: Duration,
 ) -> Result<(), IoFail> {
@@ -93,3 +92,8 @@ pub fn compact(buf: &mut Vec<u8>, pos: &mut usize) {
     }
     *pos = 0;
 }
+
+/// A client stream: plain TCP or TLS over TCP.
+pub trait Io: AsyncReadRent + AsyncWriteRent {}
+
+impl<T: AsyncReadRent + AsyncWriteRent> Io for T {}

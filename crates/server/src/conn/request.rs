@@ -47,6 +47,8 @@ pub struct Input<'a> {
     pub data: &'a [u8],
     pub listener: usize,
     pub client_ip: IpAddr,
+    /// `"http"` or `"https"`, for X-Forwarded-Proto and Forwarded.
+    pub scheme: &'static str,
     pub limits: &'a Limits,
 }
 
@@ -116,7 +118,7 @@ pub fn prepare(ctx: &ShardCtx, snap: &ShardSnap, input: Input<'_>, out: &mut Vec
             };
             let fctx = ForwardCtx {
                 client_ip: input.client_ip,
-                scheme: "http",
+                scheme: input.scheme,
                 host: head.host,
                 route,
             };

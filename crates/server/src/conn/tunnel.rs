@@ -9,18 +9,45 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 
 use super::upstream::UpConn;
 use super::Downstream;
+use crate::shard::ShardCtx;
 
-pub async fn tunnel(down: Downstream, up: UpConn, idle: Duration, send: Duration) {
-    // Bytes the client sent after its upgrade request belong to the new protocol.
-    let pending = down
-        .buf
+/// The tunnel's timeouts: the longest upstream `read_timeout` as the idle
+/// limit, and the server's send timeout.
+pub fn limits(ctx: &ShardCtx) -> (Duration, Duration) {
+    let snap = ctx.snapshot();
+    let idle = snap
+        .snap
+        .config
+        .upstreams
+        .iter()
+        .map(|u| u.read_timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(60));
+    (idle, snap.snap.config.server.timeouts.send)
+}
+
+/// Bytes the client sent after its upgrade request: they belong to the new protocol.
+pub fn pending<S>(down: &Downstream<S>) -> Vec<u8> {
+    down.buf
         .get(down.pos..)
         .map(<[u8]>::to_vec)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Copies between the client (already split into halves) and the upstream.
+pub async fn tunnel<R, W>(
+    mut dr: R,
+    mut dw: W,
+    pending: Vec<u8>,
+    up: UpConn,
+    (idle, send): (Duration, Duration),
+) where
+    R: AsyncReadRent,
+    W: AsyncWriteRent,
+{
     let UpConn {
         stream: up_stream, ..
     } = up;
-    let (mut dr, mut dw) = down.stream.into_split();
     let (mut ur, mut uw) = up_stream.into_split();
     let a = async {
         if !pending.is_empty() {

@@ -50,7 +50,22 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
                 if let Some(s) = ctx.stats() {
                     s.on_accept();
                 }
-                monoio::spawn(conn::serve(ctx.clone(), stream, peer, listener_idx, slot));
+                // Per connection, so a reload that changes certificates applies
+                // to the next handshake.
+                let tls = ctx.snapshot().snap.tls.get(listener_idx).cloned().flatten();
+                match tls {
+                    Some(cfg) => monoio::spawn(conn::secure::serve_tls(
+                        ctx.clone(),
+                        stream,
+                        peer,
+                        listener_idx,
+                        slot,
+                        cfg,
+                    )),
+                    None => {
+                        monoio::spawn(conn::serve(ctx.clone(), stream, peer, listener_idx, slot))
+                    }
+                };
             }
             Err(e) => {
                 drop(slot);

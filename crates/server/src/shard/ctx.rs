@@ -32,6 +32,8 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// One entry per shard, written only by that shard.
     pub stats: Vec<ShardCounters>,
+    /// The TLS ticket key, kept across reloads (see `tls`).
+    pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).

@@ -1,0 +1,139 @@
+//! A TLS connection: the handshake under `server.timeouts.tls_handshake`, then
+//! the same request loop as cleartext over the decrypted stream.
+//!
+//! TLS connections are not parked: the rustls session (its keys and record
+//! buffers) must live as long as the connection, so an idle TLS connection
+//! keeps its task and waits with a plain read under the idle timeout. A clean
+//! close sends `close_notify`, which tells a client reading a close-delimited
+//! body that it has all of it (RFC 8446 §6.1).
+
+pub mod guarded;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
+use monoio::net::TcpStream;
+use monoio_rustls::TlsAcceptor;
+
+use self::guarded::Guarded;
+use super::{closed, handle, tunnel, Downstream, Next};
+use crate::conn_table::{Slot, SlotState};
+use crate::shard::ShardCtx;
+
+type Tls = Guarded<monoio_rustls::ServerTlsStream<TcpStream>>;
+
+pub async fn serve_tls(
+    ctx: Rc<ShardCtx>,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    listener: usize,
+    slot: Slot,
+    config: Arc<rustls::ServerConfig>,
+) {
+    ctx.metrics.active.increment(1.0);
+    let accepted = Instant::now();
+    let limit = ctx.snapshot().snap.config.server.timeouts.tls_handshake;
+    let acceptor = TlsAcceptor::from(config);
+    let handshake = monoio::select! {
+        r = monoio::time::timeout(limit, acceptor.accept(stream)) => r.ok().and_then(Result::ok),
+        _ = ctx.shutdown.wait() => None,
+    };
+    let Some(tls) = handshake else {
+        ctx.metrics.tls_handshake_failures.increment(1);
+        closed(&ctx, slot, accepted);
+        return;
+    };
+    ctx.metrics.tls_handshakes.increment(1);
+    let down = Downstream {
+        stream: Guarded::new(tls),
+        peer,
+        buf: Vec::new(),
+        pos: 0,
+        canceller: None,
+        secure: true,
+    };
+    serve_requests(&ctx, down, listener, &slot).await;
+    closed(&ctx, slot, accepted);
+}
+
+async fn serve_requests(
+    ctx: &Rc<ShardCtx>,
+    mut down: Downstream<Tls>,
+    listener: usize,
+    slot: &Slot,
+) {
+    let mut first = true;
+    loop {
+        if !down.buffered() {
+            slot.set_state(SlotState::Idle);
+            let t = &ctx.snapshot().snap.config.server.timeouts;
+            let idle = if first { t.header_read } else { t.keepalive };
+            if !wait(ctx, &mut down, idle).await {
+                break;
+            }
+            slot.set_state(SlotState::Busy);
+        }
+        first = false;
+        let mut out = ctx.buffers.take();
+        let started = Instant::now();
+        let next = handle(ctx, &mut down, listener, &mut out).await;
+        if !matches!(next, Next::Eof) {
+            ctx.metrics
+                .request_seconds
+                .record(started.elapsed().as_secs_f64());
+        }
+        ctx.buffers.give(out);
+        match next {
+            Next::KeepAlive if !ctx.stopping() => continue,
+            Next::Tunnel(up) => {
+                let pending = tunnel::pending(&down);
+                ctx.give_buffer(std::mem::take(&mut down.buf));
+                let Some(tls) = down.stream.into_inner() else {
+                    return;
+                };
+                let mark = Guarded::new(());
+                let (r, w) = tls.into_split();
+                let (r, w) = (mark.sibling(r), mark.sibling(w));
+                tunnel::tunnel(r, w, pending, up, tunnel::limits(ctx)).await;
+                return;
+            }
+            _ => break,
+        }
+    }
+    ctx.give_buffer(std::mem::take(&mut down.buf));
+    let send = ctx.snapshot().snap.config.server.timeouts.send;
+    let _ = monoio::time::timeout(send, down.stream.shutdown()).await;
+}
+
+/// Waits up to `idle` for the next request's first bytes, with a small
+/// buffer (as the cleartext hot window does), and moves them into a full
+/// buffer. False: the client closed, the wait timed out or the shard stops.
+async fn wait<S: AsyncReadRent + AsyncWriteRent>(
+    ctx: &ShardCtx,
+    down: &mut Downstream<S>,
+    idle: Duration,
+) -> bool {
+    if ctx.stopping() {
+        return false;
+    }
+    ctx.give_buffer(std::mem::take(&mut down.buf));
+    down.pos = 0;
+    let small = ctx.small_buffers.take();
+    let read = monoio::select! {
+        r = down.stream.read(small) => Some(r),
+        _ = monoio::time::sleep(idle) => None,
+        _ = ctx.shutdown.wait() => None,
+    };
+    let Some((res, small)) = read else {
+        return false;
+    };
+    let got = matches!(res, Ok(n) if n > 0);
+    if got {
+        down.buf = ctx.buffers.take();
+        down.buf.extend_from_slice(&small);
+    }
+    ctx.give_buffer(small);
+    got
+}

@@ -90,3 +90,33 @@ pub fn shardgate_command() -> Result<Command> {
     c.current_dir(workspace_root()).env("SHARDGATE_LOG", "warn");
     Ok(c)
 }
+
+/// A running `shardgate`; killed if the test fails before it stopped it.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Running {
+    /// Sends a signal by name (`HUP`, `TERM` …) with `kill`.
+    pub fn signal(&self, sig: &str) -> Result<()> {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.0.id().to_string()])
+            .status()?
+            .success();
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Tool {
+                tool: "kill".into(),
+                message: format!("kill -{sig} failed"),
+            })
+        }
+    }
+}

@@ -125,33 +125,11 @@ impl Client {
     /// Only the next head, final or interim, with no body read (for
     /// `100 Continue` and `101 Switching Protocols`).
     pub fn head(&mut self) -> Result<Response> {
-        let raw = self
-            .reader
-            .read_head(response_head_len)?
-            .ok_or(Error::Closed)?;
-        parse_head(&raw)
+        read_head(&mut self.reader)
     }
 
     fn read_response(&mut self, to_head: bool) -> Result<Response> {
-        let mut interim = Vec::new();
-        loop {
-            let mut resp = self.head()?;
-            if (100..200).contains(&resp.status) && resp.status != 101 {
-                interim.push(Interim {
-                    status: resp.status,
-                    headers: resp.headers,
-                });
-                continue;
-            }
-            resp.framing = response_framing(&resp, to_head)?;
-            let body = self.reader.read_body(resp.framing)?;
-            resp.body = body.data;
-            resp.raw_body = body.raw;
-            resp.trailers = body.trailers;
-            resp.complete = body.complete;
-            resp.interim = interim;
-            return Ok(resp);
-        }
+        read_response(&mut self.reader, to_head)
     }
 
     /// Raw bytes: whatever is buffered, else one read (empty = closed).
@@ -239,6 +217,35 @@ fn response_framing(resp: &Response, to_head: bool) -> Result<Framing> {
         return Ok(Framing::None);
     }
     Ok(declared_framing(&resp.headers)?.unwrap_or(Framing::Close))
+}
+
+/// The next head, final or interim, with no body read.
+pub(crate) fn read_head<S: Read>(reader: &mut Reader<S>) -> Result<Response> {
+    let raw = reader.read_head(response_head_len)?.ok_or(Error::Closed)?;
+    parse_head(&raw)
+}
+
+/// The next complete response (interim responses collected on the way).
+pub(crate) fn read_response<S: Read>(reader: &mut Reader<S>, to_head: bool) -> Result<Response> {
+    let mut interim = Vec::new();
+    loop {
+        let mut resp = read_head(reader)?;
+        if (100..200).contains(&resp.status) && resp.status != 101 {
+            interim.push(Interim {
+                status: resp.status,
+                headers: resp.headers,
+            });
+            continue;
+        }
+        resp.framing = response_framing(&resp, to_head)?;
+        let body = reader.read_body(resp.framing)?;
+        resp.body = body.data;
+        resp.raw_body = body.raw;
+        resp.trailers = body.trailers;
+        resp.complete = body.complete;
+        resp.interim = interim;
+        return Ok(resp);
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - [`Client`]: a raw client for exact bytes, with a response reader that
 //!   frames by Content-Length, chunked or close.
 //! - [`each_driver!`]: one test per driver (epoll and io_uring).
+//! - [`tls`]: certificates made per test and a TLS client.
 //! - [`tools`] and [`binary`]: curl, wrk and the `shardgate` executable.
 
 pub mod binary;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod gateway;
 pub mod net;
 pub mod origin;
+pub mod tls;
 pub mod tools;
 pub mod wire;
 
@@ -30,4 +32,5 @@ pub use net::{closed_addr, free_port, refuses, wait_until};
 pub use origin::handlers::{self, Gate};
 pub use origin::{handler, After, Handler, Origin, OriginOptions, Reply, Request};
 pub use shardgate_server::ShardStats;
+pub use tls::{TestCert, TlsClient};
 pub use wire::{Framing, Headers};

@@ -91,8 +91,8 @@ pub struct Body {
 
 /// A buffered reader over one socket. Bytes read past the end of a message
 /// stay buffered for the next one (pipelining).
-pub struct Reader {
-    stream: TcpStream,
+pub struct Reader<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -101,8 +101,8 @@ pub struct Reader {
 const MAX_HEAD: usize = 1 << 20;
 const MAX_HEADERS: usize = 256;
 
-impl Reader {
-    pub fn new(stream: TcpStream) -> Self {
+impl<S: Read> Reader<S> {
+    pub fn new(stream: S) -> Self {
         Self {
             stream,
             buf: Vec::with_capacity(16 * 1024),
@@ -110,8 +110,12 @@ impl Reader {
         }
     }
 
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &S {
         &self.stream
+    }
+
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
     }
 
     /// Bytes received but not consumed yet.

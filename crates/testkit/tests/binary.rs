@@ -1,9 +1,9 @@
 //! The `shardgate` executable as users run it: check, version, run + signals.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use shardgate_testkit::binary::{shardgate_command, workspace_root};
+use shardgate_testkit::binary::{shardgate_command, workspace_root, Running};
 use shardgate_testkit::{free_port, tools, wait_until};
 
 #[test]
@@ -67,27 +67,6 @@ fn version_prints_the_version() {
     );
 }
 
-/// Kills the child if the test fails before it stopped it.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig}");
-}
-
 #[test]
 fn run_serves_the_reference_config_reloads_on_hup_and_stops_on_term() {
     let reference =
@@ -134,7 +113,7 @@ fn run_serves_the_reference_config_reloads_on_hup_and_stops_on_term() {
 
     // SIGHUP reloads the file.
     std::fs::write(&path, cfg.replace("shardgate is running\\n", "reloaded\\n")).unwrap();
-    signal(&child.0, "HUP");
+    child.signal("HUP").unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || tools::curl(&[&format!(
             "{base}/"
@@ -143,7 +122,7 @@ fn run_serves_the_reference_config_reloads_on_hup_and_stops_on_term() {
         "SIGHUP did not reload"
     );
 
-    signal(&child.0, "TERM");
+    child.signal("TERM").unwrap();
     let exited = wait_until(Duration::from_secs(10), || {
         matches!(child.0.try_wait(), Ok(Some(_)))
     });

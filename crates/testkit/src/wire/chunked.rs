@@ -24,7 +24,7 @@ impl ChunkedBody {
     }
 }
 
-pub fn read(r: &mut Reader) -> Result<ChunkedBody> {
+pub fn read<S: std::io::Read>(r: &mut Reader<S>) -> Result<ChunkedBody> {
     let mut out = ChunkedBody::default();
     loop {
         let (line, whole) = r.read_line()?;
@@ -58,7 +58,7 @@ pub fn read(r: &mut Reader) -> Result<ChunkedBody> {
     }
 }
 
-fn read_trailers(r: &mut Reader, mut out: ChunkedBody) -> Result<ChunkedBody> {
+fn read_trailers<S: std::io::Read>(r: &mut Reader<S>, mut out: ChunkedBody) -> Result<ChunkedBody> {
     loop {
         let (line, whole) = r.read_line()?;
         out.raw.extend_from_slice(&line);

@@ -247,6 +247,48 @@ fn idle_timeout_at_the_origin_does_not_fail_requests(driver: Driver) {
     assert_eq!(origin.requests(), 3);
 }
 
+fn stray_bytes_on_an_idle_pooled_connection_are_never_a_response(driver: Driver) {
+    // After each response the origin writes a stray `408` on the idle
+    // connection 20 ms later (as some servers do before closing). A request
+    // that arrives after that must not get it as its answer.
+    let origin = Origin::start(shardgate_testkit::handler(|req, r| {
+        let body = format!("fresh {}", req.target);
+        r.write(&handlers::response_bytes(200, &[], body.as_bytes()))?;
+        let mut late = r.stream().try_clone()?;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = std::io::Write::write_all(
+                &mut late,
+                b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 5\r\n\r\nstale",
+            );
+        });
+        Ok(shardgate_testkit::After::KeepAlive)
+    }))
+    .unwrap();
+    let gw = gateway(driver, &origin);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    for (i, method) in ["GET", "GET", "POST", "GET"].iter().enumerate() {
+        let body = if *method == "POST" {
+            "Content-Length: 0\r\n"
+        } else {
+            ""
+        };
+        let req = format!("{method} /r{i} HTTP/1.1\r\nHost: a\r\n{body}\r\n");
+        let r = c.request(req.as_bytes()).unwrap();
+        assert_eq!(
+            (r.status, r.body_str()),
+            (200, format!("fresh /r{i}")),
+            "{method}"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert_eq!(
+        origin.connections(),
+        4,
+        "no connection with stray bytes is reused"
+    );
+}
+
 fn keepalive_race_get_is_retried_post_is_not(driver: Driver) {
     // Each upstream connection answers its first request; on the second,
     // the origin reads it and closes without answering — as if its idle
@@ -312,4 +354,5 @@ each_driver!(
     pooled_connection_closed_by_origin_is_not_used,
     idle_timeout_at_the_origin_does_not_fail_requests,
     keepalive_race_get_is_retried_post_is_not,
+    stray_bytes_on_an_idle_pooled_connection_are_never_a_response,
 );

@@ -49,7 +49,7 @@ pub async fn proxy<S: Io>(
     let head_len = out.len();
     let mut fresh_only = false;
     loop {
-        let (mut up, reused) = match acquire(ctx, ust, ucfg, fresh_only).await {
+        let (mut up, reused) = match acquire(ctx, ust, ucfg, fresh_only, replayable).await {
             Ok(c) => c,
             Err(e) => return down.fail(ctx, e.status(), out).await,
         };

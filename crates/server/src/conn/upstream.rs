@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::net::{TcpConnectOpts, TcpStream};
 use shardgate_config::UpstreamConfig;
@@ -20,8 +20,18 @@ use crate::shard::ShardCtx;
 pub struct UpConn {
     pub stream: TcpStream,
     pub server: Rc<ServerState>,
+    /// When it last went back to the pool.
+    idle_since: Instant,
     _open: OpenGuard,
 }
+
+/// A pooled connection idle for less than this is reused without the
+/// `MSG_PEEK` check when the request may be retried. Under load a connection
+/// is reused microseconds after its last response, before any server closes an
+/// idle connection or sends a stray `408`; if it did die anyway, the request
+/// is replayable and the retry rule (ADR 4) sends it again on a fresh
+/// connection. Requests that must not be replayed always get the check.
+const RECENT: Duration = Duration::from_millis(2);
 
 /// Decrements the server's open-connection count when the connection goes.
 pub struct OpenGuard(Rc<Cell<usize>>);
@@ -57,12 +67,14 @@ impl ConnectFail {
     }
 }
 
-/// A connection and whether it came from the pool.
+/// A connection and whether it came from the pool. `replayable`: the request
+/// may be sent again if the pooled connection turns out dead.
 pub async fn acquire(
     ctx: &ShardCtx,
     ust: &UpstreamState,
     ucfg: &UpstreamConfig,
     fresh_only: bool,
+    replayable: bool,
 ) -> Result<(UpConn, bool), ConnectFail> {
     let mut last = ConnectFail::NoCapacity;
     for _ in 0..ust.servers.len() {
@@ -82,7 +94,7 @@ pub async fn acquire(
             break;
         };
         if !fresh_only {
-            if let Some(conn) = checkout_live(server, now) {
+            if let Some(conn) = checkout_live(server, now, replayable) {
                 ctx.metrics.upstream_reused.increment(1);
                 return Ok((conn, true));
             }
@@ -107,6 +119,7 @@ pub async fn acquire(
                     UpConn {
                         stream,
                         server: server.clone(),
+                        idle_since: now,
                         _open: OpenGuard::new(&server.open),
                     },
                     false,
@@ -132,9 +145,12 @@ pub async fn acquire(
 }
 
 /// The most recently used pooled connection that is still open and quiet.
-fn checkout_live(server: &ServerState, now: Instant) -> Option<UpConn> {
+fn checkout_live(server: &ServerState, now: Instant, replayable: bool) -> Option<UpConn> {
     loop {
         let conn = server.pool.borrow_mut().checkout(now)?;
+        if replayable && now.saturating_duration_since(conn.idle_since) < RECENT {
+            return Some(conn);
+        }
         match peek_state(conn.stream.as_raw_fd()) {
             PeerState::Idle => return Some(conn),
             // Closed by the peer, or it sent bytes nobody asked for: not reusable.
@@ -144,12 +160,11 @@ fn checkout_live(server: &ServerState, now: Instant) -> Option<UpConn> {
 }
 
 /// Returns a finished connection to its pool (or closes it when the pool is full).
-pub fn release(ctx: &ShardCtx, conn: UpConn) {
+pub fn release(ctx: &ShardCtx, mut conn: UpConn) {
     let server = conn.server.clone();
     let mut rng = ctx.rng.borrow_mut();
-    let res = server
-        .pool
-        .borrow_mut()
-        .checkin(conn, Instant::now(), &mut rng);
+    let now = Instant::now();
+    conn.idle_since = now;
+    let res = server.pool.borrow_mut().checkin(conn, now, &mut rng);
     drop(res);
 }

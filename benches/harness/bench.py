@@ -24,9 +24,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import configs  # noqa: E402
 import report  # noqa: E402
 import svg  # noqa: E402
+import wrk  # noqa: E402
 from fleet import PROXIES, Fleet  # noqa: E402
 from procs import port_free  # noqa: E402
-from runner import SCENARIOS, TWO_WORKER_SCENARIOS, Runner, log  # noqa: E402
+from runner import SCENARIOS, TWO_WORKER_SCENARIOS, Runner, log, select  # noqa: E402
 
 BENCHES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,6 +48,13 @@ METHOD = ("each run = one wrk invocation (`--latency`); CPU µs/req = utime+stim
           "be idle. Idle memory: fresh proxy process per run, `flood.py` (2 client processes, own "
           "127.0.0.x source addresses) holds N connections; RSS growth ÷ N.")
 
+TLS_SETUP = ("one self-signed ECDSA P-256 certificate per harness run (openssl; CN and DNS SAN "
+             "localhost, IP SAN 127.0.0.1), shared by all three proxies; TLS 1.3 only, ALPN "
+             "http/1.1, each proxy's default TLS 1.3 cipher suites, groups and session tickets. "
+             "wrk resumes TLS sessions on reconnect; in the new-connection scenario an "
+             "LD_PRELOAD shim (wrk_noresume.c) makes it forget them, so every new connection "
+             "is a full handshake.")
+
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -59,7 +67,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--wait-quiet", type=int,
                     help="seconds a run may wait for other load to stop (default 5; quick 0)")
     ap.add_argument("--no-2w", dest="two", action="store_false", help="skip the 2-worker variant")
-    ap.add_argument("--only", help="comma-separated scenario ids (default: all)")
+    ap.add_argument("--only", help="comma-separated scenario ids and groups (tls, plain, "
+                    "idle); default: all")
     ap.add_argument("--out", help="results directory (default benches/results/<timestamp>)")
     ap.add_argument("--command", default=" ".join(sys.argv))
     a = ap.parse_args()
@@ -70,6 +79,10 @@ def parse_args() -> argparse.Namespace:
         a.wait_quiet = 0 if a.quick else 5
     if a.idle_conns > 19000:
         ap.error("--idle-conns above ~19000 exceeds one proxy process's fd limit (20000)")
+    try:
+        a.selected = select(a.only)
+    except ValueError as e:
+        ap.error(str(e))
     return a
 
 
@@ -98,16 +111,29 @@ def main() -> int:
     raw_dir = os.path.join(BENCHES, "results", "raw", stamp)
     os.makedirs(out_dir, exist_ok=True)
     os.makedirs(raw_dir, exist_ok=True)
-    ports = configs.Ports(*(a.base_port + i for i in range(4)))
-    for p in (ports.origin, ports.nginx, ports.haproxy, ports.shardgate):
+    ports = configs.Ports.from_base(a.base_port)
+    for p in vars(ports).values():
         if not port_free(p):
             sys.exit(f"port {p} is in use; pick another --base-port")
     tmp = tempfile.mkdtemp(prefix="shardgate-bench-")
-    fleet = Fleet(tmp, ports, a.shardgate_bin, PROXIES)
+    # One certificate per harness run, shared by the three proxies' TLS listeners.
+    tls, tls_error = None, ""
+    try:
+        tls = configs.make_cert(tmp)
+    except RuntimeError as e:
+        tls_error = f"no certificate: {e}"
+        log(f"TLS scenarios unavailable: {tls_error}")
+    fleet = Fleet(tmp, ports, a.shardgate_bin, PROXIES, tls, tls_error)
+    noresume, noresume_error = None, ""
+    try:
+        noresume = wrk.build_noresume(tmp)
+    except RuntimeError as e:
+        noresume_error = str(e)
+        log(f"TLS new-connection scenario unavailable: {noresume_error}")
     # SIGTERM/SIGINT/SIGHUP -> SystemExit, so the finally below stops what we started.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, _f: sys.exit(128 + s))
-    only = set(a.only.split(",")) if a.only else None
+    only = a.selected
     summaries: list[dict] = []
     meta = {
         "timestamp": stamp, "command": a.command, "machine": machine(),
@@ -118,7 +144,7 @@ def main() -> int:
         "layout": LAYOUT_1W, "layout_2w": LAYOUT_2W, "method": METHOD,
         "runs": a.runs, "seconds": a.seconds, "wait_quiet_s": a.wait_quiet,
         "idle_conns": a.idle_conns, "ports": vars(ports),
-        "raw_dir": raw_dir,
+        "raw_dir": raw_dir, "tls": TLS_SETUP,
     }
     log(f"core layout: {LAYOUT_1W}")
     logs = {}
@@ -126,7 +152,8 @@ def main() -> int:
     try:
         fleet.start_origin()
         fleet.start_all(1)
-        runner = Runner(fleet, a.seconds, a.runs, 1, raw_dir, a.wait_quiet)
+        runner = Runner(fleet, a.seconds, a.runs, 1, raw_dir, a.wait_quiet, noresume,
+                        noresume_error)
         for sc in SCENARIOS:
             if only is None or sc.id in only:
                 summaries += runner.scenario(sc, "1w")
@@ -134,7 +161,7 @@ def main() -> int:
             sid = "idle_ka" if request_first else "idle_new"
             if only is None or sid in only:
                 summaries += runner.idle_memory(a.idle_conns, request_first, "1w")
-        if a.two:
+        if a.two and (only is None or only & set(TWO_WORKER_SCENARIOS)):
             log(f"2-worker variant: {LAYOUT_2W}")
             fleet.start_all(2)
             for sc in SCENARIOS:
@@ -145,6 +172,7 @@ def main() -> int:
         meta["error"] = traceback.format_exc()
         log(f"harness error, writing partial results:\n{meta['error']}")
     finally:
+        meta["tls_listeners"] = fleet.tls_status()
         logs = fleet.log_lines()
         fleet.stop()
         for name in os.listdir(tmp):

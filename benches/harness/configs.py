@@ -10,7 +10,9 @@ comparison is fair.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass
 
 # Shared knobs, identical for the three proxies.
@@ -29,9 +31,55 @@ class Ports:
     nginx: int
     haproxy: int
     shardgate: int
+    # Each proxy's second listener: TLS termination in front of the same origin.
+    nginx_tls: int
+    haproxy_tls: int
+    shardgate_tls: int
 
-    def of(self, proxy: str) -> int:
-        return getattr(self, proxy)
+    @classmethod
+    def from_base(cls, base: int) -> "Ports":
+        return cls(*range(base, base + 7))
+
+    def of(self, proxy: str, tls: bool = False) -> int:
+        return getattr(self, f"{proxy}_tls" if tls else proxy)
+
+
+@dataclass
+class TlsFiles:
+    """One certificate for all three proxies, so they sign with the same key type."""
+
+    cert: str  # PEM certificate (nginx, shardgate)
+    key: str  # PEM private key, PKCS#8 (nginx, shardgate)
+    pem: str  # cert followed by key in one file: what HAProxy's `crt` wants
+
+
+# ECDSA P-256: the cheapest common signature for the server's handshake, and what a
+# real deployment would pick for speed. A leaf (CA:FALSE, serverAuth) rather than
+# openssl's default self-signed CA, so strict clients accept it as a server cert.
+CERT_ARGV = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "7", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-addext", "basicConstraints=critical,CA:FALSE",
+             "-addext", "keyUsage=critical,digitalSignature",
+             "-addext", "extendedKeyUsage=serverAuth"]
+
+
+def make_cert(tmp: str) -> TlsFiles:
+    """A fresh self-signed certificate in `tmp`; raises RuntimeError when openssl fails."""
+    tls = TlsFiles(os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem"),
+                   os.path.join(tmp, "haproxy.pem"))
+    try:
+        p = subprocess.run(CERT_ARGV + ["-keyout", tls.key, "-out", tls.cert],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"openssl: {e}") from e
+    if p.returncode != 0:
+        raise RuntimeError(f"openssl req failed: {p.stderr.strip()[-500:]}")
+    with open(tls.pem, "w") as out:
+        for part in (tls.cert, tls.key):
+            with open(part) as f:
+                out.write(f.read())
+    return tls
 
 
 def write_origin(tmp: str, ports: Ports) -> str:
@@ -74,8 +122,17 @@ http {{
     return _write(tmp, "origin.conf", conf)
 
 
-def write_nginx(tmp: str, ports: Ports, workers: int) -> str:
+def write_nginx(tmp: str, ports: Ports, workers: int, tls: TlsFiles | None = None) -> str:
     affinity = "worker_cpu_affinity auto;" if workers > 1 else ""
+    tls_server = "" if tls is None else f"""
+    server {{
+        # TLS 1.3 only, HTTP/1.1 only (no `http2`: ALPN then offers http/1.1 alone).
+        listen 127.0.0.1:{ports.nginx_tls} ssl backlog=4096 reuseport;
+        ssl_certificate {tls.cert};
+        ssl_certificate_key {tls.key};
+        ssl_protocols TLSv1.3;
+        location / {{ proxy_pass http://origin; }}
+    }}"""
     conf = f"""
 user root;
 worker_processes {workers};
@@ -111,13 +168,20 @@ http {{
         # reuseport: one listen socket per worker, as shardgate has per shard.
         listen 127.0.0.1:{ports.nginx} backlog=4096 reuseport;
         location / {{ proxy_pass http://origin; }}
-    }}
+    }}{tls_server}
 }}
 """
     return _write(tmp, "nginx-proxy.conf", conf)
 
 
-def write_haproxy(tmp: str, ports: Ports, threads: int) -> str:
+def write_haproxy(tmp: str, ports: Ports, threads: int, tls: TlsFiles | None = None) -> str:
+    # TLS 1.3 only, ALPN http/1.1 only. Same backend as the plain frontend: same upstream
+    # pool and reuse settings.
+    tls_frontend = "" if tls is None else (
+        "\nfrontend fe_tls\n"
+        f"    bind 127.0.0.1:{ports.haproxy_tls} backlog 4096 ssl crt {tls.pem} "
+        "ssl-min-ver TLSv1.3 alpn http/1.1\n"
+        "    default_backend origin\n")
     cpu_map = f"    cpu-map auto:1/1-{threads} 0-{threads - 1}\n" if threads > 1 else ""
     conf = f"""
 global
@@ -140,7 +204,7 @@ defaults
 frontend fe
     bind 127.0.0.1:{ports.haproxy} backlog 4096
     default_backend origin
-
+{tls_frontend}
 backend origin
     http-reuse always
     server o1 127.0.0.1:{ports.origin} pool-max-conn {UPSTREAM_IDLE} pool-purge-delay 60s
@@ -148,7 +212,18 @@ backend origin
     return _write(tmp, "haproxy.cfg", conf)
 
 
-def write_shardgate(tmp: str, ports: Ports, shards: int) -> str:
+def write_shardgate(tmp: str, ports: Ports, shards: int, tls: TlsFiles | None = None) -> str:
+    # The route below names no listeners, so it serves both the plain and the TLS one.
+    tls_listener = "" if tls is None else f"""
+[[listener]]
+name = "tls"
+address = "127.0.0.1:{ports.shardgate_tls}"
+backlog = 4096
+
+[listener.tls]
+certificates = [ {{ cert = {_toml(tls.cert)}, key = {_toml(tls.key)} }} ]
+min_version = "1.3"
+"""
     conf = f"""
 [server]
 shards = {shards}
@@ -163,7 +238,7 @@ keepalive = "{CLIENT_KEEPALIVE_S}s"
 name = "bench"
 address = "127.0.0.1:{ports.shardgate}"
 backlog = 4096
-
+{tls_listener}
 [[route]]
 name = "origin"
 proxy = "origin"
@@ -179,6 +254,11 @@ max_idle_per_host = {UPSTREAM_IDLE}
 idle_timeout = "60s"
 """
     return _write(tmp, "shardgate.toml", conf)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string (a JSON string is one, escapes included)."""
+    return json.dumps(text)
 
 
 def _write(tmp: str, name: str, text: str) -> str:

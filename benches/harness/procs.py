@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -170,12 +171,46 @@ def http_get(port: int, path: str) -> tuple[int, int]:
     """(status, body length) of one GET; enough to check a proxy works."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+        return _read_response(s)
+
+
+def _read_response(s) -> tuple[int, int]:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head else 0
     return status, len(body)
+
+
+def https_get(port: int, path: str, cafile: str, max_version=None) -> dict:
+    """One GET over TLS, verifying the certificate for 127.0.0.1 against `cafile`
+    (which checks the proxy serves the harness's certificate, IP SAN included).
+    Returns status, body length, negotiated version and ALPN protocol; raises
+    ssl.SSLError / OSError when the handshake fails."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(["http/1.1"])
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+                      .encode())
+            version, alpn = s.version(), s.selected_alpn_protocol()
+            try:
+                status, n = _read_response(s)
+            except ssl.SSLError as e:  # a close without close_notify after the body
+                raise RuntimeError(f"TLS read on port {port}: {e}") from e
+    return {"status": status, "bytes": n, "version": version, "alpn": alpn}
+
+
+def tls12_accepted(port: int, cafile: str) -> bool:
+    """Whether the listener completes a TLS 1.2 handshake (it is configured 1.3-only)."""
+    try:
+        https_get(port, "/tiny", cafile, ssl.TLSVersion.TLSv1_2)
+        return True
+    except (ssl.SSLError, OSError, RuntimeError):
+        return False
 
 
 def tw_count() -> int:

@@ -7,10 +7,9 @@ numbers behind them, and say when the runs behind a verdict were disturbed.
 from __future__ import annotations
 
 NOT_AVAILABLE = [
-    ("TLS termination (handshake rate, CPU per handshake, keep-alive over TLS)",
-     "shardgate has no TLS listener yet (listener protocol is \"http\" only)"),
     ("HTTP/3 (QUIC)", "shardgate has no HTTP/3 listener yet"),
 ]
+TLS_HANDSHAKE_TARGET = 0.8  # shardgate CPU per TLS handshake ÷ nginx's
 
 
 def _find(summaries, variant, sid, proxy):
@@ -21,7 +20,7 @@ def _find(summaries, variant, sid, proxy):
 
 
 def _med(s, key):
-    return None if s is None else s[key]["median"]
+    return None if s is None or key not in s else s[key]["median"]
 
 
 def _ratio(a, b):
@@ -46,6 +45,9 @@ def load_table(summaries, variant) -> list[str]:
             "| RSS MiB | busy cpu0/cpu1 % | flags |",
             "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
+        if s["variant"] == variant and "unavailable" in s:
+            rows.append(f"| {s['label']} | {s['proxy']} | unavailable: "
+                        f"{_cell(s['unavailable'])} | | | | | | |")
         if s["variant"] != variant or "rps" not in s:
             continue
         busy = "/".join(_fmt(s["busy_pct"].get(c)) for c in sorted(s["busy_pct"]))
@@ -57,12 +59,19 @@ def load_table(summaries, variant) -> list[str]:
     return rows
 
 
+def _cell(text: str, limit: int = 200) -> str:
+    """Free text (a program's error line) made safe for one table cell."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def ratio_table(summaries, variant) -> list[str]:
     rows = ["| Scenario | req/s ÷ nginx | req/s ÷ HAProxy | p99 ÷ nginx | p99 ÷ HAProxy "
             "| CPU/req ÷ nginx | CPU/req ÷ HAProxy |", "|---|---|---|---|---|---|---|"]
     seen = []
     for s in summaries:
-        if s["variant"] == variant and "rps" in s and s["scenario"] not in seen:
+        if (s["variant"] == variant and ("rps" in s or "unavailable" in s)
+                and s["scenario"] not in seen):
             seen.append(s["scenario"])
     for sid in seen:
         sg = _find(summaries, variant, sid, "shardgate")
@@ -72,8 +81,10 @@ def ratio_table(summaries, variant) -> list[str]:
             continue
         cells = [_ratio(_med(sg, k), _med(o, k)) for k in ("rps", "p99_us", "cpu_us_per_req")
                  for o in (ng, hp)]
-        rows.append(f"| {sg['label']} | " + " | ".join(_fmt(c, 2) + ("×" if c else "")
-                                                       for c in cells) + " |")
+        missing = [s["proxy"] for s in (sg, ng, hp) if s is not None and "unavailable" in s]
+        note = f" ({', '.join(missing)} unavailable)" if missing else ""
+        rows.append(f"| {sg['label']}{note} | " + " | ".join(_fmt(c, 2) + ("×" if c else "")
+                                                             for c in cells) + " |")
     return rows
 
 
@@ -166,9 +177,23 @@ def verdicts(summaries) -> list[dict]:
     add("2 shards ≥ 1.8× one shard", None if None in oks else all(oks),
         "; ".join(parts) + " — capped on this 2-core box: with 2 shards the proxy shares both "
         "cores with wrk and the origin, so this cannot reach 1.8× here whatever the proxy does")
-    out.append({"target": "TLS handshakes", "verdict": "NOT MEASURABLE YET",
-                "detail": "shardgate has no TLS listener"})
+    add(*_tls_handshake(summaries))
     return out
+
+
+def _tls_handshake(summaries) -> tuple:
+    """CPU µs per request of the TLS new-connection scenario is CPU per full handshake."""
+    target = f"CPU per TLS handshake ≤ {TLS_HANDSHAKE_TARGET}× nginx"
+    sg, ng = (_find(summaries, "1w", "tls_close_c50", p) for p in ("shardgate", "nginx"))
+    gone = [f"{s['proxy']} TLS listener unavailable ({s['unavailable']})"
+            for s in (sg, ng) if s is not None and "unavailable" in s]
+    if gone:
+        return target, None, "; ".join(gone)
+    a, b = _med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req")
+    r = _ratio(a, b)
+    return (target, None if r is None else r <= TLS_HANDSHAKE_TARGET,
+            f"tls_close_c50 (full handshake + 1 request per connection): {_fmt(a, 2)} vs "
+            f"{_fmt(b, 2)} µs = {_fmt(r, 2)}×", _disturbed(sg, ng))
 
 
 def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
@@ -190,6 +215,9 @@ def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
               meta["layout_2w"], ""]
         L += load_table(summaries, "2w") + [""] + ratio_table(summaries, "2w") + [""]
         L += scaling_table(summaries)
+    if meta.get("tls_listeners"):
+        L += ["", "## TLS listeners", "", f"Set-up: {meta.get('tls', '')}", ""]
+        L += [f"- {p}: {_cell(v, 400)}" for p, v in meta["tls_listeners"].items()]
     L += ["", "## Idle connections (memory per connection)", ""] + idle_table(summaries)
     L += ["", "## Not available yet", ""]
     L += [f"- {what}: not available yet — {why}" for what, why in NOT_AVAILABLE]

@@ -2,7 +2,8 @@
 # shardgate vs nginx vs HAProxy, side by side. Usage: benches/harness/run.sh [--quick] [bench.py options]
 #   --quick          1 run per scenario, 2 s each, 3000 idle connections (smoke test, ~3 min)
 #   (full)           3 runs x 5 s, 15000 idle connections (~10 min)
-# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka, --base-port N, --runs, --seconds).
+# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka or --only tls, --base-port N,
+# --runs, --seconds).
 # Results: benches/results/<timestamp>/{results.md,results.json,chart.svg}; raw wrk output and the
 # generated configs/logs under benches/results/raw/<timestamp>/.
 set -euo pipefail
@@ -17,6 +18,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v wrk     >/dev/null || need+=(wrk)
 command -v h2load  >/dev/null || need+=(nghttp2-client)
 command -v taskset >/dev/null || need+=(util-linux)
+command -v openssl >/dev/null || need+=(openssl)  # the TLS scenarios' certificate
+command -v cc      >/dev/null || need+=(gcc)      # wrk_noresume.c (TLS new-connection scenario)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -34,6 +34,7 @@ class Scenario:
     path: str
     conns: int
     close: bool = False
+    tls: bool = False  # wrk against the proxy's TLS listener (https://)
 
 
 SCENARIOS = [
@@ -42,8 +43,36 @@ SCENARIOS = [
     Scenario("ka16k_c50", "keep-alive 16 KiB, c=50", "/16k", 50),
     Scenario("ka256k_c50", "keep-alive 256 KiB, c=50", "/256k", 50),
     Scenario("close_c50", "new connection per request (12 B), c=50", "/tiny", 50, close=True),
+    Scenario("tls_ka12_c50", "TLS keep-alive 12 B, c=50", "/tiny", 50, tls=True),
+    # wrk makes a full handshake on every new connection (it never resumes a session), so
+    # CPU per request here is CPU per TLS handshake (+ one request and a connect/close).
+    Scenario("tls_close_c50", "TLS new connection per request (12 B), c=50", "/tiny", 50,
+             close=True, tls=True),
 ]
+# The 2-worker variant measures scaling only; it keeps to the plain keep-alive cases.
 TWO_WORKER_SCENARIOS = ("ka12_c50", "ka12_c256")
+IDLE_SCENARIOS = ("idle_ka", "idle_new")
+# Names --only accepts besides scenario ids.
+GROUPS = {"tls": tuple(sc.id for sc in SCENARIOS if sc.tls),
+          "plain": tuple(sc.id for sc in SCENARIOS if not sc.tls),
+          "idle": IDLE_SCENARIOS}
+
+
+def select(only: str | None) -> set[str] | None:
+    """--only's comma-separated ids and group names -> scenario ids (None: all)."""
+    if not only:
+        return None
+    known = {sc.id for sc in SCENARIOS} | set(IDLE_SCENARIOS)
+    out: set[str] = set()
+    for name in (n.strip() for n in only.split(",") if n.strip()):
+        if name in GROUPS:
+            out.update(GROUPS[name])
+        elif name in known:
+            out.add(name)
+        else:
+            raise ValueError(f"unknown scenario {name!r}; ids: {', '.join(sorted(known))}; "
+                             f"groups: {', '.join(GROUPS)}")
+    return out
 
 
 def _children_cpu_s() -> float:
@@ -58,8 +87,13 @@ def log(msg: str) -> None:
 
 class Runner:
     def __init__(self, fleet: Fleet, seconds: int, runs: int, warmup: int, raw_dir: str,
-                 wait_quiet: int = 0):
+                 wait_quiet: int = 0, noresume: str | None = None,
+                 noresume_error: str = "no wrk no-resumption shim"):
         self.fleet = fleet
+        # LD_PRELOAD for wrk in TLS new-connection runs (wrk_noresume.c); without it wrk
+        # resumes sessions and the scenario would not measure full handshakes.
+        self.noresume = noresume
+        self.noresume_error = noresume_error
         self.wait_quiet = wait_quiet
         self.seconds = seconds
         self.runs = runs
@@ -72,7 +106,8 @@ class Runner:
 
     def one_run(self, sc: Scenario, proxy: str, seconds: int, tag: str) -> dict:
         proc = self.fleet.procs[proxy]
-        url = f"http://127.0.0.1:{self.fleet.ports.of(proxy)}{sc.path}"
+        scheme = "https" if sc.tls else "http"
+        url = f"{scheme}://127.0.0.1:{self.fleet.ports.of(proxy, sc.tls)}{sc.path}"
         cpus, threads = self._load_cpus()
         pre, waited = sample_busy(0.5), 0
         # Other people's jobs share this box: give them a few seconds to go away first.
@@ -83,7 +118,8 @@ class Runner:
         origin = self.fleet.origin.pids()
         t0, c0, k0 = time.monotonic(), cpu_ticks(pids), core_times()
         o0, w0 = cpu_ticks(origin), _children_cpu_s()
-        p = wrk.start(wrk.command(url, sc.conns, seconds, threads, cpus, sc.close))
+        preload = self.noresume if sc.tls and sc.close else None
+        p = wrk.start(wrk.command(url, sc.conns, seconds, threads, cpus, sc.close, preload))
         out, _ = p.communicate()
         t1, c1, k1 = time.monotonic(), cpu_ticks(pids), core_times()
         o1, w1 = cpu_ticks(origin), _children_cpu_s()
@@ -94,7 +130,9 @@ class Runner:
         busy = busy_pct(k0, k1)
         proxy_pct = 100.0 * cpu_s / (t1 - t0)
         res.update({
-            "cpu_us_per_req": round(cpu_s * 1e6 / max(1, res["requests"]), 2),
+            # No request completed (e.g. every handshake failed): no per-request figure.
+            "cpu_us_per_req": (round(cpu_s * 1e6 / res["requests"], 2) if res["requests"]
+                               else None),
             "proxy_cpu_pct": round(proxy_pct, 1),
             "rss_kib": rss_kib(pids),
             "busy_pct": busy,
@@ -112,27 +150,39 @@ class Runner:
         res["other_load_pct"] = round(sum(busy.values()) - ours, 1)
         if res["other_load_pct"] > OTHER_LOAD_LIMIT:
             res["flags"].append(f"{res['other_load_pct']:.0f}% of a core busy with other work")
+        if not res["requests"]:
+            res["flags"].append("no request completed")
         errs = sum(res["socket_errors"].values()) + res["non2xx"]
         if errs:
             res["flags"].append(f"{errs} wrk errors/non-2xx")
         return res
 
     def scenario(self, sc: Scenario, variant: str) -> list[dict]:
-        """All runs of one scenario for every proxy, interleaved."""
-        names = list(self.fleet.proxies)
+        """All runs of one scenario for every proxy, interleaved. A TLS scenario skips
+        the proxies whose TLS listener did not start and reports them as unavailable."""
+        skipped = {n: self.fleet.tls_unavailable.get(n, "no TLS listener")
+                   for n in self.fleet.proxies if sc.tls and not self.fleet.has_tls(n)}
+        if sc.tls and sc.close and self.noresume is None:
+            skipped = {n: skipped.get(n, self.noresume_error) for n in self.fleet.proxies}
+        for n, why in skipped.items():
+            log(f"{variant} {sc.id:<11} {n:<9} unavailable: {why}")
+        names = [n for n in self.fleet.proxies if n not in skipped]
         results = {n: [] for n in names}
         for n in names:
             if self.warmup:
                 self.one_run(sc, n, self.warmup, f"{variant}-{sc.id}-{n}-warmup")
-        for r in range(self.runs):
+        for r in range(self.runs if names else 0):
             order = names[r % len(names):] + names[:r % len(names)]
             for n in order:
                 res = self.one_run(sc, n, self.seconds, f"{variant}-{sc.id}-{n}-run{r + 1}")
                 log(f"{variant} {sc.id:<11} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
-                    f"p99 {res['p99_us']:>8.0f} us  {res['cpu_us_per_req']:>6.2f} us CPU/req"
+                    f"p99 {res['p99_us'] or 0:>8.0f} us  {res['cpu_us_per_req'] or 0:>6.2f} "
+                    f"us CPU/req"
                     + (f"  [{'; '.join(res['flags'])}]" if res["flags"] else ""))
                 results[n].append(res)
-        return [summarize(variant, sc.id, sc.label, n, results[n]) for n in names]
+        return [summarize(variant, sc.id, sc.label, n, results[n]) if n in results
+                else unavailable(variant, sc.id, sc.label, n, skipped[n])
+                for n in self.fleet.proxies]
 
     def idle_memory(self, conns: int, request_first: bool, variant: str) -> list[dict]:
         """RSS growth per held idle connection, a fresh proxy process per run."""
@@ -191,6 +241,12 @@ def summarize(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) 
     s["busy_pct"] = {cpu: stats([r["busy_pct"].get(cpu) for r in runs])["median"]
                      for cpu in runs[0]["busy_pct"]}
     return s
+
+
+def unavailable(variant: str, sid: str, label: str, proxy: str, why: str) -> dict:
+    """A scenario a proxy could not run (no measurements: tables show the reason)."""
+    return {"variant": variant, "scenario": sid, "label": label, "proxy": proxy,
+            "unavailable": why, "flags": []}
 
 
 def summarize_idle(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) -> dict:

@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import unittest
+import unittest.mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "flood"))
 
+import configs  # noqa: E402
 import report  # noqa: E402
 import runner  # noqa: E402
 import wrk  # noqa: E402
@@ -62,6 +65,26 @@ class WrkParse(unittest.TestCase):
         self.assertIn("Connection: close", argv)
 
 
+    def test_preload_wraps_the_whole_command(self):
+        argv = wrk.command("https://x/", 50, 2, 1, "0", close=True, preload="/t/n.so")
+        self.assertEqual(argv[:4], ["env", "LD_PRELOAD=/t/n.so", "taskset", "-c"])
+        self.assertEqual(argv[-1], "https://x/")
+        self.assertNotIn("env", wrk.command("https://x/", 50, 2, 1, "0", close=True))
+
+    def test_noresume_shim_builds_and_exports_ssl_clear(self):
+        import shutil
+        import subprocess
+        import tempfile
+        if not shutil.which("cc") or not shutil.which("nm"):
+            self.skipTest("no C compiler / nm")
+        tmp = tempfile.mkdtemp(prefix="harness-test-")
+        self.addCleanup(shutil.rmtree, tmp)
+        so = wrk.build_noresume(tmp)
+        syms = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True,
+                              text=True, check=True).stdout
+        self.assertRegex(syms, r" T SSL_clear\n")
+
+
 class FloodResponse(unittest.TestCase):
     def test_waits_for_the_whole_body(self):
         head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
@@ -103,7 +126,8 @@ class Summaries(unittest.TestCase):
         self.assertEqual(new_conn["verdict"], "PASS")
         self.assertEqual(rss["verdict"], "NOT MEASURED")
         self.assertEqual(shards["verdict"], "NOT MEASURED")
-        self.assertEqual(tls["verdict"], "NOT MEASURABLE YET")
+        self.assertEqual(tls["verdict"], "NOT MEASURED")  # no TLS scenario in the input
+        self.assertTrue(tls["target"].startswith("CPU per TLS handshake ≤ 0.8× nginx"))
 
     def test_p99_worse_than_haproxy_fails_the_throughput_target(self):
         ss = []
@@ -118,6 +142,191 @@ class Summaries(unittest.TestCase):
               for p, c in (("nginx", 10.0), ("shardgate", 8.6))]
         cpu = report.verdicts(ss)[0]
         self.assertEqual(cpu["verdict"], "FAIL")
+
+
+
+def _tls_verdict(ss):
+    return next(v for v in report.verdicts(ss) if "TLS handshake" in v["target"])
+
+
+class TlsVerdict(unittest.TestCase):
+    def test_met_at_exactly_080(self):
+        ss = [_summary("1w", "tls_close_c50", "nginx", 3000, 9000, 250.0),
+              _summary("1w", "tls_close_c50", "haproxy", 3000, 9000, 100.0),
+              _summary("1w", "tls_close_c50", "shardgate", 3000, 9000, 200.0)]
+        v = _tls_verdict(ss)
+        self.assertEqual(v["verdict"], "PASS")
+        self.assertIn("200.00 vs 250.00 µs = 0.80×", v["detail"])
+
+    def test_not_met_above_080_and_uses_nginx_not_haproxy(self):
+        ss = [_summary("1w", "tls_close_c50", "nginx", 3000, 9000, 250.0),
+              _summary("1w", "tls_close_c50", "haproxy", 3000, 9000, 500.0),
+              _summary("1w", "tls_close_c50", "shardgate", 3000, 9000, 205.0),
+              # the keep-alive TLS scenario does not enter this verdict
+              _summary("1w", "tls_ka12_c50", "nginx", 3000, 9000, 100.0),
+              _summary("1w", "tls_ka12_c50", "shardgate", 3000, 9000, 1.0)]
+        self.assertEqual(_tls_verdict(ss)["verdict"], "FAIL")
+
+    def test_missing_nginx_is_not_measured(self):
+        ss = [_summary("1w", "tls_close_c50", "shardgate", 3000, 9000, 100.0)]
+        self.assertEqual(_tls_verdict(ss)["verdict"], "NOT MEASURED")
+
+    def test_unavailable_listener_is_not_measured_with_the_reason(self):
+        ss = [_summary("1w", "tls_close_c50", "nginx", 3000, 9000, 250.0),
+              runner.unavailable("1w", "tls_close_c50", "TLS new connection", "shardgate",
+                                 "unknown field `tls`")]
+        v = _tls_verdict(ss)
+        self.assertEqual(v["verdict"], "NOT MEASURED")
+        self.assertIn("shardgate TLS listener unavailable (unknown field `tls`)", v["detail"])
+
+    def test_tables_show_the_tls_ratio_and_the_unavailable_proxy(self):
+        ss = [_summary("1w", "tls_ka12_c50", "nginx", 100, 1000, 20.0),
+              _summary("1w", "tls_ka12_c50", "haproxy", 100, 1000, 25.0),
+              _summary("1w", "tls_ka12_c50", "shardgate", 100, 1000, 15.0),
+              _summary("1w", "tls_close_c50", "nginx", 100, 1000, 20.0),
+              _summary("1w", "tls_close_c50", "haproxy", 100, 1000, 25.0),
+              runner.unavailable("1w", "tls_close_c50", "tls_close_c50", "shardgate",
+                                 "exited | see log")]
+        ratios = "\n".join(report.ratio_table(ss, "1w"))
+        self.assertIn("| tls_ka12_c50 | 1.00× | 1.00× | 1.00× | 1.00× | 0.75× | 0.60× |",
+                      ratios)
+        self.assertIn("tls_close_c50 (shardgate unavailable) | – |", ratios)
+        load = "\n".join(report.load_table(ss, "1w"))
+        self.assertIn("| shardgate | unavailable: exited \\| see log |", load)
+
+
+class _Fleet:
+    proxies = ("nginx", "haproxy", "shardgate")
+    tls_unavailable = {"shardgate": "unknown field `tls`"}
+
+    def has_tls(self, name):
+        return name not in self.tls_unavailable
+
+
+class TlsSkips(unittest.TestCase):
+    def _run(self, sid, noresume):
+        sc = next(sc for sc in runner.SCENARIOS if sc.id == sid)
+        r = runner.Runner(_Fleet(), 1, 1, 0, "/nonexistent", noresume=noresume,
+                          noresume_error="no cc")
+        ran = []
+        quiet = unittest.mock.patch.object(runner, "log", lambda msg: None)
+        quiet.start()
+        self.addCleanup(quiet.stop)
+        r.one_run = lambda sc, n, secs, tag: ran.append(n) or {
+            "rps": 1.0, "p50_us": 1.0, "p99_us": 1.0, "cpu_us_per_req": 1.0, "rss_kib": 1,
+            "proxy_cpu_pct": 1.0, "busy_pct": {"cpu0": 1.0}, "flags": []}
+        return r.scenario(sc, "1w"), ran
+
+    def test_proxy_without_tls_listener_is_unavailable(self):
+        out, ran = self._run("tls_ka12_c50", None)  # keep-alive needs no shim
+        self.assertEqual(ran, ["nginx", "haproxy"])
+        self.assertEqual([s["proxy"] for s in out], ["nginx", "haproxy", "shardgate"])
+        self.assertEqual(out[2]["unavailable"], "unknown field `tls`")
+        self.assertIn("rps", out[0])
+
+    def test_new_connection_scenario_needs_the_shim(self):
+        out, ran = self._run("tls_close_c50", None)
+        self.assertEqual(ran, [])
+        self.assertEqual([s["unavailable"] for s in out],
+                         ["no cc", "no cc", "unknown field `tls`"])
+        out, ran = self._run("tls_close_c50", "/t/n.so")
+        self.assertEqual(ran, ["nginx", "haproxy"])
+
+    def test_plain_scenarios_run_everywhere(self):
+        out, ran = self._run("ka12_c50", None)
+        self.assertEqual(ran, ["nginx", "haproxy", "shardgate"])
+
+
+class TlsConfigs(unittest.TestCase):
+    PORTS = configs.Ports.from_base(20000)
+    TLS = configs.TlsFiles("/t/cert.pem", "/t/key.pem", "/t/haproxy.pem")
+
+    def setUp(self):
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix="harness-test-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp))
+
+    def _read(self, path):
+        with open(path) as f:
+            return f.read()
+
+    def test_ports(self):
+        p = self.PORTS
+        self.assertEqual((p.origin, p.shardgate, p.nginx_tls, p.shardgate_tls),
+                         (20000, 20003, 20004, 20006))
+        self.assertEqual(p.of("haproxy"), 20002)
+        self.assertEqual(p.of("haproxy", tls=True), 20005)
+
+    def test_nginx(self):
+        conf = self._read(configs.write_nginx(self.tmp, self.PORTS, 1, self.TLS))
+        self.assertIn("listen 127.0.0.1:20004 ssl backlog=4096 reuseport;", conf)
+        self.assertIn("ssl_certificate /t/cert.pem;", conf)
+        self.assertIn("ssl_certificate_key /t/key.pem;", conf)
+        self.assertIn("ssl_protocols TLSv1.3;", conf)
+        self.assertNotRegex(conf, r"listen[^;]*http2|^\s*http2 on")
+        # both servers proxy to the one keep-alive upstream block
+        self.assertEqual(conf.count("proxy_pass http://origin;"), 2)
+        self.assertEqual(conf.count("upstream origin"), 1)
+        plain = self._read(configs.write_nginx(self.tmp, self.PORTS, 1))
+        self.assertNotIn("ssl", plain)
+
+    def test_haproxy(self):
+        conf = self._read(configs.write_haproxy(self.tmp, self.PORTS, 1, self.TLS))
+        self.assertIn("bind 127.0.0.1:20005 backlog 4096 ssl crt /t/haproxy.pem "
+                      "ssl-min-ver TLSv1.3 alpn http/1.1", conf)
+        self.assertEqual(conf.count("default_backend origin"), 2)
+        self.assertEqual(len(re.findall(r"^backend origin$", conf, re.M)), 1)
+        self.assertNotIn("ssl", self._read(configs.write_haproxy(self.tmp, self.PORTS, 1)))
+
+    def test_shardgate(self):
+        import tomllib
+        path = configs.write_shardgate(self.tmp, self.PORTS, 1, self.TLS)
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+        plain, tls = doc["listener"]
+        self.assertEqual(plain["address"], "127.0.0.1:20003")
+        self.assertNotIn("tls", plain)
+        self.assertEqual(tls["address"], "127.0.0.1:20006")
+        self.assertEqual(tls["backlog"], plain["backlog"])
+        self.assertEqual(tls["tls"], {"certificates": [{"cert": "/t/cert.pem",
+                                                        "key": "/t/key.pem"}],
+                                      "min_version": "1.3"})
+        # one route without a listener list: it serves both listeners
+        self.assertEqual(len(doc["route"]), 1)
+        self.assertNotIn("listeners", doc["route"][0])
+        with open(configs.write_shardgate(self.tmp, self.PORTS, 1), "rb") as f:
+            self.assertEqual(len(tomllib.load(f)["listener"]), 1)
+
+    def test_certificate(self):
+        import shutil
+        import subprocess
+        if not shutil.which("openssl"):
+            self.skipTest("no openssl")
+        tls = configs.make_cert(self.tmp)
+        text = subprocess.run(["openssl", "x509", "-in", tls.cert, "-noout", "-text"],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn("prime256v1", text)
+        self.assertIn("DNS:localhost, IP Address:127.0.0.1", text)
+        self.assertIn("CN = localhost", text)
+        pem = self._read(tls.pem)
+        self.assertEqual(pem, self._read(tls.cert) + self._read(tls.key))
+        self.assertIn("PRIVATE KEY", pem)
+
+
+class Select(unittest.TestCase):
+    def test_groups_and_ids(self):
+        self.assertIsNone(runner.select(None))
+        self.assertEqual(runner.select("tls"), {"tls_ka12_c50", "tls_close_c50"})
+        self.assertEqual(runner.select("ka12_c50,idle"), {"ka12_c50", "idle_ka", "idle_new"})
+        self.assertNotIn("tls_close_c50", runner.select("plain"))
+        with self.assertRaises(ValueError):
+            runner.select("tls_ka")
+
+    def test_tls_scenarios(self):
+        by_id = {sc.id: sc for sc in runner.SCENARIOS}
+        self.assertEqual(by_id["tls_ka12_c50"].label, "TLS keep-alive 12 B, c=50")
+        self.assertTrue(by_id["tls_close_c50"].close and by_id["tls_close_c50"].tls)
+        self.assertFalse(set(runner.GROUPS["tls"]) & set(runner.TWO_WORKER_SCENARIOS))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+
+NORESUME_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_noresume.c")
 
 _UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0, "m": 60_000_000.0}
 
@@ -16,12 +19,27 @@ def to_us(text: str) -> float:
 
 
 def command(url: str, conns: int, seconds: float, threads: int, cpus: str | None,
-            close: bool) -> list[str]:
+            close: bool, preload: str | None = None) -> list[str]:
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s"]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(url)
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
+    argv = ["taskset", "-c", cpus, *argv] if cpus else argv
+    return ["env", f"LD_PRELOAD={preload}", *argv] if preload else argv
+
+
+def build_noresume(out_dir: str) -> str:
+    """Compile wrk_noresume.c (see there: wrk resumes TLS sessions on reconnect) into
+    out_dir; returns the .so path, raises RuntimeError when there is no C compiler."""
+    so = os.path.join(out_dir, "wrk_noresume.so")
+    try:
+        p = subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", so, NORESUME_SRC, "-ldl"],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"cannot build the wrk no-resumption shim: {e}") from e
+    if p.returncode != 0:
+        raise RuntimeError(f"cannot build the wrk no-resumption shim: {p.stderr.strip()[-300:]}")
+    return so
 
 
 def start(argv: list[str]) -> subprocess.Popen:

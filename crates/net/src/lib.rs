@@ -24,6 +24,7 @@ mod cpu;
 mod error;
 mod listen;
 mod peer;
+mod poller;
 mod runtime;
 mod steering;
 mod sys;
@@ -32,5 +33,12 @@ pub use cpu::{allowed_cores, online_cores, pin_current_thread};
 pub use error::Error;
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
+pub use poller::{duplicate, Poller};
+
+/// Gives memory the allocator holds as free back to the kernel (see
+/// `sys::malloc_trim`); called after buffer pools shrink.
+pub fn release_free_memory() {
+    sys::malloc_trim();
+}
 pub use runtime::{run_on_runtime, uring_available, ActiveDriver};
 pub use steering::steering_program;

@@ -5,15 +5,28 @@
 //! pins no buffer memory (it waits for readiness with nothing allocated), and the
 //! pool only ever holds as many buffers as were active at once. After warm-up,
 //! taking and returning buffers allocates nothing.
+//!
+//! After a burst the pool would keep its peak forever (thousands of buffers
+//! after a flood of first requests, ≈1 KB per idle connection at 15,000), so
+//! the shard's sweep calls [`BufferPool::trim`]: buffers that sat unused
+//! through a whole sweep interval are surplus, and half of them are freed each
+//! time, down to a floor that steady traffic never dips into.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 pub struct BufferPool {
     size: usize,
     free: RefCell<Vec<Vec<u8>>>,
     /// Idle buffers kept beyond this are freed, so a burst does not pin memory forever.
     keep: usize,
+    /// The fewest idle buffers seen since the last trim: that many were not
+    /// needed at any moment of the interval.
+    low_water: Cell<usize>,
 }
+
+/// Idle buffers a trim never frees: enough for the ordinary ebb and flow of
+/// concurrent requests, so a steady load neither frees nor allocates.
+const TRIM_FLOOR: usize = 64;
 
 impl BufferPool {
     pub fn new(size: usize, keep: usize) -> Self {
@@ -21,15 +34,40 @@ impl BufferPool {
             size,
             free: RefCell::new(Vec::with_capacity(keep)),
             keep,
+            low_water: Cell::new(0),
         }
     }
 
     /// An empty buffer with `size` bytes of capacity.
     pub fn take(&self) -> Vec<u8> {
-        match self.free.borrow_mut().pop() {
+        let mut free = self.free.borrow_mut();
+        let b = free.pop();
+        if free.len() < self.low_water.get() {
+            self.low_water.set(free.len());
+        }
+        match b {
             Some(b) => b,
             None => Vec::with_capacity(self.size),
         }
+    }
+
+    /// Frees half of the buffers that stayed idle since the last trim (keeping
+    /// at least `TRIM_FLOOR`); returns the bytes freed.
+    pub fn trim(&self) -> usize {
+        let mut free = self.free.borrow_mut();
+        let surplus = self
+            .low_water
+            .get()
+            .min(free.len())
+            .saturating_sub(TRIM_FLOOR);
+        let n = surplus.div_ceil(2);
+        let keep = free.len() - n;
+        free.truncate(keep);
+        if n > 0 {
+            free.shrink_to(self.keep.min(keep.max(TRIM_FLOOR)));
+        }
+        self.low_water.set(free.len());
+        n * self.size
     }
 
     pub fn give(&self, mut buf: Vec<u8>) {
@@ -75,5 +113,33 @@ mod tests {
         assert_eq!(pool.idle(), 2);
         pool.give(Vec::with_capacity(10));
         assert_eq!(pool.idle(), 2);
+    }
+
+    #[test]
+    fn trim_frees_half_of_what_stayed_idle_down_to_the_floor() {
+        let pool = BufferPool::new(1024, 1000);
+        let burst: Vec<_> = (0..300).map(|_| pool.take()).collect();
+        for b in burst {
+            pool.give(b);
+        }
+        assert_eq!(
+            pool.trim(),
+            0,
+            "the burst used every buffer: none was idle all along"
+        );
+        assert_eq!(pool.idle(), 300);
+        // An interval where only 10 are in use at once: 290 stayed idle.
+        let ten: Vec<_> = (0..10).map(|_| pool.take()).collect();
+        for b in ten {
+            pool.give(b);
+        }
+        assert_eq!(pool.trim(), 1024 * 113, "half of 290 - 64, rounded up");
+        assert_eq!(pool.idle(), 187);
+        // Quiet intervals keep halving the surplus, never below the floor.
+        for _ in 0..20 {
+            pool.trim();
+        }
+        assert_eq!(pool.idle(), TRIM_FLOOR);
+        assert_eq!(pool.trim(), 0);
     }
 }

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod forward;
 pub mod io;
+pub mod park;
 pub mod request;
 pub mod response;
 pub mod secure;
@@ -14,7 +15,6 @@ pub mod upstream;
 pub mod wait;
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -107,7 +107,7 @@ pub async fn serve(
 
 /// The request task: serves requests while they come; parks the connection
 /// when it goes cold, ends it when it closes.
-async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
+pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
     loop {
         if !c.down.buffered() {
             c.slot.set_state(SlotState::Idle);
@@ -120,8 +120,8 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                 wait::Hot::Data => {}
                 wait::Hot::Closed => break,
                 wait::Hot::Cold => {
-                    // This task's state (the whole request path) is large; the
-                    // parked task is small. Idle connections only hold the latter.
+                    // This task's state (the whole request path) is large; a
+                    // parked connection is a table slot and an epoll entry.
                     if ctx.stopping() {
                         break;
                     }
@@ -130,12 +130,7 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                     }
                     let t = &ctx.snapshot().snap.config.server.timeouts;
                     let idle = if c.first { t.header_read } else { t.keepalive };
-                    c.slot
-                        .park(c.down.stream.as_raw_fd(), Instant::now() + idle);
-                    // The cancel state (an Rc and a set, ≈200 B) would stay with
-                    // every idle connection; a new one is made when it wakes.
-                    c.down.canceller = None;
-                    monoio::spawn(park(ctx, c));
+                    park::park(&ctx, c, Instant::now() + idle);
                     return;
                 }
             }
@@ -176,23 +171,14 @@ async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
     closed(&ctx, c.slot, c.accepted);
 }
 
-/// An idle connection: waits for readiness with no buffer, then hands the
-/// connection back to a new request task.
-///
-/// It waits on readiness alone: its idle deadline and a drain are enforced by
-/// the shard's sweep over the connection table, which shuts the socket down
-/// (making it readable) and marks the slot expired.
-async fn park(ctx: Rc<ShardCtx>, c: Conn) {
-    let ready = c.down.stream.readable(false).await.is_ok();
-    if ready && c.slot.unpark() {
-        monoio::spawn(run(ctx, c));
-    } else {
-        closed(&ctx, c.slot, c.accepted);
-    }
-}
-
 /// Accounting for a connection that ends; dropping the slot frees it.
 pub(crate) fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
+    account_close(ctx, accepted);
+    drop(slot);
+}
+
+/// The metrics and counters of a connection that ends.
+pub(crate) fn account_close(ctx: &ShardCtx, accepted: Instant) {
     ctx.metrics.active.decrement(1.0);
     if let Some(s) = ctx.stats() {
         s.on_close();
@@ -200,7 +186,6 @@ pub(crate) fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
     ctx.metrics
         .connection_seconds
         .record(accepted.elapsed().as_secs_f64());
-    drop(slot);
 }
 
 pub(crate) async fn handle<S: Io>(

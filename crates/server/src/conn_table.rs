@@ -7,7 +7,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::os::fd::RawFd;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -20,24 +21,27 @@ pub enum SlotState {
     Idle,
     /// A request is in flight: a drain lets it finish.
     Busy,
-    /// Idle past the hot window: its task waits for readiness only; the
-    /// table's sweep enforces its idle deadline.
+    /// Idle past the hot window: no task holds it; its socket is in the
+    /// shard's parking lot and its state in [`Parked`], in this table.
     Parked,
-    /// The sweep ended a parked connection (deadline passed, or drain): its
-    /// socket was shut down, which woke the parked task to close it.
-    Expired,
 }
 
-/// Where a parked connection's socket is and until when it may stay idle.
-#[derive(Clone, Copy)]
-struct ParkInfo {
-    fd: RawFd,
-    deadline: Instant,
+/// Everything a parked connection needs to resume, with its socket.
+pub struct Parked {
+    pub fd: OwnedFd,
+    pub peer: SocketAddr,
+    pub listener: u32,
+    /// No request served yet (the header timeout applies to the first wait).
+    pub first: bool,
+    pub accepted: Instant,
+    /// End of its idle time (`keepalive`, or `header_read` before the first request).
+    pub deadline: Instant,
 }
 
 pub struct ConnTable {
     states: RefCell<Vec<SlotState>>,
-    parked: RefCell<Vec<ParkInfo>>,
+    /// Preallocated like the states, so parking allocates nothing.
+    parked: RefCell<Vec<Option<Parked>>>,
     free: RefCell<Vec<u32>>,
     active: Cell<usize>,
     /// Accept loops parked because the table is full (one per listener at most).
@@ -51,13 +55,7 @@ impl ConnTable {
         let cap = u32::try_from(capacity).unwrap_or(u32::MAX) as usize;
         Rc::new(Self {
             states: RefCell::new(vec![SlotState::Free; cap]),
-            parked: RefCell::new(vec![
-                ParkInfo {
-                    fd: -1,
-                    deadline: Instant::now(),
-                };
-                cap
-            ]),
+            parked: RefCell::new(std::iter::repeat_with(|| None).take(cap).collect()),
             // Popped from the end: slot 0 is handed out first.
             free: RefCell::new((0..cap as u32).rev().collect()),
             active: Cell::new(0),
@@ -77,7 +75,7 @@ impl ConnTable {
         }
         self.active.set(self.active.get() + 1);
         Some(Slot {
-            table: self.clone(),
+            table: Some(self.clone()),
             idx,
         })
     }
@@ -113,20 +111,52 @@ impl ConnTable {
         .await
     }
 
+    /// A parked connection whose socket became ready: its slot (held again)
+    /// and its state. None when the slot is not parked (the sweep ended it).
+    pub fn unpark(self: &Rc<Self>, idx: u32) -> Option<(Slot, Parked)> {
+        let i = idx as usize;
+        {
+            let mut states = self.states.borrow_mut();
+            let s = states.get_mut(i)?;
+            if *s != SlotState::Parked {
+                return None;
+            }
+            *s = SlotState::Busy;
+        }
+        let p = self.parked.borrow_mut().get_mut(i)?.take()?;
+        Some((
+            Slot {
+                table: Some(self.clone()),
+                idx,
+            },
+            p,
+        ))
+    }
+
     /// Ends parked connections whose idle deadline has passed (all of them when
-    /// `all`, for a drain): marks them expired and shuts their sockets down, so
-    /// each parked task wakes and closes. One timer per shard does this instead
-    /// of a timer per idle connection, which keeps a parked connection small.
-    pub fn sweep(&self, now: Instant, all: bool) -> usize {
-        let mut states = self.states.borrow_mut();
-        let parked = self.parked.borrow();
+    /// `all`, for a drain): frees their slots and hands each one's state to
+    /// `end`, which closes the socket. One timer per shard does this instead
+    /// of a timer per idle connection.
+    pub fn sweep(&self, now: Instant, all: bool, mut end: impl FnMut(Parked)) -> usize {
         let mut ended = 0;
-        for (state, info) in states.iter_mut().zip(parked.iter()) {
-            if *state == SlotState::Parked && (all || info.deadline <= now) {
-                *state = SlotState::Expired;
-                // The fd belongs to the parked connection, which is still open
-                // (it closes only after it sees this state).
-                let _ = shardgate_net::shutdown_socket(info.fd);
+        let len = self.states.borrow().len();
+        for i in 0..len {
+            let due = {
+                let states = self.states.borrow();
+                let parked = self.parked.borrow();
+                matches!(states.get(i), Some(SlotState::Parked))
+                    && parked
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|p| all || p.deadline <= now)
+            };
+            if !due {
+                continue;
+            }
+            let p = self.parked.borrow_mut().get_mut(i).and_then(Option::take);
+            self.release(i as u32);
+            if let Some(p) = p {
+                end(p);
                 ended += 1;
             }
         }
@@ -155,48 +185,50 @@ impl ConnTable {
     }
 }
 
-/// A held slot; dropping it frees the slot and wakes a parked accept loop.
+/// A held slot; dropping it frees the slot and wakes a parked accept loop,
+/// unless it was handed to the table by [`Slot::park`].
 pub struct Slot {
-    table: Rc<ConnTable>,
+    /// None once parked: the table holds the slot then.
+    table: Option<Rc<ConnTable>>,
     idx: u32,
 }
 
 impl Slot {
     pub fn set_state(&self, state: SlotState) {
-        if let Some(s) = self.table.states.borrow_mut().get_mut(self.idx as usize) {
-            *s = state;
+        if let Some(t) = &self.table {
+            if let Some(s) = t.states.borrow_mut().get_mut(self.idx as usize) {
+                *s = state;
+            }
         }
     }
 
-    #[cfg(test)]
     pub fn index(&self) -> u32 {
         self.idx
     }
 
-    /// Parks the connection on `fd` until `deadline` (see [`ConnTable::sweep`]).
-    pub fn park(&self, fd: RawFd, deadline: Instant) {
-        self.set_state(SlotState::Parked);
-        if let Some(p) = self.table.parked.borrow_mut().get_mut(self.idx as usize) {
-            *p = ParkInfo { fd, deadline };
+    /// Parks the connection: the table keeps the slot and `p` until
+    /// [`ConnTable::unpark`] or the sweep.
+    pub fn park(mut self, p: Parked) {
+        // Taken out, so `Drop` leaves the slot in use.
+        let Some(table) = self.table.take() else {
+            return;
+        };
+        let idx = self.idx as usize;
+        if let Some(state) = table.states.borrow_mut().get_mut(idx) {
+            *state = SlotState::Parked;
         }
-    }
-
-    /// Back from parking: false when the sweep ended it meanwhile.
-    pub fn unpark(&self) -> bool {
-        let mut states = self.table.states.borrow_mut();
-        match states.get_mut(self.idx as usize) {
-            Some(s) if *s == SlotState::Parked => {
-                *s = SlotState::Busy;
-                true
-            }
-            _ => false,
+        let mut parked = table.parked.borrow_mut();
+        if let Some(slot) = parked.get_mut(idx) {
+            *slot = Some(p);
         }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.table.release(self.idx);
+        if let Some(t) = &self.table {
+            t.release(self.idx);
+        }
     }
 }
 
@@ -234,9 +266,8 @@ mod tests {
     }
 
     #[test]
-    fn sweep_ends_only_expired_parked_connections() {
+    fn parked_connections_come_back_or_are_swept() {
         use std::io::Read;
-        use std::os::fd::AsRawFd;
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peers = Vec::new();
         let mut socks = Vec::new();
@@ -250,25 +281,53 @@ mod tests {
             t.try_acquire().unwrap(),
             t.try_acquire().unwrap(),
         );
+        let (ia, ib) = (a.index(), b.index());
         let now = Instant::now();
-        a.park(socks[0].as_raw_fd(), now);
-        b.park(socks[1].as_raw_fd(), now + Duration::from_secs(60));
-        assert_eq!(t.sweep(now, false), 1, "only the one past its deadline");
-        assert_eq!(t.count(SlotState::Expired), 1);
-        assert!(!a.unpark(), "an expired connection does not come back");
+        let parked = |s: std::net::TcpStream, deadline| Parked {
+            fd: OwnedFd::from(s),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            listener: 0,
+            first: false,
+            accepted: now,
+            deadline,
+        };
+        let mut socks = socks.into_iter();
+        a.park(parked(socks.next().unwrap(), now));
+        b.park(parked(socks.next().unwrap(), now + Duration::from_secs(60)));
+        assert_eq!(t.active(), 3, "parked slots stay taken");
+        assert_eq!(t.count(SlotState::Parked), 2);
+        let mut ended = Vec::new();
+        assert_eq!(
+            t.sweep(now, false, |p| ended.push(p)),
+            1,
+            "only the one past its deadline"
+        );
+        assert_eq!(t.active(), 2);
+        assert!(
+            t.unpark(ia).is_none(),
+            "a swept connection does not come back"
+        );
+        drop(ended);
         let mut byte = [0u8; 1];
         peers[0]
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
         assert_eq!(peers[0].read(&mut byte).unwrap(), 0, "the client sees FIN");
-        assert!(b.unpark(), "a live parked connection comes back");
-        b.park(socks[1].as_raw_fd(), now + Duration::from_secs(60));
-        assert_eq!(t.sweep(now, true), 1, "drain ends every parked connection");
+        let (slot, p) = t.unpark(ib).expect("a live parked connection comes back");
+        assert_eq!(t.count(SlotState::Busy), 2);
+        assert!(t.unpark(ib).is_none(), "only once");
+        slot.park(p);
+        assert_eq!(
+            t.sweep(now, true, drop),
+            1,
+            "drain ends every parked connection"
+        );
         assert_eq!(
             t.count(SlotState::Busy),
             1,
             "busy connections are left to finish"
         );
         drop(busy);
+        assert_eq!(t.active(), 0);
     }
 }

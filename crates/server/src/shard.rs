@@ -53,7 +53,14 @@ pub fn run(spec: ShardSpec, ready: mpsc::Sender<Ready>) {
 }
 
 async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<Ready>) {
-    let ctx = ShardCtx::new(spec.id, spec.shared.clone());
+    let ctx = match ShardCtx::new(spec.id, spec.shared.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
+            return;
+        }
+    };
+    let lot = monoio::spawn(crate::conn::park::lot(ctx.clone()));
     let mut accepts = Vec::new();
     for (idx, std_listener) in spec.listeners {
         match monoio::net::TcpListener::from_std(std_listener) {
@@ -76,7 +83,10 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         }
         ticks = ticks.wrapping_add(1);
         if ticks.is_multiple_of(SWEEP_TICKS) {
-            ctx.table.sweep(Instant::now(), false);
+            ctx.table.sweep(Instant::now(), false, |p| {
+                crate::conn::park::expire(&ctx, p);
+            });
+            ctx.trim_buffers();
         }
         if ticks.is_multiple_of(40) {
             ctx.evict_idle();
@@ -85,7 +95,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     // Graceful stop: listeners close (accept loops end), idle connections close,
     // busy ones finish their request (answering with `connection: close`).
     ctx.shutdown.set();
-    ctx.table.sweep(Instant::now(), true);
+    lot.await;
+    ctx.table
+        .sweep(Instant::now(), true, |p| crate::conn::park::expire(&ctx, p));
     for a in accepts {
         a.await;
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::Cache;
+use shardgate_net::Poller;
 use shardgate_proxy::{DateCache, Rng};
 
 use super::upstreams::{self, UpstreamState};
@@ -54,6 +55,8 @@ pub struct ShardCtx {
     /// Small buffers a connection waits with during its hot window.
     pub small_buffers: BufferPool,
     pub table: Rc<ConnTable>,
+    /// Where parked connections' sockets wait (see `conn::park`).
+    pub poller: RefCell<Poller>,
     pub shutdown: LocalEvent,
     date: RefCell<DateCache>,
     pub rng: RefCell<Rng>,
@@ -61,7 +64,8 @@ pub struct ShardCtx {
 }
 
 impl ShardCtx {
-    pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
+    pub fn new(id: usize, shared: Arc<Shared>) -> std::io::Result<Rc<Self>> {
+        let poller = RefCell::new(Poller::new()?);
         let snap = shared.snapshot.load_full();
         let cfg = &snap.config.server;
         let buffers = BufferPool::new(cfg.buffer_size, cfg.max_connections_per_shard.min(512) * 2);
@@ -73,8 +77,9 @@ impl ShardCtx {
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let upstreams = upstreams::build(&snap.config, &[]);
         let cache = Cache::new(shared.snapshot.clone());
-        Rc::new(Self {
+        Ok(Rc::new(Self {
             id,
+            poller,
             cache: RefCell::new(cache),
             current: RefCell::new(Rc::new(ShardSnap { snap, upstreams })),
             shared,
@@ -86,7 +91,7 @@ impl ShardCtx {
             date: RefCell::new(DateCache::new()),
             rng: RefCell::new(Rng::new(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1))),
             metrics: ShardMetrics::new(id),
-        })
+        }))
     }
 
     /// The current generation; rebuilds the shard-local upstream state when the
@@ -132,6 +137,15 @@ impl ShardCtx {
             self.small_buffers.give(buf);
         } else {
             self.buffers.give(buf);
+        }
+    }
+
+    /// Shrinks the buffer pools after a burst; gives the memory back to the
+    /// kernel when at least 1 MiB was freed (see `BufferPool::trim`).
+    pub fn trim_buffers(&self) {
+        let freed = self.buffers.trim() + self.stream_buffers.trim() + self.small_buffers.trim();
+        if freed >= 1 << 20 {
+            shardgate_net::release_free_memory();
         }
     }
 

@@ -26,7 +26,7 @@ pub struct ShardStats {
     /// Times an accept loop found the connection table full and paused.
     pub table_full: u64,
     /// Times a connection went idle past the hot window and was parked (its
-    /// request task ended; a small task waits for its next request).
+    /// request task ended; its socket waits in the shard's parking lot).
     pub parked: u64,
 }
 

@@ -131,6 +131,7 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
             protocol: Protocol::Http,
             tcp_fast_open: 0,
             backlog: 1024,
+            defer_accept: true,
             tls: None,
         }],
         routes,

@@ -110,6 +110,9 @@ impl ListenerConfig {
     pub const DEFAULT_BACKLOG: u32 = 1024;
     /// TCP Fast Open is off unless asked for: it needs the sysctl set to 2 or 3.
     pub const DEFAULT_TCP_FAST_OPEN: u32 = 0;
+    /// On: a connection costs the gateway nothing until its request arrives
+    /// (measured: ≈16 % less CPU per new connection, see docs/performance.md).
+    pub const DEFAULT_DEFER_ACCEPT: bool = true;
 }
 
 impl TlsConfig {
@@ -259,6 +262,11 @@ mod tests {
                 "backlog",
                 "integer",
                 ListenerConfig::DEFAULT_BACKLOG.to_string(),
+            ),
+            (
+                "defer_accept",
+                "bool",
+                ListenerConfig::DEFAULT_DEFER_ACCEPT.to_string(),
             ),
             // The route's default name, with its index written as N.
             ("name", "name", quoted("route[N]")),

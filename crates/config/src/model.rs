@@ -99,6 +99,9 @@ pub struct ListenerConfig {
     /// TCP Fast Open queue length; 0 disables TFO on this listener.
     pub tcp_fast_open: u32,
     pub backlog: u32,
+    /// `TCP_DEFER_ACCEPT`: the kernel hands a connection over only once its
+    /// first bytes arrived (HTTP and TLS clients speak first).
+    pub defer_accept: bool,
     /// `[listener.tls]`: terminate TLS on this listener.
     pub tls: Option<TlsConfig>,
 }

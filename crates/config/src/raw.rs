@@ -92,6 +92,7 @@ pub(crate) struct RawListener {
     pub protocol: Option<Spanned<String>>,
     pub tcp_fast_open: Option<Spanned<Int>>,
     pub backlog: Option<Spanned<Int>>,
+    pub defer_accept: Option<bool>,
     pub tls: Option<Spanned<RawTls>>,
 }
 

@@ -213,6 +213,7 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "protocol",
         "tcp_fast_open",
         "backlog",
+        "defer_accept",
         "listeners",
         "hosts",
         "path_prefix",

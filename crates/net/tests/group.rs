@@ -15,6 +15,7 @@ fn opts(steering: Steering) -> ListenOpts {
         backlog: 128,
         tcp_fast_open: 0,
         steering,
+        defer_accept: false,
     }
 }
 
@@ -204,6 +205,7 @@ fn tfo_queue_reads_back() {
         backlog: 64,
         tcp_fast_open: 77,
         steering: Steering::Hash,
+        defer_accept: false,
     };
     let group = bind_tcp_group(any_port(), 2, &o).unwrap();
     for l in &group {
@@ -225,4 +227,51 @@ fn tfo_sysctl_matches_procfs() {
         shardgate_net::tfo_sysctl(),
         Some(raw.trim().parse().unwrap())
     );
+}
+
+/// The server relies on this instead of a setsockopt per accepted connection.
+#[test]
+fn accepted_sockets_inherit_tcp_nodelay() {
+    let group = bind_tcp_group(any_port(), 1, &opts(Steering::None)).unwrap();
+    let addr = group[0].local_addr().unwrap();
+    let _client = std::net::TcpStream::connect(addr).unwrap();
+    group[0].set_nonblocking(false).unwrap();
+    let (accepted, _) = group[0].accept().unwrap();
+    assert!(accepted.nodelay().unwrap());
+}
+
+/// With TCP_DEFER_ACCEPT a connection that has sent nothing is not handed to
+/// accept(); its first bytes make it acceptable at once.
+#[test]
+fn deferred_accept_waits_for_the_first_bytes() {
+    use std::io::Write;
+    let o = ListenOpts {
+        defer_accept: true,
+        ..opts(Steering::None)
+    };
+    let group = bind_tcp_group(any_port(), 1, &o).unwrap();
+    let addr = group[0].local_addr().unwrap();
+    let mut client = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let err = group[0].accept().unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::WouldBlock,
+        "silent connection accepted"
+    );
+    client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match group[0].accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("not accepted after its first bytes: {e}"),
+        }
+    }
+    // Without the option the same silent connection is accepted at once.
+    let plain = bind_tcp_group(any_port(), 1, &opts(Steering::None)).unwrap();
+    let _c = TcpStream::connect(plain[0].local_addr().unwrap()).unwrap();
+    assert_eq!(accepting_index(&plain), 0);
 }

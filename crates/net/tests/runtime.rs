@@ -12,6 +12,7 @@ async fn echo_round_trip() -> Vec<u8> {
         backlog: 16,
         tcp_fast_open: 0,
         steering: Steering::None,
+        defer_accept: false,
     };
     let std_listener = bind_tcp_group("127.0.0.1:0".parse().unwrap(), 1, &opts)
         .unwrap()

@@ -52,6 +52,7 @@ pub(crate) fn config(listeners: &[&str], routes: Vec<RouteConfig>) -> Config {
                 protocol: Protocol::Http,
                 tcp_fast_open: 0,
                 backlog: 1024,
+                defer_accept: true,
                 tls: None,
             })
             .collect(),

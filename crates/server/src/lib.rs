@@ -61,6 +61,7 @@ impl Server {
             let opts = ListenOpts {
                 backlog: l.backlog,
                 tcp_fast_open: l.tcp_fast_open,
+                defer_accept: l.defer_accept,
                 steering: config.server.steering,
             };
             let group = bind_tcp_group(l.address, shards, &opts).map_err(|source| Error::Bind {
@@ -198,6 +199,7 @@ impl Server {
                         l.address,
                         l.protocol,
                         l.tcp_fast_open,
+                        l.defer_accept,
                         l.backlog,
                     )
                 })

@@ -105,6 +105,9 @@ pub(crate) fn listeners(
                 ListenerConfig::DEFAULT_BACKLOG,
                 1..=MAX_BACKLOG,
             ),
+            defer_accept: raw
+                .defer_accept
+                .unwrap_or(ListenerConfig::DEFAULT_DEFER_ACCEPT),
             tls: raw
                 .tls
                 .as_ref()

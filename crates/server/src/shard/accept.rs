@@ -45,7 +45,6 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.increment(1);
                 if let Some(s) = ctx.stats() {
                     s.on_accept();

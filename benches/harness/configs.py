@@ -127,7 +127,7 @@ def write_nginx(tmp: str, ports: Ports, workers: int, tls: TlsFiles | None = Non
     tls_server = "" if tls is None else f"""
     server {{
         # TLS 1.3 only, HTTP/1.1 only (no `http2`: ALPN then offers http/1.1 alone).
-        listen 127.0.0.1:{ports.nginx_tls} ssl backlog=4096 reuseport;
+        listen 127.0.0.1:{ports.nginx_tls} ssl backlog=4096 reuseport deferred;
         ssl_certificate {tls.cert};
         ssl_certificate_key {tls.key};
         ssl_protocols TLSv1.3;
@@ -166,7 +166,9 @@ http {{
     uwsgi_temp_path {tmp}/pu; scgi_temp_path {tmp}/ps;
     server {{
         # reuseport: one listen socket per worker, as shardgate has per shard.
-        listen 127.0.0.1:{ports.nginx} backlog=4096 reuseport;
+        # deferred: TCP_DEFER_ACCEPT, as shardgate's default defer_accept and
+        # HAProxy's defer-accept below.
+        listen 127.0.0.1:{ports.nginx} backlog=4096 reuseport deferred;
         location / {{ proxy_pass http://origin; }}
     }}{tls_server}
 }}
@@ -179,7 +181,7 @@ def write_haproxy(tmp: str, ports: Ports, threads: int, tls: TlsFiles | None = N
     # pool and reuse settings.
     tls_frontend = "" if tls is None else (
         "\nfrontend fe_tls\n"
-        f"    bind 127.0.0.1:{ports.haproxy_tls} backlog 4096 ssl crt {tls.pem} "
+        f"    bind 127.0.0.1:{ports.haproxy_tls} backlog 4096 defer-accept ssl crt {tls.pem} "
         "ssl-min-ver TLSv1.3 alpn http/1.1\n"
         "    default_backend origin\n")
     cpu_map = f"    cpu-map auto:1/1-{threads} 0-{threads - 1}\n" if threads > 1 else ""
@@ -202,7 +204,7 @@ defaults
     maxconn {MAX_CONNS}
 
 frontend fe
-    bind 127.0.0.1:{ports.haproxy} backlog 4096
+    bind 127.0.0.1:{ports.haproxy} backlog 4096 defer-accept
     default_backend origin
 {tls_frontend}
 backend origin
@@ -219,6 +221,7 @@ def write_shardgate(tmp: str, ports: Ports, shards: int, tls: TlsFiles | None = 
 name = "tls"
 address = "127.0.0.1:{ports.shardgate_tls}"
 backlog = 4096
+defer_accept = true
 
 [listener.tls]
 certificates = [ {{ cert = {_toml(tls.cert)}, key = {_toml(tls.key)} }} ]
@@ -238,6 +241,8 @@ keepalive = "{CLIENT_KEEPALIVE_S}s"
 name = "bench"
 address = "127.0.0.1:{ports.shardgate}"
 backlog = 4096
+# TCP_DEFER_ACCEPT (the default), like nginx's `deferred` and HAProxy's `defer-accept`.
+defer_accept = true
 {tls_listener}
 [[route]]
 name = "origin"

@@ -199,7 +199,11 @@ class Runner:
                 argv = ["taskset", "-c", LOAD_CPU, sys.executable, flood, "--target",
                         f"127.0.0.1:{self.fleet.ports.of(n)}", "--conns", str(conns),
                         "--procs", str(max(2, -(-conns // 9000))), "--pid", str(proc.pid),
-                        "--hold", "1", "--settle", "1", "--wrk-seconds", "2",
+                        # Every proxy defers accept (TCP_DEFER_ACCEPT): a connection that
+                        # never sends is handed over after the kernel's 1 s SYN-ACK
+                        # retransmit, so never-used connections need longer to settle.
+                        "--hold", "1", "--settle", "1" if request_first else "3",
+                        "--wrk-seconds", "2",
                         "--wrk-cpus", LOAD_CPU, "--json", js]
                 if not request_first:
                     argv.append("--no-request")

@@ -237,6 +237,22 @@ class TlsSkips(unittest.TestCase):
         self.assertEqual(ran, ["nginx", "haproxy", "shardgate"])
 
 
+class DeferAccept(unittest.TestCase):
+    """All three proxies defer accept (TCP_DEFER_ACCEPT): the comparison stays like for like."""
+
+    def test_every_plain_and_tls_listener_defers_accept(self):
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="harness-test-")
+        ports = configs.Ports(20000, 20001, 20002, 20003, 20004, 20005, 20006)
+        tls = configs.TlsFiles(cert="/t/cert.pem", key="/t/key.pem", pem="/t/haproxy.pem")
+        nginx = open(configs.write_nginx(tmp, ports, 1, tls)).read()
+        self.assertEqual(nginx.count(" deferred;"), 2)
+        haproxy = open(configs.write_haproxy(tmp, ports, 1, tls)).read()
+        self.assertEqual(haproxy.count(" defer-accept"), 2)
+        sg = open(configs.write_shardgate(tmp, ports, 1, tls)).read()
+        self.assertEqual(sg.count("defer_accept = true"), 2)
+
+
 class TlsConfigs(unittest.TestCase):
     PORTS = configs.Ports.from_base(20000)
     TLS = configs.TlsFiles("/t/cert.pem", "/t/key.pem", "/t/haproxy.pem")
@@ -259,7 +275,7 @@ class TlsConfigs(unittest.TestCase):
 
     def test_nginx(self):
         conf = self._read(configs.write_nginx(self.tmp, self.PORTS, 1, self.TLS))
-        self.assertIn("listen 127.0.0.1:20004 ssl backlog=4096 reuseport;", conf)
+        self.assertIn("listen 127.0.0.1:20004 ssl backlog=4096 reuseport deferred;", conf)
         self.assertIn("ssl_certificate /t/cert.pem;", conf)
         self.assertIn("ssl_certificate_key /t/key.pem;", conf)
         self.assertIn("ssl_protocols TLSv1.3;", conf)
@@ -272,7 +288,7 @@ class TlsConfigs(unittest.TestCase):
 
     def test_haproxy(self):
         conf = self._read(configs.write_haproxy(self.tmp, self.PORTS, 1, self.TLS))
-        self.assertIn("bind 127.0.0.1:20005 backlog 4096 ssl crt /t/haproxy.pem "
+        self.assertIn("bind 127.0.0.1:20005 backlog 4096 defer-accept ssl crt /t/haproxy.pem "
                       "ssl-min-ver TLSv1.3 alpn http/1.1", conf)
         self.assertEqual(conf.count("default_backend origin"), 2)
         self.assertEqual(len(re.findall(r"^backend origin$", conf, re.M)), 1)

@@ -13,7 +13,7 @@ use std::time::Instant;
 use shardgate_http::{BodyKind, Limits};
 
 use super::body::{pump, BodyError, BodyState, Source};
-use super::io::{read_more, write_all, Io, IoFail};
+use super::io::{read_more, write_all, write_range, Io, IoFail};
 use super::request::Prepared;
 use super::response::{prepare_response, RespInput, RespStep};
 use super::upstream::{acquire, release, UpConn};
@@ -85,6 +85,41 @@ pub async fn proxy<S: Io>(
             Err(Failure::Close) => return Next::Close,
         }
     }
+}
+
+/// What `respond` reserves in front of the upstream response head. Heads
+/// the gateway rewrites rarely grow by more than this (it removes hop-by-hop
+/// fields; a route may add a few); a longer one takes the copying path.
+const HEAD_ROOM: usize = 512;
+
+/// Appends to `out` (the client-bound head) the body bytes that came with the
+/// upstream head, as many as fit without growing `out`.
+fn head_and_body_from_out(
+    ctx: &ShardCtx,
+    out: &mut Vec<u8>,
+    ubuf: &[u8],
+    upos: &mut usize,
+    body: &mut BodyState,
+) -> Result<(), Failure> {
+    // A first chunk larger than the head buffer's room would go out in two
+    // writes; moving the head into a streaming buffer saves a send.
+    let waiting = ubuf.len().saturating_sub(*upos);
+    if waiting > out.capacity().saturating_sub(out.len())
+        && out.capacity() < ctx.stream_buffers.buffer_size()
+    {
+        let mut big = ctx.stream_buffers.take();
+        big.extend_from_slice(out);
+        std::mem::swap(out, &mut big);
+        ctx.give_buffer(big);
+    }
+    // Only as much as fits: `out` must not grow (a reallocation per request, and
+    // a buffer the pool no longer takes back). The rest streams from `ubuf`.
+    let fits = (*upos + out.capacity().saturating_sub(out.len())).min(ubuf.len());
+    let n = body
+        .advance_into(ubuf.get(*upos..fits).unwrap_or_default(), out)
+        .map_err(|_| Failure::Status(502))?;
+    *upos += n;
+    Ok(())
 }
 
 struct Outcome {
@@ -197,7 +232,12 @@ async fn respond<S: Io>(
         max_headers: shardgate_http::MAX_HEADERS,
     };
     let deadline = Instant::now() + response_timeout;
-    let mut upos = 0usize;
+    // Room in front of the upstream head: the client-bound head is written
+    // there, right before the body, so head and body leave in one send
+    // without copying the body (see step 4).
+    ubuf.clear();
+    ubuf.resize(HEAD_ROOM, 0);
+    let mut upos = HEAD_ROOM;
     let mut got_any = false;
     let meta = loop {
         let step = {
@@ -262,29 +302,29 @@ async fn respond<S: Io>(
         (false, true) => BodyState::dechunked(meta.body),
         (false, false) => BodyState::new(meta.body),
     };
-    // A first chunk larger than the head buffer's room (a 16 KiB response, say)
-    // would go out in two writes; moving the head into a streaming buffer costs a
-    // copy of the head and saves a send, a segment and its wake-up.
-    let waiting = ubuf.len().saturating_sub(upos);
-    if waiting > out.capacity().saturating_sub(out.len())
-        && out.capacity() < ctx.stream_buffers.buffer_size()
-    {
-        let mut big = ctx.stream_buffers.take();
-        big.extend_from_slice(out);
-        std::mem::swap(out, &mut big);
-        ctx.give_buffer(big);
+    if matches!(body, BodyState::Dechunk(_)) || out.len() > upos {
+        // The body is rewritten, or the new head is too long for the room in
+        // front of it: head and first body bytes go out from `out`.
+        head_and_body_from_out(ctx, out, ubuf, &mut upos, &mut body)?;
+        write_all(&mut down.stream, out, send)
+            .await
+            .map_err(|_| Failure::Close)?;
+    } else {
+        // The new head replaces the tail of the (already parsed) upstream
+        // head, ending where the body starts.
+        let start = upos - out.len();
+        if let Some(room) = ubuf.get_mut(start..upos) {
+            room.copy_from_slice(out);
+        }
+        let n = body
+            .advance(ubuf.get(upos..).unwrap_or_default())
+            .map_err(|_| Failure::Status(502))?;
+        upos += n;
+        // From here on the client has (part of) a response: failures only close.
+        write_range(&mut down.stream, ubuf, start, upos, send)
+            .await
+            .map_err(|_| Failure::Close)?;
     }
-    // Only as much as fits: `out` must not grow (a reallocation per request, and
-    // a buffer the pool no longer takes back). The rest streams from `ubuf`.
-    let fits = (upos + out.capacity().saturating_sub(out.len())).min(ubuf.len());
-    let n = body
-        .advance_into(ubuf.get(upos..fits).unwrap_or_default(), out)
-        .map_err(|_| Failure::Status(502))?;
-    upos += n;
-    // From here on the client has (part of) a response: failures only close.
-    write_all(&mut down.stream, out, send)
-        .await
-        .map_err(|_| Failure::Close)?;
     if !body.is_done() {
         let src = Source {
             stream: &mut up.stream,

@@ -140,16 +140,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
         if c.down.buf.capacity() == 0 {
             c.down.buf = ctx.buffers.take();
         }
-        let mut out = ctx.buffers.take();
-        let started = Instant::now();
-        let next = handle(&ctx, &mut c.down, c.listener, &mut out).await;
-        if !matches!(next, Next::Eof) {
-            ctx.metrics
-                .request_seconds
-                .record(started.elapsed().as_secs_f64());
-        }
-        ctx.buffers.give(out);
-        match next {
+        match serve_one(&ctx, &mut c.down, c.listener).await {
             Next::KeepAlive if !ctx.stopping() => continue,
             Next::Tunnel(up) => {
                 let Conn {
@@ -188,7 +179,26 @@ pub(crate) fn account_close(ctx: &ShardCtx, accepted: Instant) {
         .record(accepted.elapsed().as_secs_f64());
 }
 
-pub(crate) async fn handle<S: Io>(
+/// One request on `down`, with a pooled buffer for the outgoing head and
+/// its duration recorded.
+pub(crate) async fn serve_one<S: Io>(
+    ctx: &ShardCtx,
+    down: &mut Downstream<S>,
+    listener: usize,
+) -> Next {
+    let mut out = ctx.buffers.take();
+    let started = Instant::now();
+    let next = handle(ctx, down, listener, &mut out).await;
+    if !matches!(next, Next::Eof) {
+        ctx.metrics
+            .request_seconds
+            .record(started.elapsed().as_secs_f64());
+    }
+    ctx.buffers.give(out);
+    next
+}
+
+async fn handle<S: Io>(
     ctx: &ShardCtx,
     down: &mut Downstream<S>,
     listener: usize,

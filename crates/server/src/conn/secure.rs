@@ -18,7 +18,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
 
 use self::guarded::Guarded;
-use super::{closed, handle, tunnel, Downstream, Next};
+use super::{closed, serve_one, tunnel, Downstream, Next};
 use crate::conn_table::{Slot, SlotState};
 use crate::shard::ShardCtx;
 
@@ -76,16 +76,7 @@ async fn serve_requests(
             slot.set_state(SlotState::Busy);
         }
         first = false;
-        let mut out = ctx.buffers.take();
-        let started = Instant::now();
-        let next = handle(ctx, &mut down, listener, &mut out).await;
-        if !matches!(next, Next::Eof) {
-            ctx.metrics
-                .request_seconds
-                .record(started.elapsed().as_secs_f64());
-        }
-        ctx.buffers.give(out);
-        match next {
+        match serve_one(ctx, &mut down, listener).await {
             Next::KeepAlive if !ctx.stopping() => continue,
             Next::Tunnel(up) => {
                 let pending = tunnel::pending(&down);

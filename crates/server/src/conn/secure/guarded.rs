@@ -67,27 +67,28 @@ impl<T> Guarded<T> {
     }
 }
 
+/// Runs one operation of the stream, marking it broken if the operation is
+/// dropped before it completes.
+async fn guard<F: std::future::Future>(broken: Rc<Cell<bool>>, op: F) -> F::Output {
+    let mut arm = Arm(&broken, true);
+    let r = op.await;
+    arm.1 = false;
+    r
+}
+
 impl<T: AsyncReadRent> AsyncReadRent for Guarded<T> {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         if self.broken.get() {
             return (Err(broken()), buf);
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.read(buf).await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.read(buf)).await
     }
 
     async fn readv<B: IoVecBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         if self.broken.get() {
             return (Err(broken()), buf);
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.readv(buf).await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.readv(buf)).await
     }
 }
 
@@ -96,44 +97,28 @@ impl<T: AsyncWriteRent> AsyncWriteRent for Guarded<T> {
         if self.broken.get() {
             return (Err(broken()), buf);
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.write(buf).await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.write(buf)).await
     }
 
     async fn writev<B: IoVecBuf>(&mut self, buf: B) -> BufResult<usize, B> {
         if self.broken.get() {
             return (Err(broken()), buf);
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.writev(buf).await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.writev(buf)).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {
         if self.broken.get() {
             return Err(broken());
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.flush().await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.flush()).await
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
         if self.broken.get() {
             return Err(broken());
         }
-        let flag = self.broken.clone();
-        let mut arm = Arm(&flag, true);
-        let r = self.inner.shutdown().await;
-        arm.1 = false;
-        r
+        guard(self.broken.clone(), self.inner.shutdown()).await
     }
 }
 

@@ -103,6 +103,50 @@ fn closed_connections_free_their_slots(driver: Driver) {
     assert_eq!(gw.shard_stats()[0].accepted, 12);
 }
 
+/// Idle connections leave their tasks for the shard's parking lot: they come
+/// back on their next request, and a client that leaves while parked frees
+/// its slot.
+fn parked_connections_resume_and_free_their_slots(driver: Driver) {
+    let gw = Gateway::builder(&CFG.replace(
+        "max_connections_per_shard = 4",
+        "max_connections_per_shard = 64",
+    ))
+    .driver(driver)
+    .shards(1)
+    .start()
+    .unwrap();
+    let mut clients: Vec<Client> = (0..20)
+        .map(|_| Client::connect(gw.addr("public")).unwrap())
+        .collect();
+    for c in &mut clients {
+        assert_eq!(c.get("a", "/").unwrap().status, 200);
+    }
+    // Past the 20 ms hot window every one of them is parked.
+    assert!(
+        wait_until(Duration::from_secs(2), || gw.shard_stats()[0].parked >= 20),
+        "{:?}",
+        gw.shard_stats()
+    );
+    for round in 0..2 {
+        for c in &mut clients {
+            assert_eq!(c.get("a", "/").unwrap().status, 200, "round {round}");
+        }
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert!(gw.shard_stats()[0].parked >= 60, "{:?}", gw.shard_stats());
+    assert_eq!(gw.shard_stats()[0].active, 20);
+    clients.truncate(10);
+    assert!(
+        wait_until(Duration::from_secs(2), || gw.shard_stats()[0].active == 10),
+        "{:?}",
+        gw.shard_stats()
+    );
+    for c in &mut clients {
+        assert_eq!(c.get("a", "/").unwrap().status, 200);
+    }
+    assert_eq!(gw.shard_stats()[0].accepted, 20);
+}
+
 fn many_short_connections_through_a_small_table(driver: Driver) {
     // 4 slots, 60 connections one after another in 6 threads: every one is
     // served, none is lost while the table cycles.
@@ -133,5 +177,6 @@ fn many_short_connections_through_a_small_table(driver: Driver) {
 each_driver!(
     full_table_queues_then_recovers,
     closed_connections_free_their_slots,
+    parked_connections_resume_and_free_their_slots,
     many_short_connections_through_a_small_table,
 );

@@ -25,13 +25,13 @@ pub struct UpConn {
     _open: OpenGuard,
 }
 
-/// A pooled connection idle for less than this is reused without the
+/// A pooled connection idle for less than this (10 ms) is reused without the
 /// `MSG_PEEK` check when the request may be retried. Under load a connection
 /// is reused microseconds after its last response, before any server closes an
 /// idle connection or sends a stray `408`; if it did die anyway, the request
 /// is replayable and the retry rule (ADR 4) sends it again on a fresh
 /// connection. Requests that must not be replayed always get the check.
-const RECENT: Duration = Duration::from_millis(2);
+const RECENT: Duration = Duration::from_millis(10);
 
 /// Decrements the server's open-connection count when the connection goes.
 pub struct OpenGuard(Rc<Cell<usize>>);

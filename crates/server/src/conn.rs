@@ -125,13 +125,28 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                     if ctx.stopping() {
                         break;
                     }
-                    if let Some(s) = ctx.stats() {
-                        s.on_park();
+                    let idle = {
+                        let t = &ctx.snapshot().snap.config.server.timeouts;
+                        if c.first {
+                            t.header_read
+                        } else {
+                            t.keepalive
+                        }
+                    };
+                    match park::park(&ctx, c, Instant::now() + idle) {
+                        None => {
+                            if let Some(s) = ctx.stats() {
+                                s.on_park();
+                            }
+                            return;
+                        }
+                        // Not parked: wait here, with a small buffer, as TLS
+                        // connections do.
+                        Some(back) => c = back,
                     }
-                    let t = &ctx.snapshot().snap.config.server.timeouts;
-                    let idle = if c.first { t.header_read } else { t.keepalive };
-                    park::park(&ctx, c, Instant::now() + idle);
-                    return;
+                    if !wait::until(&ctx, &mut c.down, idle).await {
+                        break;
+                    }
                 }
             }
             c.slot.set_state(SlotState::Busy);

@@ -22,8 +22,21 @@ use super::{account_close, closed, run, Conn, Downstream};
 use crate::conn_table::Parked;
 use crate::shard::ShardCtx;
 
-/// Parks `c` until it is readable or `deadline` passes.
-pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) {
+/// Parks `c` until it is readable or `deadline` passes. Hands the connection
+/// back when it cannot be parked (no descriptor left for the duplicate, at the
+/// process's fd limit): the caller then keeps waiting in its task.
+pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
+    let fd = match duplicate(c.down.stream.as_raw_fd()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
+            return Some(c);
+        }
+    };
+    if let Err(e) = ctx.poller.borrow().watch(&fd, c.slot.index()) {
+        tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
+        return Some(c);
+    }
     let Conn {
         down,
         listener,
@@ -31,22 +44,9 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) {
         accepted,
         first,
     } = c;
-    let fd = match duplicate(down.stream.as_raw_fd()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
-            closed(ctx, slot, accepted);
-            return;
-        }
-    };
     let peer = down.peer;
     // Closes the runtime's descriptor; `fd` keeps the socket open.
     drop(down);
-    if let Err(e) = ctx.poller.borrow().watch(&fd, slot.index()) {
-        tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
-        closed(ctx, slot, accepted);
-        return;
-    }
     slot.park(Parked {
         fd,
         peer,
@@ -55,6 +55,7 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) {
         accepted,
         deadline,
     });
+    None
 }
 
 /// The shard's parking lot: resumes parked connections as they become ready.

@@ -11,9 +11,9 @@ pub mod guarded;
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, Splitable};
+use monoio::io::{AsyncWriteRent, Splitable};
 use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
 
@@ -70,7 +70,7 @@ async fn serve_requests(
             slot.set_state(SlotState::Idle);
             let t = &ctx.snapshot().snap.config.server.timeouts;
             let idle = if first { t.header_read } else { t.keepalive };
-            if !wait(ctx, &mut down, idle).await {
+            if !super::wait::until(ctx, &mut down, idle).await {
                 break;
             }
             slot.set_state(SlotState::Busy);
@@ -96,35 +96,4 @@ async fn serve_requests(
     ctx.give_buffer(std::mem::take(&mut down.buf));
     let send = ctx.snapshot().snap.config.server.timeouts.send;
     let _ = monoio::time::timeout(send, down.stream.shutdown()).await;
-}
-
-/// Waits up to `idle` for the next request's first bytes, with a small
-/// buffer (as the cleartext hot window does), and moves them into a full
-/// buffer. False: the client closed, the wait timed out or the shard stops.
-async fn wait<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardCtx,
-    down: &mut Downstream<S>,
-    idle: Duration,
-) -> bool {
-    if ctx.stopping() {
-        return false;
-    }
-    ctx.give_buffer(std::mem::take(&mut down.buf));
-    down.pos = 0;
-    let small = ctx.small_buffers.take();
-    let read = monoio::select! {
-        r = down.stream.read(small) => Some(r),
-        _ = monoio::time::sleep(idle) => None,
-        _ = ctx.shutdown.wait() => None,
-    };
-    let Some((res, small)) = read else {
-        return false;
-    };
-    let got = matches!(res, Ok(n) if n > 0);
-    if got {
-        down.buf = ctx.buffers.take();
-        down.buf.extend_from_slice(&small);
-    }
-    ctx.give_buffer(small);
-    got
 }

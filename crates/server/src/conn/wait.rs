@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use monoio::io::{CancelableAsyncReadRent, Canceller};
+use monoio::io::{AsyncReadRent, CancelableAsyncReadRent, Canceller};
 
 use super::Downstream;
 use crate::shard::ShardCtx;
@@ -87,4 +87,37 @@ async fn hot_read(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Ho
         Err(e) if e.raw_os_error() == Some(ECANCELED) => Hot::Cold,
         Err(_) => Hot::Closed,
     }
+}
+
+/// Waits up to `idle` for the next request's first bytes without the hot
+/// window's cancelable read (TLS connections, and cleartext ones that could
+/// not be parked), with a small buffer, and moves them into a full buffer.
+/// False: the client closed, the wait timed out or the shard stops (the read
+/// is then dropped: the caller closes the connection).
+pub async fn until<S: AsyncReadRent>(
+    ctx: &ShardCtx,
+    down: &mut Downstream<S>,
+    idle: Duration,
+) -> bool {
+    if ctx.stopping() {
+        return false;
+    }
+    ctx.give_buffer(std::mem::take(&mut down.buf));
+    down.pos = 0;
+    let small = ctx.small_buffers.take();
+    let read = monoio::select! {
+        r = down.stream.read(small) => Some(r),
+        _ = monoio::time::sleep(idle) => None,
+        _ = ctx.shutdown.wait() => None,
+    };
+    let Some((res, small)) = read else {
+        return false;
+    };
+    let got = matches!(res, Ok(n) if n > 0);
+    if got {
+        down.buf = ctx.buffers.take();
+        down.buf.extend_from_slice(&small);
+    }
+    ctx.give_buffer(small);
+    got
 }

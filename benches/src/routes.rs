@@ -2,11 +2,9 @@
 //! configs built directly from the model (no TOML) for benches that only need
 //! the routing and rewrite inputs.
 
-use std::time::Duration;
-
 use shardgate_config::{
-    Config, Driver, ForwardedHeaders, HeaderRewrite, HttpLimits, ListenerConfig, Protocol,
-    RouteAction, RouteConfig, ServerConfig, ServerTimeouts, Steering,
+    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RouteAction, RouteConfig,
+    ServerConfig, Steering,
 };
 
 /// Exact-host services, each with an `/api/` and a `/` route.
@@ -105,35 +103,15 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
     Config {
         server: ServerConfig {
             shards: 1,
-            driver: Driver::Auto,
             steering: Steering::None,
             max_connections_per_shard: 1024,
-            buffer_size: 16 * 1024,
-            timeouts: ServerTimeouts {
-                header_read: Duration::from_secs(10),
-                keepalive: Duration::from_secs(60),
-                body_read: Duration::from_secs(30),
-                send: Duration::from_secs(30),
-                shutdown_grace: Duration::from_secs(10),
-                tls_handshake: Duration::from_secs(10),
-            },
-            limits: HttpLimits {
-                max_request_line: 8192,
-                max_header_bytes: 16 * 1024,
-                max_headers: 100,
-                max_body_bytes: 0,
-            },
+            ..ServerConfig::default()
         },
         admin: None,
-        listeners: vec![ListenerConfig {
-            name: "public".to_string(),
-            address: ([127, 0, 0, 1], 0).into(),
-            protocol: Protocol::Http,
-            tcp_fast_open: 0,
-            backlog: 1024,
-            defer_accept: true,
-            tls: None,
-        }],
+        listeners: vec![ListenerConfig::with_defaults(
+            "public",
+            ([127, 0, 0, 1], 0).into(),
+        )],
         routes,
         upstreams: Vec::new(),
     }

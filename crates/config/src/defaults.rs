@@ -113,6 +113,20 @@ impl ListenerConfig {
     /// On: a connection costs the gateway nothing until its request arrives
     /// (measured: ≈16 % less CPU per new connection, see docs/performance.md).
     pub const DEFAULT_DEFER_ACCEPT: bool = true;
+
+    /// A cleartext HTTP listener with every option at its default, for code
+    /// that builds configs without a file (tests, benchmarks).
+    pub fn with_defaults(name: &str, address: SocketAddr) -> Self {
+        Self {
+            name: name.to_string(),
+            address,
+            protocol: Protocol::default(),
+            tcp_fast_open: Self::DEFAULT_TCP_FAST_OPEN,
+            backlog: Self::DEFAULT_BACKLOG,
+            defer_accept: Self::DEFAULT_DEFER_ACCEPT,
+            tls: None,
+        }
+    }
 }
 
 impl TlsConfig {

@@ -1,7 +1,5 @@
 //! Config values for unit tests, built directly (the parser lives elsewhere).
 
-use std::time::Duration;
-
 use shardgate_config::*;
 
 pub(crate) fn route(hosts: &[&str], prefix: &str) -> RouteConfig {
@@ -23,37 +21,16 @@ pub(crate) fn config(listeners: &[&str], routes: Vec<RouteConfig>) -> Config {
     Config {
         server: ServerConfig {
             shards: 1,
-            driver: Driver::Auto,
             steering: Steering::None,
             max_connections_per_shard: 1024,
-            buffer_size: 16 * 1024,
-            timeouts: ServerTimeouts {
-                header_read: Duration::from_secs(10),
-                keepalive: Duration::from_secs(60),
-                body_read: Duration::from_secs(30),
-                send: Duration::from_secs(30),
-                shutdown_grace: Duration::from_secs(10),
-                tls_handshake: Duration::from_secs(10),
-            },
-            limits: HttpLimits {
-                max_request_line: 8192,
-                max_header_bytes: 16 * 1024,
-                max_headers: 100,
-                max_body_bytes: 0,
-            },
+            ..ServerConfig::default()
         },
         admin: None,
         listeners: listeners
             .iter()
             .enumerate()
-            .map(|(i, name)| ListenerConfig {
-                name: name.to_string(),
-                address: ([127, 0, 0, 1], 8000 + i as u16).into(),
-                protocol: Protocol::Http,
-                tcp_fast_open: 0,
-                backlog: 1024,
-                defer_accept: true,
-                tls: None,
+            .map(|(i, name)| {
+                ListenerConfig::with_defaults(name, ([127, 0, 0, 1], 8000 + i as u16).into())
             })
             .collect(),
         routes,

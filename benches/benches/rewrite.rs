@@ -72,6 +72,7 @@ fn upstream_request(c: &mut Criterion) {
                 scheme: "http",
                 host: head.host,
                 route,
+                request_id: None,
             };
             let mut out = Vec::with_capacity(16 * 1024);
             g.throughput(Throughput::Bytes(req.len() as u64));

@@ -23,6 +23,9 @@ pub enum Side {
 pub enum ErrorKind {
     /// The client did not finish its head or body in time → 408.
     ClientTimeout,
+    /// The client closed, reset or stopped reading before its response was
+    /// complete. Nothing more can be sent; logged as 499 (nginx's convention).
+    ClientClosed,
     /// The request could not be accepted; `status` is the one the http layer chose
     /// (400, 414, 431, 501, 505 or 417; anything else is answered as 400).
     ClientMalformed { status: u16 },
@@ -50,6 +53,7 @@ impl ErrorKind {
     pub fn side(self) -> Side {
         match self {
             ErrorKind::ClientTimeout
+            | ErrorKind::ClientClosed
             | ErrorKind::ClientMalformed { .. }
             | ErrorKind::BodyTooLarge
             | ErrorKind::NoRoute => Side::Downstream,
@@ -66,6 +70,7 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::ClientTimeout => 408,
+            ErrorKind::ClientClosed => 499,
             ErrorKind::ClientMalformed { status } => match status {
                 400 | 414 | 417 | 431 | 501 | 505 => status,
                 _ => 400,
@@ -78,6 +83,24 @@ impl ErrorKind {
             ErrorKind::UpstreamConnectTimeout | ErrorKind::UpstreamTimeout => 504,
             ErrorKind::NoUpstreamAvailable => 503,
             ErrorKind::Internal => 500,
+        }
+    }
+
+    /// A stable snake_case name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ClientTimeout => "client_timeout",
+            ErrorKind::ClientClosed => "client_closed",
+            ErrorKind::ClientMalformed { .. } => "client_malformed",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::NoRoute => "no_route",
+            ErrorKind::UpstreamConnectRefused => "upstream_connect_refused",
+            ErrorKind::UpstreamConnectTimeout => "upstream_connect_timeout",
+            ErrorKind::UpstreamReset => "upstream_reset",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::UpstreamMalformed => "upstream_malformed",
+            ErrorKind::NoUpstreamAvailable => "no_upstream_available",
+            ErrorKind::Internal => "internal",
         }
     }
 
@@ -96,6 +119,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::ClientTimeout => f.write_str("client timed out"),
+            ErrorKind::ClientClosed => f.write_str("client closed the connection"),
             ErrorKind::ClientMalformed { status } => write!(f, "malformed request ({status})"),
             ErrorKind::BodyTooLarge => f.write_str("request body too large"),
             ErrorKind::NoRoute => f.write_str("no route matches the request"),
@@ -110,12 +134,29 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// A request-path failure: kind, side, and whether retrying elsewhere is safe.
+/// A request-path failure: kind, side, the OS error behind it (if any), and
+/// whether retrying elsewhere is safe. `Copy` and small, so the per-request
+/// context keeps it by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} ({side:?})", side = kind.side())]
+#[error("{kind} ({side:?}{})", Errno(*errno), side = kind.side())]
 pub struct Error {
     kind: ErrorKind,
     retry_safe: bool,
+    /// `errno` of the failed system call; 0 when the failure was not one
+    /// (a timeout, a protocol violation).
+    errno: i32,
+}
+
+/// Formats ", errno N" when there is one.
+struct Errno(i32);
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 != 0 {
+            write!(f, ", errno {}", self.0)?;
+        }
+        Ok(())
+    }
 }
 
 impl Error {
@@ -124,7 +165,20 @@ impl Error {
         Error {
             kind,
             retry_safe: kind.retry_safe_by_default(),
+            errno: 0,
         }
+    }
+
+    /// Records the OS error that caused the failure (from `io::Error::raw_os_error`).
+    pub fn with_errno(self, errno: Option<i32>) -> Error {
+        Error {
+            errno: errno.unwrap_or(0),
+            ..self
+        }
+    }
+
+    pub fn errno(&self) -> Option<i32> {
+        (self.errno != 0).then_some(self.errno)
     }
 
     /// For an upstream failure after the request was (perhaps partly) written:
@@ -138,8 +192,8 @@ impl Error {
     /// own bug on another server gives the same result.
     pub fn with_retry_safe(self, retry_safe: bool) -> Error {
         Error {
-            kind: self.kind,
             retry_safe: retry_safe && self.kind.side() == Side::Upstream,
+            ..self
         }
     }
 
@@ -174,6 +228,7 @@ mod tests {
     fn statuses_and_sides() {
         let cases = [
             (ErrorKind::ClientTimeout, 408, Side::Downstream),
+            (ErrorKind::ClientClosed, 499, Side::Downstream),
             (
                 ErrorKind::ClientMalformed { status: 431 },
                 431,
@@ -255,5 +310,12 @@ mod tests {
         assert_eq!(e.to_string(), "upstream timed out (Upstream)");
         let e = Error::new(ErrorKind::ClientMalformed { status: 431 });
         assert_eq!(e.to_string(), "malformed request (431) (Downstream)");
+        let e = Error::new(ErrorKind::UpstreamReset).with_errno(Some(104));
+        assert_eq!(e.errno(), Some(104));
+        assert_eq!(
+            e.to_string(),
+            "upstream closed the connection (Upstream, errno 104)"
+        );
+        assert_eq!(Error::new(ErrorKind::Internal).errno(), None);
     }
 }

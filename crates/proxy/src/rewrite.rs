@@ -37,6 +37,10 @@ pub struct ForwardCtx<'a> {
     /// The effective host when the head names none (HTTP/1.0 without Host).
     pub host: Option<&'a str>,
     pub route: &'a RouteConfig,
+    /// `(header name, id)` when the gateway made the request id: every
+    /// client field of that name is dropped and this one written instead. None
+    /// when the client's own id is forwarded as it came (or ids are off).
+    pub request_id: Option<(&'a [u8], &'a [u8])>,
 }
 
 /// The framing the outgoing message will use.

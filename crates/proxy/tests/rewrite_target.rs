@@ -144,6 +144,7 @@ fn names_kept_values_trimmed_and_buffer_appended() {
         scheme: "http",
         host: None,
         route: &route,
+        request_id: None,
     };
     let mut out = Vec::with_capacity(1024);
     let cap = out.capacity();

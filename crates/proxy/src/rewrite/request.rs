@@ -68,6 +68,7 @@ pub fn write_upstream_request(
             || (fwd.x_forwarded_proto && eq_ci(name, XFP))
             || (fwd.forwarded && eq_ci(name, FORWARDED))
             || (fwd.via && eq_ci(name, VIA_NAME))
+            || ctx.request_id.is_some_and(|(id, _)| eq_ci(name, id))
     };
     fields.for_each(|name, value| {
         if !generated(name) {
@@ -93,6 +94,9 @@ pub fn write_upstream_request(
     }
     if fwd.via {
         put_appended(out, &fields, VIA_NAME, |out| put(out, VIA));
+    }
+    if let Some((name, id)) = ctx.request_id {
+        put_field(out, name, id);
     }
     put(out, b"\r\n");
 }

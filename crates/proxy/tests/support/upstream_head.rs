@@ -20,6 +20,7 @@ pub fn route() -> RouteConfig {
         request_headers: HeaderRewrite::default(),
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
+        access_log: RouteConfig::DEFAULT_ACCESS_LOG,
     }
 }
 
@@ -115,6 +116,7 @@ pub fn write(req: Req<'_>, route: &RouteConfig) -> Parsed {
         scheme: "http",
         host: req.host,
         route,
+        request_id: None,
     };
     let mut out = b"leftover".to_vec();
     out.clear();

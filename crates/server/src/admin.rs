@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ctx::Shared;
 use crate::metrics::recorder::PromRecorder;
-use crate::shard::Shared;
 
 const POLL: Duration = Duration::from_millis(25);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);

@@ -2,10 +2,6 @@
 //! its own listeners, connection table, buffers and upstream pools.
 
 pub mod accept;
-pub mod ctx;
-pub mod upstreams;
-
-pub use ctx::{ShardCtx, ShardSnap, Shared};
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -14,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use shardgate_config::Driver;
 use shardgate_net::{pin_current_thread, run_on_runtime, ActiveDriver};
+
+use crate::ctx::{ShardCtx, Shared};
 
 /// What a shard thread reports once it is serving (or why it could not start).
 pub type Ready = Result<ActiveDriver, String>;
@@ -60,7 +58,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             return;
         }
     };
-    let lot = monoio::spawn(crate::conn::park::lot(ctx.clone()));
+    let lot = monoio::spawn(crate::conn::lot::lot(ctx.clone()));
     let mut accepts = Vec::new();
     for (idx, std_listener) in spec.listeners {
         match monoio::net::TcpListener::from_std(std_listener) {
@@ -82,6 +80,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             break;
         }
         ticks = ticks.wrapping_add(1);
+        ctx.flush_access_log();
         if ticks.is_multiple_of(SWEEP_TICKS) {
             ctx.table.sweep(Instant::now(), false, |p| {
                 crate::conn::park::expire(&ctx, p);
@@ -116,4 +115,5 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             "grace period over, closing"
         );
     }
+    ctx.flush_access_log();
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shardgate_http::{BodyKind, ChunkedDecoder};
+use shardgate_proxy::{Error, ErrorKind};
 
 use super::io::{read_more, write_range, IoFail};
 
@@ -21,17 +22,52 @@ pub enum BodyState {
     Done,
 }
 
-#[derive(Debug)]
-pub enum BodyError {
-    /// The sending side failed, timed out or closed early.
-    Src(IoFail),
-    SrcEof,
-    /// The sending side broke the framing (bad chunk syntax).
-    SrcMalformed(shardgate_http::Error),
-    /// The receiving side failed or timed out.
-    Dst,
-    /// More than the configured body limit.
-    TooLarge,
+/// Which way a body moves; it decides whose fault a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client → upstream (or client → discarded).
+    Request,
+    /// Upstream → client.
+    Response,
+}
+
+impl Direction {
+    /// The sender failed or timed out.
+    fn src(self, f: IoFail) -> Error {
+        let kind = match (self, f) {
+            (Direction::Request, IoFail::Timeout) => ErrorKind::ClientTimeout,
+            (Direction::Request, IoFail::Io(_)) => ErrorKind::ClientClosed,
+            (Direction::Response, IoFail::Timeout) => ErrorKind::UpstreamTimeout,
+            (Direction::Response, IoFail::Io(_)) => ErrorKind::UpstreamReset,
+        };
+        Error::new(kind).with_errno(f.errno())
+    }
+
+    /// The sender closed before the body's end.
+    fn src_eof(self) -> Error {
+        Error::new(match self {
+            Direction::Request => ErrorKind::ClientClosed,
+            Direction::Response => ErrorKind::UpstreamReset,
+        })
+    }
+
+    /// The sender broke the framing (bad chunk syntax).
+    fn malformed(self) -> Error {
+        Error::new(match self {
+            Direction::Request => ErrorKind::ClientMalformed { status: 400 },
+            Direction::Response => ErrorKind::UpstreamMalformed,
+        })
+    }
+
+    /// The receiver failed or stopped reading.
+    fn dst(self, f: IoFail) -> Error {
+        let kind = match (self, f) {
+            (Direction::Request, IoFail::Timeout) => ErrorKind::UpstreamTimeout,
+            (Direction::Request, IoFail::Io(_)) => ErrorKind::UpstreamReset,
+            (Direction::Response, _) => ErrorKind::ClientClosed,
+        };
+        Error::new(kind).with_errno(f.errno())
+    }
 }
 
 impl BodyState {
@@ -122,14 +158,16 @@ pub struct Source<'a, R> {
 
 /// Moves the rest of the body from `src` to `dst` (or discards it when `dst` is
 /// None). Bytes after the body's end stay in `src.buf[*src.pos..]` (a pipelined
-/// request, say). Returns the number of body bytes moved.
+/// request, say). Returns the number of body bytes moved; a failure says
+/// whose it was by `dir`.
 pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     state: &mut BodyState,
     src: Source<'_, R>,
     mut dst: Option<&mut W>,
     write_timeout: Duration,
     limit: u64,
-) -> Result<u64, BodyError> {
+    dir: Direction,
+) -> Result<u64, Error> {
     // Chunked bodies are limited by their decoded size, which the state carries
     // across calls; other framings by the bytes moved here (a Content-Length
     // over the limit is refused before any byte moves).
@@ -142,27 +180,27 @@ pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
             plain.clear();
             let n = state
                 .advance_into(src.buf.get(from..).unwrap_or_default(), &mut plain)
-                .map_err(BodyError::SrcMalformed)?;
+                .map_err(|_| dir.malformed())?;
             moved += n as u64;
             if let Some(d) = dst.as_deref_mut() {
                 super::io::write_all(d, &mut plain, write_timeout)
                     .await
-                    .map_err(|_| BodyError::Dst)?;
+                    .map_err(|f| dir.dst(f))?;
             }
             *src.pos = from + n;
         } else if src.buf.len() > *src.pos {
             let from = *src.pos;
             let n = state
                 .advance(src.buf.get(from..).unwrap_or_default())
-                .map_err(BodyError::SrcMalformed)?;
+                .map_err(|_| dir.malformed())?;
             moved += n as u64;
             if state.over_limit(limit, moved) {
-                return Err(BodyError::TooLarge);
+                return Err(Error::new(ErrorKind::BodyTooLarge));
             }
             if let Some(d) = dst.as_deref_mut() {
                 write_range(d, src.buf, from, from + n, write_timeout)
                     .await
-                    .map_err(|_| BodyError::Dst)?;
+                    .map_err(|f| dir.dst(f))?;
             }
             *src.pos = from + n;
         }
@@ -177,10 +215,10 @@ pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
                     *state = BodyState::Done;
                     return Ok(moved);
                 }
-                return Err(BodyError::SrcEof);
+                return Err(dir.src_eof());
             }
             Ok(_) => {}
-            Err(e) => return Err(BodyError::Src(e)),
+            Err(f) => return Err(dir.src(f)),
         }
     }
 }

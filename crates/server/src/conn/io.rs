@@ -12,15 +12,26 @@ use std::time::Duration;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
-#[derive(Debug)]
+/// How an I/O step failed: the deadline passed, or the OS said no (with its
+/// errno, which the request's error keeps for the log).
+#[derive(Debug, Clone, Copy)]
 pub enum IoFail {
     Timeout,
-    Io,
+    Io(Option<i32>),
 }
 
 impl From<io::Error> for IoFail {
-    fn from(_: io::Error) -> Self {
-        IoFail::Io
+    fn from(e: io::Error) -> Self {
+        IoFail::Io(e.raw_os_error())
+    }
+}
+
+impl IoFail {
+    pub fn errno(self) -> Option<i32> {
+        match self {
+            IoFail::Timeout => None,
+            IoFail::Io(e) => e,
+        }
     }
 }
 

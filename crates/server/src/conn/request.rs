@@ -1,15 +1,19 @@
-//! Turning a request head into a decision, synchronously, while the head is still
-//! borrowed from the read buffer: parse, route, and write the outgoing head (the
-//! upstream request or the whole static response) into a pooled buffer. What the
-//! async part needs afterwards is copied into [`Prepared`], which borrows nothing.
+//! The HTTP/1.1 front end's part of a request head, done synchronously while
+//! the head is still borrowed from the read buffer: parse, enter the
+//! lifecycle's admit and route phases, and write the outgoing head (the
+//! upstream request or the whole static response) into a pooled buffer. What
+//! the async part needs afterwards is copied into [`Prepared`], which borrows
+//! nothing.
 
-use std::net::IpAddr;
-
-use shardgate_config::RouteAction;
 use shardgate_http::{parse_request, BodyKind, HeaderStore, Limits, Parsed};
-use shardgate_proxy::{write_static_response, write_upstream_request, ForwardCtx, Framing};
+use shardgate_proxy::{
+    write_static_response, write_upstream_request, Error, ErrorKind, ForwardCtx, Framing,
+};
 
-use crate::shard::{ShardCtx, ShardSnap};
+use crate::ctx::{ShardCtx, ShardSnap};
+use crate::lifecycle::context::Field;
+use crate::lifecycle::request_id::RequestId;
+use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
 
 /// Static responses discard a request body up to this size; a larger one closes
 /// the connection instead of reading it all.
@@ -19,9 +23,9 @@ pub enum Action {
     /// `out` holds the complete static response.
     Respond,
     /// `out` holds the upstream request head; forward to this upstream index.
-    Proxy { upstream: usize, route: usize },
-    /// Answer with this status (no route, method not supported, body too large …).
-    Reject { status: u16 },
+    Proxy { upstream: usize },
+    /// Refused by a phase: the error is in the request context.
+    Reject,
 }
 
 pub struct Prepared {
@@ -39,61 +43,75 @@ pub struct Prepared {
 pub enum Step {
     Ready(Prepared),
     Partial,
-    /// The head is malformed or over a limit: answer with this status and close.
-    Malformed(u16),
+    /// The head is malformed or over a limit: answer and close.
+    Malformed(Error),
 }
 
 pub struct Input<'a> {
     pub data: &'a [u8],
-    pub listener: usize,
-    pub client_ip: IpAddr,
-    /// `"http"` or `"https"`, for X-Forwarded-Proto and Forwarded.
-    pub scheme: &'static str,
     pub limits: &'a Limits,
 }
 
-pub fn prepare(ctx: &ShardCtx, snap: &ShardSnap, input: Input<'_>, out: &mut Vec<u8>) -> Step {
+pub fn prepare(
+    ctx: &ShardCtx,
+    snap: &ShardSnap,
+    input: Input<'_>,
+    out: &mut Vec<u8>,
+    rq: &mut RequestCtx,
+) -> Step {
     // Uninitialised slots: creating the store costs nothing.
     let mut store = HeaderStore::new();
     let head = match parse_request(input.data, input.limits, &mut store) {
         Ok(Parsed::Complete(h)) => h,
         Ok(Parsed::Partial) => return Step::Partial,
-        Err(e) => return Step::Malformed(e.status()),
+        Err(e) => {
+            return Step::Malformed(Error::new(ErrorKind::ClientMalformed {
+                status: e.status(),
+            }))
+        }
     };
     let cfg = &snap.snap.config;
+    let http10 = head.minor_version == 0;
     let mut p = Prepared {
         head_len: head.head_len,
         body: head.body,
         keep_alive: head.keep_alive,
-        http10: head.minor_version == 0,
+        http10,
         expect_continue: head.expect_continue,
         upgrade: head.upgrade.is_some(),
         is_head: head.method == "HEAD",
         idempotent: shardgate_proxy::is_idempotent(head.method),
-        action: Action::Reject { status: 404 },
+        action: Action::Reject,
     };
+    let id_header = if cfg.request_id.enabled {
+        cfg.request_id.header.as_str()
+    } else {
+        ""
+    };
+    let view = RequestView {
+        method: head.method,
+        host: head.host,
+        target: head.target,
+        body: head.body,
+        protocol: if http10 { "HTTP/1.0" } else { "HTTP/1.1" },
+        request_id: None,
+        user_agent: None,
+        referer: None,
+    }
+    .with_h1_fields(head.headers, id_header);
+    rq.protocol = view.protocol;
     out.clear();
-    if head.method == "CONNECT" {
-        // A reverse proxy does not open tunnels to arbitrary hosts.
-        p.action = Action::Reject { status: 501 };
-        return Step::Ready(p);
+    let decision =
+        lifecycle::admit(&view, cfg).and_then(|()| lifecycle::route(rq, &view, &snap.snap));
+    if cfg.request_id.enabled {
+        rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
     }
-    let max_body = cfg.server.limits.max_body_bytes;
-    if let BodyKind::Length(n) = head.body {
-        if max_body > 0 && n > max_body {
-            p.action = Action::Reject { status: 413 };
-            return Step::Ready(p);
-        }
+    if rq.log_enabled {
+        capture(ctx, rq, &view);
     }
-    let path = shardgate_http::origin_form(head.target);
-    let Some(route_idx) = snap.snap.router.lookup(input.listener, head.host, path) else {
-        return Step::Ready(p);
-    };
-    let Some(route) = cfg.routes.get(route_idx) else {
-        return Step::Ready(p);
-    };
-    match &route.action {
-        RouteAction::Respond(resp) => {
+    match decision {
+        Err(e) => rq.fail(e),
+        Ok(Decision::Respond(route, resp)) => {
             // Answering without reading a body the client was told to hold back
             // leaves the framing in doubt, and a large body is not worth reading
             // just to drop it: close afterwards in both cases.
@@ -106,21 +124,21 @@ pub fn prepare(ctx: &ShardCtx, snap: &ShardSnap, input: Input<'_>, out: &mut Vec
             });
             p.action = Action::Respond;
         }
-        RouteAction::Proxy { .. } => {
-            let Some(up_idx) = snap.snap.route_upstream.get(route_idx).copied().flatten() else {
-                p.action = Action::Reject { status: 502 };
-                return Step::Ready(p);
-            };
+        Ok(Decision::Proxy(route, upstream)) => {
             let framing = match head.body {
                 BodyKind::Length(n) => Framing::Length(n),
                 BodyKind::Chunked => Framing::Chunked,
                 BodyKind::None | BodyKind::CloseDelimited => Framing::None,
             };
             let fctx = ForwardCtx {
-                client_ip: input.client_ip,
-                scheme: input.scheme,
+                client_ip: rq.client.ip(),
+                scheme: if rq.tls { "https" } else { "http" },
                 host: head.host,
                 route,
+                request_id: rq
+                    .request_id
+                    .is_generated
+                    .then(|| (id_header.as_bytes(), rq.request_id.generated())),
             };
             write_upstream_request(
                 out,
@@ -131,11 +149,30 @@ pub fn prepare(ctx: &ShardCtx, snap: &ShardSnap, input: Input<'_>, out: &mut Vec
                 framing,
                 head.upgrade,
             );
-            p.action = Action::Proxy {
-                upstream: up_idx,
-                route: route_idx,
-            };
+            p.action = Action::Proxy { upstream };
         }
     }
     Step::Ready(p)
+}
+
+/// Copies what the access log needs out of the read buffer (later reads
+/// overwrite it) into a pooled buffer.
+fn capture(ctx: &ShardCtx, rq: &mut RequestCtx, view: &RequestView<'_>) {
+    if rq.fields.buf.capacity() == 0 {
+        rq.fields.buf = ctx.buffers.take();
+    }
+    let f = &mut rq.fields;
+    f.clear();
+    f.put(Field::Method, view.method.as_bytes());
+    f.put(Field::Host, view.host.unwrap_or_default().as_bytes());
+    f.put(Field::Target, view.target.as_bytes());
+    if let Some(v) = view.user_agent {
+        f.put(Field::UserAgent, v);
+    }
+    if let Some(v) = view.referer {
+        f.put(Field::Referer, v);
+    }
+    if rq.request_id.from_client {
+        f.put(Field::RequestId, view.request_id.unwrap_or_default());
+    }
 }

@@ -18,9 +18,12 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
 
 use self::guarded::Guarded;
-use super::{closed, serve_one, tunnel, Downstream, Next};
+use super::downstream::{Downstream, Next};
+use super::serve::serve_one;
+use super::state::closed;
+use super::tunnel;
 use crate::conn_table::{Slot, SlotState};
-use crate::shard::ShardCtx;
+use crate::ctx::ShardCtx;
 
 type Tls = Guarded<monoio_rustls::ServerTlsStream<TcpStream>>;
 
@@ -78,7 +81,7 @@ async fn serve_requests(
         first = false;
         match serve_one(ctx, &mut down, listener).await {
             Next::KeepAlive if !ctx.stopping() => continue,
-            Next::Tunnel(up) => {
+            Next::Tunnel(up, idle) => {
                 let pending = tunnel::pending(&down);
                 ctx.give_buffer(std::mem::take(&mut down.buf));
                 let Some(tls) = down.stream.into_inner() else {
@@ -87,7 +90,7 @@ async fn serve_requests(
                 let mark = Guarded::new(());
                 let (r, w) = tls.into_split();
                 let (r, w) = (mark.sibling(r), mark.sibling(w));
-                tunnel::tunnel(r, w, pending, up, tunnel::limits(ctx)).await;
+                tunnel::tunnel(r, w, pending, up, tunnel::limits(ctx, idle)).await;
                 return;
             }
             _ => break,

@@ -7,23 +7,14 @@ use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 
-use super::upstream::UpConn;
-use super::Downstream;
-use crate::shard::ShardCtx;
+use super::downstream::Downstream;
+use crate::ctx::ShardCtx;
+use crate::upstream::UpConn;
 
-/// The tunnel's timeouts: the longest upstream `read_timeout` as the idle
-/// limit, and the server's send timeout.
-pub fn limits(ctx: &ShardCtx) -> (Duration, Duration) {
-    let snap = ctx.snapshot();
-    let idle = snap
-        .snap
-        .config
-        .upstreams
-        .iter()
-        .map(|u| u.read_timeout)
-        .max()
-        .unwrap_or(Duration::from_secs(60));
-    (idle, snap.snap.config.server.timeouts.send)
+/// The tunnel's timeouts: `idle` (the route's upstream `read_timeout`) and
+/// the server's send timeout.
+pub fn limits(ctx: &ShardCtx, idle: Duration) -> (Duration, Duration) {
+    (idle, ctx.snapshot().snap.config.server.timeouts.send)
 }
 
 /// Bytes the client sent after its upgrade request: they belong to the new protocol.
@@ -45,10 +36,9 @@ pub async fn tunnel<R, W>(
     R: AsyncReadRent,
     W: AsyncWriteRent,
 {
-    let UpConn {
-        stream: up_stream, ..
-    } = up;
-    let (mut ur, mut uw) = up_stream.into_split();
+    // Tunnelled connections never return to the pool: dropping `up` at the
+    // end closes the socket and uncounts it.
+    let (mut ur, mut uw) = up.stream.into_split();
     let a = async {
         if !pending.is_empty() {
             let (r, _) = uw.write_all(pending).await;

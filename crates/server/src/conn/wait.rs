@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, CancelableAsyncReadRent, Canceller};
 
-use super::Downstream;
-use crate::shard::ShardCtx;
+use super::downstream::Downstream;
+use crate::ctx::ShardCtx;
 
 /// How long a connection stays hot after a response. Long enough to cover a
 /// client's turnaround under load; short enough that idle connections give their

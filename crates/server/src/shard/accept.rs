@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
-use super::ShardCtx;
 use crate::conn;
+use crate::ctx::ShardCtx;
 
 /// Pause after accept fails for lack of file descriptors, so the loop does not spin.
 const EMFILE_PAUSE: Duration = Duration::from_millis(50);
@@ -61,9 +61,13 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
                         slot,
                         cfg,
                     )),
-                    None => {
-                        monoio::spawn(conn::serve(ctx.clone(), stream, peer, listener_idx, slot))
-                    }
+                    None => monoio::spawn(conn::run::serve(
+                        ctx.clone(),
+                        stream,
+                        peer,
+                        listener_idx,
+                        slot,
+                    )),
                 };
             }
             Err(e) => {

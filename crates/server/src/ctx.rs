@@ -5,26 +5,49 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::Cache;
 use shardgate_net::Poller;
 use shardgate_proxy::{DateCache, Rng};
 
-use super::upstreams::{self, UpstreamState};
+use crate::access_log::ShardLog;
 use crate::buffers::BufferPool;
 use crate::conn_table::ConnTable;
 use crate::event::LocalEvent;
-use crate::metrics::ShardMetrics;
+use crate::lifecycle::access;
+use crate::lifecycle::RequestCtx;
+use crate::metrics::{RouteMetrics, ShardMetrics, NO_ROUTE};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::stats::ShardCounters;
+use crate::upstream::{self, UpstreamState};
 
 /// The shard's current generation: the shared snapshot plus this shard's
-/// upstream state built for it. Requests hold an `Rc` for their whole life, so a
-/// reload never changes the rules under a request in flight.
+/// upstream state and per-route metric handles built for it. Requests hold an
+/// `Rc` for their whole life, so a reload never changes the rules under a
+/// request in flight.
 pub struct ShardSnap {
     pub snap: Arc<Snapshot>,
     pub upstreams: Vec<UpstreamState>,
+    /// By route index.
+    pub routes: Vec<RouteMetrics>,
+}
+
+impl ShardSnap {
+    fn build(shard: usize, snap: Arc<Snapshot>, previous: &[UpstreamState]) -> Self {
+        let upstreams = upstream::build(&snap.config, previous, shard);
+        let routes = snap
+            .config
+            .routes
+            .iter()
+            .map(|r| RouteMetrics::new(shard, &r.name))
+            .collect();
+        ShardSnap {
+            snap,
+            upstreams,
+            routes,
+        }
+    }
 }
 
 /// State shared by all shards of one server (control thread included).
@@ -35,6 +58,8 @@ pub struct Shared {
     pub stats: Vec<ShardCounters>,
     /// The TLS ticket key, kept across reloads (see `tls`).
     pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    /// Set once `[access_log]` is configured (at start or by a reload); a shard takes its `ShardLog` from it.
+    pub access_log: std::sync::OnceLock<crate::access_log::Sink>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
@@ -61,6 +86,10 @@ pub struct ShardCtx {
     date: RefCell<DateCache>,
     pub rng: RefCell<Rng>,
     pub metrics: ShardMetrics,
+    /// Requests that matched no route.
+    pub no_route: RouteMetrics,
+    /// This shard's access-log buffers, made when the access log is first on.
+    access_log: RefCell<Option<ShardLog>>,
 }
 
 impl ShardCtx {
@@ -75,13 +104,13 @@ impl ShardCtx {
         );
         let small_buffers = BufferPool::new(SMALL_BUFFER, cfg.max_connections_per_shard.min(4096));
         let table = ConnTable::new(cfg.max_connections_per_shard);
-        let upstreams = upstreams::build(&snap.config, &[]);
+        let current = ShardSnap::build(id, snap, &[]);
         let cache = Cache::new(shared.snapshot.clone());
         Ok(Rc::new(Self {
             id,
             poller,
             cache: RefCell::new(cache),
-            current: RefCell::new(Rc::new(ShardSnap { snap, upstreams })),
+            current: RefCell::new(Rc::new(current)),
             shared,
             buffers,
             stream_buffers,
@@ -89,8 +118,12 @@ impl ShardCtx {
             table,
             shutdown: LocalEvent::new(),
             date: RefCell::new(DateCache::new()),
-            rng: RefCell::new(Rng::new(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1))),
+            // Seeded from the OS, so the gateways of a fleet do not all draw
+            // the same jitter and backoff sequence.
+            rng: RefCell::new(Rng::new(os_seed(id))),
             metrics: ShardMetrics::new(id),
+            no_route: RouteMetrics::new(id, NO_ROUTE),
+            access_log: RefCell::new(None),
         }))
     }
 
@@ -101,11 +134,9 @@ impl ShardCtx {
         let latest = cache.load();
         let mut current = self.current.borrow_mut();
         if !Arc::ptr_eq(latest, &current.snap) {
-            let upstreams = upstreams::build(&latest.config, &current.upstreams);
-            *current = Rc::new(ShardSnap {
-                snap: latest.clone(),
-                upstreams,
-            });
+            let next = ShardSnap::build(self.id, latest.clone(), &current.upstreams);
+            upstream::retire_dropped(&current.upstreams, &next.upstreams);
+            *current = Rc::new(next);
             tracing::info!(
                 shard = self.id,
                 generation = latest.generation,
@@ -158,4 +189,70 @@ impl ShardCtx {
             }
         }
     }
+
+    /// Whether requests of the current generation are access-logged.
+    pub fn access_log_on(&self) -> bool {
+        self.current.borrow().snap.config.access_log.is_some()
+    }
+
+    /// Writes `rq`'s access log line into this shard's buffer (never waits:
+    /// a line that finds no room is dropped and counted).
+    pub fn access_line(&self, snap: &ShardSnap, rq: &RequestCtx, status: u16, took: Duration) {
+        let Some(cfg) = &snap.snap.config.access_log else {
+            return;
+        };
+        let mut slot = self.access_log.borrow_mut();
+        if slot.is_none() {
+            *slot = self.shared.access_log.get().map(|s| s.shard_log(self.id));
+        }
+        let Some(log) = slot.as_mut() else {
+            return;
+        };
+        let config = &snap.snap.config;
+        let route = rq
+            .route
+            .and_then(|r| config.routes.get(r))
+            .map_or(NO_ROUTE, |r| r.name.as_str());
+        let upstream = rq
+            .upstream
+            .and_then(|u| config.upstreams.get(u))
+            .map_or("", |u| u.name.as_str());
+        let line = access::Line {
+            rq,
+            status,
+            took,
+            route,
+            upstream,
+        };
+        log.line(|out| access::write(out, cfg.format, &line));
+    }
+
+    /// Hands buffered access-log lines to the writer (every tick, and at stop).
+    pub fn flush_access_log(&self) {
+        if let Some(log) = self.access_log.borrow_mut().as_mut() {
+            log.flush();
+        }
+    }
+
+    /// The metric handles of route `idx` (or of "no route").
+    pub fn route_metrics<'a>(
+        &'a self,
+        snap: &'a ShardSnap,
+        idx: Option<usize>,
+    ) -> &'a RouteMetrics {
+        idx.and_then(|i| snap.routes.get(i))
+            .unwrap_or(&self.no_route)
+    }
+}
+
+/// A seed from the OS's entropy source; if that fails (it does not on Linux
+/// ≥ 3.17), the clock and the shard index, which still differ per process.
+fn os_seed(shard: usize) -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        nanos ^ (std::process::id() as u64).rotate_left(32) ^ shard as u64
+    })
 }

@@ -1,0 +1,62 @@
+//! The client side of a connection and what a request leaves it in.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use shardgate_proxy::write_error_response;
+
+use super::io::{write_all, Io};
+use crate::ctx::ShardCtx;
+use crate::lifecycle::RequestCtx;
+use crate::upstream::UpConn;
+
+/// The client side of a connection and the bytes read from it but not yet used.
+pub struct Downstream<S = TcpStream> {
+    pub stream: S,
+    pub peer: SocketAddr,
+    pub buf: Vec<u8>,
+    pub pos: usize,
+    /// Cancels the hot-window read; made once per connection and reused
+    /// (plain TCP only).
+    pub canceller: Option<monoio::io::Canceller>,
+    /// The connection came through TLS (the scheme forwarded upstream).
+    pub secure: bool,
+}
+
+pub enum Next {
+    KeepAlive,
+    Close,
+    /// The client closed (or timed out) before sending a request: nothing to record.
+    Eof,
+    /// Internal: the upstream switched protocols (becomes `Tunnel`).
+    Upgrade,
+    /// The upstream connection, and its upstream's `read_timeout` (the
+    /// tunnel's idle limit, as nginx's `proxy_read_timeout`).
+    Tunnel(UpConn, Duration),
+}
+
+impl<S: Io> Downstream<S> {
+    pub(crate) fn buffered(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    /// Answers the failure recorded in `rq` (if nothing was sent yet) and closes.
+    pub async fn fail(&mut self, ctx: &ShardCtx, rq: &mut RequestCtx, out: &mut Vec<u8>) -> Next {
+        let Some(e) = rq.failure else {
+            return Next::Close;
+        };
+        let status = e.status();
+        // 499 (the client left) has nobody to answer.
+        if rq.response_started || status == 499 {
+            return Next::Close;
+        }
+        out.clear();
+        ctx.date_bytes(|d| write_error_response(out, status, false, d));
+        let send = ctx.snapshot().snap.config.server.timeouts.send;
+        if write_all(&mut self.stream, out, send).await.is_ok() {
+            rq.responded(status, out.len());
+        }
+        Next::Close
+    }
+}

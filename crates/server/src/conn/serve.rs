@@ -1,0 +1,188 @@
+//! One HTTP/1.1 request on a connection, from its first byte to its log
+//! line: read the head under the header timeout, prepare it (parse, admit,
+//! route, rewrite), answer or forward it, then the log phase.
+
+use std::time::Instant;
+
+use shardgate_http::{BodyKind, Limits};
+use shardgate_proxy::{write_error_response, Error, ErrorKind};
+
+use super::body::{pump, BodyState, Direction, Source};
+use super::downstream::{Downstream, Next};
+use super::forward;
+use super::io::{compact, read_more, write_all, Io, IoFail};
+use super::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
+use crate::ctx::{ShardCtx, ShardSnap};
+use crate::lifecycle::{log, RequestCtx};
+
+/// One request on `down`: the context, a pooled buffer for the outgoing
+/// head, and the log phase at the end.
+pub(crate) async fn serve_one<S: Io>(
+    ctx: &ShardCtx,
+    down: &mut Downstream<S>,
+    listener: usize,
+) -> Next {
+    let snap = ctx.snapshot();
+    let mut rq = RequestCtx::new(listener, down.peer, down.secure);
+    rq.log_enabled = ctx.access_log_on();
+    let mut out = ctx.buffers.take();
+    let next = handle(ctx, &snap, down, &mut rq, &mut out).await;
+    if !matches!(next, Next::Eof) {
+        log::log(ctx, &snap, &rq);
+    }
+    if rq.fields.buf.capacity() > 0 {
+        ctx.give_buffer(std::mem::take(&mut rq.fields.buf));
+    }
+    ctx.buffers.give(out);
+    next
+}
+
+async fn handle<S: Io>(
+    ctx: &ShardCtx,
+    snap: &ShardSnap,
+    down: &mut Downstream<S>,
+    rq: &mut RequestCtx,
+    out: &mut Vec<u8>,
+) -> Next {
+    let scfg = &snap.snap.config.server;
+    let limits = Limits {
+        max_request_line: scfg.limits.max_request_line,
+        max_head_bytes: scfg.limits.max_header_bytes,
+        max_headers: scfg.limits.max_headers,
+    };
+    let deadline = Instant::now() + scfg.timeouts.header_read;
+    let prepared = loop {
+        let input = Input {
+            data: down.buf.get(down.pos..).unwrap_or_default(),
+            limits: &limits,
+        };
+        match prepare(ctx, snap, input, out, rq) {
+            Step::Ready(p) => break p,
+            Step::Malformed(e) => {
+                ctx.metrics.client_errors.increment(1);
+                rq.bytes_in += (down.buf.len() - down.pos) as u64;
+                rq.fail(e);
+                return down.fail(ctx, rq, out).await;
+            }
+            Step::Partial => {}
+        }
+        if down.buf.len() == down.buf.capacity() {
+            if down.pos == 0 {
+                ctx.metrics.client_errors.increment(1);
+                rq.bytes_in += down.buf.len() as u64;
+                rq.fail(Error::new(ErrorKind::ClientMalformed { status: 431 }));
+                return down.fail(ctx, rq, out).await;
+            }
+            compact(&mut down.buf, &mut down.pos);
+        }
+        let had = down.buf.len() > down.pos;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_more(&mut down.stream, &mut down.buf, left).await {
+            Ok(0) if had => return client_gone(rq, down, None),
+            Ok(0) => return Next::Eof,
+            Ok(_) => {}
+            Err(IoFail::Timeout) if had => {
+                rq.fail(Error::new(ErrorKind::ClientTimeout));
+                return down.fail(ctx, rq, out).await;
+            }
+            Err(f) if had => return client_gone(rq, down, f.errno()),
+            Err(_) => return Next::Eof,
+        }
+    };
+    down.pos += prepared.head_len;
+    rq.bytes_in += prepared.head_len as u64;
+    match prepared.action {
+        Action::Reject => {
+            let not_found = rq.failure.map(|e| e.kind()) == Some(ErrorKind::NoRoute);
+            let keep = not_found && prepared.body == BodyKind::None && prepared.keep_alive;
+            if !keep {
+                return down.fail(ctx, rq, out).await;
+            }
+            // A 404 without a body keeps the connection, as nginx does.
+            out.clear();
+            ctx.date_bytes(|d| write_error_response(out, 404, true, d));
+            finish_local(ctx, snap, down, &prepared, out, rq).await
+        }
+        Action::Respond => finish_local(ctx, snap, down, &prepared, out, rq).await,
+        Action::Proxy { upstream } => {
+            forward::proxy(ctx, snap, down, &prepared, upstream, rq, out).await
+        }
+    }
+}
+
+/// The client closed or reset in the middle of its request head.
+fn client_gone<S>(rq: &mut RequestCtx, down: &Downstream<S>, errno: Option<i32>) -> Next {
+    rq.bytes_in += (down.buf.len() - down.pos) as u64;
+    rq.fail(Error::new(ErrorKind::ClientClosed).with_errno(errno));
+    Next::Close
+}
+
+/// Answers from the gateway itself. The request body is read (and dropped)
+/// first, so the next request on the connection is found and a body whose
+/// framing is broken gets 400 instead of the route's answer, as nginx does.
+async fn finish_local<S: Io>(
+    ctx: &ShardCtx,
+    snap: &ShardSnap,
+    down: &mut Downstream<S>,
+    p: &Prepared,
+    out: &mut Vec<u8>,
+    rq: &mut RequestCtx,
+) -> Next {
+    let scfg = &snap.snap.config.server;
+    let mut keep = p.keep_alive;
+    let small = match p.body {
+        BodyKind::Length(n) => n <= DISCARD_LIMIT,
+        _ => true,
+    };
+    if p.body != BodyKind::None && (!small || p.expect_continue) {
+        keep = false;
+    } else if p.body != BodyKind::None {
+        let mut state = BodyState::new(p.body);
+        let src = Source {
+            stream: &mut down.stream,
+            buf: &mut down.buf,
+            pos: &mut down.pos,
+            read_timeout: scfg.timeouts.body_read,
+        };
+        let drained = pump(
+            &mut state,
+            src,
+            None::<&mut S>,
+            scfg.timeouts.send,
+            DISCARD_LIMIT,
+            Direction::Request,
+        )
+        .await;
+        match drained {
+            Ok(n) => rq.bytes_in += n,
+            // A chunked body longer than is worth draining: answer, then close.
+            Err(e) if e.kind() == ErrorKind::BodyTooLarge => keep = false,
+            Err(e) => {
+                rq.fail(e);
+                return down.fail(ctx, rq, out).await;
+            }
+        }
+    }
+    let status = status_of(out);
+    if write_all(&mut down.stream, out, scfg.timeouts.send)
+        .await
+        .is_err()
+    {
+        rq.fail(Error::new(ErrorKind::ClientClosed));
+        return Next::Close;
+    }
+    rq.responded(status, out.len());
+    if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+/// The status code of a response head written into `out` ("HTTP/1.1 200 …").
+fn status_of(out: &[u8]) -> u16 {
+    out.get(9..12)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}

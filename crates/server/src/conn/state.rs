@@ -1,0 +1,34 @@
+//! What a plain-TCP connection keeps between its tasks (request task, parked
+//! in the lot), and the accounting when it ends.
+
+use std::time::Instant;
+
+use super::downstream::Downstream;
+use crate::conn_table::Slot;
+use crate::ctx::ShardCtx;
+
+pub struct Conn {
+    pub down: Downstream,
+    pub listener: usize,
+    pub slot: Slot,
+    pub accepted: Instant,
+    /// No request served yet: the header timeout applies to the first wait.
+    pub first: bool,
+}
+
+/// Accounting for a connection that ends; dropping the slot frees it.
+pub(crate) fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
+    account_close(ctx, accepted);
+    drop(slot);
+}
+
+/// The metrics and counters of a connection that ends.
+pub(crate) fn account_close(ctx: &ShardCtx, accepted: Instant) {
+    ctx.metrics.active.decrement(1.0);
+    if let Some(s) = ctx.stats() {
+        s.on_close();
+    }
+    ctx.metrics
+        .connection_seconds
+        .record(accepted.elapsed().as_secs_f64());
+}

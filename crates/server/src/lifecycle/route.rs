@@ -1,0 +1,47 @@
+//! Route: which rule answers the request, and with what.
+
+use shardgate_config::{RouteAction, RouteConfig, StaticResponse};
+use shardgate_proxy::{Error, ErrorKind};
+
+use super::{RequestCtx, RequestView};
+use crate::snapshot::Snapshot;
+
+pub enum Decision<'s> {
+    /// Answer from the gateway.
+    Respond(&'s RouteConfig, &'s StaticResponse),
+    /// Forward to upstream index `upstream`.
+    Proxy(&'s RouteConfig, usize),
+}
+
+/// Records the route (and upstream) in `rq`.
+pub fn route<'s>(
+    rq: &mut RequestCtx,
+    view: &RequestView<'_>,
+    snap: &'s Snapshot,
+) -> Result<Decision<'s>, Error> {
+    let idx = snap
+        .router
+        .lookup(rq.listener, view.host, view.path())
+        .ok_or(Error::new(ErrorKind::NoRoute))?;
+    let route = snap
+        .config
+        .routes
+        .get(idx)
+        .ok_or(Error::new(ErrorKind::Internal))?;
+    rq.route = Some(idx);
+    rq.log_enabled = rq.log_enabled && route.access_log;
+    match &route.action {
+        RouteAction::Respond(resp) => Ok(Decision::Respond(route, resp)),
+        RouteAction::Proxy { .. } => {
+            // Resolved when the snapshot was built; absent only by a bug.
+            let up = snap
+                .route_upstream
+                .get(idx)
+                .copied()
+                .flatten()
+                .ok_or(Error::new(ErrorKind::Internal))?;
+            rq.upstream = Some(up);
+            Ok(Decision::Proxy(route, up))
+        }
+    }
+}

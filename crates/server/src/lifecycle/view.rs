@@ -1,0 +1,40 @@
+//! What a front end hands the lifecycle: the parts of a request head the
+//! phases decide on, borrowed from wherever the front end parsed them.
+
+use shardgate_http::BodyKind;
+
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// The host without port, lower-cased by the parser (None: no Host).
+    pub host: Option<&'a str>,
+    /// The request target as received (origin form for the router).
+    pub target: &'a str,
+    pub body: BodyKind,
+    /// `"HTTP/1.0"`, `"HTTP/1.1"`, `"HTTP/3"`.
+    pub protocol: &'static str,
+    /// The client's request-id header value, if it sent one.
+    pub request_id: Option<&'a [u8]>,
+    pub user_agent: Option<&'a [u8]>,
+    pub referer: Option<&'a [u8]>,
+}
+
+impl<'a> RequestView<'a> {
+    /// The path the router matches on (absolute-form targets reduced).
+    pub fn path(&self) -> &'a str {
+        shardgate_http::origin_form(self.target)
+    }
+
+    /// Picks the optional fields out of an HTTP/1.1 header list in one pass.
+    pub fn with_h1_fields(mut self, headers: &'a [httparse::Header<'a>], id_header: &str) -> Self {
+        for h in headers {
+            if h.name.eq_ignore_ascii_case("user-agent") {
+                self.user_agent = Some(h.value);
+            } else if h.name.eq_ignore_ascii_case("referer") {
+                self.referer = Some(h.value);
+            } else if !id_header.is_empty() && h.name.eq_ignore_ascii_case(id_header) {
+                self.request_id = Some(h.value);
+            }
+        }
+        self
+    }
+}

@@ -1,0 +1,35 @@
+//! Per-upstream metric handles, labelled with the shard and the upstream's
+//! name (bounded by the config, never by traffic). Registered when a shard
+//! builds a config generation; recording is a handle increment.
+
+use metrics::{counter, histogram, Counter, Histogram};
+
+pub struct UpstreamMetrics {
+    /// Attempts sent to a server (a retried request counts twice).
+    pub requests: Counter,
+    /// Attempts that failed on the upstream side (connect, reset, timeout,
+    /// malformed response).
+    pub failures: Counter,
+    pub connects: Counter,
+    pub connect_errors: Counter,
+    pub reused: Counter,
+    pub retries: Counter,
+    pub connect_seconds: Histogram,
+}
+
+impl UpstreamMetrics {
+    pub fn new(shard: usize, upstream: &str) -> Self {
+        let s = shard.to_string();
+        let u = upstream.to_string();
+        let labels = [("shard", s), ("upstream", u)];
+        Self {
+            requests: counter!("shardgate_upstream_requests_total", &labels),
+            failures: counter!("shardgate_upstream_failures_total", &labels),
+            connects: counter!("shardgate_upstream_connects_total", &labels),
+            connect_errors: counter!("shardgate_upstream_connect_errors_total", &labels),
+            reused: counter!("shardgate_upstream_reused_total", &labels),
+            retries: counter!("shardgate_upstream_retries_total", &labels),
+            connect_seconds: histogram!("shardgate_upstream_connect_duration_seconds", &labels),
+        }
+    }
+}

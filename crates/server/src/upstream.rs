@@ -1,0 +1,23 @@
+//! The upstream side of a shard, in one place: per-server state (keep-alive
+//! pool, passive health, open-connection accounting), choosing a server and a
+//! connection for a request, giving the connection back, and rebuilding all of
+//! it when a new config generation arrives.
+//!
+//! Ownership is one-way, so nothing leaks: a [`ServerState`] owns its idle
+//! sockets ([`IdleConn`], which point at nothing); a busy [`UpConn`] owns a
+//! strong reference to its server only while a request holds it. When a reload
+//! drops a server (removed, or its upstream renamed), the server is *retired*:
+//! its idle sockets close at once and a busy one closes when its request
+//! releases it (`tests/upstream_reload.rs` counts the origin's connections).
+//!
+//! This module knows nothing of shards or requests: the caller passes the
+//! shard's random source and reads the outcome.
+
+mod acquire;
+mod build;
+mod conn;
+mod server;
+
+pub use acquire::{acquire, release};
+pub use build::{build, retire_dropped, UpstreamState};
+pub use conn::UpConn;

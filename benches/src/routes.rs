@@ -3,8 +3,8 @@
 //! the routing and rewrite inputs.
 
 use shardgate_config::{
-    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RouteAction, RouteConfig,
-    ServerConfig, Steering,
+    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RequestIdConfig, RouteAction,
+    RouteConfig, ServerConfig, Steering,
 };
 
 /// Exact-host services, each with an `/api/` and a `/` route.
@@ -94,6 +94,7 @@ pub fn proxy_route(hosts: &[&str], prefix: &str) -> RouteConfig {
         request_headers: HeaderRewrite::default(),
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
+        access_log: RouteConfig::DEFAULT_ACCESS_LOG,
     }
 }
 
@@ -114,6 +115,8 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
         )],
         routes,
         upstreams: Vec::new(),
+        access_log: None,
+        request_id: RequestIdConfig::default(),
     }
 }
 

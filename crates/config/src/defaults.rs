@@ -12,8 +12,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crate::model::{
-    AdminConfig, Driver, HttpLimits, LbPolicy, ListenerConfig, PoolConfig, Protocol, RouteConfig,
-    ServerConfig, ServerTimeouts, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
+    AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, Driver, HttpLimits, LbPolicy,
+    ListenerConfig, PoolConfig, Protocol, RequestIdConfig, RouteConfig, ServerConfig,
+    ServerTimeouts, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -138,10 +139,50 @@ impl TlsConfig {
 impl RouteConfig {
     /// Matches every path.
     pub const DEFAULT_PATH_PREFIX: &'static str = "/";
+    /// Every route is logged once `[access_log]` exists; turn off the noisy ones.
+    pub const DEFAULT_ACCESS_LOG: bool = true;
 
     /// The name of an unnamed route: its position among the `[[route]]` tables.
     pub fn default_name(index: usize) -> String {
         format!("route[{index}]")
+    }
+}
+
+impl AccessLogPath {
+    /// The word `path` takes for standard output.
+    pub const STDOUT: &'static str = "stdout";
+}
+
+impl Default for AccessLogPath {
+    fn default() -> Self {
+        Self::Stdout
+    }
+}
+
+impl Default for AccessLogFormat {
+    fn default() -> Self {
+        Self::Json
+    }
+}
+
+/// What an empty `[access_log]` section means.
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self {
+            path: AccessLogPath::default(),
+            format: AccessLogFormat::default(),
+        }
+    }
+}
+
+impl Default for RequestIdConfig {
+    /// On: an id costs a few bytes per request and is what makes a request
+    /// traceable across the gateway's and the upstream's logs.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            header: "x-request-id".to_string(),
+        }
     }
 }
 
@@ -340,6 +381,31 @@ mod tests {
                 pool.idle_timeout_jitter.to_string(),
             ),
         ];
+        let access = AccessLogConfig::default();
+        let request_id = RequestIdConfig::default();
+        let path = match &access.path {
+            AccessLogPath::Stdout => AccessLogPath::STDOUT.to_string(),
+            AccessLogPath::File(p) => p.display().to_string(),
+        };
+        let format = match access.format {
+            AccessLogFormat::Json => "json",
+            AccessLogFormat::Combined => "combined",
+        };
+        let rows = [
+            rows,
+            vec![
+                (
+                    "access_log",
+                    "bool",
+                    RouteConfig::DEFAULT_ACCESS_LOG.to_string(),
+                ),
+                ("path", "string", quoted(&path)),
+                ("format", "string", quoted(format)),
+                ("enabled", "bool", request_id.enabled.to_string()),
+                ("header", "string", quoted(&request_id.header)),
+            ],
+        ]
+        .concat();
         assert_eq!(RouteConfig::default_name(7), "route[7]");
         let missing: Vec<String> = rows
             .iter()

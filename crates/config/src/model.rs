@@ -16,6 +16,9 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     pub routes: Vec<RouteConfig>,
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[access_log]`; `None` (section absent) = no access log.
+    pub access_log: Option<AccessLogConfig>,
+    pub request_id: RequestIdConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -88,6 +91,40 @@ pub enum Steering {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+}
+
+/// `[access_log]`: one line per request, written by a writer thread so that
+/// shards never wait on the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    pub path: AccessLogPath,
+    pub format: AccessLogFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogPath {
+    Stdout,
+    /// Opened for appending, created if missing; relative paths in the file are
+    /// resolved against the config file's directory.
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Apache/nginx "combined".
+    Combined,
+}
+
+/// `[request_id]`: the id that ties a request's log line to the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestIdConfig {
+    /// Take the client's id if present and sane, else generate one; pass it
+    /// upstream and log it.
+    pub enabled: bool,
+    /// Header field name, lower-case, a valid RFC 9110 token.
+    pub header: String,
 }
 
 /// `[[listener]]`.
@@ -178,6 +215,9 @@ pub struct RouteConfig {
     pub request_headers: HeaderRewrite,
     pub response_headers: HeaderRewrite,
     pub forwarded: ForwardedHeaders,
+    /// Write an access-log line for requests of this route (when `[access_log]`
+    /// is configured).
+    pub access_log: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -44,6 +44,8 @@ pub(crate) struct RawDocument {
     pub listeners: Section<RawListener>,
     pub routes: Section<RawRoute>,
     pub upstreams: Section<RawUpstream>,
+    pub access_log: Option<Spanned<RawAccessLog>>,
+    pub request_id: Option<Spanned<RawRequestId>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +88,20 @@ pub(crate) struct RawAdmin {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawAccessLog {
+    pub path: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawRequestId {
+    pub enabled: Option<bool>,
+    pub header: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub(crate) struct RawListener {
     pub name: Option<Spanned<String>>,
     pub address: Option<Spanned<String>>,
@@ -123,6 +139,7 @@ pub(crate) struct RawRoute {
     pub request_headers: Option<Spanned<RawHeaderRewrite>>,
     pub response_headers: Option<Spanned<RawHeaderRewrite>>,
     pub forwarded: Option<Spanned<RawForwarded>>,
+    pub access_log: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 mod headers;
 mod host;
 mod listener;
+mod logging;
 mod route;
 mod server;
 mod tls;
@@ -39,5 +40,7 @@ pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Con
         listeners,
         routes,
         upstreams,
+        access_log: logging::access_log(r, doc.access_log.as_ref(), dir),
+        request_id: logging::request_id(r, doc.request_id.as_ref()),
     }
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use shardgate_config::{
-    load, Config, ListenerConfig, RouteAction, ServerConfig, UpstreamConfig, UpstreamServer,
+    load, Config, ListenerConfig, RequestIdConfig, RouteAction, RouteConfig, ServerConfig,
+    UpstreamConfig, UpstreamServer,
 };
 
 fn config_dir() -> PathBuf {
@@ -182,7 +183,16 @@ fn reference_config_shows_the_defaults() {
     assert_eq!(upstream.pool, Default::default());
     for route in &config.routes {
         assert_eq!(route.forwarded, Default::default(), "{}", route.name);
+        assert_eq!(
+            route.access_log,
+            RouteConfig::DEFAULT_ACCESS_LOG,
+            "{}",
+            route.name
+        );
     }
+    // The access log is off unless asked for; the request id is on.
+    assert_eq!(config.access_log, None);
+    assert_eq!(config.request_id, RequestIdConfig::default());
 }
 
 #[test]
@@ -241,6 +251,11 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "max_conns_per_host",
         "idle_timeout",
         "idle_timeout_jitter",
+        "access_log",
+        "path",
+        "format",
+        "enabled",
+        "header",
     ];
     let missing: Vec<&str> = keys
         .iter()

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use shardgate_config::{
     parse, Config, Driver, ForwardedHeaders, HeaderRewrite, LbPolicy, PoolConfig, Protocol,
-    RouteAction, RouteConfig, ServerConfig, StaticResponse, Steering, UpstreamServer,
+    RequestIdConfig, RouteAction, RouteConfig, ServerConfig, StaticResponse, Steering,
+    UpstreamServer,
 };
 
 fn ok(src: &str) -> Config {
@@ -27,6 +28,8 @@ fn minimal_config_gets_every_default() {
     assert_eq!(config.server.limits.max_request_line, 8 * 1024);
     assert_eq!(config.admin, None);
     assert!(config.routes.is_empty() && config.upstreams.is_empty());
+    assert_eq!(config.access_log, None);
+    assert_eq!(config.request_id, RequestIdConfig::default());
     let l = &config.listeners[0];
     assert_eq!(
         (l.protocol, l.tcp_fast_open, l.backlog),
@@ -150,6 +153,7 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
                 forwarded: true,
                 via: false,
             },
+            access_log: true,
         }
     );
     let unnamed = &config.routes[1];

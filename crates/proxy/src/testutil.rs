@@ -14,6 +14,7 @@ pub(crate) fn route(hosts: &[&str], prefix: &str) -> RouteConfig {
         request_headers: HeaderRewrite::default(),
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
+        access_log: RouteConfig::DEFAULT_ACCESS_LOG,
     }
 }
 
@@ -35,6 +36,8 @@ pub(crate) fn config(listeners: &[&str], routes: Vec<RouteConfig>) -> Config {
             .collect(),
         routes,
         upstreams: Vec::new(),
+        access_log: None,
+        request_id: RequestIdConfig::default(),
     }
 }
 

@@ -109,6 +109,11 @@ pub(crate) fn respond_headers(
     })
 }
 
+/// Whether the proxy writes this (lower-case) header itself.
+pub(crate) fn is_managed(lower: &str) -> bool {
+    MANAGED.contains(&lower)
+}
+
 fn managed_message(lower: &str) -> String {
     format!("cannot set `{lower}`: hop-by-hop and framing headers are managed by the proxy")
 }
@@ -156,7 +161,7 @@ fn duplicates(r: &mut Report<'_>, raw: Option<&Spanned<HeaderMap>>, base: &str) 
 }
 
 /// RFC 9110 §5.1: `field-name = token`.
-fn field_name(r: &mut Report<'_>, name: &Spanned<String>, key: &str) -> bool {
+pub(crate) fn field_name(r: &mut Report<'_>, name: &Spanned<String>, key: &str) -> bool {
     let text = name.get_ref();
     let message = if text.is_empty() {
         "empty header name".to_string()

@@ -118,6 +118,7 @@ fn route(r: &mut Report<'_>, i: usize, raw: &Spanned<RawRoute>, known: &Known<'_
             Side::Response,
         ),
         forwarded: forwarded(raw.forwarded.as_ref().map(Spanned::get_ref)),
+        access_log: raw.access_log.unwrap_or(RouteConfig::DEFAULT_ACCESS_LOG),
     }
 }
 

@@ -130,7 +130,7 @@ fn certificate(
     }
 }
 
-fn resolve(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn resolve(dir: &Path, name: &str) -> PathBuf {
     let p = Path::new(name);
     if p.is_absolute() {
         p.to_path_buf()

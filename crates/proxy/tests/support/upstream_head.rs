@@ -20,6 +20,7 @@ pub fn route() -> RouteConfig {
         request_headers: HeaderRewrite::default(),
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
+        access_log: RouteConfig::DEFAULT_ACCESS_LOG,
     }
 }
 

@@ -5,6 +5,7 @@
 //! starts the shard threads and the admin thread, and returns once every shard is
 //! serving. [`Server::shutdown`] starts a graceful stop; [`Server::join`] waits for it.
 
+pub mod access_log;
 mod admin;
 mod buffers;
 mod conn;

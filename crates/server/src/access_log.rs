@@ -1,0 +1,48 @@
+//! The access log: one line per request, written without the shard ever
+//! waiting for the output.
+//!
+//! A shard formats each line straight into its [`ShardLog`]'s current buffer
+//! (with the allocation-free helpers of [`escape`], [`num`] and [`time`]). A full
+//! buffer — and every 25 ms tick a partly filled one — is handed to the
+//! process-wide [`Sink`]'s writer thread, which writes it with one `write_all`
+//! and sends it back, cleared, through the shard's own return channel. In the
+//! steady state the same buffers circulate and nothing is allocated.
+//!
+//! Bounds (memory never grows with load):
+//! - per shard at most [`BUFFERS_PER_SHARD`] buffers of [`BUFFER_SIZE`] bytes
+//!   (4 × 64 KiB), allocated the first time they are needed; the return channel
+//!   holds at most that many;
+//! - the writer's queue holds `shards × BUFFERS_PER_SHARD` buffers, every buffer
+//!   of every shard, so a shard never finds it full;
+//! - a line is at most [`MAX_LINE`] bytes, newline included.
+//!
+//! When the output falls behind and all of a shard's buffers are queued or
+//! being written, that shard's further lines are dropped and counted in
+//! `shardgate_access_log_dropped_total{shard}`: the request never waits.
+
+pub mod escape;
+pub mod num;
+mod output;
+mod shard_log;
+mod sink;
+pub mod time;
+
+pub use shard_log::ShardLog;
+pub use sink::Sink;
+
+/// Capacity of one buffer: large enough that a busy shard hands over a few
+/// buffers per tick, small enough that 4 per shard cost little.
+pub const BUFFER_SIZE: usize = 64 * 1024;
+/// Buffers one shard may own (current + free + queued + being written).
+pub const BUFFERS_PER_SHARD: usize = 4;
+/// Longest line, newline included. A line gets a buffer with at least this much
+/// room, so writing it never reallocates; a longer line is dropped and counted.
+pub const MAX_LINE: usize = 8 * 1024;
+
+/// What shards send to the writer thread.
+enum Msg {
+    /// A buffer of whole lines and the channel to send it back on once written.
+    Full(Vec<u8>, std::sync::mpsc::SyncSender<Vec<u8>>),
+    /// Write what was queued before this, then end the thread.
+    Close,
+}

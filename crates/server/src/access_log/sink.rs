@@ -1,0 +1,115 @@
+//! [`Sink`]: the process-wide end of the access log, owning the writer thread.
+
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use metrics::counter;
+use shardgate_config::AccessLogPath;
+
+use super::output::{Control, Output, Writer};
+use super::{Msg, ShardLog, BUFFERS_PER_SHARD};
+
+/// The writer thread and the handles to steer it. `Send + Sync`: the server
+/// keeps it where every shard and the control thread can reach it.
+pub struct Sink {
+    tx: SyncSender<Msg>,
+    control: Arc<Control>,
+    /// What `set_target` last switched to (`None` for a custom writer).
+    target: Mutex<Option<AccessLogPath>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Sink {
+    /// Opens `path` (a file for appending, created if missing) and starts the
+    /// writer thread. `shards` sizes the writer's queue to hold every buffer of
+    /// every shard.
+    pub fn open(path: &AccessLogPath, shards: usize) -> io::Result<Sink> {
+        Self::start(Output::open(path)?, Some(path.clone()), shards)
+    }
+
+    /// A sink writing to any writer (tests, embedding programs). `reopen` and
+    /// `set_target` work as for a path.
+    pub fn with_writer(writer: Box<dyn Write + Send>, shards: usize) -> io::Result<Sink> {
+        Self::start(Output::Writer(writer), None, shards)
+    }
+
+    fn start(out: Output, target: Option<AccessLogPath>, shards: usize) -> io::Result<Sink> {
+        let (tx, rx) = sync_channel(shards.max(1) * BUFFERS_PER_SHARD);
+        let control = Arc::new(Control::default());
+        let writer = Writer {
+            out,
+            control: control.clone(),
+            errors: counter!("shardgate_access_log_write_errors_total"),
+            reopen_failed: false,
+            last_report: None,
+            unreported: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Sink {
+            tx,
+            control,
+            target: Mutex::new(target),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The log of one shard, to be owned by that shard. Its dropped-lines
+    /// counter is registered here, once.
+    pub fn shard_log(&self, shard: usize) -> ShardLog {
+        ShardLog::new(shard, self.tx.clone())
+    }
+
+    /// The writer opens the file at its path again before its next write
+    /// (`SIGUSR1` after logrotate renamed it). Nothing happens for stdout.
+    pub fn reopen(&self) {
+        self.control.request(|p| p.reopen = true);
+    }
+
+    /// Switches to another output (a reload changed `path`); the writer takes
+    /// it before its next write. The file is opened here, so a reload can be
+    /// refused when it cannot be. Same path as now: nothing happens.
+    pub fn set_target(&self, path: &AccessLogPath) -> io::Result<()> {
+        let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
+        if target.as_ref() == Some(path) {
+            return Ok(());
+        }
+        let out = Output::open(path)?;
+        self.control.request(|p| p.output = Some(out));
+        *target = Some(path.clone());
+        Ok(())
+    }
+
+    /// Failed writes (and reopens) so far; the same count as
+    /// `shardgate_access_log_write_errors_total`.
+    pub fn write_errors(&self) -> u64 {
+        self.control.write_errors.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything queued so far and ends the writer thread; later
+    /// buffers are dropped (and counted by their shards). Waits for the output:
+    /// call it after the shards have flushed. Idempotent.
+    pub fn close(&self) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            // Blocks only while the queue is full, i.e. until the writer
+            // catches up: nothing queued before is lost.
+            let _ = self.tx.send(Msg::Close);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -109,6 +109,15 @@ pub enum AccessLogPath {
     File(std::path::PathBuf),
 }
 
+impl std::fmt::Display for AccessLogPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stdout => f.write_str(Self::STDOUT),
+            Self::File(path) => path.display().fmt(f),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessLogFormat {
     /// One JSON object per line.

@@ -22,6 +22,11 @@ pub enum Error {
     Config(#[from] shardgate_config::Error),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("access log {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("reload refused: {0}")]
     Reload(String),
 }

@@ -24,13 +24,14 @@ pub use stats::ShardStats;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use shardgate_config::Config;
+use shardgate_config::{AccessLogPath, Config};
 use shardgate_net::{bind_tcp_group, bind_tcp_single, online_cores, ListenOpts};
 
+use crate::access_log::Sink;
 use crate::shard::{ShardSpec, Shared};
 use crate::snapshot::Snapshot;
 
@@ -92,6 +93,10 @@ impl Server {
         };
         let admin = admin_sock.as_ref().and_then(|s| s.local_addr().ok());
         let driver = config.server.driver;
+        let access_log = match &config.access_log {
+            Some(a) => OnceLock::from(open_access_log(&a.path, shards)?),
+            None => OnceLock::new(),
+        };
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(first)),
             stopping: AtomicBool::new(false),
@@ -99,6 +104,7 @@ impl Server {
             stats: (0..shards)
                 .map(|_| stats::ShardCounters::default())
                 .collect(),
+            access_log,
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
@@ -223,12 +229,42 @@ impl Server {
             ));
         }
         let generation = current.generation + 1;
-        self.shared.snapshot.store(Arc::new(Snapshot::new(
-            config,
-            generation,
-            &self.shared.ticketer,
-        )?));
+        let next = Snapshot::new(config, generation, &self.shared.ticketer)?;
+        // Last, as it switches the output: nothing after it can refuse the reload.
+        self.apply_access_log(&next.config)?;
+        self.shared.snapshot.store(Arc::new(next));
         Ok(generation)
+    }
+
+    /// A changed `access_log.path` is opened now (refusing the reload if it
+    /// cannot be) and taken by the writer before its next write. A config that
+    /// adds `[access_log]` starts the writer; one that removes it leaves the
+    /// idle writer running (shards stop logging by the config).
+    fn apply_access_log(&self, config: &Config) -> Result<(), Error> {
+        let Some(a) = &config.access_log else {
+            return Ok(());
+        };
+        match self.shared.access_log.get() {
+            Some(sink) => sink.set_target(&a.path).map_err(|source| Error::AccessLog {
+                path: a.path.to_string(),
+                source,
+            }),
+            None => {
+                let sink = open_access_log(&a.path, self.shared.stats.len())?;
+                // Reloads come from one thread; were there a race, the loser's
+                // sink would just be closed again.
+                let _ = self.shared.access_log.set(sink);
+                Ok(())
+            }
+        }
+    }
+
+    /// `SIGUSR1`: the access-log writer reopens its file before its next write
+    /// (after logrotate renamed it). No access log, or stdout: nothing happens.
+    pub fn reopen_access_log(&self) {
+        if let Some(sink) = self.shared.access_log.get() {
+            sink.reopen();
+        }
     }
 
     /// Starts a graceful stop: listeners close, idle connections close, requests
@@ -241,7 +277,18 @@ impl Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The shards have flushed their last lines; write them and stop.
+        if let Some(sink) = self.shared.access_log.get() {
+            sink.close();
+        }
     }
+}
+
+fn open_access_log(path: &AccessLogPath, shards: usize) -> Result<Sink, Error> {
+    Sink::open(path, shards).map_err(|source| Error::AccessLog {
+        path: path.to_string(),
+        source,
+    })
 }
 
 impl Drop for Server {

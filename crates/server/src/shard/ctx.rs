@@ -35,6 +35,8 @@ pub struct Shared {
     pub stats: Vec<ShardCounters>,
     /// The TLS ticket key, kept across reloads (see `tls`).
     pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
+    /// Set when `[access_log]` is on (at start or by a reload): shards take their `ShardLog` here.
+    pub access_log: std::sync::OnceLock<crate::access_log::Sink>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).

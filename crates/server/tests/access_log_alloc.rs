@@ -25,7 +25,7 @@ fn cycle(log: &mut shardgate_server::access_log::ShardLog, i: u64) {
     });
     // A tick's worth of lines, then a pause for the writer to hand buffers
     // back (a real shard flushes every 25 ms).
-    if i % 512 == 0 {
+    if i.is_multiple_of(512) {
         log.flush();
         std::thread::sleep(Duration::from_micros(300));
     }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 const DEFAULT_CONFIG: &str = "config/shardgate.toml";
@@ -81,7 +81,7 @@ fn run(path: &Path) -> anyhow::Result<()> {
     let config = shardgate_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Register before starting shards, so a signal during start-up is not lost.
     let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
     let mut server = shardgate_server::Server::start(config).context("starting the server")?;
     for (name, addr) in server.listeners() {
         tracing::info!(listener = %name, %addr, "listening");
@@ -92,6 +92,10 @@ fn run(path: &Path) -> anyhow::Result<()> {
     for sig in signals.forever() {
         if sig == SIGHUP {
             reload(&server, path);
+            continue;
+        }
+        if sig == SIGUSR1 {
+            server.reopen_access_log();
             continue;
         }
         tracing::info!(signal = sig, "graceful stop");

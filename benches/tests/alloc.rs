@@ -254,9 +254,20 @@ fn measure(driver: &str) -> Scenarios {
     s
 }
 
+/// The gateway under test logs every request (JSON access log to a file):
+/// "no allocation per request" must hold with the access log on.
 fn start_gateway(origin: SocketAddr, driver: &str) -> Server {
+    let log = std::env::temp_dir().join(format!(
+        "shardgate-alloc-{}-{driver}.log",
+        std::process::id()
+    ));
+    let log = log.display();
     let toml = format!(
         r#"
+[access_log]
+path = "{log}"
+format = "json"
+
 [server]
 shards = 1
 driver = "{driver}"

@@ -18,8 +18,6 @@ pub struct ShardLog {
     back: SyncSender<Vec<u8>>,
     /// The free list: buffers the writer has written and returned.
     free: Receiver<Vec<u8>>,
-    /// Buffers made so far; at most `BUFFERS_PER_SHARD`.
-    allocated: usize,
     dropped: Counter,
     dropped_total: u64,
 }
@@ -29,13 +27,18 @@ impl ShardLog {
         // Never more than BUFFERS_PER_SHARD buffers exist, so a return never
         // finds this full.
         let (back, free) = sync_channel(BUFFERS_PER_SHARD);
+        // Every buffer is made now, when the shard first logs: made lazily,
+        // the third or fourth one would be allocated on some later request
+        // under a burst, breaking "no allocation per steady-state request".
+        for _ in 1..BUFFERS_PER_SHARD {
+            let _ = back.try_send(Vec::with_capacity(BUFFER_SIZE));
+        }
         Self {
             current: Vec::with_capacity(BUFFER_SIZE),
             lines: 0,
             to_writer,
             back,
             free,
-            allocated: 1,
             dropped: counter!("shardgate_access_log_dropped_total", "shard" => shard.to_string()),
             dropped_total: 0,
         }
@@ -117,17 +120,9 @@ impl ShardLog {
         }
     }
 
-    /// A returned buffer, else a new one while fewer than `BUFFERS_PER_SHARD`
-    /// exist, else none (capacity 0, no allocation).
+    /// A returned buffer, else none (capacity 0, no allocation).
     fn fresh(&mut self) -> Vec<u8> {
-        if let Ok(buf) = self.free.try_recv() {
-            return buf;
-        }
-        if self.allocated < BUFFERS_PER_SHARD {
-            self.allocated += 1;
-            return Vec::with_capacity(BUFFER_SIZE);
-        }
-        Vec::new()
+        self.free.try_recv().unwrap_or_default()
     }
 
     fn drop_lines(&mut self, n: u64) {

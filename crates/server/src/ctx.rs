@@ -256,3 +256,15 @@ fn os_seed(shard: usize) -> u64 {
         nanos ^ (std::process::id() as u64).rotate_left(32) ^ shard as u64
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_come_from_the_os_not_the_shard_index() {
+        // The old seed was a constant per shard index: every process drew the
+        // same jitter. Two seeds for the same index now differ.
+        assert_ne!(os_seed(0), os_seed(0));
+    }
+}

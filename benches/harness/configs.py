@@ -227,7 +227,15 @@ defer_accept = true
 certificates = [ {{ cert = {_toml(tls.cert)}, key = {_toml(tls.key)} }} ]
 min_version = "1.3"
 """
-    conf = f"""
+    # SHARDGATE_BENCH_ACCESS_LOG=json|combined measures the access log's cost
+    # (nginx and HAProxy run with theirs off in every scenario).
+    fmt = os.environ.get("SHARDGATE_BENCH_ACCESS_LOG", "")
+    access_log = "" if not fmt else f"""
+[access_log]
+path = {_toml(os.path.join(tmp, "access.log"))}
+format = {_toml(fmt)}
+"""
+    conf = f"""{access_log}
 [server]
 shards = {shards}
 driver = "auto"

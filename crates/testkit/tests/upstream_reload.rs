@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use shardgate_testkit::{each_driver, handlers, wait_until, Client, Driver, Gateway, Gate, Origin};
+use shardgate_testkit::{each_driver, handlers, wait_until, Client, Driver, Gate, Gateway, Origin};
 
 const V1: &str = r#"
 [[listener]]

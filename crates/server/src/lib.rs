@@ -306,7 +306,10 @@ impl Server {
     /// Starts a graceful stop: listeners close, idle connections close, requests
     /// in flight finish (up to `shutdown_grace`).
     pub fn shutdown(&self) {
-        self.shared.stopping.store(true, Ordering::Relaxed);
+        let already = self.shared.stopping.swap(true, Ordering::Relaxed);
+        if let (false, Some(addr)) = (already, self.admin) {
+            admin::wake(addr);
+        }
     }
 
     pub fn join(&mut self) {

@@ -39,6 +39,12 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Accepts until the server is stopping; [`wake`] unblocks the accept then.
 pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static PromRecorder>) {
+    // The socket comes non-blocking from the shared bind helper; this thread
+    // waits in accept instead.
+    if let Err(e) = listener.set_nonblocking(false) {
+        tracing::error!(error = %e, "admin listener unusable");
+        return;
+    }
     let rejected = admin_rejected();
     let active = Arc::new(AtomicUsize::new(0));
     let mut last_error_log: Option<Instant> = None;
@@ -133,6 +139,9 @@ enum Head {
 }
 
 fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>) {
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
     let (reply, head_only) = match read_head(&mut stream) {
         Head::Request { method, path } => {
             (route(&method, &path, shared, recorder), method == "HEAD")

@@ -111,13 +111,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bad config is logged with its location and the running config stays.
+/// A bad config is logged with its location and the running config stays; the
+/// server counts both outcomes.
 fn reload(server: &shardgate_server::Server, path: &Path) {
-    match shardgate_config::load(path) {
-        Ok(cfg) => match server.reload(cfg) {
-            Ok(generation) => tracing::info!(generation, "config reloaded"),
-            Err(e) => tracing::error!("{e}; keeping the running config"),
-        },
+    match server.reload_file(path) {
+        Ok(generation) => tracing::info!(generation, "config reloaded"),
         Err(e) => tracing::error!("reload failed, keeping the running config:\n{e}"),
     }
 }

@@ -61,12 +61,13 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
                     continue;
                 };
                 let shared = shared.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("admin-conn".into())
-                    .spawn(move || {
-                        let _slot = slot;
-                        serve(stream, &shared, recorder);
-                    });
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("admin-conn".into())
+                        .spawn(move || {
+                            let _slot = slot;
+                            serve(stream, &shared, recorder);
+                        });
                 if spawned.is_err() {
                     rejected.increment(1);
                 }
@@ -131,7 +132,10 @@ impl Reply {
 }
 
 enum Head {
-    Request { method: String, path: String },
+    Request {
+        method: String,
+        path: String,
+    },
     /// Answer with this status and close.
     Bad(u16),
     /// The client went away (or the socket broke) before a byte worth answering.
@@ -146,7 +150,10 @@ fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>
         Head::Request { method, path } => {
             (route(&method, &path, shared, recorder), method == "HEAD")
         }
-        Head::Bad(408) => (Reply::text(408, "request head not received in time\n"), false),
+        Head::Bad(408) => (
+            Reply::text(408, "request head not received in time\n"),
+            false,
+        ),
         Head::Bad(431) => (Reply::text(431, "request head too large\n"), false),
         Head::Bad(status) => (Reply::text(status, "bad request\n"), false),
         Head::Gone => return,
@@ -248,7 +255,9 @@ fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecord
                 "another metrics recorder is installed in this process\n",
             ),
         },
-        "/config/generation" => Reply::text(200, format!("{}\n", shared.snapshot.load().generation)),
+        "/config/generation" => {
+            Reply::text(200, format!("{}\n", shared.snapshot.load().generation))
+        }
         _ => Reply::text(404, "not found\n"),
     }
 }

@@ -250,7 +250,10 @@ mod tests {
     #[test]
     fn only_rustls_warnings_and_below_are_limited() {
         let meta = |level, target| log::Metadata::builder().level(level).target(target).build();
-        assert!(is_tls_library(&meta(log::Level::Warn, "rustls::server::hs")));
+        assert!(is_tls_library(&meta(
+            log::Level::Warn,
+            "rustls::server::hs"
+        )));
         assert!(is_tls_library(&meta(log::Level::Debug, "rustls::conn")));
         assert!(!is_tls_library(&meta(log::Level::Error, "rustls::conn")));
         assert!(!is_tls_library(&meta(log::Level::Trace, "rustls::conn")));

@@ -103,7 +103,11 @@ respond = {{ status = 200, body = "{body}" }}
     );
     let m = metrics(admin);
     assert_eq!(sample(&m, "shardgate_config_generation"), Some(1.0), "{m}");
-    assert_eq!(sample(&m, "shardgate_config_reloads_total"), Some(0.0), "{m}");
+    assert_eq!(
+        sample(&m, "shardgate_config_reloads_total"),
+        Some(0.0),
+        "{m}"
+    );
     assert_eq!(body(), "v1");
 
     // A valid one: generation 2.

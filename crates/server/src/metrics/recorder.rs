@@ -216,7 +216,11 @@ mod tests {
     #[test]
     fn help_comes_before_type_and_is_escaped() {
         let rec = PromRecorder::new();
-        rec.describe_counter("t_total".into(), None, "a \"quoted\" C:\\path\nsecond line".into());
+        rec.describe_counter(
+            "t_total".into(),
+            None,
+            "a \"quoted\" C:\\path\nsecond line".into(),
+        );
         let meta = Metadata::new("t", metrics::Level::INFO, None);
         rec.register_counter(&Key::from_name("t_total"), &meta)
             .increment(1);

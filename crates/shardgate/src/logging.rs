@@ -122,6 +122,8 @@ impl TlsLibrary {
         }
     }
 
+    /// An event racing this call can still land in `early` after the swap
+    /// and go uncounted; one lost count at start-up is not worth a lock.
     fn attach(&self, counter: Counter) {
         counter.increment(self.early.swap(0, Ordering::Relaxed));
         let _ = self.counter.set(counter);

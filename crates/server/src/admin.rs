@@ -1,110 +1,263 @@
 //! The admin listener: `/healthz` (the process is up), `/ready` (every shard is
 //! serving and the server is not stopping), `/metrics` (Prometheus text),
-//! `/config/generation` (which config generation is live). It runs on its own plain thread with
-//! blocking I/O: it is not on the request path, and keeping it off the shards
-//! means a busy shard cannot make the health check lie.
+//! `/config/generation` (which config generation is live). It runs on plain
+//! threads with blocking I/O: it is not on the request path, and keeping it off
+//! the shards means a busy shard cannot make the health check lie.
+//!
+//! One thread accepts; each connection gets its own short-lived thread, so a
+//! slow or silent client cannot hold up a health probe. At most
+//! [`MAX_CONNECTIONS`] are served at once (past that a connection is closed at
+//! once and counted), and each must send its head within [`HEAD_DEADLINE`].
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::Ordering;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ctx::Shared;
+use crate::metrics::control::admin_rejected;
 use crate::metrics::recorder::PromRecorder;
 
-const POLL: Duration = Duration::from_millis(25);
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Enough for every prober and scraper of one process; bounds the threads a
+/// flood of admin connections can make.
+const MAX_CONNECTIONS: usize = 32;
+/// For the whole head, not per read: a client trickling a byte at a time must
+/// not keep its thread (and one of the slots) for long.
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_HEAD: usize = 8 * 1024;
+const MAX_HEADERS: usize = 32;
+/// Accept errors (EMFILE and the like) can be caused by clients: pause so the
+/// loop does not spin, and log at most once per window.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Accepts until the server is stopping; [`wake`] unblocks the accept then.
 pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static PromRecorder>) {
-    if let Err(e) = listener.set_nonblocking(true) {
+    // The socket comes non-blocking from the shared bind helper; this thread
+    // waits in accept instead.
+    if let Err(e) = listener.set_nonblocking(false) {
         tracing::error!(error = %e, "admin listener unusable");
         return;
     }
+    let rejected = admin_rejected();
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut last_error_log: Option<Instant> = None;
     loop {
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::Relaxed) {
             return;
         }
-        match listener.accept() {
-            Ok((stream, _)) => serve(stream, &shared, recorder),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+        match accepted {
+            Ok((stream, _)) => {
+                // Over the cap the stream is dropped here, which closes it.
+                let Some(slot) = Slot::take(&active) else {
+                    rejected.increment(1);
+                    continue;
+                };
+                let shared = shared.clone();
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("admin-conn".into())
+                        .spawn(move || {
+                            let _slot = slot;
+                            serve(stream, &shared, recorder);
+                        });
+                if spawned.is_err() {
+                    rejected.increment(1);
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "admin accept failed");
-                std::thread::sleep(POLL);
+                if last_error_log.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_EVERY) {
+                    tracing::warn!(error = %e, "admin accept failed (logged at most every 10 s)");
+                    last_error_log = Some(Instant::now());
+                }
+                std::thread::sleep(ACCEPT_ERROR_PAUSE);
             }
         }
     }
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let mut buf = [0u8; 2048];
-    let mut len = 0;
-    while len < buf.len() {
-        match stream.read(&mut buf[len..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                len += n;
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
+/// Connects to the admin listener once so that its blocking accept returns
+/// and `run` sees `stopping`. Called by `Server::shutdown`, off the shards.
+pub fn wake(addr: SocketAddr) {
+    let ip = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        a => a.ip(),
+    };
+    if let Err(e) = TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port()), WAKE_TIMEOUT) {
+        tracing::warn!(error = %e, %addr, "could not wake the admin listener to stop it");
+    }
+}
+
+/// One of the [`MAX_CONNECTIONS`] places, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>) -> Option<Slot> {
+        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(active.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Reply {
+    fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: TEXT,
+            body: body.into(),
         }
     }
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut req = httparse::Request::new(&mut headers);
-    let (status, body): (u16, String) = match req.parse(&buf[..len]) {
-        Ok(httparse::Status::Complete(_)) => route(
-            req.method.unwrap_or(""),
-            req.path.unwrap_or(""),
-            shared,
-            recorder,
+}
+
+enum Head {
+    Request {
+        method: String,
+        path: String,
+    },
+    /// Answer with this status and close.
+    Bad(u16),
+    /// The client went away (or the socket broke) before a byte worth answering.
+    Gone,
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>) {
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
+    let (reply, head_only) = match read_head(&mut stream) {
+        Head::Request { method, path } => {
+            (route(&method, &path, shared, recorder), method == "HEAD")
+        }
+        Head::Bad(408) => (
+            Reply::text(408, "request head not received in time\n"),
+            false,
         ),
-        _ => (400, "bad request\n".into()),
+        Head::Bad(431) => (Reply::text(431, "request head too large\n"), false),
+        Head::Bad(status) => (Reply::text(status, "bad request\n"), false),
+        Head::Gone => return,
     };
-    let reason = match status {
+    let reason = match reply.status {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
         _ => "Service Unavailable",
     };
-    let resp = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+    let allow = if reply.status == 405 {
+        "allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    // HEAD: the GET's status and headers, content-length included, no body.
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\n{allow}connection: close\r\n\r\n",
+        reply.status,
+        reply.content_type,
+        reply.body.len()
     );
-    let _ = stream.write_all(resp.as_bytes());
+    if !head_only {
+        out.push_str(&reply.body);
+    }
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    if stream.write_all(out.as_bytes()).is_ok() {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
 }
 
-fn route(
-    method: &str,
-    path: &str,
-    shared: &Shared,
-    recorder: Option<&PromRecorder>,
-) -> (u16, String) {
+fn read_head(stream: &mut TcpStream) -> Head {
+    let deadline = Instant::now() + HEAD_DEADLINE;
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut len = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Head::Bad(408);
+        }
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return Head::Gone;
+        }
+        let Some(free) = buf.get_mut(len..) else {
+            return Head::Bad(431);
+        };
+        match stream.read(free) {
+            Ok(0) if len == 0 => return Head::Gone,
+            Ok(0) => return Head::Bad(400),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Head::Bad(408)
+            }
+            Err(_) => return Head::Gone,
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf.get(..len).unwrap_or_default()) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Head::Request {
+                    method: req.method.unwrap_or_default().to_string(),
+                    path: req.path.unwrap_or_default().to_string(),
+                }
+            }
+            Ok(httparse::Status::Partial) if len == buf.len() => return Head::Bad(431),
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Head::Bad(431),
+            Err(_) => return Head::Bad(400),
+        }
+    }
+}
+
+fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecorder>) -> Reply {
     if method != "GET" && method != "HEAD" {
-        return (405, "method not allowed\n".into());
+        return Reply::text(405, "method not allowed\n");
     }
     let path = path.split('?').next().unwrap_or("");
     match path {
-        "/healthz" => (200, "ok\n".into()),
+        "/healthz" => Reply::text(200, "ok\n"),
         "/ready" => {
             if shared.stopping.load(Ordering::Relaxed) {
-                (503, "stopping\n".into())
+                Reply::text(503, "stopping\n")
             } else {
-                (200, "ready\n".into())
+                Reply::text(200, "ready\n")
             }
         }
         "/metrics" => match recorder {
-            Some(r) => (200, r.render()),
-            None => (
+            Some(r) => Reply {
+                status: 200,
+                content_type: METRICS_CONTENT_TYPE,
+                body: r.render(),
+            },
+            None => Reply::text(
                 503,
-                "another metrics recorder is installed in this process\n".into(),
+                "another metrics recorder is installed in this process\n",
             ),
         },
-        "/config/generation" => (200, format!("{}\n", shared.snapshot.load().generation)),
-        _ => (404, "not found\n".into()),
+        "/config/generation" => {
+            Reply::text(200, format!("{}\n", shared.snapshot.load().generation))
+        }
+        _ => Reply::text(404, "not found\n"),
     }
 }

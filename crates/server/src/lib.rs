@@ -26,6 +26,7 @@ pub use shardgate_net::ActiveDriver;
 pub use stats::ShardStats;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -36,6 +37,7 @@ use shardgate_net::{bind_tcp_group, bind_tcp_single, online_cores, ListenOpts};
 
 use crate::access_log::Sink;
 use crate::ctx::Shared;
+use crate::metrics::control::ReloadMetrics;
 use crate::shard::ShardSpec;
 use crate::snapshot::Snapshot;
 
@@ -45,12 +47,14 @@ pub struct Server {
     listeners: Vec<(String, SocketAddr)>,
     admin: Option<SocketAddr>,
     drivers: Vec<ActiveDriver>,
+    reload_metrics: ReloadMetrics,
 }
 
 impl Server {
     pub fn start(config: Config) -> Result<Server, Error> {
         // Before any shard registers its handles, or they would be no-ops.
         let recorder = metrics::recorder::install();
+        let reload_metrics = ReloadMetrics::register();
         // TLS settings are built first: a bad certificate fails before any bind.
         let ticketer = tls::ticketer()?;
         let first = Snapshot::new(config, 1, &ticketer)?;
@@ -138,6 +142,7 @@ impl Server {
             listeners,
             admin,
             drivers: Vec::new(),
+            reload_metrics,
         };
         for _ in 0..shards {
             match rx.recv() {
@@ -161,6 +166,7 @@ impl Server {
                 .spawn(move || admin::run(sock, shared, recorder))?;
             server.threads.push(t);
         }
+        server.reload_metrics.generation.set(1.0);
         Ok(server)
     }
 
@@ -198,6 +204,32 @@ impl Server {
     /// need a restart; a config that changes them is refused and the running
     /// one stays.
     pub fn reload(&self, config: Config) -> Result<u64, Error> {
+        self.counted(self.publish(config))
+    }
+
+    /// Loads `path` and publishes it, as on SIGHUP: a file that does not load
+    /// and a config that is refused both count as a failed reload.
+    pub fn reload_file(&self, path: &Path) -> Result<u64, Error> {
+        let published = shardgate_config::load(path)
+            .map_err(Error::from)
+            .and_then(|config| self.publish(config));
+        self.counted(published)
+    }
+
+    /// The one place reloads are counted.
+    fn counted(&self, result: Result<u64, Error>) -> Result<u64, Error> {
+        match &result {
+            Ok(generation) => {
+                self.reload_metrics.reloads.increment(1);
+                // Generations stay far below 2^53, exact in an f64.
+                self.reload_metrics.generation.set(*generation as f64);
+            }
+            Err(_) => self.reload_metrics.failures.increment(1),
+        }
+        result
+    }
+
+    fn publish(&self, config: Config) -> Result<u64, Error> {
         let current = self.shared.snapshot.load();
         let old = &current.config;
         // Certificates and TLS settings reload; sockets do not.
@@ -274,7 +306,10 @@ impl Server {
     /// Starts a graceful stop: listeners close, idle connections close, requests
     /// in flight finish (up to `shutdown_grace`).
     pub fn shutdown(&self) {
-        self.shared.stopping.store(true, Ordering::Relaxed);
+        let already = self.shared.stopping.swap(true, Ordering::Relaxed);
+        if let (false, Some(addr)) = (already, self.admin) {
+            admin::wake(addr);
+        }
     }
 
     pub fn join(&mut self) {

@@ -2,6 +2,8 @@
 //! an increment on a handle (no key building, no allocation). Without an
 //! installed recorder every handle is a no-op.
 
+pub mod control;
+pub mod describe;
 pub mod histogram;
 pub mod recorder;
 pub mod route;

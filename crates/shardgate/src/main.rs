@@ -4,6 +4,8 @@
 //! Exit codes: 0 success (including a graceful stop), 1 the config is invalid or
 //! the server could not start, 2 bad command-line usage (clap's own).
 
+mod logging;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,6 +27,15 @@ struct Cli {
     /// Log filter, e.g. `info`, `debug`, `shardgate_server=debug`.
     #[arg(long, global = true, env = "SHARDGATE_LOG", default_value = "info")]
     log: String,
+    /// Log line format.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -55,7 +66,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Run => {
-            init_logging(&cli.log);
+            // Held until main returns: dropping it flushes the queued lines.
+            let _logs = logging::init(&cli.log, cli.log_format);
             match run(&cli.config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -68,21 +80,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-}
-
 fn run(path: &Path) -> anyhow::Result<()> {
     let config = shardgate_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Register before starting shards, so a signal during start-up is not lost.
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
     let mut server = shardgate_server::Server::start(config).context("starting the server")?;
+    logging::count_tls_library_events();
     for (name, addr) in server.listeners() {
         tracing::info!(listener = %name, %addr, "listening");
     }
@@ -107,13 +111,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bad config is logged with its location and the running config stays.
+/// A bad config is logged with its location and the running config stays; the
+/// server counts both outcomes.
 fn reload(server: &shardgate_server::Server, path: &Path) {
-    match shardgate_config::load(path) {
-        Ok(cfg) => match server.reload(cfg) {
-            Ok(generation) => tracing::info!(generation, "config reloaded"),
-            Err(e) => tracing::error!("{e}; keeping the running config"),
-        },
+    match server.reload_file(path) {
+        Ok(generation) => tracing::info!(generation, "config reloaded"),
         Err(e) => tracing::error!("reload failed, keeping the running config:\n{e}"),
     }
 }

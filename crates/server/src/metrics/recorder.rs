@@ -3,9 +3,10 @@
 //! created when a shard starts; recording through a handle never touches the
 //! registry again. `render` writes the Prometheus text format for `/metrics`.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_util::registry::{Registry, Storage};
@@ -33,12 +34,24 @@ impl Storage<Key> for PromStorage {
 #[derive(Clone)]
 pub struct PromRecorder {
     registry: Arc<Registry<Key, PromStorage>>,
+    /// `# HELP` text by metric name. A lock is fine here: descriptions are
+    /// written at start-up and read by `render` on the admin thread, never on
+    /// the request path (shards record through handles).
+    help: Arc<RwLock<HashMap<String, String>>>,
 }
 
 impl Recorder for PromRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    // The 0.0.4 text format has no unit line; names carry their unit
+    // (`_seconds`, `_bytes`), so only the text is kept.
+    fn describe_counter(&self, name: KeyName, _: Option<Unit>, help: SharedString) {
+        self.describe(name, help);
+    }
+    fn describe_gauge(&self, name: KeyName, _: Option<Unit>, help: SharedString) {
+        self.describe(name, help);
+    }
+    fn describe_histogram(&self, name: KeyName, _: Option<Unit>, help: SharedString) {
+        self.describe(name, help);
+    }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         Counter::from_arc(self.registry.get_or_create_counter(key, |c| c.clone()))
@@ -58,15 +71,28 @@ static INSTALLED: OnceLock<Option<PromRecorder>> = OnceLock::new();
 pub fn install() -> Option<&'static PromRecorder> {
     INSTALLED
         .get_or_init(|| {
-            let rec = PromRecorder {
-                registry: Arc::new(Registry::new(PromStorage)),
-            };
+            let rec = PromRecorder::new();
+            metrics::with_local_recorder(&rec, super::describe::describe_all);
             metrics::set_global_recorder(rec.clone()).ok().map(|_| rec)
         })
         .as_ref()
 }
 
 impl PromRecorder {
+    pub(crate) fn new() -> Self {
+        PromRecorder {
+            registry: Arc::new(Registry::new(PromStorage)),
+            help: Arc::default(),
+        }
+    }
+
+    fn describe(&self, name: KeyName, help: SharedString) {
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is
+        // still usable.
+        let mut map = self.help.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.as_str().to_string(), help.to_string());
+    }
+
     /// Prometheus text exposition format 0.0.4, metrics sorted by name.
     pub fn render(&self) -> String {
         let mut lines: Vec<(String, String, &'static str)> = Vec::new();
@@ -103,10 +129,14 @@ impl PromRecorder {
             lines.push((k.name().to_string(), s, "histogram"));
         });
         lines.sort();
+        let help = self.help.read().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         let mut last = String::new();
         for (name, text, kind) in lines {
             if name != last {
+                if let Some(h) = help.get(&name) {
+                    let _ = writeln!(out, "# HELP {name} {}", escape_help(h));
+                }
                 let _ = writeln!(out, "# TYPE {name} {kind}");
                 last = name;
             }
@@ -131,6 +161,11 @@ fn labels(k: &Key, le: Option<&str>) -> String {
     }
 }
 
+/// HELP text escapes only backslash and newline (quotes stay as they are).
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -143,9 +178,7 @@ mod tests {
 
     #[test]
     fn renders_every_kind_in_prometheus_text() {
-        let rec = PromRecorder {
-            registry: Arc::new(Registry::new(PromStorage)),
-        };
+        let rec = PromRecorder::new();
         let meta = Metadata::new("t", metrics::Level::INFO, None);
         let c = rec.register_counter(
             &Key::from_parts("t_total", vec![metrics::Label::new("shard", "0")]),
@@ -177,5 +210,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("t_seconds_count{q=\"a\\\"b\"} 1\n"), "{text}");
+        assert!(!text.contains("# HELP"), "nothing was described: {text}");
+    }
+
+    #[test]
+    fn help_comes_before_type_and_is_escaped() {
+        let rec = PromRecorder::new();
+        rec.describe_counter(
+            "t_total".into(),
+            None,
+            "a \"quoted\" C:\\path\nsecond line".into(),
+        );
+        let meta = Metadata::new("t", metrics::Level::INFO, None);
+        rec.register_counter(&Key::from_name("t_total"), &meta)
+            .increment(1);
+        assert_eq!(
+            rec.render(),
+            "# HELP t_total a \"quoted\" C:\\\\path\\nsecond line\n# TYPE t_total counter\nt_total 1\n"
+        );
     }
 }

@@ -1,0 +1,29 @@
+//! Metrics of the control plane (admin listener, reload), registered once per
+//! server on the thread that starts it; nothing here is on the request path.
+
+use metrics::{counter, gauge, Counter, Gauge};
+
+pub const ADMIN_REJECTED: &str = "shardgate_admin_rejected_total";
+pub const RELOADS: &str = "shardgate_config_reloads_total";
+pub const RELOAD_FAILURES: &str = "shardgate_config_reload_failures_total";
+pub const GENERATION: &str = "shardgate_config_generation";
+
+pub fn admin_rejected() -> Counter {
+    counter!(ADMIN_REJECTED)
+}
+
+pub struct ReloadMetrics {
+    pub reloads: Counter,
+    pub failures: Counter,
+    pub generation: Gauge,
+}
+
+impl ReloadMetrics {
+    pub fn register() -> Self {
+        ReloadMetrics {
+            reloads: counter!(RELOADS),
+            failures: counter!(RELOAD_FAILURES),
+            generation: gauge!(GENERATION),
+        }
+    }
+}

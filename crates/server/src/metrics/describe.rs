@@ -1,0 +1,177 @@
+//! `# HELP` text for every metric family the server emits. A new family gets
+//! its line here and its registration in the test below, which fails for any
+//! registered family without one.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+/// Describes every family to the current recorder; `recorder::install` calls
+/// it once, before any shard registers a handle.
+pub fn describe_all() {
+    describe_counter!(
+        "shardgate_connections_accepted_total",
+        Unit::Count,
+        "Downstream connections accepted, by shard"
+    );
+    describe_gauge!(
+        "shardgate_connections_active",
+        Unit::Count,
+        "Downstream connections open now, by shard"
+    );
+    describe_counter!(
+        "shardgate_connection_table_full_total",
+        Unit::Count,
+        "Connections closed at accept because the shard's connection table was full"
+    );
+    describe_counter!(
+        "shardgate_client_errors_total",
+        Unit::Count,
+        "Malformed or over-limit requests answered with a 4xx/5xx before routing"
+    );
+    describe_counter!(
+        "shardgate_tls_handshakes_total",
+        Unit::Count,
+        "TLS handshakes completed"
+    );
+    describe_counter!(
+        "shardgate_tls_handshake_failures_total",
+        Unit::Count,
+        "TLS handshakes that failed, timed out or were cut short by the client"
+    );
+    describe_histogram!(
+        "shardgate_connection_duration_seconds",
+        Unit::Seconds,
+        "Downstream connection lifetime, accept to close"
+    );
+    // Per route (`route="(none)"`: requests no route took).
+    describe_counter!(
+        "shardgate_requests_total",
+        Unit::Count,
+        "Requests answered, by shard, route and status class (1xx..5xx; 499 counts as 4xx)"
+    );
+    describe_histogram!(
+        "shardgate_request_duration_seconds",
+        Unit::Seconds,
+        "Request latency by route, first request byte in to last response byte out"
+    );
+    describe_counter!(
+        "shardgate_request_bytes_total",
+        Unit::Bytes,
+        "Request bytes received from clients (head and body), by route"
+    );
+    describe_counter!(
+        "shardgate_response_bytes_total",
+        Unit::Bytes,
+        "Response bytes sent to clients (head and body), by route"
+    );
+    // Per upstream.
+    describe_counter!(
+        "shardgate_upstream_requests_total",
+        Unit::Count,
+        "Attempts sent to an upstream server (a retried request counts twice)"
+    );
+    describe_counter!(
+        "shardgate_upstream_failures_total",
+        Unit::Count,
+        "Attempts that failed on the upstream side: connect, reset, timeout or malformed response"
+    );
+    describe_counter!(
+        "shardgate_upstream_connects_total",
+        Unit::Count,
+        "New connections opened to upstream servers"
+    );
+    describe_counter!(
+        "shardgate_upstream_connect_errors_total",
+        Unit::Count,
+        "Upstream connects that failed or timed out"
+    );
+    describe_counter!(
+        "shardgate_upstream_reused_total",
+        Unit::Count,
+        "Requests sent on a pooled (kept-alive) upstream connection"
+    );
+    describe_counter!(
+        "shardgate_upstream_retries_total",
+        Unit::Count,
+        "Requests retried on another connection after a reused one died before answering"
+    );
+    describe_histogram!(
+        "shardgate_upstream_connect_duration_seconds",
+        Unit::Seconds,
+        "Time to open a new upstream connection"
+    );
+    // Access log.
+    describe_counter!(
+        "shardgate_access_log_dropped_total",
+        Unit::Count,
+        "Access log lines dropped because the shard's buffers were full (the writer fell behind) or a line was too long"
+    );
+    describe_counter!(
+        "shardgate_access_log_write_errors_total",
+        Unit::Count,
+        "Failed writes (or reopens) of the access log output"
+    );
+    describe_counter!(
+        super::control::ADMIN_REJECTED,
+        Unit::Count,
+        "Admin connections closed at once because the concurrent admin connection cap was reached"
+    );
+    describe_counter!(
+        super::control::RELOADS,
+        Unit::Count,
+        "Config reloads that took effect"
+    );
+    describe_counter!(
+        super::control::RELOAD_FAILURES,
+        Unit::Count,
+        "Config reloads refused (unreadable or invalid file, or a change that needs a restart); the running config stayed"
+    );
+    describe_gauge!(
+        super::control::GENERATION,
+        "The config generation being served: 1 at start, +1 per successful reload"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::control::{admin_rejected, ReloadMetrics};
+    use super::super::recorder::PromRecorder;
+    use super::super::{RouteMetrics, ShardMetrics, UpstreamMetrics};
+    use crate::access_log::Sink;
+
+    #[test]
+    fn every_family_has_help_before_its_type() {
+        let rec = PromRecorder::new();
+        let sink = metrics::with_local_recorder(&rec, || {
+            super::describe_all();
+            let shard = ShardMetrics::new(0);
+            let route = RouteMetrics::new(0, "r");
+            let upstream = UpstreamMetrics::new(0, "u");
+            // Histograms only show once they have a sample.
+            shard.connection_seconds.record(0.1);
+            route.duration.record(0.1);
+            upstream.connect_seconds.record(0.1);
+            let _ = ReloadMetrics::register();
+            let _ = admin_rejected();
+            let sink = Sink::with_writer(Box::new(std::io::sink()), 1).unwrap();
+            let _ = sink.shard_log(0);
+            sink
+        });
+        sink.close();
+        let text = rec.render();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut families = 0;
+        for (i, line) in lines.iter().enumerate() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            families += 1;
+            let name = rest.split(' ').next().unwrap();
+            let help = i.checked_sub(1).map(|p| lines[p]).unwrap_or("");
+            assert!(
+                help.starts_with(&format!("# HELP {name} ")) && help.len() > name.len() + 8,
+                "no HELP for {name}:\n{text}"
+            );
+        }
+        assert_eq!(families, 24, "{text}");
+    }
+}

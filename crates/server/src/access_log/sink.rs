@@ -2,9 +2,10 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use metrics::counter;
 use shardgate_config::AccessLogPath;
@@ -91,22 +92,52 @@ impl Sink {
     }
 
     /// Writes everything queued so far and ends the writer thread; later
-    /// buffers are dropped (and counted by their shards). Waits for the output:
-    /// call it after the shards have flushed. Idempotent.
+    /// buffers are dropped (and counted by their shards). Waits for the output
+    /// at most [`CLOSE_WAIT`]: an output stuck for good (a pipe nobody reads)
+    /// must not hold up a graceful stop, so the writer is then left behind and
+    /// what it still holds is lost with the process. Call it after the shards
+    /// have flushed. Idempotent.
     pub fn close(&self) {
         let thread = self
             .thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(thread) = thread {
-            // Blocks only while the queue is full, i.e. until the writer
-            // catches up: nothing queued before is lost.
-            let _ = self.tx.send(Msg::Close);
-            let _ = thread.join();
+        let Some(thread) = thread else {
+            return;
+        };
+        let deadline = Instant::now() + CLOSE_WAIT;
+        let mut close = Msg::Close;
+        loop {
+            match self.tx.try_send(close) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    close = m;
+                    std::thread::sleep(CLOSE_POLL);
+                }
+                Err(TrySendError::Full(_)) => return self.abandon(),
+            }
         }
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return self.abandon();
+            }
+            std::thread::sleep(CLOSE_POLL);
+        }
+        let _ = thread.join();
+    }
+
+    fn abandon(&self) {
+        tracing::warn!(
+            "access log output stuck for {CLOSE_WAIT:?} at shutdown; lines still queued are lost"
+        );
     }
 }
+
+/// How long a stop waits for the access log's output (see [`Sink::close`]).
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+const CLOSE_POLL: Duration = Duration::from_millis(5);
 
 impl Drop for Sink {
     fn drop(&mut self) {

@@ -444,6 +444,46 @@ fn disabled_request_ids_add_nothing(driver: Driver) {
     }
 }
 
+/// Pipelined requests on one connection: each line counts its own request's
+/// bytes (head, body and chunk framing), not its neighbours'.
+fn pipelined_requests_count_their_own_bytes(driver: Driver) {
+    let dir = tools::TempDir::new("alog-pipe").unwrap();
+    let log = dir.path().join("access.log");
+    let origin = Origin::start(handlers::fixed(200, &[], b"proxied\n")).unwrap();
+    let mut gw = start(driver, GW, "pipe", &log, "json", &origin);
+    let reqs: [&[u8]; 5] = [
+        b"GET /api/p1 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"POST /api/p2 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /api/p3 HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"POST /static/p4 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\n\r\nbody",
+        b"GET /missing/p5 HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n",
+    ];
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    c.send(&reqs.concat()).unwrap();
+    let all = c.read_to_close().unwrap();
+    drop(c);
+    gw.stop();
+    assert_eq!(origin.requests(), 3);
+    assert_eq!(the_request(&origin, "/api/p3").body, b"abcde");
+
+    let lines = json_lines(&log);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let targets = ["/api/p1", "/api/p2", "/api/p3", "/static/p4", "/missing/p5"];
+    let statuses = [200, 200, 200, 200, 404];
+    let mut sent_total = 0;
+    for ((target, req), status) in targets.iter().zip(reqs).zip(statuses) {
+        let l = line_for(&lines, target);
+        assert_eq!(l["status"], status, "{l}");
+        assert_eq!(l["bytes_received"], req.len(), "{l}");
+        sent_total += l["bytes_sent"].as_u64().unwrap();
+    }
+    assert_eq!(
+        sent_total,
+        all.len() as u64,
+        "bytes_sent over the lines vs bytes read"
+    );
+}
+
 /// The binary: `SIGUSR1` after a rename makes it write to a new file.
 fn binary_reopens_on_sigusr1(driver: Driver) {
     let dir = tools::TempDir::new("alog-usr1").unwrap();
@@ -535,5 +575,6 @@ each_driver!(
     reopen_after_rename_writes_a_new_file,
     request_ids_are_generated_or_replaced_and_logged,
     disabled_request_ids_add_nothing,
+    pipelined_requests_count_their_own_bytes,
     binary_reopens_on_sigusr1,
 );

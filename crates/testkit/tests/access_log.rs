@@ -404,11 +404,8 @@ fn request_ids_are_generated_or_replaced_and_logged(driver: Driver) {
     generated.dedup();
     assert_eq!(generated.len(), 4, "generated ids repeat: {generated:?}");
     // 128 visible bytes is still the client's own id.
-    assert_eq!(
-        ids(&the_request(&origin, "/api/longest")),
-        [longest.clone()]
-    );
     assert_eq!(line_for(&lines, "/api/longest")["request_id"], longest);
+    assert_eq!(ids(&the_request(&origin, "/api/longest")), [longest]);
 }
 
 const NO_IDS: &str = r#"
@@ -482,6 +479,36 @@ fn pipelined_requests_count_their_own_bytes(driver: Driver) {
         all.len() as u64,
         "bytes_sent over the lines vs bytes read"
     );
+}
+
+/// A 502 from a refused connect says why in its line.
+fn refused_upstream_line_has_the_error(driver: Driver) {
+    let dir = tools::TempDir::new("alog-502").unwrap();
+    let log = dir.path().join("access.log");
+    let refused = shardgate_testkit::closed_addr().unwrap();
+    let mut gw = Gateway::builder(GW)
+        .var("LOG", log.display())
+        .var("FORMAT", "json")
+        .var("NAME", format!("refused-{driver}"))
+        .var("UP", refused)
+        .driver(driver)
+        .start()
+        .unwrap();
+    let req = b"GET /api/down HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n";
+    let (resp, _) = exchange(gw.addr("public"), req);
+    assert_eq!(status_of(&resp), 502);
+    gw.stop();
+    let lines = json_lines(&log);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let l = &lines[0];
+    assert_eq!(l["status"], 502, "{l}");
+    assert_eq!(l["route"], format!("refused-{driver}-proxy"), "{l}");
+    assert_eq!(l["upstream"], format!("refused-{driver}-up"), "{l}");
+    assert_eq!(l["error"], "upstream_connect_refused", "{l}");
+    assert_eq!(l["error_side"], "upstream", "{l}");
+    assert_eq!(l["errno"], 111, "ECONNREFUSED: {l}");
+    assert_eq!(l["bytes_received"], req.len(), "{l}");
+    assert_eq!(l["bytes_sent"], resp.len(), "{l}");
 }
 
 /// The binary: `SIGUSR1` after a rename makes it write to a new file.
@@ -576,5 +603,6 @@ each_driver!(
     request_ids_are_generated_or_replaced_and_logged,
     disabled_request_ids_add_nothing,
     pipelined_requests_count_their_own_bytes,
+    refused_upstream_line_has_the_error,
     binary_reopens_on_sigusr1,
 );

@@ -15,7 +15,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use shardgate_testkit::{each_driver, handlers, wait_until, Client, Driver, Gateway, Origin};
+use shardgate_testkit::{
+    closed_addr, each_driver, handlers, wait_until, Client, Driver, Gateway, Origin,
+};
 
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -493,4 +495,64 @@ fn metrics_count_known_traffic_exactly(driver: Driver) {
     assert_eq!(py_samples, s.len());
 }
 
-each_driver!(metrics_count_known_traffic_exactly);
+/// An upstream whose only server refuses connections: 502s, counted as 5xx
+/// on the route and as connect failures (not as requests sent) upstream.
+fn refused_connects_are_counted(driver: Driver) {
+    let name = format!("refused-{driver}");
+    let gw = Gateway::builder(GW)
+        .var("NAME", &name)
+        .var("UP", closed_addr().unwrap())
+        .driver(driver)
+        .start()
+        .unwrap();
+    let admin = gw.admin().expect("admin listener");
+    let addr = gw.addr("public");
+    for i in 0..3 {
+        let req =
+            format!("GET /api/r{i} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n");
+        assert_eq!(exchange(addr, req.as_bytes()).0, 502);
+    }
+    let (route, up) = (format!("{name}-proxy"), format!("{name}-up"));
+    let mut text = String::new();
+    let settled = wait_until(SETTLE, || {
+        text = scrape(admin);
+        total(
+            &parse(&text).0,
+            "shardgate_requests_total",
+            &[("route", route.as_str()), ("class", "5xx")],
+        )
+        .0 == 3.0
+    });
+    assert!(settled, "5xx count never reached 3:\n{text}");
+    let (s, _) = parse(&text);
+    assert_eq!(
+        value(
+            &s,
+            "shardgate_requests_total",
+            &[("route", route.as_str()), ("class", "2xx")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "shardgate_request_duration_seconds_count",
+            &[("route", route.as_str())]
+        ),
+        3.0
+    );
+    let u = |m: &str| value(&s, m, &[("upstream", up.as_str())]);
+    assert_eq!(u("shardgate_upstream_connects_total"), 3.0);
+    assert_eq!(u("shardgate_upstream_connect_errors_total"), 3.0);
+    assert_eq!(u("shardgate_upstream_failures_total"), 3.0);
+    assert_eq!(u("shardgate_upstream_requests_total"), 0.0);
+    assert_eq!(u("shardgate_upstream_retries_total"), 0.0);
+    assert_eq!(u("shardgate_upstream_reused_total"), 0.0);
+    assert_eq!(u("shardgate_upstream_connect_duration_seconds_count"), 0.0);
+    python_parse(&text);
+}
+
+each_driver!(
+    metrics_count_known_traffic_exactly,
+    refused_connects_are_counted
+);

@@ -10,7 +10,7 @@
 //!
 //! Bounds (memory never grows with load):
 //! - per shard at most [`BUFFERS_PER_SHARD`] buffers of [`BUFFER_SIZE`] bytes
-//!   (4 × 64 KiB), allocated the first time they are needed; the return channel
+//!   (4 × 64 KiB), all allocated when the shard first logs; the return channel
 //!   holds at most that many;
 //! - the writer's queue holds `shards × BUFFERS_PER_SHARD` buffers, every buffer
 //!   of every shard, so a shard never finds it full;

@@ -507,6 +507,9 @@ fn refused_upstream_line_has_the_error(driver: Driver) {
     assert_eq!(l["error"], "upstream_connect_refused", "{l}");
     assert_eq!(l["error_side"], "upstream", "{l}");
     assert_eq!(l["errno"], 111, "ECONNREFUSED: {l}");
+    // The server that refused is named, as nginx's $upstream_addr does.
+    assert_eq!(l["upstream_addr"], refused.to_string(), "{l}");
+    assert_eq!(l["upstream_attempts"], 0, "nothing was sent: {l}");
     assert_eq!(l["bytes_received"], req.len(), "{l}");
     assert_eq!(l["bytes_sent"], resp.len(), "{l}");
 }

@@ -32,9 +32,12 @@ pub async fn select(
             ust.metrics.requests.increment(1);
             Ok(a.conn)
         }
-        Err(e) => {
+        Err(f) => {
             ust.metrics.failures.increment(1);
-            Err(e)
+            if f.server.is_some() {
+                rq.server = f.server;
+            }
+            Err(f.error)
         }
     }
 }

@@ -72,7 +72,7 @@ pub fn describe_all() {
     describe_counter!(
         "shardgate_upstream_failures_total",
         Unit::Count,
-        "Attempts that failed on the upstream side: connect, reset, timeout or malformed response"
+        "Attempts that failed on the upstream side: a connect that failed (never sent, so not in upstream_requests_total) or a sent attempt that met a reset, timeout or malformed response"
     );
     describe_counter!(
         "shardgate_upstream_connects_total",

@@ -26,6 +26,12 @@ use super::server::ServerState;
 /// connection. Requests that must not be replayed always get the check.
 const RECENT: Duration = Duration::from_millis(10);
 
+/// No connection: why, and the last server tried (for the log).
+pub struct Failed {
+    pub error: Error,
+    pub server: Option<std::net::SocketAddr>,
+}
+
 /// A connection for one attempt.
 pub struct Acquired {
     pub conn: UpConn,
@@ -44,8 +50,9 @@ pub async fn acquire(
     rng: &RefCell<Rng>,
     fresh_only: bool,
     replayable: bool,
-) -> Result<Acquired, Error> {
+) -> Result<Acquired, Failed> {
     let mut last = Error::new(ErrorKind::NoUpstreamAvailable);
+    let mut tried = None;
     for _ in 0..ust.servers.len() {
         let now = Instant::now();
         let pick = {
@@ -62,6 +69,7 @@ pub async fn acquire(
         let Some(server) = pick.and_then(|i| ust.servers.get(i)) else {
             break;
         };
+        tried = Some(server.addr);
         if !fresh_only {
             if let Some(conn) = checkout_live(server, now, replayable) {
                 ust.metrics.reused.increment(1);
@@ -111,7 +119,10 @@ pub async fn acquire(
             &mut rng.borrow_mut(),
         );
     }
-    Err(last)
+    Err(Failed {
+        error: last,
+        server: tried,
+    })
 }
 
 /// The most recently used pooled connection that is still open and quiet.

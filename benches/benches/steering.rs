@@ -4,8 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use shardgate_config::Steering;
-use shardgate_net::steering_program;
+use shardgate_net::{steering_program, Steering};
 
 fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("steering_program");

@@ -40,5 +40,5 @@ pub use poller::{duplicate, Poller};
 pub fn release_free_memory() {
     sys::malloc_trim();
 }
-pub use runtime::{run_on_runtime, uring_available, ActiveDriver};
-pub use steering::steering_program;
+pub use runtime::{run_on_runtime, uring_available, ActiveDriver, Driver};
+pub use steering::{steering_program, Steering};

@@ -5,10 +5,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 
-use shardgate_config::Steering;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::{steering_program, sys, Error};
+use crate::{steering_program, sys, Error, Steering};
 
 /// The kernel counts the sockets of a reuseport group in a u16.
 const MAX_GROUP: usize = u16::MAX as usize;

@@ -7,11 +7,24 @@ use std::io;
 
 use monoio::time::TimeDriver;
 use monoio::{IoUringDriver, LegacyDriver, Runtime, RuntimeBuilder};
-use shardgate_config::Driver;
 
 use crate::Error;
 
-/// The driver a runtime actually runs on (the config's `Auto` resolved).
+/// Which driver a shard's runtime should use: the request, before it meets
+/// the kernel. Net keeps its own copy of the config's enum so the crate that
+/// holds the `unsafe` does not pull in the config parser (toml, serde,
+/// rustls); the server converts at the boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring when the kernel (and seccomp) allow it, else epoll.
+    Auto,
+    /// io_uring or an error; never falls back.
+    IoUring,
+    /// epoll, even where io_uring would work.
+    Epoll,
+}
+
+/// The driver a runtime actually runs on (`Driver::Auto` resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActiveDriver {
     IoUring,

@@ -7,7 +7,19 @@
 //! own hash, so `% shards` keeps every answer inside the group.
 
 use libc::sock_filter;
-use shardgate_config::Steering;
+
+/// How a `SO_REUSEPORT` group picks a shard for a new connection. Net's own
+/// copy of the config's enum, so this crate does not depend on the config
+/// parser; the server converts at the boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// The CPU that handled the SYN (follows NIC RSS).
+    Cpu,
+    /// The kernel's receive hash modulo the shard count.
+    Hash,
+    /// No program: the kernel's own reuseport hash.
+    None,
+}
 
 /// The steering program for `shards` sockets, or `None` when there is nothing
 /// to steer (one shard, or `Steering::None` = let the kernel hash).

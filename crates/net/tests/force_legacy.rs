@@ -1,8 +1,7 @@
 //! Its own test binary (own process) because monoio caches io_uring
 //! detection per process: here the escape hatch is set before the first call.
 
-use shardgate_config::Driver;
-use shardgate_net::{run_on_runtime, uring_available, ActiveDriver, Error};
+use shardgate_net::{run_on_runtime, uring_available, ActiveDriver, Driver, Error};
 
 #[test]
 fn forced_legacy_driver_makes_io_uring_unavailable() {

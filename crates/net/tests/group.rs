@@ -5,9 +5,9 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use shardgate_config::Steering;
 use shardgate_net::{
     bind_tcp_group, bind_tcp_single, pin_current_thread, tcp_fast_open_queue, Error, ListenOpts,
+    Steering,
 };
 
 fn opts(steering: Steering) -> ListenOpts {

@@ -2,8 +2,9 @@
 
 use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
-use shardgate_config::{Driver, Steering};
-use shardgate_net::{bind_tcp_group, run_on_runtime, uring_available, ActiveDriver, ListenOpts};
+use shardgate_net::{
+    bind_tcp_group, run_on_runtime, uring_available, ActiveDriver, Driver, ListenOpts, Steering,
+};
 
 /// Listener from our own group (the path the server takes), one client, one
 /// echoed message. Returns what the client read back.

@@ -72,7 +72,7 @@ impl Server {
                 backlog: l.backlog,
                 tcp_fast_open: l.tcp_fast_open,
                 defer_accept: l.defer_accept,
-                steering: config.server.steering,
+                steering: net_steering(config.server.steering),
             };
             let group = bind_tcp_group(l.address, shards, &opts).map_err(|source| Error::Bind {
                 name: l.name.clone(),
@@ -100,7 +100,7 @@ impl Server {
             None => None,
         };
         let admin = admin_sock.as_ref().and_then(|s| s.local_addr().ok());
-        let driver = config.server.driver;
+        let driver = net_driver(config.server.driver);
         let access_log = match &config.access_log {
             Some(a) => OnceLock::from(open_access_log(&a.path, shards)?),
             None => OnceLock::new(),
@@ -334,5 +334,24 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown();
         self.join();
+    }
+}
+
+// shardgate-net keeps its own copies of these two enums so the crate holding
+// the `unsafe` does not depend on the config parser; this is the one place
+// the config's values cross into it.
+fn net_driver(d: shardgate_config::Driver) -> shardgate_net::Driver {
+    match d {
+        shardgate_config::Driver::Auto => shardgate_net::Driver::Auto,
+        shardgate_config::Driver::IoUring => shardgate_net::Driver::IoUring,
+        shardgate_config::Driver::Epoll => shardgate_net::Driver::Epoll,
+    }
+}
+
+fn net_steering(s: shardgate_config::Steering) -> shardgate_net::Steering {
+    match s {
+        shardgate_config::Steering::Cpu => shardgate_net::Steering::Cpu,
+        shardgate_config::Steering::Hash => shardgate_net::Steering::Hash,
+        shardgate_config::Steering::None => shardgate_net::Steering::None,
     }
 }

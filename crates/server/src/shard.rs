@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shardgate_config::Driver;
+use shardgate_net::Driver;
 use shardgate_net::{pin_current_thread, run_on_runtime, ActiveDriver};
 
 use crate::ctx::{ShardCtx, Shared};

@@ -1,12 +1,19 @@
-//! parse_request must never panic, must agree with itself on prefixes of a
-//! complete head (incremental reads), and must re-parse its own output.
+//! parse_request must never panic and must agree with itself on prefixes of a
+//! complete head (incremental reads); a complete head, rewritten by the
+//! writer production uses (`shardgate_proxy::write_upstream_request`), must
+//! parse again to the same request without the client's hop-by-hop fields.
 #![no_main]
 
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
+use shardgate_config::Config;
 use shardgate_http::{
-    finish_head, parse_request, write_header, write_request_line, BodyKind, ChunkedDecoder,
-    HeaderStore, Limits, Parsed, RequestHead,
+    absolute_authority, parse_request, BodyKind, ChunkedDecoder, HeaderStore, Limits, Parsed,
+    RequestHead, MAX_HEADERS,
 };
+use shardgate_proxy::{write_upstream_request, ForwardCtx, Framing};
 
 fn within(outer: &[u8], inner: &[u8]) -> bool {
     let o = outer.as_ptr_range();
@@ -72,36 +79,108 @@ fn check_prefixes(buf: &[u8], limits: &Limits, head_len: usize) {
     }
 }
 
-/// Writing the head back out (HTTP/1.1 only: the writer always says 1.1)
-/// must parse to the same request.
-fn check_roundtrip(head: &RequestHead<'_>, limits: &Limits) {
+/// The route the rewrite runs under: every forwarding field on and one edit
+/// of each kind, so the production writer's whole field pipeline runs.
+const CONFIG: &str = r#"
+[[listener]]
+name = "l"
+address = "127.0.0.1:8080"
+
+[[route]]
+name = "fuzzed"
+proxy = "up"
+request_headers = { remove = ["x-debug"], set = { "x-env" = "fuzz" }, add = { "x-tag" = "a" } }
+forwarded = { x_forwarded_for = true, x_forwarded_proto = true, forwarded = true, via = true }
+
+[[upstream]]
+name = "up"
+servers = ["127.0.0.1:8081"]
+"#;
+
+fn config() -> &'static Config {
+    static CONFIG_CELL: OnceLock<Config> = OnceLock::new();
+    CONFIG_CELL.get_or_init(|| shardgate_config::parse(CONFIG, "fuzz.toml").expect("fuzz config"))
+}
+
+/// Rewrites the head exactly as the gateway does before forwarding it
+/// (`shardgate_proxy::write_upstream_request`, framing chosen from the parsed
+/// body as the server does), and checks that the upstream gets one
+/// well-formed HTTP/1.1 head that our own parser accepts, frames the body the
+/// same way, and carries none of the client's hop-by-hop or framing fields.
+fn check_rewrite(head: &RequestHead<'_>) {
+    let route = &config().routes[0];
+    let framing = match head.body {
+        BodyKind::Length(n) => Framing::Length(n),
+        BodyKind::Chunked => Framing::Chunked,
+        BodyKind::None | BodyKind::CloseDelimited => Framing::None,
+    };
+    let ctx = ForwardCtx {
+        client_ip: IpAddr::from([192, 0, 2, 1]),
+        scheme: "http",
+        host: head.host,
+        route,
+    };
     let mut out = Vec::new();
-    write_request_line(&mut out, head.method, head.target);
-    for h in head.headers {
-        write_header(&mut out, h.name.as_bytes(), h.value);
-    }
-    finish_head(&mut out);
+    write_upstream_request(
+        &mut out,
+        head.method,
+        head.target,
+        head.headers,
+        &ctx,
+        framing,
+        head.upgrade,
+    );
     let big = Limits {
         max_head_bytes: usize::MAX,
         max_request_line: usize::MAX,
-        ..*limits
+        max_headers: MAX_HEADERS,
     };
     let mut store = HeaderStore::new();
-    let Ok(Parsed::Complete(again)) = parse_request(&out, &big, &mut store) else {
+    let Ok(Parsed::Complete(up)) = parse_request(&out, &big, &mut store) else {
         panic!(
-            "re-serialised head does not parse: {:?}",
+            "rewritten head does not parse: {:?}",
             String::from_utf8_lossy(&out)
         );
     };
-    assert_eq!(again.method, head.method);
-    assert_eq!(again.target, head.target);
-    assert_eq!(again.headers, head.headers);
-    assert_eq!(again.body, head.body);
-    assert_eq!(again.host, head.host);
-    assert_eq!(again.keep_alive, head.keep_alive);
-    assert_eq!(again.expect_continue, head.expect_continue);
-    assert_eq!(again.upgrade, head.upgrade);
-    assert_eq!(again.head_len, out.len());
+    assert_eq!(up.head_len, out.len());
+    assert_eq!(up.minor_version, 1);
+    assert_eq!(up.method, head.method);
+    assert_eq!(up.body, head.body);
+    match absolute_authority(head.target) {
+        // Origin servers get origin-form; the authority becomes the Host.
+        Some(authority) => {
+            assert!(up.target.starts_with('/'), "{}", up.target);
+            assert_eq!(up.host, Some(authority));
+        }
+        None => {
+            assert_eq!(up.target, head.target);
+            assert_eq!(up.host, Some(head.host.unwrap_or("")));
+        }
+    }
+    let count = |name: &str| {
+        up.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .count()
+    };
+    assert_eq!(count("host"), 1);
+    assert_eq!(count("x-debug"), 0);
+    assert_eq!(count("x-env"), 1);
+    assert_eq!(count("x-forwarded-proto"), 1);
+    assert_eq!(
+        count("content-length"),
+        usize::from(matches!(framing, Framing::Length(_)))
+    );
+    assert_eq!(
+        count("transfer-encoding"),
+        usize::from(framing == Framing::Chunked)
+    );
+    for name in ["proxy-connection", "keep-alive", "te", "trailer", "expect"] {
+        assert_eq!(count(name), 0, "{name} crossed");
+    }
+    if head.upgrade.is_none() {
+        assert_eq!(count("connection") + count("upgrade"), 0);
+    }
 }
 
 fuzz_target!(|buf: &[u8]| {
@@ -120,9 +199,7 @@ fuzz_target!(|buf: &[u8]| {
             Ok(Parsed::Complete(head)) => {
                 check_head(buf, &limits, &head);
                 check_prefixes(buf, &limits, head.head_len);
-                if head.minor_version == 1 {
-                    check_roundtrip(&head, &limits);
-                }
+                check_rewrite(&head);
                 if head.body == BodyKind::Chunked {
                     let rest = &buf[head.head_len..];
                     if let Ok(feed) = ChunkedDecoder::new().feed(rest) {

@@ -10,26 +10,20 @@
 mod chunked;
 mod error;
 mod fields;
-mod hop;
 mod reason;
 mod request;
 mod response;
 mod scan;
 mod target;
-mod write;
 
 use std::mem::MaybeUninit;
 
 pub use chunked::{ChunkedDecoder, Feed};
 pub use error::Error;
-pub use hop::{connection_nominates, is_hop_by_hop};
 pub use reason::canonical_reason;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead};
 pub use target::{absolute_authority, origin_form, split_absolute_form};
-pub use write::{
-    finish_head, write_content_length, write_header, write_request_line, write_status_line,
-};
 
 /// Hard upper bound on header fields per head; `Limits::max_headers` may only lower it.
 pub const MAX_HEADERS: usize = 256;

@@ -434,3 +434,32 @@ fn error_responses() {
         (500, &b"500 Internal Server Error\n"[..])
     );
 }
+
+/// The writers only append: once the connection's reused buffer has grown to a
+/// head's size, writing further heads into it allocates nothing.
+#[test]
+fn reused_buffer_does_not_grow_after_warm_up() {
+    let route = route();
+    let hs = [Header {
+        name: "Content-Type",
+        value: b"text/plain",
+    }];
+    let mut out = Vec::with_capacity(256);
+    let before = out.capacity();
+    for n in 0..1000u64 {
+        out.clear();
+        write_downstream_response(
+            &mut out,
+            200,
+            "",
+            &hs,
+            &route,
+            Framing::Length(n * 7919),
+            true,
+            None,
+        );
+        out.clear();
+        write_error_response(&mut out, 502, false, DATE);
+    }
+    assert_eq!(out.capacity(), before);
+}

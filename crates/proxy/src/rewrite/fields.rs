@@ -172,6 +172,46 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_names() {
+        for name in [
+            "Connection",
+            "PROXY-CONNECTION",
+            "keep-alive",
+            "TE",
+            "Transfer-Encoding",
+            "upgrade",
+            "Trailer",
+        ] {
+            assert!(is_hop_by_hop(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "Host",
+            "Content-Length",
+            "trailers",
+            "tE2",
+            "x-connection",
+            "",
+        ] {
+            assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn nomination_trims_tabs_and_reads_only_connection_fields() {
+        let hs = [
+            h("Host", "x-foo"),
+            h("connection", "keep-alive ,\tX-Foo"),
+            h("Connection", "x-bar"),
+        ];
+        assert!(nominated(&hs, b"x-foo"));
+        assert!(nominated(&hs, b"X-BAR"));
+        assert!(nominated(&hs, b"Keep-Alive"));
+        assert!(!nominated(&hs, b"x-fo"));
+        assert!(!nominated(&hs, b"host"));
+        assert!(!nominated(&[], b"close"));
+    }
+
+    #[test]
     fn nomination_is_case_insensitive_and_spans_fields() {
         let hs = [
             h("Connection", "close, X-Secret"),

@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn decimal() {
-        for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
+        for n in [0u64, 7, 10, 99, 100, 12345, 1 << 40, u64::MAX - 1, u64::MAX] {
             let mut out = Vec::new();
             put_u64(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());
@@ -129,12 +129,13 @@ mod tests {
     fn status_lines() {
         let mut out = Vec::new();
         put_status_line(&mut out, 200, "OK", 502);
+        put_status_line(&mut out, 200, "", 502);
         put_status_line(&mut out, 599, "", 502);
         put_status_line(&mut out, 404, "Nope\r\nX: y", 502);
         put_status_line(&mut out, 42, "Odd", 502);
         assert_eq!(
             out,
-            b"HTTP/1.1 200 OK\r\nHTTP/1.1 599 \r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 502 Bad Gateway\r\n"
+            b"HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r\nHTTP/1.1 599 \r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 502 Bad Gateway\r\n"
         );
     }
 }

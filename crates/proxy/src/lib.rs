@@ -21,7 +21,6 @@ mod router;
 mod status;
 #[cfg(test)]
 mod testutil;
-mod token_bucket;
 
 pub use balancer::Balancer;
 pub use date::DateCache;
@@ -36,4 +35,3 @@ pub use rewrite::{
 pub use rng::Rng;
 pub use router::Router;
 pub use status::reason;
-pub use token_bucket::TokenBucket;

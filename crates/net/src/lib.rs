@@ -26,6 +26,7 @@ mod listen;
 mod peer;
 mod poller;
 mod runtime;
+mod skip;
 mod steering;
 mod sys;
 
@@ -41,4 +42,5 @@ pub fn release_free_memory() {
     sys::malloc_trim();
 }
 pub use runtime::{run_on_runtime, uring_available, ActiveDriver, Driver};
+pub use skip::{driver_check, run_driver_half, DriverCheck, ALLOW_SKIP_DRIVER_VAR};
 pub use steering::{steering_program, Steering};

@@ -3,7 +3,8 @@
 use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use shardgate_net::{
-    bind_tcp_group, run_on_runtime, uring_available, ActiveDriver, Driver, ListenOpts, Steering,
+    bind_tcp_group, run_driver_half, run_on_runtime, uring_available, ActiveDriver, Driver,
+    ListenOpts, Steering,
 };
 
 /// Listener from our own group (the path the server takes), one client, one
@@ -60,8 +61,7 @@ fn echo_on_epoll() {
 
 #[test]
 fn echo_on_io_uring() {
-    if !uring_available() {
-        eprintln!("note: io_uring not available here; io_uring echo test skipped");
+    if !run_driver_half("echo_on_io_uring", ActiveDriver::IoUring, uring_available()) {
         return;
     }
     let (active, back) = run(Driver::IoUring);

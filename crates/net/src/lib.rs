@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 mod cpu;
+mod driver;
 mod error;
 mod listen;
 mod peer;
@@ -31,6 +32,7 @@ mod steering;
 mod sys;
 
 pub use cpu::{allowed_cores, online_cores, pin_current_thread};
+pub use driver::{ActiveDriver, Driver};
 pub use error::Error;
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
@@ -41,6 +43,6 @@ pub use poller::{duplicate, Poller};
 pub fn release_free_memory() {
     sys::malloc_trim();
 }
-pub use runtime::{run_on_runtime, uring_available, ActiveDriver, Driver};
+pub use runtime::{run_on_runtime, uring_available};
 pub use skip::{driver_check, run_driver_half, DriverCheck, ALLOW_SKIP_DRIVER_VAR};
 pub use steering::{steering_program, Steering};

@@ -1,44 +1,13 @@
 //! Building a shard's monoio runtime with the driver and io_uring set-up the
 //! measurements favour (see the crate docs for what this kernel accepted).
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 
 use monoio::time::TimeDriver;
 use monoio::{IoUringDriver, LegacyDriver, Runtime, RuntimeBuilder};
 
-use crate::Error;
-
-/// Which driver a shard's runtime should use: the request, before it meets
-/// the kernel. Net keeps its own copy of the config's enum so the crate that
-/// holds the `unsafe` does not pull in the config parser (toml, serde,
-/// rustls); the server converts at the boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    /// io_uring when the kernel (and seccomp) allow it, else epoll.
-    Auto,
-    /// io_uring or an error; never falls back.
-    IoUring,
-    /// epoll, even where io_uring would work.
-    Epoll,
-}
-
-/// The driver a runtime actually runs on (`Driver::Auto` resolved).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActiveDriver {
-    IoUring,
-    Epoll,
-}
-
-impl fmt::Display for ActiveDriver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ActiveDriver::IoUring => "io_uring",
-            ActiveDriver::Epoll => "epoll",
-        })
-    }
-}
+use crate::{ActiveDriver, Driver, Error};
 
 /// Whether io_uring can run monoio's ops here. False under Docker's default
 /// seccomp profile, on old kernels, and when `MONOIO_FORCE_LEGACY_DRIVER=1`
@@ -196,12 +165,6 @@ mod tests {
         let maj: u32 = parts.next().unwrap().parse().unwrap();
         let min: u32 = parts.next().unwrap().parse().unwrap();
         (maj, min) >= (major, minor)
-    }
-
-    #[test]
-    fn display_names() {
-        assert_eq!(ActiveDriver::IoUring.to_string(), "io_uring");
-        assert_eq!(ActiveDriver::Epoll.to_string(), "epoll");
     }
 
     /// Each set-up is tried on its own: the preferred one must be accepted on

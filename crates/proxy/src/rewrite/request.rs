@@ -1,12 +1,31 @@
 //! The head of the request sent to an upstream server.
 
+use std::net::IpAddr;
+
 use httparse::Header;
+use shardgate_config::RouteConfig;
 
 use super::fields::{eq_ci, request_protected, set_value, Base, Fields};
 use super::forwarded::{put_appended, put_forwarded_element, VIA};
+use super::framing::{put_framing, put_upgrade, Framing};
 use super::target::{absolute_authority, upstream_target};
 use super::wire::{is_field_value, put, put_field, put_ip, trim_ows};
-use super::{put_framing, put_upgrade, ForwardCtx, Framing};
+
+/// What the request writer needs to know about the downstream side.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardCtx<'a> {
+    /// The peer address of the client connection.
+    pub client_ip: IpAddr,
+    /// The listener's scheme: `"http"` (or `"https"` behind TLS).
+    pub scheme: &'static str,
+    /// The effective host when the head names none (HTTP/1.0 without Host).
+    pub host: Option<&'a str>,
+    pub route: &'a RouteConfig,
+    /// `(header name, id)` when the gateway made the request id: every
+    /// client field of that name is dropped and this one written instead. None
+    /// when the client's own id is forwarded as it came (or ids are off).
+    pub request_id: Option<(&'a [u8], &'a [u8])>,
+}
 
 const XFF: &[u8] = b"x-forwarded-for";
 const XFP: &[u8] = b"x-forwarded-proto";

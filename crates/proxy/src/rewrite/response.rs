@@ -6,8 +6,8 @@ use shardgate_config::{HeaderRewrite, RouteConfig, StaticResponse};
 
 use super::fields::{eq_ci, response_protected, Base, Fields};
 use super::forwarded::{put_appended, VIA};
+use super::framing::{put_framing, put_upgrade, Framing};
 use super::wire::{put, put_field, put_status_line, put_u64};
-use super::{put_framing, put_upgrade, Framing};
 use crate::status::reason;
 
 const SERVER: &[u8] = b"shardgate";

@@ -180,14 +180,6 @@ pub(crate) struct RawUpstream {
     pub pool: Option<Spanned<RawPool>>,
 }
 
-/// The table form of a `servers` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
-pub(crate) struct RawServerTable {
-    pub address: Option<Spanned<String>>,
-    pub weight: Option<Spanned<Int>>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(crate) struct RawPool {

@@ -10,8 +10,6 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_spanned::Spanned;
 
-use super::RawServerTable;
-
 /// An integer of any TOML range; bounds are checked by validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Int(pub i64);
@@ -170,6 +168,14 @@ impl<'de> Deserialize<'de> for HeaderMap {
         }
         d.deserialize_map(V)
     }
+}
+
+/// The table form of a `servers` entry.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawServerTable {
+    pub address: Option<Spanned<String>>,
+    pub weight: Option<Spanned<Int>>,
 }
 
 /// One entry of `servers`: `"10.0.0.1:80"` or `{ address = "…", weight = 3 }`.

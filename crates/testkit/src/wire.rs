@@ -3,14 +3,10 @@
 //! in what it reports: every byte that came off the wire is kept (`raw_*`), so
 //! a test can compare exactly what the gateway sent.
 
-mod chunked;
-
 use std::io::{self, Read};
 use std::net::TcpStream;
 
 use crate::error::{Error, Result};
-
-pub use chunked::ChunkedBody;
 
 /// Header fields in received order, names as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,7 +233,7 @@ impl<S: Read> Reader<S> {
                 ..Body::default()
             }),
             Framing::Length(n) => self.read_exact_or_eof(n),
-            Framing::Chunked => chunked::read(self).map(ChunkedBody::into_body),
+            Framing::Chunked => read_chunked(self),
             Framing::Close => {
                 let data = self.read_to_eof()?;
                 Ok(Body {
@@ -248,6 +244,64 @@ impl<S: Read> Reader<S> {
                 })
             }
         }
+    }
+}
+
+/// A chunked body (RFC 9112 §7.1), keeping the exact wire bytes next to the
+/// decoded data and trailers.
+fn read_chunked<S: Read>(r: &mut Reader<S>) -> Result<Body> {
+    let mut out = Body::default();
+    loop {
+        let (line, whole) = r.read_line()?;
+        out.raw.extend_from_slice(&line);
+        if !whole {
+            return Ok(out);
+        }
+        let text = String::from_utf8_lossy(&line);
+        let size_str = text.trim_end().split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_str, 16)
+            .map_err(|_| Error::Malformed(format!("chunk size line {text:?}")))?;
+        if size == 0 {
+            return read_trailers(r, out);
+        }
+        let chunk = r.read_exact_or_eof(size)?;
+        out.raw.extend_from_slice(&chunk.data);
+        out.data.extend_from_slice(&chunk.data);
+        if !chunk.complete {
+            return Ok(out);
+        }
+        let (crlf, whole) = r.read_line()?;
+        out.raw.extend_from_slice(&crlf);
+        if !whole {
+            return Ok(out);
+        }
+        if crlf != b"\r\n" {
+            return Err(Error::Malformed(format!(
+                "chunk not followed by CRLF: {crlf:?}"
+            )));
+        }
+    }
+}
+
+fn read_trailers<S: Read>(r: &mut Reader<S>, mut out: Body) -> Result<Body> {
+    loop {
+        let (line, whole) = r.read_line()?;
+        out.raw.extend_from_slice(&line);
+        if !whole {
+            return Ok(out);
+        }
+        if line == b"\r\n" || line == b"\n" {
+            out.complete = true;
+            return Ok(out);
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end();
+        let (name, value) = text
+            .split_once(':')
+            .ok_or_else(|| Error::Malformed(format!("trailer line {text:?}")))?;
+        out.trailers
+            .0
+            .push((name.to_string(), value.trim().to_string()));
     }
 }
 

@@ -80,7 +80,8 @@ fn check_prefixes(buf: &[u8], limits: &Limits, head_len: usize) {
 }
 
 /// The route the rewrite runs under: every forwarding field on and one edit
-/// of each kind, so the production writer's whole field pipeline runs.
+/// of each kind (plus a gateway-made request id), so the production writer's
+/// whole field pipeline runs.
 const CONFIG: &str = r#"
 [[listener]]
 name = "l"
@@ -119,6 +120,8 @@ fn check_rewrite(head: &RequestHead<'_>) {
         scheme: "http",
         host: head.host,
         route,
+        // As when the gateway makes the id: the client's field is replaced.
+        request_id: Some((b"x-request-id", b"fuzz-1")),
     };
     let mut out = Vec::new();
     write_upstream_request(
@@ -167,6 +170,7 @@ fn check_rewrite(head: &RequestHead<'_>) {
     assert_eq!(count("x-debug"), 0);
     assert_eq!(count("x-env"), 1);
     assert_eq!(count("x-forwarded-proto"), 1);
+    assert_eq!(count("x-request-id"), 1);
     assert_eq!(
         count("content-length"),
         usize::from(matches!(framing, Framing::Length(_)))

@@ -4,6 +4,8 @@
 
 pub mod control;
 pub mod describe;
+#[cfg(test)]
+mod help_tests;
 pub mod histogram;
 pub mod recorder;
 pub mod route;

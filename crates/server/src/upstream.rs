@@ -18,6 +18,6 @@ mod build;
 mod conn;
 mod server;
 
-pub use acquire::{acquire, release, Failed};
+pub use acquire::{acquire, release};
 pub use build::{build, retire_dropped, UpstreamState};
 pub use conn::UpConn;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use metrics::Counter;
 use shardgate_config::AccessLogPath;
 
-use super::Msg;
+use super::bounds::Msg;
 
 /// A failing output (closed pipe, full disk) fails every write: one log line
 /// per this interval says so without flooding the process log.

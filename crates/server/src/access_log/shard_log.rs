@@ -5,7 +5,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use metrics::{counter, Counter};
 
-use super::{Msg, BUFFERS_PER_SHARD, BUFFER_SIZE, MAX_LINE};
+use super::bounds::{Msg, BUFFERS_PER_SHARD, BUFFER_SIZE, MAX_LINE};
 
 pub struct ShardLog {
     /// Lines not yet handed over. Capacity `BUFFER_SIZE`, or 0 while every

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use metrics::counter;
 use shardgate_config::AccessLogPath;
 
+use super::bounds::{Msg, BUFFERS_PER_SHARD};
 use super::output::{Control, Output, Writer};
-use super::{Msg, ShardLog, BUFFERS_PER_SHARD};
+use super::shard_log::ShardLog;
 
 /// The writer thread and the handles to steer it. `Send + Sync`: the server
 /// keeps it where every shard and the control thread can reach it.

@@ -15,8 +15,8 @@ use shardgate_net::{peek_state, PeerState};
 use shardgate_proxy::{Error, ErrorKind, Rng};
 
 use super::build::UpstreamState;
-use super::conn::{IdleConn, OpenGuard, UpConn};
-use super::server::ServerState;
+use super::conn::{OpenGuard, UpConn};
+use super::server::{IdleConn, ServerState};
 
 /// A pooled connection idle for less than this (10 ms) is reused without the
 /// `MSG_PEEK` check when the request may be retried. Under load a connection

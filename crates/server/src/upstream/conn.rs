@@ -2,7 +2,6 @@
 //! that `max_conns_per_host` limits.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use monoio::net::TcpStream;
 
@@ -30,13 +29,6 @@ impl UpConn {
     pub fn server(&self) -> Option<&Rc<ServerState>> {
         self.open.server.as_ref()
     }
-}
-
-/// What the pool keeps: the socket and when it went idle. It holds no
-/// reference to the server, so a pool never keeps its owner alive.
-pub struct IdleConn {
-    pub(super) stream: TcpStream,
-    pub(super) since: Instant,
 }
 
 /// Reports the close of a busy connection to its pool. Disarmed (taken) when

@@ -2,11 +2,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use shardgate_config::PoolConfig;
 use shardgate_proxy::{Pool, ServerHealth};
 
-use super::conn::IdleConn;
+use monoio::net::TcpStream;
 
 pub struct ServerState {
     pub addr: SocketAddr,
@@ -47,4 +48,11 @@ impl ServerState {
     pub fn is_retired(&self) -> bool {
         self.retired.get()
     }
+}
+
+/// What the pool keeps: the socket and when it went idle. It holds no
+/// reference to the server, so a pool never keeps its owner alive.
+pub struct IdleConn {
+    pub(super) stream: TcpStream,
+    pub(super) since: Instant,
 }

@@ -1,0 +1,43 @@
+//! Every metric family the server emits has `# HELP` before its `# TYPE`.
+
+use super::control::{admin_rejected, ReloadMetrics};
+use super::recorder::PromRecorder;
+use super::{RouteMetrics, ShardMetrics, UpstreamMetrics};
+use crate::access_log::Sink;
+
+#[test]
+fn every_family_has_help_before_its_type() {
+    let rec = PromRecorder::new();
+    let sink = metrics::with_local_recorder(&rec, || {
+        super::describe::describe_all();
+        let shard = ShardMetrics::new(0);
+        let route = RouteMetrics::new(0, "r");
+        let upstream = UpstreamMetrics::new(0, "u");
+        // Histograms only show once they have a sample.
+        shard.connection_seconds.record(0.1);
+        route.duration.record(0.1);
+        upstream.connect_seconds.record(0.1);
+        let _ = ReloadMetrics::register();
+        let _ = admin_rejected();
+        let sink = Sink::with_writer(Box::new(std::io::sink()), 1).unwrap();
+        let _ = sink.shard_log(0);
+        sink
+    });
+    sink.close();
+    let text = rec.render();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut families = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        families += 1;
+        let name = rest.split(' ').next().unwrap();
+        let help = i.checked_sub(1).map(|p| lines[p]).unwrap_or("");
+        assert!(
+            help.starts_with(&format!("# HELP {name} ")) && help.len() > name.len() + 8,
+            "no HELP for {name}:\n{text}"
+        );
+    }
+    assert_eq!(families, 24, "{text}");
+}

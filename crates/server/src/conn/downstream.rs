@@ -7,6 +7,7 @@ use monoio::net::TcpStream;
 use shardgate_proxy::write_error_response;
 
 use super::io::{write_all, Io};
+use super::secure::handshake::TlsInfo;
 use crate::ctx::ShardCtx;
 use crate::lifecycle::RequestCtx;
 use crate::upstream::UpConn;
@@ -20,8 +21,9 @@ pub struct Downstream<S = TcpStream> {
     /// Cancels the hot-window read; made once per connection and reused
     /// (plain TCP only).
     pub canceller: Option<monoio::io::Canceller>,
-    /// The connection came through TLS (the scheme forwarded upstream).
-    pub secure: bool,
+    /// TLS version and SNI name (None: cleartext); also picks the scheme
+    /// forwarded upstream.
+    pub tls: Option<TlsInfo>,
 }
 
 pub enum Next {

@@ -68,7 +68,7 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
             buf: Vec::new(),
             pos: 0,
             canceller: None,
-            secure: false,
+            tls: None,
         },
         listener: p.listener as usize,
         slot,

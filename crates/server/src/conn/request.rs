@@ -132,7 +132,11 @@ pub fn prepare(
             };
             let fctx = ForwardCtx {
                 client_ip: rq.client.ip(),
-                scheme: if rq.tls { "https" } else { "http" },
+                scheme: if rq.tls_version.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
                 host: head.host,
                 route,
                 request_id: rq

@@ -32,7 +32,7 @@ pub async fn serve(
             buf: Vec::new(),
             pos: 0,
             canceller: None,
-            secure: false,
+            tls: None,
         },
         listener,
         slot,

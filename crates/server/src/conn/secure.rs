@@ -8,6 +8,7 @@
 //! body that it has all of it (RFC 8446 §6.1).
 
 pub mod guarded;
+pub mod handshake;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,9 +16,9 @@ use std::time::Instant;
 
 use monoio::io::{AsyncWriteRent, Splitable};
 use monoio::net::TcpStream;
-use monoio_rustls::TlsAcceptor;
 
 use self::guarded::Guarded;
+use self::handshake::handshake;
 use super::downstream::{Downstream, Next};
 use super::serve::serve_one;
 use super::state::closed;
@@ -38,12 +39,11 @@ pub async fn serve_tls(
     ctx.metrics.active.increment(1.0);
     let accepted = Instant::now();
     let limit = ctx.snapshot().snap.config.server.timeouts.tls_handshake;
-    let acceptor = TlsAcceptor::from(config);
-    let handshake = monoio::select! {
-        r = monoio::time::timeout(limit, acceptor.accept(stream)) => r.ok().and_then(Result::ok),
+    let done = monoio::select! {
+        r = monoio::time::timeout(limit, handshake(stream, config)) => r.ok().and_then(Result::ok),
         _ = ctx.shutdown.wait() => None,
     };
-    let Some(tls) = handshake else {
+    let Some((tls, info)) = done else {
         ctx.metrics.tls_handshake_failures.increment(1);
         closed(&ctx, slot, accepted);
         return;
@@ -55,7 +55,7 @@ pub async fn serve_tls(
         buf: Vec::new(),
         pos: 0,
         canceller: None,
-        secure: true,
+        tls: Some(info),
     };
     serve_requests(&ctx, down, listener, &slot).await;
     closed(&ctx, slot, accepted);

@@ -13,6 +13,7 @@ use super::forward;
 use super::io::{compact, read_more, write_all, Io, IoFail};
 use super::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
 use crate::ctx::{ShardCtx, ShardSnap};
+use crate::lifecycle::context::Field;
 use crate::lifecycle::{log, RequestCtx};
 
 /// One request on `down`: the context, a pooled buffer for the outgoing
@@ -23,11 +24,16 @@ pub(crate) async fn serve_one<S: Io>(
     listener: usize,
 ) -> Next {
     let snap = ctx.snapshot();
-    let mut rq = RequestCtx::new(listener, down.peer, down.secure);
+    let mut rq = RequestCtx::new(listener, down.peer, down.tls.as_ref().map(|t| t.version));
     rq.log_enabled = ctx.access_log_on();
     let mut out = ctx.buffers.take();
     let next = handle(ctx, &snap, down, &mut rq, &mut out).await;
     if !matches!(next, Next::Eof) {
+        if rq.log_enabled {
+            if let Some(sni) = down.tls.as_ref().and_then(|t| t.sni.as_deref()) {
+                rq.fields.put(Field::Sni, sni.as_bytes());
+            }
+        }
         log::log(ctx, &snap, &rq);
     }
     if rq.fields.buf.capacity() > 0 {

@@ -80,7 +80,16 @@ fn json(out: &mut Vec<u8>, l: &Line<'_>) {
         seconds_micros(out, fb);
     }
     out.extend_from_slice(b",\"tls\":");
-    out.extend_from_slice(if rq.tls { b"true" } else { b"false" });
+    match rq.tls_version {
+        Some(v) => {
+            out.extend_from_slice(b"true");
+            str_field(out, "tls_version", v.as_bytes(), SHORT_BUDGET);
+            if let Some(sni) = opt(f.get(Field::Sni)) {
+                str_field(out, "sni", sni, SHORT_BUDGET);
+            }
+        }
+        None => out.extend_from_slice(b"false"),
+    }
     let id = if rq.request_id.is_generated {
         rq.request_id.generated()
     } else {

@@ -16,8 +16,8 @@ pub struct RequestCtx {
     pub listener: usize,
     pub client: SocketAddr,
     pub protocol: &'static str,
-    /// The request came over TLS.
-    pub tls: bool,
+    /// `"TLSv1.3"` or `"TLSv1.2"` when the request came over TLS.
+    pub tls_version: Option<&'static str>,
     pub started: Instant,
     pub wall: SystemTime,
     // route
@@ -47,12 +47,12 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(listener: usize, client: SocketAddr, tls: bool) -> Self {
+    pub fn new(listener: usize, client: SocketAddr, tls_version: Option<&'static str>) -> Self {
         RequestCtx {
             listener,
             client,
             protocol: "HTTP/1.1",
-            tls,
+            tls_version,
             started: Instant::now(),
             wall: SystemTime::now(),
             route: None,
@@ -113,9 +113,10 @@ pub enum Field {
     UserAgent,
     Referer,
     RequestId,
+    Sni,
 }
 
-const FIELDS: usize = 6;
+const FIELDS: usize = 7;
 
 /// The request's strings, copied out of the read buffer (which later reads
 /// overwrite) into one pooled buffer, only when the request will be logged.

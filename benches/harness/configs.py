@@ -229,10 +229,13 @@ min_version = "1.3"
 """
     # SHARDGATE_BENCH_ACCESS_LOG=json|combined measures the access log's cost
     # (nginx and HAProxy run with theirs off in every scenario).
+    # SHARDGATE_BENCH_ACCESS_LOG_PATH (default a file in the run's directory), e.g.
+    # /dev/null, separates formatting from the file system's cost.
     fmt = os.environ.get("SHARDGATE_BENCH_ACCESS_LOG", "")
+    log_path = os.environ.get("SHARDGATE_BENCH_ACCESS_LOG_PATH") or os.path.join(tmp, "access.log")
     access_log = "" if not fmt else f"""
 [access_log]
-path = {_toml(os.path.join(tmp, "access.log"))}
+path = {_toml(log_path)}
 format = {_toml(fmt)}
 """
     conf = f"""{access_log}

@@ -18,6 +18,10 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// `\u00e9` from an invalid byte 0xE9 from a real `é` written that way; real
 /// non-ASCII characters are never escaped, so in this log it always means a byte.
 pub fn json(out: &mut Vec<u8>, value: &[u8], limit: usize) -> bool {
+    if plain(value, limit) {
+        out.extend_from_slice(value);
+        return true;
+    }
     let end = out.len().saturating_add(limit);
     for chunk in value.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -44,6 +48,10 @@ pub fn json(out: &mut Vec<u8>, value: &[u8], limit: usize) -> bool {
 /// `\` → `\x5C`, bytes below 0x20 and from 0x7F up → `\xHH`. The result is
 /// printable ASCII, so a field cannot break out of its quotes or its line.
 pub fn combined(out: &mut Vec<u8>, value: &[u8], limit: usize) -> bool {
+    if plain(value, limit) {
+        out.extend_from_slice(value);
+        return true;
+    }
     let end = out.len().saturating_add(limit);
     for &b in value {
         let ok = match b {
@@ -64,6 +72,16 @@ pub fn combined(out: &mut Vec<u8>, value: &[u8], limit: usize) -> bool {
         }
     }
     true
+}
+
+/// Printable ASCII other than `"` and `\\`, within `limit`: the same bytes
+/// in both formats, copied at once. Almost every logged field is this, and
+/// the per-character path cost ≈0.3 µs per JSON line.
+fn plain(value: &[u8], limit: usize) -> bool {
+    value.len() <= limit
+        && value
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 fn put_u00(out: &mut Vec<u8>, end: usize, b: u8) -> bool {

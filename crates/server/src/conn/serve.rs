@@ -26,6 +26,9 @@ pub(crate) async fn serve_one<S: Io>(
     let snap = ctx.snapshot();
     let mut rq = RequestCtx::new(listener, down.peer, down.tls.as_ref().map(|t| t.version));
     rq.log_enabled = ctx.access_log_on();
+    if rq.log_enabled {
+        rq.wall = std::time::SystemTime::now();
+    }
     let mut out = ctx.buffers.take();
     let next = handle(ctx, &snap, down, &mut rq, &mut out).await;
     if !matches!(next, Next::Eof) {

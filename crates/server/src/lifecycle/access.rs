@@ -43,7 +43,7 @@ fn json(out: &mut Vec<u8>, l: &Line<'_>) {
     out.extend_from_slice(b"{\"time\":\"");
     time::rfc3339_millis(out, rq.wall);
     out.extend_from_slice(b"\",\"client\":\"");
-    let _ = write!(out, "{}", rq.client.ip());
+    ip(out, rq.client.ip());
     out.extend_from_slice(b"\",\"client_port\":");
     num::decimal(out, u64::from(rq.client.port()));
     str_field(out, "method", f.get(Field::Method), SHORT_BUDGET);
@@ -119,7 +119,7 @@ fn json(out: &mut Vec<u8>, l: &Line<'_>) {
 fn combined(out: &mut Vec<u8>, l: &Line<'_>) {
     let rq = l.rq;
     let f = &rq.fields;
-    let _ = write!(out, "{}", rq.client.ip());
+    ip(out, rq.client.ip());
     out.extend_from_slice(b" - - ");
     time::combined(out, rq.wall);
     out.extend_from_slice(b" \"");
@@ -164,6 +164,24 @@ fn side(s: shardgate_proxy::Side) -> &'static [u8] {
         shardgate_proxy::Side::Downstream => b"client",
         shardgate_proxy::Side::Upstream => b"upstream",
         shardgate_proxy::Side::Internal => b"internal",
+    }
+}
+
+/// An address without `fmt` for IPv4 (every request's client): four
+/// decimals are cheaper than the formatting machinery.
+fn ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                num::decimal(out, u64::from(o));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 

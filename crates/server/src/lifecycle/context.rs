@@ -19,6 +19,8 @@ pub struct RequestCtx {
     /// `"TLSv1.3"` or `"TLSv1.2"` when the request came over TLS.
     pub tls_version: Option<&'static str>,
     pub started: Instant,
+    /// Wall-clock start, for the access log (read only when the request is
+    /// logged: the log phase's clock read is not paid otherwise).
     pub wall: SystemTime,
     // route
     pub route: Option<usize>,
@@ -54,7 +56,7 @@ impl RequestCtx {
             protocol: "HTTP/1.1",
             tls_version,
             started: Instant::now(),
-            wall: SystemTime::now(),
+            wall: SystemTime::UNIX_EPOCH,
             route: None,
             log_enabled: false,
             upstream: None,

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Interleaved A/B of shardgate builds or settings on the harness rig.
+
+The side-by-side harness answers "how does shardgate compare with nginx and HAProxy"; on a
+noisy VM its 3-run medians cannot resolve a few per cent between two shardgate builds. This
+runs every variant at once (each its own process on cpu1, idle while another is measured),
+nginx as the origin and wrk on cpu0, and alternates them in short runs, rotating the order
+every round, so drift in the machine lands on all variants alike.
+
+  benches/harness/ab.py --variant before=/path/old-shardgate --variant after=target/release/shardgate \
+      --variant after+log=target/release/shardgate:json --rounds 10
+
+A variant is NAME=BINARY[:ACCESS_LOG_FORMAT[:ACCESS_LOG_PATH]] (the path defaults to a file in
+the run's directory; /dev/null leaves out the file system's share). Prints, per scenario and variant, CPU µs per
+request (utime+stime ÷ requests) as median and min–max, and each median's ratio to the first
+variant's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import configs  # noqa: E402
+import procs  # noqa: E402
+import wrk  # noqa: E402
+
+SCENARIOS = (("keep-alive 12 B, c=50", "/tiny"), ("keep-alive 16 KiB, c=50", "/16k"))
+CONNS = 50
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", action="append", required=True,
+                    help="NAME=BINARY[:ACCESS_LOG_FORMAT[:ACCESS_LOG_PATH]]")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--base-port", type=int, default=19080)
+    args = ap.parse_args()
+    variants = []
+    for spec in args.variant:
+        name, _, rest = spec.partition("=")
+        binary, _, log = rest.partition(":")
+        fmt, _, log_path = log.partition(":")
+        variants.append((name, os.path.abspath(binary), fmt, log_path))
+    tmp = tempfile.mkdtemp(prefix="shardgate-ab-")
+    origin_ports = configs.Ports.from_base(args.base_port)
+    started: list[procs.Proc] = []
+    try:
+        origin = procs.Proc("origin", ["nginx", "-c", configs.write_origin(tmp, origin_ports)],
+                            os.path.join(tmp, "origin.log"), "0")
+        started.append(origin)
+        procs.wait_port(origin_ports.origin, origin)
+        gateways = []
+        for i, (name, binary, fmt, log_path) in enumerate(variants):
+            d = os.path.join(tmp, f"v{i}")
+            os.makedirs(d)
+            ports = replace(configs.Ports.from_base(args.base_port + 10 * (i + 1)), origin=origin_ports.origin)
+            os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = fmt
+            os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = log_path
+            conf = configs.write_shardgate(d, ports, 1)
+            p = procs.Proc(name, [binary, "--log", "warn", "--config", conf], os.path.join(d, "log"), "1")
+            started.append(p)
+            procs.wait_port(ports.shardgate, p)
+            gateways.append((name, p, ports.shardgate))
+        results = {(s, n): [] for s, _ in SCENARIOS for n, *_ in variants}
+        for r in range(args.rounds):
+            for label, path in SCENARIOS:
+                order = gateways[r % len(gateways):] + gateways[:r % len(gateways)]
+                for name, proc, port in order:
+                    before = procs.cpu_ticks(proc.pids())
+                    out = subprocess.run(wrk.command(f"http://127.0.0.1:{port}{path}", CONNS, args.seconds, 1, "0", False),
+                                         capture_output=True, text=True).stdout
+                    ticks = procs.cpu_ticks(proc.pids()) - before
+                    res = wrk.parse(out)
+                    hz = os.sysconf("SC_CLK_TCK")
+                    results[(label, name)].append(ticks / hz * 1e6 / max(1, res["requests"]))
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+            time.sleep(0.5)
+        first = variants[0][0]
+        print(f"| scenario | variant | CPU µs/req median (min–max), {args.rounds} runs | ÷ {first} (medians) "
+              f"| paired: median of per-round ratios (quartiles) | paired: median per-round difference µs |")
+        print("|---|---|---|---|---|---|")
+        for label, _ in SCENARIOS:
+            base_runs = results[(label, first)]
+            base = statistics.median(base_runs)
+            for name, *_ in variants:
+                v = results[(label, name)]
+                m = statistics.median(v)
+                # Runs of one round are back to back: their ratio cancels the drift between rounds.
+                ratios = [a / b for a, b in zip(v, base_runs)]
+                diffs = [a - b for a, b in zip(v, base_runs)]
+                q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+                print(f"| {label} | {name} | {m:.2f} ({min(v):.2f}–{max(v):.2f}) | {m / base:.3f}× "
+                      f"| {statistics.median(ratios):.3f}× ({q[0]:.3f}–{q[2]:.3f}) | {statistics.median(diffs):+.2f} |")
+        return 0
+    finally:
+        for p in reversed(started):
+            p.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

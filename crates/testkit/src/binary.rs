@@ -4,8 +4,9 @@
 //! `<target>/<profile>/deps/<test>` → `<target>/<profile>/shardgate`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -104,6 +105,45 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// Runs `shardgate run --config CONFIG EXTRA…` and waits (10 s at most)
+    /// until its admin listener on `admin` answers `/ready` with 200. The
+    /// process's stdout and stderr go to `output/stdout` and `output/stderr`,
+    /// or nowhere when `output` is None.
+    pub fn start(
+        config: &Path,
+        admin: u16,
+        extra: &[&str],
+        output: Option<&Path>,
+    ) -> Result<Running> {
+        let (out, err) = match output {
+            Some(dir) => (
+                Stdio::from(std::fs::File::create(dir.join("stdout"))?),
+                Stdio::from(std::fs::File::create(dir.join("stderr"))?),
+            ),
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = shardgate_command()?
+            .args(["run", "--config"])
+            .arg(config)
+            .args(extra)
+            .stdout(out)
+            .stderr(err)
+            .spawn()?;
+        let running = Running(child);
+        let ready = format!("http://127.0.0.1:{admin}/ready");
+        let up = crate::wait_until(Duration::from_secs(10), || {
+            crate::tools::curl(&[&ready]).is_ok_and(|o| o.status == 200)
+        });
+        if up {
+            Ok(running)
+        } else {
+            Err(Error::Tool {
+                tool: "shardgate".into(),
+                message: "admin /ready never said 200".into(),
+            })
+        }
+    }
+
     /// Sends a signal by name (`HUP`, `TERM` …) with `kill`.
     pub fn signal(&self, sig: &str) -> Result<()> {
         let ok = Command::new("kill")

@@ -6,12 +6,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use regex::Regex;
 use serde_json::Value;
-use shardgate_testkit::binary::{shardgate_command, Running};
+use shardgate_testkit::binary::Running;
 use shardgate_testkit::{
     each_driver, free_port, handlers, tools, wait_until, Client, Driver, Gateway, Origin, Request,
 };
@@ -543,22 +542,7 @@ respond = {{ status = 200, body = "ok\n" }}
         log = log.display()
     );
     let path = dir.write("gw.toml", &cfg).unwrap();
-    let child = shardgate_command()
-        .unwrap()
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Running(child);
-    let ready = format!("http://127.0.0.1:{admin}/ready");
-    assert!(
-        wait_until(Duration::from_secs(10), || tools::curl(&[&ready])
-            .is_ok_and(|o| o.status == 200)),
-        "admin /ready never said 200"
-    );
+    let mut child = Running::start(&path, admin, &[], None).unwrap();
     let base = format!("http://127.0.0.1:{public}");
     assert_eq!(tools::curl(&[&format!("{base}/one")]).unwrap().status, 200);
     assert!(

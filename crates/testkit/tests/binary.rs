@@ -1,6 +1,5 @@
 //! The `shardgate` executable as users run it: check, version, run + signals.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use shardgate_testkit::binary::{shardgate_command, workspace_root, Running};
@@ -83,22 +82,7 @@ fn run_serves_the_reference_config_reloads_on_hup_and_stops_on_term() {
         .replace("127.0.0.1:9901", &format!("127.0.0.1:{admin}"));
     let dir = tools::TempDir::new("run").unwrap();
     let path = dir.write("gw.toml", &cfg).unwrap();
-    let child = shardgate_command()
-        .unwrap()
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Running(child);
-    let ready = format!("http://127.0.0.1:{admin}/ready");
-    assert!(
-        wait_until(Duration::from_secs(10), || tools::curl(&[&ready])
-            .is_ok_and(|o| o.status == 200)),
-        "admin /ready never said 200"
-    );
+    let mut child = Running::start(&path, admin, &[], None).unwrap();
     let base = format!("http://127.0.0.1:{public}");
     let root = tools::curl(&[&format!("{base}/")]).unwrap();
     assert_eq!(

@@ -2,34 +2,17 @@
 //! log formats, and the rate limit on the TLS library's per-client warnings.
 //! Each test runs its own process, so every count is exact.
 
-use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use shardgate_testkit::binary::{shardgate_command, Running};
+use shardgate_testkit::binary::Running;
 use shardgate_testkit::{free_port, tools, wait_until, TestCert};
 
 /// Starts `shardgate run` on `config`, stdout and stderr going to files in
 /// `dir` (read after it stopped), and waits for /ready.
 fn spawn(dir: &Path, config: &Path, admin: u16, extra: &[&str]) -> Running {
-    let child = shardgate_command()
-        .unwrap()
-        .args(["run", "--config"])
-        .arg(config)
-        .args(extra)
-        .stdout(Stdio::from(File::create(dir.join("stdout")).unwrap()))
-        .stderr(Stdio::from(File::create(dir.join("stderr")).unwrap()))
-        .spawn()
-        .unwrap();
-    let child = Running(child);
-    let ready = format!("http://127.0.0.1:{admin}/ready");
-    assert!(
-        wait_until(Duration::from_secs(10), || tools::curl(&[&ready])
-            .is_ok_and(|o| o.status == 200)),
-        "admin /ready never said 200"
-    );
-    child
+    Running::start(config, admin, extra, Some(dir)).unwrap()
 }
 
 /// SIGTERM, a clean exit, then everything the process wrote.

@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use std::process::Stdio;
-
-use shardgate_testkit::binary::{shardgate_command, Running};
+use shardgate_testkit::binary::Running;
 use shardgate_testkit::tls::{client_config, client_config_versions};
 use shardgate_testkit::{
     each_driver, free_port, handlers, tools, wait_until, Client, Driver, Gateway, Origin, TestCert,
@@ -373,21 +371,7 @@ respond = {{ status = 200, body = "secure\n" }}
 "#
     );
     let path = dir.write("gw.toml", &cfg).unwrap();
-    let child = shardgate_command()
-        .unwrap()
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = Running(child);
-    let ready = format!("http://127.0.0.1:{admin}/ready");
-    assert!(
-        wait_until(Duration::from_secs(10), || tools::curl(&[&ready])
-            .is_ok_and(|o| o.status == 200)),
-        "admin /ready never said 200"
-    );
+    let child = Running::start(&path, admin, &[], None).unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let resolve = format!("localhost:{port}:127.0.0.1");
     let url = format!("https://localhost:{port}/");

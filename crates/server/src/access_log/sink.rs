@@ -15,7 +15,10 @@ use super::output::{Control, Output, Writer};
 use super::shard_log::ShardLog;
 
 /// The writer thread and the handles to steer it. `Send + Sync`: the server
-/// keeps it where every shard and the control thread can reach it.
+/// keeps it where every shard and the control thread can reach it. Its locks
+/// are taken only by the control thread (reload, `SIGUSR1`, stop) and the
+/// writer thread; shards reach the sink through their `ShardLog`'s channels
+/// and never lock.
 pub struct Sink {
     tx: SyncSender<Msg>,
     control: Arc<Control>,

@@ -1,5 +1,5 @@
 //! Application logs: a bounded, lossy queue to a writer thread (a shard never
-//! waits for stdout), text or JSON, colour only on a terminal, and a rate limit
+//! waits for stderr), text or JSON, colour only on a terminal, and a rate limit
 //! on what the TLS library says about each client.
 //!
 //! rustls writes through the `log` crate, not `tracing`. Its warnings describe
@@ -33,7 +33,7 @@ pub enum LogFormat {
 }
 
 /// Lines queued for the writer thread. A full queue drops lines instead of
-/// blocking the shard that logs: a stalled stdout must not stall traffic.
+/// blocking the shard that logs: a stalled stderr must not stall traffic.
 const BUFFERED_LINES: usize = 16_384;
 
 pub const TLS_LIBRARY_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -47,14 +47,14 @@ pub fn init(filter: &str, format: LogFormat) -> WorkerGuard {
         .lossy(true)
         .buffered_lines_limit(BUFFERED_LINES)
         .thread_name("log-writer")
-        .finish(std::io::stdout());
+        .finish(std::io::stderr());
     let (text, json) = match format {
         LogFormat::Text => (
             Some(
                 fmt::layer()
                     .with_target(false)
                     // Escape codes are noise in a file or a log collector.
-                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(writer),
             ),
             None,

@@ -113,20 +113,22 @@ respond = {{ status = 200, body = "{body}" }}
     );
     assert_eq!(body(), "v2");
 
-    let (stdout, _) = stop(child, dir.path());
+    let (stdout, stderr) = stop(child, dir.path());
+    // Logs go to stderr (stdout is the access log's, when it is `stdout`).
+    assert_eq!(stdout, "", "stdout carries no application logs");
     // --log-format json: one object per line, the failed reload among them.
-    assert!(!stdout.trim().is_empty());
-    for line in stdout.lines() {
+    assert!(!stderr.trim().is_empty());
+    for line in stderr.lines() {
         assert!(
             line.starts_with('{') && line.ends_with('}'),
             "not JSON: {line}"
         );
     }
     assert!(
-        stdout
+        stderr
             .lines()
             .any(|l| l.contains("\"level\":\"ERROR\"") && l.contains("reload failed")),
-        "{stdout}"
+        "{stderr}"
     );
 }
 

@@ -54,7 +54,10 @@ pub fn init(filter: &str, format: LogFormat) -> WorkerGuard {
                 fmt::layer()
                     .with_target(false)
                     // Escape codes are noise in a file or a log collector.
-                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_ansi(colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ))
                     .with_writer(writer),
             ),
             None,
@@ -215,8 +218,23 @@ impl RateLimiter {
     }
 }
 
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything
+/// non-empty (no-color.org): `with_ansi(true)` would override it.
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+    }
+
     use super::*;
 
     const S: Duration = Duration::from_secs(1);

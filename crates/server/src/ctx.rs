@@ -190,11 +190,6 @@ impl ShardCtx {
         }
     }
 
-    /// Whether requests of the current generation are access-logged.
-    pub fn access_log_on(&self) -> bool {
-        self.current.borrow().snap.config.access_log.is_some()
-    }
-
     /// Writes `rq`'s access log line into this shard's buffer (never waits:
     /// a line that finds no room is dropped and counted).
     pub fn access_line(&self, snap: &ShardSnap, rq: &RequestCtx, status: u16, took: Duration) {

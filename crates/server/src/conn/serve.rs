@@ -25,7 +25,7 @@ pub(crate) async fn serve_one<S: Io>(
 ) -> Next {
     let snap = ctx.snapshot();
     let mut rq = RequestCtx::new(listener, down.peer, down.tls.as_ref().map(|t| t.version));
-    rq.log_enabled = ctx.access_log_on();
+    rq.log_enabled = snap.snap.config.access_log.is_some();
     if rq.log_enabled {
         rq.wall = std::time::SystemTime::now();
     }

@@ -15,6 +15,19 @@ fn spawn(dir: &Path, config: &Path, admin: u16, extra: &[&str]) -> Running {
     Running::start(config, admin, extra, Some(dir)).unwrap()
 }
 
+/// Writes `text` to the config file, sends SIGHUP, and waits until the
+/// counter `metric` reads 1.
+fn hup_until(child: &Running, path: &Path, text: &str, admin: u16, metric: &str) {
+    std::fs::write(path, text).unwrap();
+    child.signal("HUP").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || sample(&metrics(admin), metric)
+            == Some(1.0)),
+        "{metric} did not reach 1: {}",
+        metrics(admin)
+    );
+}
+
 /// SIGTERM, a clean exit, then everything the process wrote.
 fn stop(mut child: Running, dir: &Path) -> (String, String) {
     child.signal("TERM").unwrap();
@@ -74,15 +87,12 @@ respond = {{ status = 200, body = "{body}" }}
     );
 
     // A file that does not parse: counted, the running config stays.
-    std::fs::write(&path, "[[listener]\nname = ").unwrap();
-    child.signal("HUP").unwrap();
-    assert!(
-        wait_until(Duration::from_secs(5), || sample(
-            &metrics(admin),
-            "shardgate_config_reload_failures_total"
-        ) == Some(1.0)),
-        "the failed reload was not counted: {}",
-        metrics(admin)
+    hup_until(
+        &child,
+        &path,
+        "[[listener]\nname = ",
+        admin,
+        "shardgate_config_reload_failures_total",
     );
     let m = metrics(admin);
     assert_eq!(sample(&m, "shardgate_config_generation"), Some(1.0), "{m}");
@@ -94,15 +104,12 @@ respond = {{ status = 200, body = "{body}" }}
     assert_eq!(body(), "v1");
 
     // A valid one: generation 2.
-    std::fs::write(&path, cfg("v2")).unwrap();
-    child.signal("HUP").unwrap();
-    assert!(
-        wait_until(Duration::from_secs(5), || sample(
-            &metrics(admin),
-            "shardgate_config_reloads_total"
-        ) == Some(1.0)),
-        "the reload was not counted: {}",
-        metrics(admin)
+    hup_until(
+        &child,
+        &path,
+        &cfg("v2"),
+        admin,
+        "shardgate_config_reloads_total",
     );
     let m = metrics(admin);
     assert_eq!(sample(&m, "shardgate_config_generation"), Some(2.0), "{m}");

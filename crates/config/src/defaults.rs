@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::model::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, Driver, HttpLimits, LbPolicy,
-    ListenerConfig, PoolConfig, Protocol, RequestIdConfig, RouteConfig, ServerConfig,
+    ListenerConfig, PoolConfig, Protocol, QuicConfig, RequestIdConfig, RouteConfig, ServerConfig,
     ServerTimeouts, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
@@ -126,6 +126,21 @@ impl ListenerConfig {
             backlog: Self::DEFAULT_BACKLOG,
             defer_accept: Self::DEFAULT_DEFER_ACCEPT,
             tls: None,
+            quic: None,
+        }
+    }
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_idle_time: Duration::from_secs(30),
+            idle_jitter: 0.15,
+            max_streams_per_connection: 100,
+            retry: false,
+            early_data: false,
+            server_id: Vec::new(),
         }
     }
 }

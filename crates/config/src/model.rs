@@ -148,8 +148,31 @@ pub struct ListenerConfig {
     /// `TCP_DEFER_ACCEPT`: the kernel hands a connection over only once its
     /// first bytes arrived (HTTP and TLS clients speak first).
     pub defer_accept: bool,
-    /// `[listener.tls]`: terminate TLS on this listener.
+    /// `[listener.tls]`: terminate TLS on this listener (required for `h3`).
     pub tls: Option<TlsConfig>,
+    /// `[listener.quic]`: present exactly when `protocol = "h3"`.
+    pub quic: Option<QuicConfig>,
+}
+
+/// `[listener.quic]`: the QUIC transport of an `h3` listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuicConfig {
+    /// Slots in each shard's QUIC connection table (fixed size, allocated at
+    /// start); a new connection beyond it is refused.
+    pub max_connections: usize,
+    /// A connection with no packets for this long is closed (± `idle_jitter`).
+    pub max_idle_time: Duration,
+    /// Share (0.0–0.5) by which each connection's idle time is spread, so idle
+    /// connections do not expire in one burst.
+    pub idle_jitter: f64,
+    /// Concurrent bidirectional (request) streams a client may open.
+    pub max_streams_per_connection: u32,
+    /// Stateless retry (address validation) for every new connection.
+    pub retry: bool,
+    /// Accept 0-RTT; requests other than safe methods in early data get 425.
+    pub early_data: bool,
+    /// Server id carried in every connection ID (QUIC-LB style), 0–6 bytes.
+    pub server_id: Vec<u8>,
 }
 
 /// `[listener.tls]`.
@@ -162,6 +185,9 @@ pub struct TlsConfig {
     pub min_version: TlsVersion,
     /// Stateless resumption (TLS 1.3 tickets, RFC 5077 tickets for 1.2).
     pub session_tickets: bool,
+    /// Name of an `h3` listener to advertise with `Alt-Svc` on responses of
+    /// this (TLS-over-TCP) listener.
+    pub alt_svc: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +231,10 @@ impl std::fmt::Debug for TlsCertificate {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// HTTP/1.1 over TCP (cleartext, or TLS with `[listener.tls]`).
     Http,
+    /// HTTP/3 over QUIC (UDP); needs `[listener.tls]`.
+    H3,
 }
 
 /// `[[route]]`. Routes are matched most-specific first (see `shardgate-proxy`).

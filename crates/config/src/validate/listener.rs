@@ -112,6 +112,7 @@ pub(crate) fn listeners(
                 .tls
                 .as_ref()
                 .and_then(|t| super::tls::tls(r, t, &key("tls"), dir)),
+            quic: None,
         });
     }
     (out, bound)

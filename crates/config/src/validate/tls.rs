@@ -59,6 +59,7 @@ pub(crate) fn tls(
         session_tickets: raw
             .session_tickets
             .unwrap_or(TlsConfig::DEFAULT_SESSION_TICKETS),
+        alt_svc: None,
     })
 }
 

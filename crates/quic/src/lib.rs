@@ -1,0 +1,2 @@
+#![deny(unsafe_code)]
+//! QUIC on shardgate's shards.

@@ -26,6 +26,7 @@ mod error;
 mod listen;
 mod peer;
 mod poller;
+mod quic_steering;
 mod runtime;
 mod skip;
 mod steering;
@@ -37,6 +38,7 @@ pub use error::Error;
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use poller::{duplicate, Poller};
+pub use quic_steering::{quic_owner, quic_steering_program, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};
 
 /// Gives memory the allocator holds as free back to the kernel (see
 /// `sys::malloc_trim`); called after buffer pools shrink.

@@ -33,6 +33,8 @@ mod state;
 mod sync;
 mod table;
 
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use error::TransitionError;
 pub use guard::Slot;

@@ -184,6 +184,7 @@ mod tests {
             certificates: vec![a.clone(), w.clone(), e.clone()],
             min_version: TlsVersion::Tls12,
             session_tickets: true,
+            alt_svc: None,
         };
         let r = SniResolver::new(&tls).unwrap();
         let is = |got: &[Arc<CertifiedKey>], want: &shardgate_config::TlsCertificate| {
@@ -205,6 +206,7 @@ mod tests {
             certificates: vec![cert(&["localhost"])],
             min_version: TlsVersion::Tls13,
             session_tickets: false,
+            alt_svc: None,
         };
         let cfg = server_config(&tls, &ticketer().unwrap()).unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);

@@ -29,7 +29,7 @@ pub use health::{Backoff, ServerHealth};
 pub use method::is_idempotent;
 pub use pool::{Pool, PoolStats};
 pub use rewrite::{
-    absolute_authority, origin_form, write_downstream_response, write_error_response,
+    absolute_authority, origin_form, put_alt_svc, write_downstream_response, write_error_response,
     write_error_response_for, write_static_response, write_upstream_request, ForwardCtx, Framing,
 };
 pub use rng::Rng;

@@ -20,7 +20,7 @@ mod wire;
 pub use framing::Framing;
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{
-    write_downstream_response, write_error_response, write_error_response_for,
+    put_alt_svc, write_downstream_response, write_error_response, write_error_response_for,
     write_static_response,
 };
 pub use target::{absolute_authority, origin_form};

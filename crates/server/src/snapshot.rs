@@ -23,6 +23,9 @@ pub struct Snapshot {
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     /// For each `h3` listener, its QUIC settings (None: a TCP listener).
     pub quic: Vec<Option<QuicListener>>,
+    /// For each listener, the `Alt-Svc` value its responses carry (from
+    /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
+    alt_svc: Vec<Option<Vec<u8>>>,
 }
 
 /// What a shard needs to accept a QUIC connection under this generation.
@@ -110,7 +113,31 @@ impl Snapshot {
             route_upstream,
             tls,
             quic,
+            alt_svc: Vec::new(),
         })
+    }
+
+    /// Fills in the `Alt-Svc` values once the listeners are bound (`bound`:
+    /// name and local address, so a port-0 h3 listener advertises the port
+    /// it got).
+    pub fn with_alt_svc(mut self, bound: &[(String, std::net::SocketAddr)]) -> Self {
+        self.alt_svc = self
+            .config
+            .listeners
+            .iter()
+            .map(|l| {
+                let target = l.tls.as_ref()?.alt_svc.as_ref()?;
+                let (_, addr) = bound.iter().find(|(n, _)| n == target)?;
+                // RFC 7838 §3: h3 on the same host, another port; a day's cache.
+                Some(format!("h3=\":{}\"; ma=86400", addr.port()).into_bytes())
+            })
+            .collect();
+        self
+    }
+
+    /// The `Alt-Svc` value for responses of `listener`, if it advertises one.
+    pub fn alt_svc(&self, listener: usize) -> Option<&[u8]> {
+        self.alt_svc.get(listener)?.as_deref()
     }
 }
 

@@ -121,6 +121,9 @@ pub fn prepare(
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, keep, p.is_head, date)
             });
+            if let Some(v) = snap.snap.alt_svc(rq.listener) {
+                shardgate_proxy::put_alt_svc(out, v);
+            }
             p.action = Action::Respond;
         }
         Ok(Decision::Proxy(route, upstream)) => {

@@ -11,7 +11,12 @@ use shardgate_slots::Slots;
 
 use crate::ctx::ShardCtx;
 
-pub async fn serve(ctx: Rc<ShardCtx>, listener: usize, endpoint: quinn::Endpoint, slots: Arc<Slots>) {
+pub async fn serve(
+    ctx: Rc<ShardCtx>,
+    listener: usize,
+    endpoint: quinn::Endpoint,
+    slots: Arc<Slots>,
+) {
     let q = &ctx.metrics.quic;
     loop {
         let incoming = monoio::select! {

@@ -51,7 +51,10 @@ pub async fn serve(
     let mut out = ctx.buffers.take();
     handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out).await;
     ctx.give_buffer(out);
-    if rq.failure.is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream) {
+    if rq
+        .failure
+        .is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream)
+    {
         ctx.metrics.client_errors.increment(1);
     }
     lifecycle::log::log(&ctx, &snap, &rq);
@@ -178,7 +181,11 @@ async fn handle(
 
 /// Sends a complete response written as HTTP/1.1 bytes (head and body),
 /// then ends the stream.
-pub(super) async fn send_h1(stream: &mut Stream, h1: &[u8], rq: &mut RequestCtx) -> Result<(), Error> {
+pub(super) async fn send_h1(
+    stream: &mut Stream,
+    h1: &[u8],
+    rq: &mut RequestCtx,
+) -> Result<(), Error> {
     let (res, len) = h1_to_h3(h1).ok_or(Error::new(ErrorKind::Internal))?;
     let status = res.status().as_u16();
     stream.send_response(res).await.map_err(client_gone)?;

@@ -17,6 +17,7 @@ mod response;
 mod target;
 mod wire;
 
+pub use forwarded::{VIA_HTTP11, VIA_HTTP3};
 pub use framing::Framing;
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{

@@ -32,6 +32,8 @@ pub struct Snapshot {
 pub struct QuicListener {
     /// Stateless retry for every new connection.
     pub retry: bool,
+    /// Serve safe requests from 0-RTT early data.
+    pub early_data: bool,
     /// quinn server configs differing only in idle timeout (the jitter).
     configs: Vec<Arc<quinn::ServerConfig>>,
 }
@@ -57,7 +59,7 @@ fn quic_listener(
     let (Some(tls), Some(q)) = (&l.tls, &l.quic) else {
         return Ok(None);
     };
-    let rustls = crate::tls::quic_config(tls, ticketer)?;
+    let rustls = crate::tls::quic_config(tls, ticketer, q.early_data)?;
     let transport = shardgate_quic::Transport {
         max_idle_time: q.max_idle_time,
         idle_jitter: q.idle_jitter,
@@ -68,6 +70,7 @@ fn quic_listener(
         .map_err(|e| Error::Tls(format!("listener {}: {e}", l.name)))?;
     Ok(Some(QuicListener {
         retry: q.retry,
+        early_data: q.early_data,
         configs,
     }))
 }

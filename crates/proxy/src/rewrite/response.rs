@@ -5,7 +5,7 @@ use httparse::Header;
 use shardgate_config::{HeaderRewrite, RouteConfig, StaticResponse};
 
 use super::fields::{eq_ci, response_protected, Base, Fields};
-use super::forwarded::{put_appended, VIA};
+use super::forwarded::{put_appended, VIA_HTTP11};
 use super::framing::{put_framing, put_upgrade, Framing};
 use super::wire::{put, put_field, put_status_line, put_u64};
 use crate::status::reason;
@@ -63,7 +63,7 @@ pub fn write_downstream_response(
         }
     });
     if via {
-        put_appended(out, &fields, b"via", |out| put(out, VIA));
+        put_appended(out, &fields, b"via", |out| put(out, VIA_HTTP11));
     }
     if may_frame(status) {
         put_framing(out, framing);

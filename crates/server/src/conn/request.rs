@@ -145,6 +145,7 @@ pub fn prepare(
                     .request_id
                     .is_generated
                     .then(|| (id_header.as_bytes(), rq.request_id.generated())),
+                via: shardgate_proxy::VIA_HTTP11,
             };
             write_upstream_request(
                 out,

@@ -93,6 +93,7 @@ pub async fn proxy(
             .request_id
             .is_generated
             .then(|| (f.id_header.as_bytes(), rq.request_id.generated())),
+        via: shardgate_proxy::VIA_HTTP3,
     };
     out.clear();
     let target = f.req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -258,7 +259,10 @@ async fn send_body(
     ctx.give_buffer(buf);
     if let Err(e) = &result {
         if matches!(e.kind(), ErrorKind::ClientMalformed { .. }) {
+            // RFC 9114 §4.1.2: a Content-Length that disagrees with the DATA
+            // makes the request malformed: a stream error, not a response.
             super::request::reset(stream, h3::error::Code::H3_MESSAGE_ERROR);
+            ctx.metrics.quic.stream_errors.increment(1);
         }
     }
     result

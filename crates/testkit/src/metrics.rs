@@ -20,8 +20,11 @@ pub fn scrape(admin: SocketAddr) -> Result<String> {
     Ok(r.body_str())
 }
 
-/// `name{labels} value` lines: the name, the label pairs, the value.
-pub fn samples(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One `name{labels} value` line: the name, the label pairs, the value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// Every sample line of the text.
+pub fn samples(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {

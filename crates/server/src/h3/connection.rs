@@ -16,6 +16,10 @@ use crate::ctx::ShardCtx;
 const H3_NO_ERROR: u32 = 0x100;
 const H3_INTERNAL_ERROR: u32 = 0x102;
 
+/// Bounds of the wait after a drained connection's last response.
+const LINGER_MIN: Duration = Duration::from_millis(50);
+const LINGER_MAX: Duration = Duration::from_secs(1);
+
 /// How often a draining connection looks whether its requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
@@ -142,14 +146,23 @@ pub async fn serve(
                 Ok(None) | Err(_) => break,
             },
             _ = ctx.shutdown.wait(), if !draining => {
-                // RFC 9114 §5.2: GOAWAY with the first stream id not
-                // accepted; requests already accepted finish.
+                // RFC 9114 §5.2: GOAWAY carries the first request stream
+                // not processed: one past the last accepted (h3 adds the
+                // argument to the last accepted id), so those finish.
                 let _ = slot.drain();
-                let _ = h3.shutdown(0).await;
+                let _ = h3.shutdown(1).await;
                 drain_until = Some(Instant::now() + grace);
             },
             _ = monoio::time::sleep(DRAIN_POLL), if draining => {},
         }
+    }
+    if let Some(until) = drain_until {
+        // quinn's close discards stream data not yet sent: give the last
+        // responses a few round trips to leave (or the client time to close
+        // first), within the grace period.
+        let linger = (conn.rtt() * 3).clamp(LINGER_MIN, LINGER_MAX);
+        let left = until.saturating_duration_since(Instant::now());
+        let _ = monoio::time::timeout(linger.min(left), conn.closed()).await;
     }
     // Requests still running after the grace period are cut here.
     conn.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"");

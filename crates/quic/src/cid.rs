@@ -81,7 +81,8 @@ impl CidLayout {
     }
 
     /// The generation an ID of this layout carries.
-    pub fn generation_of(cid: &[u8]) -> Option<u8> {
+    #[cfg(test)]
+    fn generation_of(cid: &[u8]) -> Option<u8> {
         cid.first().map(|b| b >> 5)
     }
 }

@@ -15,10 +15,11 @@ mod error;
 mod redirect;
 mod runtime;
 mod socket;
+mod split;
 
 pub use cid::{CidLayout, ShardCids, MAX_GENERATION, MAX_SERVER_ID};
-pub use endpoint::{server_configs, shard_endpoint, Transport, IDLE_VARIANTS};
+pub use endpoint::{server_configs, shard_endpoint, Transport};
 pub use error::Error;
-pub use redirect::{Inbox, RedirectHub, INBOX_CAPACITY};
+pub use redirect::{Inbox, RedirectHub};
 pub use runtime::MonoioRuntime;
 pub use socket::{ShardSocket, Steer};

@@ -19,6 +19,7 @@ use quinn::{AsyncUdpSocket, UdpPoller};
 
 use crate::bound::ShardBound;
 use crate::redirect::{Inbox, RedirectHub, Redirected, Sent};
+use crate::split::keep_owned;
 
 type Wait = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
@@ -227,40 +228,31 @@ impl SteerInner {
         n
     }
 
-    /// Moves every datagram another shard owns out of the received batch.
-    /// A GRO batch holds `stride`-sized datagrams of one sender; the ones
-    /// this shard owns are packed to the front and the entry shortened (an
-    /// entry left empty is skipped by quinn).
+    /// Moves every datagram another shard owns out of the received batch
+    /// (see `split`); an entry left empty is skipped by quinn.
     fn hand_over_foreign(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta], n: usize) {
         let c = &self.cfg;
         for (buf, m) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
-            let stride = m.stride.max(1);
-            let mut kept = 0;
-            let mut at = 0;
-            while at < m.len {
-                let end = (at + stride).min(m.len);
-                let Some(seg) = buf.get(at..end) else { break };
-                let owner = shardgate_net::quic_owner(seg, c.shards, c.shard_offset);
-                if owner == c.shard {
-                    if kept != at {
-                        buf.copy_within(at..end, kept);
-                    }
-                    kept += end - at;
-                } else {
-                    let d = Redirected {
-                        data: seg.to_vec(),
-                        addr: m.addr,
-                        ecn: m.ecn,
-                        dst_ip: m.dst_ip,
+            let (addr, ecn, dst_ip) = (m.addr, m.ecn, m.dst_ip);
+            m.len = keep_owned(
+                buf,
+                m.len,
+                m.stride,
+                |d| shardgate_net::quic_owner(d, c.shards, c.shard_offset) == c.shard,
+                |d| {
+                    let owner = shardgate_net::quic_owner(d, c.shards, c.shard_offset);
+                    let r = Redirected {
+                        data: d.to_vec(),
+                        addr,
+                        ecn,
+                        dst_ip,
                     };
-                    match c.hub.send(owner, d) {
+                    match c.hub.send(owner, r) {
                         Sent::Queued => c.redirected.increment(1),
                         Sent::Dropped => c.dropped.increment(1),
                     }
-                }
-                at = end;
-            }
-            m.len = kept;
+                },
+            );
         }
     }
 }

@@ -62,7 +62,15 @@ pub struct Shared {
     pub access_log: std::sync::OnceLock<crate::access_log::Sink>,
     /// Every shard's QUIC connection table, for the admin thread's gauges
     /// (read with atomic loads only).
-    pub quic_tables: Vec<crate::quic::Table>,
+    pub quic_tables: Vec<QuicTable>,
+}
+
+/// One shard's QUIC connection table of one listener, as the admin thread
+/// sees it.
+pub struct QuicTable {
+    pub listener: String,
+    pub shard: usize,
+    pub slots: Arc<shardgate_slots::Slots>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).

@@ -15,6 +15,4 @@ pub mod forward;
 pub mod head;
 pub mod listener;
 pub mod request;
-
-/// A request stream of an HTTP/3 connection over quinn.
-pub type Stream = h3::server::RequestStream<h3_quinn::BidiStream<bytes::Bytes>, bytes::Bytes>;
+pub mod stream;

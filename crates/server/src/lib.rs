@@ -68,7 +68,7 @@ impl Server {
         let cores = shardgate_net::allowed_cores().unwrap_or_default();
         let mut per_shard: Vec<Vec<(usize, std::net::TcpListener)>> =
             (0..shards).map(|_| Vec::new()).collect();
-        let mut quic_per_shard: Vec<Vec<shard::QuicSpec>> =
+        let mut quic_per_shard: Vec<Vec<quic::QuicSpec>> =
             (0..shards).map(|_| Vec::new()).collect();
         let mut quic_tables = Vec::new();
         let mut listeners = Vec::new();

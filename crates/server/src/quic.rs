@@ -10,18 +10,21 @@ use shardgate_config::{ListenerConfig, QuicConfig, Steering};
 use shardgate_quic::{CidLayout, RedirectHub};
 use shardgate_slots::Slots;
 
-use crate::shard::QuicSpec;
+use crate::ctx::QuicTable;
 use crate::Error;
 
 /// The generation every connection ID of this process carries (ADR 10):
 /// fixed until binary upgrades hand listeners to a successor.
 pub const GENERATION: u8 = 0;
 
-/// One shard's table of one listener, as the admin thread sees it.
-pub struct Table {
-    pub listener: String,
-    pub shard: usize,
-    pub slots: Arc<Slots>,
+/// One shard's part of an `h3` listener (see `crate::quic::bind`).
+pub struct QuicSpec {
+    pub listener: usize,
+    pub socket: std::net::UdpSocket,
+    pub inbox: shardgate_quic::Inbox,
+    pub hub: Arc<shardgate_quic::RedirectHub>,
+    pub layout: shardgate_quic::CidLayout,
+    pub slots: Arc<shardgate_slots::Slots>,
 }
 
 /// Binds the listener's group and hands each shard its part; returns the
@@ -33,7 +36,7 @@ pub fn bind(
     shards: usize,
     steering: Steering,
     per_shard: &mut [Vec<QuicSpec>],
-    tables: &mut Vec<Table>,
+    tables: &mut Vec<QuicTable>,
 ) -> Result<SocketAddr, Error> {
     let err = |e: String| Error::Quic {
         name: l.name.clone(),
@@ -65,7 +68,7 @@ pub fn bind(
         .enumerate()
     {
         let slots = Arc::new(Slots::new(q.max_connections));
-        tables.push(Table {
+        tables.push(QuicTable {
             listener: l.name.clone(),
             shard,
             slots: slots.clone(),

@@ -23,18 +23,8 @@ pub struct ShardSpec {
     /// (listener index, socket) for every listener, this shard's member of each group.
     pub listeners: Vec<(usize, std::net::TcpListener)>,
     /// This shard's part of every `h3` listener.
-    pub quic: Vec<QuicSpec>,
+    pub quic: Vec<crate::quic::QuicSpec>,
     pub shared: Arc<Shared>,
-}
-
-/// One shard's part of an `h3` listener (see `crate::quic::bind`).
-pub struct QuicSpec {
-    pub listener: usize,
-    pub socket: std::net::UdpSocket,
-    pub inbox: shardgate_quic::Inbox,
-    pub hub: Arc<shardgate_quic::RedirectHub>,
-    pub layout: shardgate_quic::CidLayout,
-    pub slots: Arc<shardgate_slots::Slots>,
 }
 
 /// How often a shard looks at the process-wide stop flag. Stopping is rare; a
@@ -148,7 +138,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
 /// The shard's endpoint of one `h3` listener, on the shard's own thread.
 fn quic_endpoint(
     ctx: &ShardCtx,
-    q: QuicSpec,
+    q: crate::quic::QuicSpec,
     shards: usize,
 ) -> Result<(usize, quinn::Endpoint, Arc<shardgate_slots::Slots>), String> {
     let snap = ctx.snapshot();

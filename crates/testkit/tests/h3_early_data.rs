@@ -85,7 +85,10 @@ fn early_data_serves_safe_requests_and_answers_425_to_the_rest(driver: Driver) {
         }
         assert_eq!(r["retry_post"]["status"], 200, "{r}");
     }
-    assert!(too_early > 0, "no early POST was answered 425 in {ATTEMPTS} tries");
+    assert!(
+        too_early > 0,
+        "no early POST was answered 425 in {ATTEMPTS} tries"
+    );
     let posts = origin
         .received()
         .iter()

@@ -51,7 +51,8 @@ pub async fn serve(
     let snap = ctx.snapshot();
     let scfg = &snap.snap.config.server;
     let handshake = scfg.timeouts.tls_handshake;
-    let max_field_section = scfg.buffer_size as u64;
+    // The same limit as an HTTP/1.1 head's fields; h3 answers 431 past it.
+    let max_field_section = scfg.limits.max_header_bytes as u64;
     let grace = scfg.timeouts.shutdown_grace;
     drop(snap);
     let q = &ctx.metrics.quic;

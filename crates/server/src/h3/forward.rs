@@ -11,8 +11,7 @@ use shardgate_http::{BodyKind, ChunkedDecoder, Limits};
 use shardgate_proxy::{write_upstream_request, Error, ErrorKind, ForwardCtx, Framing, Side};
 
 use super::head::{h1_fields, h1_to_h3};
-use super::request::client_gone;
-use super::Stream;
+use super::stream::{client_gone, Stream};
 use crate::conn::io::{read_more, write_all, IoFail};
 use crate::conn::response::{prepare_response, RespInput, RespStep};
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -261,7 +260,7 @@ async fn send_body(
         if matches!(e.kind(), ErrorKind::ClientMalformed { .. }) {
             // RFC 9114 §4.1.2: a Content-Length that disagrees with the DATA
             // makes the request malformed: a stream error, not a response.
-            super::request::reset(stream, h3::error::Code::H3_MESSAGE_ERROR);
+            super::stream::reset(stream, h3::error::Code::H3_MESSAGE_ERROR);
             ctx.metrics.quic.stream_errors.increment(1);
         }
     }

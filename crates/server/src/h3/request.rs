@@ -15,7 +15,7 @@ use shardgate_proxy::{write_error_response_for, write_static_response, Error, Er
 
 use super::forward::{self, ReqBody};
 use super::head::{h1_to_h3, validate};
-use super::Stream;
+use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::request_id::RequestId;
 use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
@@ -229,13 +229,4 @@ async fn respond_error(
         // The error response itself could not be sent: the client left.
         let _ = e;
     }
-}
-
-pub(super) fn client_gone(_: h3::error::StreamError) -> Error {
-    Error::new(ErrorKind::ClientClosed)
-}
-
-pub(super) fn reset(stream: &mut Stream, code: Code) {
-    stream.stop_stream(code);
-    stream.stop_sending(code);
 }

@@ -107,12 +107,13 @@ async fn handle(
         },
     };
     let method = req.method().as_str();
+    // `:authority`, else Host (RFC 9114 §4.3.1); the router normalizes case,
+    // port and a trailing dot as for HTTP/1.1's Host.
     let host = req
         .uri()
-        .host()
+        .authority()
+        .map(|a| a.as_str())
         .or_else(|| req.headers().get("host").and_then(|v| v.to_str().ok()));
-    // The router compares lower-case hosts without a port.
-    let host_lc = host.map(|h| h.to_ascii_lowercase());
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let id_header = if cfg.request_id.enabled {
         cfg.request_id.header.as_str()
@@ -126,7 +127,7 @@ async fn handle(
     };
     let view = RequestView {
         method,
-        host: host_lc.as_deref(),
+        host,
         target,
         body: match body {
             ReqBody::None => BodyKind::None,

@@ -244,6 +244,7 @@ mod tests {
     fn word_protocol(p: Protocol) -> &'static str {
         match p {
             Protocol::Http => "http",
+            Protocol::H3 => "h3",
         }
     }
 
@@ -265,6 +266,11 @@ mod tests {
         }
     }
 
+    /// `server_id` as written in the file.
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     fn quoted(s: &str) -> String {
         format!("\"{s}\"")
     }
@@ -280,6 +286,7 @@ mod tests {
         let l = &server.limits;
         let pool = PoolConfig::default();
         let fwd = ForwardedHeaders::default();
+        let quic = QuicConfig::default();
         let rows: Vec<(&str, &str, String)> = vec![
             ("shards", "integer", server.shards.to_string()),
             ("driver", "string", quoted(word_driver(server.driver))),
@@ -338,6 +345,21 @@ mod tests {
                 "bool",
                 ListenerConfig::DEFAULT_DEFER_ACCEPT.to_string(),
             ),
+            (
+                "max_connections",
+                "integer",
+                quic.max_connections.to_string(),
+            ),
+            ("max_idle_time", "duration", dur(quic.max_idle_time)),
+            ("idle_jitter", "float", quic.idle_jitter.to_string()),
+            (
+                "max_streams_per_connection",
+                "integer",
+                quic.max_streams_per_connection.to_string(),
+            ),
+            ("retry", "bool", quic.retry.to_string()),
+            ("early_data", "bool", quic.early_data.to_string()),
+            ("server_id", "string", quoted(&hex(&quic.server_id))),
             // The route's default name, with its index written as N.
             ("name", "name", quoted("route[N]")),
             (

@@ -108,8 +108,22 @@ pub(crate) struct RawListener {
     pub protocol: Option<Spanned<String>>,
     pub tcp_fast_open: Option<Spanned<Int>>,
     pub backlog: Option<Spanned<Int>>,
-    pub defer_accept: Option<bool>,
+    // Spanned so that an `h3` listener can point at it (a TCP-only option).
+    pub defer_accept: Option<Spanned<bool>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub quic: Option<Spanned<RawQuic>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawQuic {
+    pub max_connections: Option<Spanned<Int>>,
+    pub max_idle_time: Option<Spanned<DurationValue>>,
+    pub idle_jitter: Option<Spanned<Float>>,
+    pub max_streams_per_connection: Option<Spanned<Int>>,
+    pub retry: Option<bool>,
+    pub early_data: Option<bool>,
+    pub server_id: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +132,7 @@ pub(crate) struct RawTls {
     pub certificates: Option<Spanned<List<RawCertificate>>>,
     pub min_version: Option<Spanned<String>>,
     pub session_tickets: Option<bool>,
+    pub alt_svc: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -4,10 +4,13 @@
 //! returns placeholders for the rest, so all problems of a file come out of
 //! one run. The caller discards the `Config` if anything was reported.
 
+mod alt_svc;
+mod h3;
 mod headers;
 mod host;
 mod listener;
 mod logging;
+mod quic;
 mod route;
 mod server;
 mod tls;

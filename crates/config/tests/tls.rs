@@ -164,7 +164,7 @@ fn table_shape_and_values_are_checked() {
         [
             "t.toml:4:1: listener[0].tls.certificates: required key is missing",
             "t.toml:5:1: listener[0].tls.ciphers: unknown key `ciphers`, expected one of \
-             `certificates`, `min_version`, `session_tickets`",
+             `certificates`, `min_version`, `session_tickets`, `alt_svc`",
         ]
     );
 }

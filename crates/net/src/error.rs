@@ -27,6 +27,37 @@ pub enum Error {
     /// group with a u16.
     #[error("invalid shard count {0}: a listening group holds 1..=65535 sockets")]
     InvalidShards(usize),
+    /// QUIC steering names the shard with one connection-ID byte, which must
+    /// lie within the first 8 bytes of every connection ID.
+    #[error(
+        "QUIC steering needs 1..=256 shards and a shard offset 0..=6 \
+         (got {shards} shards, offset {shard_offset})"
+    )]
+    InvalidQuicSteering { shards: usize, shard_offset: u8 },
+    /// `verify_udp_steering`: a probe for one shard reached another shard's socket.
+    #[error(
+        "UDP steering self-test on {addr}: the probe for shard {expected} reached \
+         socket {reached} instead; another process's socket is probably in the same \
+         reuseport group (a previous gateway still running?), or a member socket was \
+         closed and the kernel moved another one into its place"
+    )]
+    SteeringMismatch {
+        addr: SocketAddr,
+        expected: usize,
+        reached: usize,
+    },
+    /// `verify_udp_steering`: a probe reached none of the group's sockets.
+    #[error(
+        "UDP steering self-test on {addr}: the probe for shard {expected} reached no \
+         socket of this group within {waited_ms} ms; another process's socket in the \
+         same reuseport group probably took it (a previous gateway still running?), \
+         or a member socket was closed"
+    )]
+    SteeringProbeLost {
+        addr: SocketAddr,
+        expected: usize,
+        waited_ms: u64,
+    },
     /// `pin_current_thread` was asked for a CPU outside the affinity mask size.
     #[error("cpu {core} is out of range (this build supports cpus 0..{max})")]
     CoreOutOfRange { core: usize, max: usize },

@@ -17,6 +17,13 @@
 //!   the first rather than failing (documented on [`bind_tcp_group`]).
 //! - TCP Fast Open's queue is set per socket even when the sysctl lacks the
 //!   server bit (the kernel accepts it); we warn, because it will not be used.
+//! - HTTP/3 listens on a UDP `SO_REUSEPORT` group ([`bind_udp_group`]), one
+//!   QUIC endpoint per shard. A classic BPF program steers each datagram by the
+//!   shard byte of its destination connection ID ([`quic_steering_program`];
+//!   [`quic_owner`] is the same rule in user space, checked against the kernel
+//!   on real sockets). The program indexes the group, whose order the kernel
+//!   changes when a member closes or another process's socket joins, so
+//!   [`verify_udp_steering`] probes every shard at start-up.
 //! - Pooled upstream connections are checked with one `MSG_PEEK` before reuse.
 #![deny(unsafe_code)]
 
@@ -26,10 +33,13 @@ mod error;
 mod listen;
 mod peer;
 mod poller;
+mod quic_steering;
 mod runtime;
 mod skip;
 mod steering;
 mod sys;
+mod udp;
+mod udp_verify;
 
 pub use cpu::{allowed_cores, online_cores, pin_current_thread};
 pub use driver::{ActiveDriver, Driver};
@@ -37,6 +47,7 @@ pub use error::Error;
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use poller::{duplicate, Poller};
+pub use quic_steering::{quic_owner, quic_steering_program, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};
 
 /// Gives memory the allocator holds as free back to the kernel (see
 /// `sys::malloc_trim`); called after buffer pools shrink.
@@ -46,3 +57,5 @@ pub fn release_free_memory() {
 pub use runtime::{run_on_runtime, uring_available};
 pub use skip::{driver_check, run_driver_half, DriverCheck, ALLOW_SKIP_DRIVER_VAR};
 pub use steering::{steering_program, Steering};
+pub use udp::bind_udp_group;
+pub use udp_verify::verify_udp_steering;

@@ -3,8 +3,9 @@
 //! Classic BPF (not eBPF) because it needs no capabilities and no verifier
 //! round trip through `bpf(2)`: `SO_ATTACH_REUSEPORT_CBPF` takes the program
 //! straight from user space. The program's return value is an index into the
-//! group in `listen()` order; a value ≥ group size falls back to the kernel's
-//! own hash, so `% shards` keeps every answer inside the group.
+//! group in join order (`listen()` for TCP, `bind()` for UDP); a value ≥ group
+//! size falls back to the kernel's own hash, so `% shards` keeps every answer
+//! inside the group.
 
 use libc::sock_filter;
 
@@ -53,7 +54,7 @@ pub fn steering_program(mode: Steering, shards: usize) -> Option<Vec<sock_filter
 
 /// `BPF_STMT`: opcodes are 16 bits in `sock_filter`; libc types the constants
 /// as u32 but every combination used here is below 0x100.
-fn stmt(code: u32, k: u32) -> sock_filter {
+pub(crate) fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter {
         code: code as u16,
         jt: 0,

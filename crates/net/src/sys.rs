@@ -25,7 +25,8 @@ fn cvt(rc: libc::c_int) -> io::Result<()> {
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog)`: the group the
-/// socket belongs to gets the program (the socket must already listen).
+/// socket belongs to gets the program (a TCP socket must already listen, a
+/// UDP socket be bound).
 pub(crate) fn attach_reuseport_cbpf(
     fd: BorrowedFd<'_>,
     prog: &[libc::sock_filter],

@@ -246,9 +246,14 @@ fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecord
         }
         "/metrics" => match recorder {
             Some(r) => Reply {
+                body: {
+                    for t in &shared.quic_tables {
+                        crate::metrics::quic::table_gauges(&t.listener, t.shard, t.slots.counts());
+                    }
+                    r.render()
+                },
                 status: 200,
                 content_type: METRICS_CONTENT_TYPE,
-                body: r.render(),
             },
             None => Reply::text(
                 503,

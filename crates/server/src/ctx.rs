@@ -60,6 +60,9 @@ pub struct Shared {
     pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
     /// Set once `[access_log]` is configured (at start or by a reload); a shard takes its `ShardLog` from it.
     pub access_log: std::sync::OnceLock<crate::access_log::Sink>,
+    /// Every shard's QUIC connection table, for the admin thread's gauges
+    /// (read with atomic loads only).
+    pub quic_tables: Vec<crate::quic::Table>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).

@@ -9,6 +9,12 @@ pub enum Error {
         addr: SocketAddr,
         source: shardgate_net::Error,
     },
+    #[error("h3 listener {name} ({addr}): {reason}")]
+    Quic {
+        name: String,
+        addr: SocketAddr,
+        reason: String,
+    },
     #[error("admin listener ({addr}): {source}")]
     Admin {
         addr: SocketAddr,

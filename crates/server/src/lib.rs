@@ -13,8 +13,10 @@ mod conn_table;
 mod ctx;
 mod error;
 mod event;
+mod h3;
 mod lifecycle;
 mod metrics;
+mod quic;
 mod shard;
 mod snapshot;
 mod stats;
@@ -32,7 +34,7 @@ use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use shardgate_config::{AccessLogPath, Config};
+use shardgate_config::{AccessLogPath, Config, Protocol};
 use shardgate_net::{bind_tcp_group, bind_tcp_single, online_cores, ListenOpts};
 
 use crate::access_log::Sink;
@@ -66,8 +68,24 @@ impl Server {
         let cores = shardgate_net::allowed_cores().unwrap_or_default();
         let mut per_shard: Vec<Vec<(usize, std::net::TcpListener)>> =
             (0..shards).map(|_| Vec::new()).collect();
+        let mut quic_per_shard: Vec<Vec<shard::QuicSpec>> =
+            (0..shards).map(|_| Vec::new()).collect();
+        let mut quic_tables = Vec::new();
         let mut listeners = Vec::new();
         for (idx, l) in config.listeners.iter().enumerate() {
+            if let Some(q) = l.quic.as_ref().filter(|_| l.protocol == Protocol::H3) {
+                let local = quic::bind(
+                    idx,
+                    l,
+                    q,
+                    shards,
+                    config.server.steering,
+                    &mut quic_per_shard,
+                    &mut quic_tables,
+                )?;
+                listeners.push((l.name.clone(), local));
+                continue;
+            }
             let opts = ListenOpts {
                 backlog: l.backlog,
                 tcp_fast_open: l.tcp_fast_open,
@@ -113,11 +131,13 @@ impl Server {
                 .map(|_| stats::ShardCounters::default())
                 .collect(),
             access_log,
+            quic_tables,
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
-        for (id, socks) in per_shard.into_iter().enumerate() {
+        for (id, (socks, quic)) in per_shard.into_iter().zip(quic_per_shard).enumerate() {
             let spec = ShardSpec {
+                quic,
                 id,
                 // More shards than cores (tests do this) share cores unpinned.
                 core: if shards <= cores.len() {
@@ -251,6 +271,19 @@ impl Server {
         if sockets(old) != sockets(&config) {
             return Err(Error::Reload(
                 "listener names, addresses or socket options changed: restart needed".into(),
+            ));
+        }
+        // The QUIC connection table is allocated at start, and connection IDs
+        // already handed out carry the server id.
+        let tables = |c: &Config| {
+            c.listeners
+                .iter()
+                .map(|l| l.quic.as_ref().map(|q| (q.max_connections, q.server_id.clone())))
+                .collect::<Vec<_>>()
+        };
+        if tables(old) != tables(&config) {
+            return Err(Error::Reload(
+                "listener.quic max_connections or server_id changed: restart needed".into(),
             ));
         }
         if old.server.shards != config.server.shards

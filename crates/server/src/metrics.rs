@@ -7,6 +7,7 @@ pub mod describe;
 #[cfg(test)]
 mod help_tests;
 pub mod histogram;
+pub mod quic;
 pub mod recorder;
 pub mod route;
 pub mod upstream;
@@ -26,6 +27,7 @@ pub struct ShardMetrics {
     pub tls_handshake_failures: Counter,
     /// Accept → close of every downstream connection.
     pub connection_seconds: Histogram,
+    pub quic: quic::QuicMetrics,
 }
 
 impl ShardMetrics {
@@ -39,6 +41,7 @@ impl ShardMetrics {
             tls_handshakes: counter!("shardgate_tls_handshakes_total", "shard" => s.clone()),
             tls_handshake_failures: counter!("shardgate_tls_handshake_failures_total", "shard" => s.clone()),
             connection_seconds: histogram!("shardgate_connection_duration_seconds", "shard" => s),
+            quic: quic::QuicMetrics::new(shard),
         }
     }
 }

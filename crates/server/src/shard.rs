@@ -22,7 +22,19 @@ pub struct ShardSpec {
     pub driver: Driver,
     /// (listener index, socket) for every listener, this shard's member of each group.
     pub listeners: Vec<(usize, std::net::TcpListener)>,
+    /// This shard's part of every `h3` listener.
+    pub quic: Vec<QuicSpec>,
     pub shared: Arc<Shared>,
+}
+
+/// One shard's part of an `h3` listener (see `crate::quic::bind`).
+pub struct QuicSpec {
+    pub listener: usize,
+    pub socket: std::net::UdpSocket,
+    pub inbox: shardgate_quic::Inbox,
+    pub hub: Arc<shardgate_quic::RedirectHub>,
+    pub layout: shardgate_quic::CidLayout,
+    pub slots: Arc<shardgate_slots::Slots>,
 }
 
 /// How often a shard looks at the process-wide stop flag. Stopping is rare; a
@@ -65,6 +77,18 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             Ok(l) => accepts.push(monoio::spawn(accept::accept_loop(ctx.clone(), idx, l))),
             Err(e) => {
                 let _ = ready.send(Err(format!("shard {}: listener {idx}: {e}", spec.id)));
+                return;
+            }
+        }
+    }
+    let shards = spec.shared.stats.len();
+    for q in spec.quic {
+        match quic_endpoint(&ctx, q, shards) {
+            Ok((idx, endpoint, slots)) => accepts.push(monoio::spawn(
+                crate::h3::listener::serve(ctx.clone(), idx, endpoint, slots),
+            )),
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
                 return;
             }
         }
@@ -116,4 +140,34 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         );
     }
     ctx.flush_access_log();
+}
+
+/// The shard's endpoint of one `h3` listener, on the shard's own thread.
+fn quic_endpoint(
+    ctx: &ShardCtx,
+    q: QuicSpec,
+    shards: usize,
+) -> Result<(usize, quinn::Endpoint, Arc<shardgate_slots::Slots>), String> {
+    let snap = ctx.snapshot();
+    let default = snap
+        .snap
+        .quic
+        .get(q.listener)
+        .and_then(|l| l.as_ref())
+        .and_then(|l| l.default_config())
+        .ok_or("h3 listener without QUIC settings")?;
+    let steer = shardgate_quic::Steer {
+        shard: ctx.id,
+        shards,
+        shard_offset: q.layout.shard_offset(),
+        hub: q.hub,
+        inbox: q.inbox,
+        redirected: ctx.metrics.quic.redirected.clone(),
+        dropped: ctx.metrics.quic.redirect_dropped.clone(),
+    };
+    let socket =
+        shardgate_quic::ShardSocket::new(q.socket, Some(steer)).map_err(|e| e.to_string())?;
+    let endpoint = shardgate_quic::shard_endpoint(socket, &q.layout, ctx.id, default)
+        .map_err(|e| e.to_string())?;
+    Ok((q.listener, endpoint, q.slots))
 }

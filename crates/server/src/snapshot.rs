@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::server::ProducesTickets;
-use shardgate_config::{Config, RouteAction};
-use shardgate_proxy::Router;
+use shardgate_config::{Config, Protocol, RouteAction};
+use shardgate_proxy::{Rng, Router};
 
 use crate::Error;
 
@@ -19,8 +19,54 @@ pub struct Snapshot {
     /// For each route, the index of the upstream it proxies to (resolved once
     /// here, so a request never compares names).
     pub route_upstream: Vec<Option<usize>>,
-    /// For each listener, its TLS settings (None: cleartext).
+    /// For each listener, its TLS settings (None: cleartext, or `h3`).
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// For each `h3` listener, its QUIC settings (None: a TCP listener).
+    pub quic: Vec<Option<QuicListener>>,
+}
+
+/// What a shard needs to accept a QUIC connection under this generation.
+pub struct QuicListener {
+    /// Stateless retry for every new connection.
+    pub retry: bool,
+    /// quinn server configs differing only in idle timeout (the jitter).
+    configs: Vec<Arc<quinn::ServerConfig>>,
+}
+
+impl QuicListener {
+    /// A server config for the next connection: a random idle-time variant.
+    pub fn pick(&self, rng: &mut Rng) -> Option<Arc<quinn::ServerConfig>> {
+        let n = self.configs.len().max(1) as u64;
+        self.configs.get((rng.next_u64() % n) as usize).cloned()
+    }
+
+    /// The first variant: the endpoint's default (quinn checks retry tokens
+    /// and answers version negotiation with it).
+    pub fn default_config(&self) -> Option<Arc<quinn::ServerConfig>> {
+        self.configs.first().cloned()
+    }
+}
+
+fn quic_listener(
+    l: &shardgate_config::ListenerConfig,
+    ticketer: &Arc<dyn ProducesTickets>,
+) -> Result<Option<QuicListener>, Error> {
+    let (Some(tls), Some(q)) = (&l.tls, &l.quic) else {
+        return Ok(None);
+    };
+    let rustls = crate::tls::quic_config(tls, ticketer)?;
+    let transport = shardgate_quic::Transport {
+        max_idle_time: q.max_idle_time,
+        idle_jitter: q.idle_jitter,
+        max_streams: q.max_streams_per_connection,
+        early_data: q.early_data,
+    };
+    let configs = shardgate_quic::server_configs(rustls, &transport)
+        .map_err(|e| Error::Tls(format!("listener {}: {e}", l.name)))?;
+    Ok(Some(QuicListener {
+        retry: q.retry,
+        configs,
+    }))
 }
 
 impl Snapshot {
@@ -32,12 +78,19 @@ impl Snapshot {
         let tls = config
             .listeners
             .iter()
-            .map(|l| {
-                l.tls
+            .map(|l| match l.protocol {
+                Protocol::Http => l
+                    .tls
                     .as_ref()
                     .map(|t| crate::tls::server_config(t, ticketer))
-                    .transpose()
+                    .transpose(),
+                Protocol::H3 => Ok(None),
             })
+            .collect::<Result<Vec<_>, _>>()?;
+        let quic = config
+            .listeners
+            .iter()
+            .map(|l| quic_listener(l, ticketer))
             .collect::<Result<Vec<_>, _>>()?;
         let router = Router::new(&config);
         let route_upstream = config
@@ -56,6 +109,7 @@ impl Snapshot {
             router,
             route_upstream,
             tls,
+            quic,
         })
     }
 }

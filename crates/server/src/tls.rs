@@ -23,6 +23,8 @@ use crate::Error;
 /// HTTP/1.1 only; a client that offers ALPN without it is refused with
 /// `no_application_protocol` (RFC 7301 §3.2).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// RFC 9114 §3.1.
+const ALPN_H3: &[u8] = b"h3";
 
 /// The process-wide ticket key (rotated by rustls every 6 hours).
 pub fn ticketer() -> Result<Arc<dyn ProducesTickets>, Error> {
@@ -33,18 +35,39 @@ pub fn server_config(
     tls: &TlsConfig,
     ticketer: &Arc<dyn ProducesTickets>,
 ) -> Result<Arc<ServerConfig>, Error> {
-    let resolver = SniResolver::new(tls)?;
     let versions: &[&'static SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::Tls12 => &[&TLS13, &TLS12],
         TlsVersion::Tls13 => &[&TLS13],
     };
+    let mut cfg = build(tls, ticketer, versions)?;
+    cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// The TLS side of an `h3` listener: TLS 1.3 only (QUIC has no other, so
+/// `min_version` does not apply), ALPN `h3`, the same certificates by SNI
+/// and the same ticket key. 0-RTT is set by the QUIC layer.
+pub fn quic_config(
+    tls: &TlsConfig,
+    ticketer: &Arc<dyn ProducesTickets>,
+) -> Result<ServerConfig, Error> {
+    let mut cfg = build(tls, ticketer, &[&TLS13])?;
+    cfg.alpn_protocols = vec![ALPN_H3.to_vec()];
+    Ok(cfg)
+}
+
+fn build(
+    tls: &TlsConfig,
+    ticketer: &Arc<dyn ProducesTickets>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<ServerConfig, Error> {
+    let resolver = SniResolver::new(tls)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.max_early_data_size = 0;
     if tls.session_tickets {
@@ -52,7 +75,7 @@ pub fn server_config(
     } else {
         cfg.send_tls13_tickets = 0;
     }
-    Ok(Arc::new(cfg))
+    Ok(cfg)
 }
 
 /// Picks a certificate by SNI: an exact name beats a `*.` wildcard, and among
@@ -161,6 +184,7 @@ mod tests {
             certificates: vec![a.clone(), w.clone(), e.clone()],
             min_version: TlsVersion::Tls12,
             session_tickets: true,
+            alt_svc: None,
         };
         let r = SniResolver::new(&tls).unwrap();
         let is = |got: &[Arc<CertifiedKey>], want: &shardgate_config::TlsCertificate| {
@@ -182,6 +206,7 @@ mod tests {
             certificates: vec![cert(&["localhost"])],
             min_version: TlsVersion::Tls13,
             session_tickets: false,
+            alt_svc: None,
         };
         let cfg = server_config(&tls, &ticketer().unwrap()).unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);

@@ -1,4 +1,5 @@
 //! `[[listener]]` and `[admin]`: names, addresses, socket options.
+//! What `protocol = "h3"` changes is in `h3.rs`; `alt_svc` in `alt_svc.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,10 +16,28 @@ use crate::report::Report;
 pub(crate) const MAX_BACKLOG: u32 = 65_535;
 pub(crate) const MAX_TCP_FAST_OPEN: u32 = 65_535;
 
-const PROTOCOLS: [(&str, Protocol); 1] = [("http", Protocol::Http)];
+const PROTOCOLS: [(&str, Protocol); 2] = [("http", Protocol::Http), ("h3", Protocol::H3)];
+
+/// TCP and UDP ports are separate namespaces: a TCP listener and an `h3`
+/// (UDP) listener may share an address, which is how HTTP/3 is offered next
+/// to HTTPS on `:443`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    fn of(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Http => Self::Tcp,
+            Protocol::H3 => Self::Udp,
+        }
+    }
+}
 
 /// Which listener (by index and name) binds an address, for duplicate reports.
-pub(crate) type Bound = HashMap<SocketAddr, (usize, String)>;
+pub(crate) type Bound = HashMap<(Transport, SocketAddr), (usize, String)>;
 
 pub(crate) fn listeners(
     r: &mut Report<'_>,
@@ -62,35 +81,42 @@ pub(crate) fn listeners(
             None => String::new(),
         };
 
+        let protocol = choice(
+            r,
+            raw.protocol.as_ref(),
+            &key("protocol"),
+            Protocol::default(),
+            &PROTOCOLS,
+        );
+        let transport = Transport::of(protocol);
         let addr = required(r, raw.address.as_ref(), table_at, &key("address"))
             .and_then(|v| address(r, v, &key("address")).map(|a| (a, v)));
         if let Some((addr, v)) = addr {
             // Port 0 asks the kernel for a free port, so two of them never clash.
             if addr.port() != 0 {
-                if let Some((first, first_name)) = bound.get(&addr) {
+                if let Some((first, first_name)) = bound.get(&(transport, addr)) {
+                    let what = match transport {
+                        Transport::Tcp => "address",
+                        Transport::Udp => "UDP address",
+                    };
                     r.error(
                         at(v),
                         key("address"),
                         format!(
-                            "address {addr} is already used by listener[{first}] ({first_name:?})"
+                            "{what} {addr} is already used by listener[{first}] ({first_name:?})"
                         ),
                     );
                 } else {
-                    bound.insert(addr, (*i, listener_name.clone()));
+                    bound.insert((transport, addr), (*i, listener_name.clone()));
                 }
             }
         }
+        let quic = super::h3::h3_rules(r, raw, protocol, &base);
 
         out.push(ListenerConfig {
             name: listener_name,
             address: addr.map_or(AdminConfig::DEFAULT_ADDRESS, |(a, _)| a),
-            protocol: choice(
-                r,
-                raw.protocol.as_ref(),
-                &key("protocol"),
-                Protocol::default(),
-                &PROTOCOLS,
-            ),
+            protocol,
             tcp_fast_open: int(
                 r,
                 raw.tcp_fast_open.as_ref(),
@@ -107,14 +133,16 @@ pub(crate) fn listeners(
             ),
             defer_accept: raw
                 .defer_accept
-                .unwrap_or(ListenerConfig::DEFAULT_DEFER_ACCEPT),
+                .as_ref()
+                .map_or(ListenerConfig::DEFAULT_DEFER_ACCEPT, |v| *v.get_ref()),
             tls: raw
                 .tls
                 .as_ref()
                 .and_then(|t| super::tls::tls(r, t, &key("tls"), dir)),
-            quic: None,
+            quic,
         });
     }
+    super::alt_svc::alt_svc(r, section, &out);
     (out, bound)
 }
 
@@ -131,7 +159,8 @@ pub(crate) fn admin(
         Some(v) => (address(r, v, "admin.address")?, at(v)),
         None => (AdminConfig::DEFAULT_ADDRESS, at(raw)),
     };
-    if let Some((i, listener_name)) = bound.get(&addr) {
+    // The admin listener is TCP: an h3 listener on its address does not clash.
+    if let Some((i, listener_name)) = bound.get(&(Transport::Tcp, addr)) {
         r.error(
             addr_at,
             "admin.address",

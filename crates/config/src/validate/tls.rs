@@ -59,7 +59,8 @@ pub(crate) fn tls(
         session_tickets: raw
             .session_tickets
             .unwrap_or(TlsConfig::DEFAULT_SESSION_TICKETS),
-        alt_svc: None,
+        // Whether it names an h3 listener is checked once all are read.
+        alt_svc: raw.alt_svc.as_ref().map(|v| v.get_ref().clone()),
     })
 }
 

@@ -5,16 +5,15 @@ use std::net::SocketAddr;
 
 use serde_spanned::Spanned;
 
-use super::value::{address, at, choice, duration, int, name, required};
+use super::value::{address, at, choice, duration, int, jitter, name, required};
 use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
-use crate::raw::{Float, RawPool, RawUpstream, Section, ServerEntry};
+use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
 use crate::report::Report;
 
 /// Keeps the weighted round robin sums far from overflow.
 pub(crate) const MAX_WEIGHT: u32 = 65_535;
 /// Per server per shard; a bound so a typo cannot pin unbounded sockets.
 pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
-pub(crate) const MAX_JITTER: f64 = 0.5;
 
 const POLICIES: [(&str, LbPolicy); 2] = [
     ("round_robin", LbPolicy::RoundRobin),
@@ -183,23 +182,5 @@ fn pool(r: &mut Report<'_>, raw: Option<&RawPool>, base: &str) -> PoolConfig {
             &key("idle_timeout_jitter"),
             d.idle_timeout_jitter,
         ),
-    }
-}
-
-fn jitter(r: &mut Report<'_>, raw: Option<&Spanned<Float>>, key: &str, default: f64) -> f64 {
-    let Some(v) = raw else {
-        return default;
-    };
-    let x = v.get_ref().0;
-    // Written so that NaN fails too.
-    if (0.0..=MAX_JITTER).contains(&x) {
-        x
-    } else {
-        r.error(
-            at(v),
-            key,
-            format!("must be between 0.0 and {MAX_JITTER:.1} (got {x})"),
-        );
-        default
     }
 }

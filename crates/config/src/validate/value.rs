@@ -11,13 +11,17 @@ use std::time::Duration;
 
 use serde_spanned::Spanned;
 
-use crate::raw::{DurationValue, Int, Scalar, SizeValue};
+use crate::raw::{DurationValue, Float, Int, Scalar, SizeValue};
 use crate::report::Report;
 use crate::{duration, size};
 
 /// Upper bound of every duration: deadline arithmetic (`Instant + Duration`)
 /// panics on overflow, and no timeout here is sensibly longer than a day.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Upper bound of every jitter share: beyond ±50 % a timeout no longer means
+/// what its value says.
+pub(crate) const MAX_JITTER: f64 = 0.5;
 
 pub(crate) fn at<T>(value: &Spanned<T>) -> usize {
     value.span().start
@@ -53,6 +57,59 @@ pub(crate) fn duration(
         r.error(at(value), key, message);
         default
     })
+}
+
+/// A duration as [`duration`], further limited to `range` (which must hold
+/// `default`: a value [`duration`] refused comes back as `default` and must
+/// not be reported a second time).
+pub(crate) fn duration_within(
+    r: &mut Report<'_>,
+    value: Option<&Spanned<DurationValue>>,
+    key: &str,
+    default: Duration,
+    range: RangeInclusive<Duration>,
+) -> Duration {
+    let d = duration(r, value, key, default);
+    match value {
+        Some(v) if !range.contains(&d) => {
+            r.error(
+                at(v),
+                key,
+                format!(
+                    "must be between {} and {} (got {})",
+                    duration::format(*range.start()),
+                    duration::format(*range.end()),
+                    duration::format(d)
+                ),
+            );
+            default
+        }
+        _ => d,
+    }
+}
+
+/// A share in 0.0..=[`MAX_JITTER`] by which a timeout is spread.
+pub(crate) fn jitter(
+    r: &mut Report<'_>,
+    raw: Option<&Spanned<Float>>,
+    key: &str,
+    default: f64,
+) -> f64 {
+    let Some(v) = raw else {
+        return default;
+    };
+    let x = v.get_ref().0;
+    // Written so that NaN fails too.
+    if (0.0..=MAX_JITTER).contains(&x) {
+        x
+    } else {
+        r.error(
+            at(v),
+            key,
+            format!("must be between 0.0 and {MAX_JITTER:.1} (got {x})"),
+        );
+        default
+    }
 }
 
 /// A size in bytes within `range`.

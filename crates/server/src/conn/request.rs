@@ -11,7 +11,6 @@ use shardgate_proxy::{
 };
 
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::context::Field;
 use crate::lifecycle::request_id::RequestId;
 use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
 
@@ -107,7 +106,7 @@ pub fn prepare(
         rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
     }
     if rq.log_enabled {
-        capture(ctx, rq, &view);
+        lifecycle::log::capture(ctx, rq, &view);
     }
     match decision {
         Err(e) => rq.fail(e),
@@ -157,26 +156,4 @@ pub fn prepare(
         }
     }
     Step::Ready(p)
-}
-
-/// Copies what the access log needs out of the read buffer (later reads
-/// overwrite it) into a pooled buffer.
-fn capture(ctx: &ShardCtx, rq: &mut RequestCtx, view: &RequestView<'_>) {
-    if rq.fields.buf.capacity() == 0 {
-        rq.fields.buf = ctx.buffers.take();
-    }
-    let f = &mut rq.fields;
-    f.clear();
-    f.put(Field::Method, view.method.as_bytes());
-    f.put(Field::Host, view.host.unwrap_or_default().as_bytes());
-    f.put(Field::Target, view.target.as_bytes());
-    if let Some(v) = view.user_agent {
-        f.put(Field::UserAgent, v);
-    }
-    if let Some(v) = view.referer {
-        f.put(Field::Referer, v);
-    }
-    if rq.request_id.from_client {
-        f.put(Field::RequestId, view.request_id.unwrap_or_default());
-    }
 }

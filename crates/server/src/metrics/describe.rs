@@ -99,6 +99,62 @@ pub fn describe_all() {
         Unit::Seconds,
         "Time to open a new upstream connection"
     );
+    // HTTP/3 and QUIC.
+    describe_gauge!(
+        super::quic::CONNECTIONS,
+        Unit::Count,
+        "QUIC connection-table slots by listener, shard and state (idle = free; busy = handshaking or serving; draining = GOAWAY sent; closed = being freed)"
+    );
+    describe_counter!(
+        "shardgate_quic_handshakes_total",
+        Unit::Count,
+        "QUIC handshakes completed"
+    );
+    describe_counter!(
+        "shardgate_quic_handshake_failures_total",
+        Unit::Count,
+        "QUIC handshakes that failed or timed out"
+    );
+    describe_counter!(
+        "shardgate_quic_refused_total",
+        Unit::Count,
+        "New QUIC connections refused (CONNECTION_REFUSED) because the shard's connection table was full"
+    );
+    describe_counter!(
+        "shardgate_quic_retries_total",
+        Unit::Count,
+        "Stateless retries sent to validate client addresses"
+    );
+    describe_counter!(
+        "shardgate_quic_streams_total",
+        Unit::Count,
+        "HTTP/3 request streams accepted"
+    );
+    describe_counter!(
+        "shardgate_quic_stream_errors_total",
+        Unit::Count,
+        "HTTP/3 requests refused with a stream error (malformed: H3_MESSAGE_ERROR)"
+    );
+    describe_counter!(
+        "shardgate_quic_bytes_received_total",
+        Unit::Bytes,
+        "UDP payload bytes received on closed QUIC connections"
+    );
+    describe_counter!(
+        "shardgate_quic_bytes_sent_total",
+        Unit::Bytes,
+        "UDP payload bytes sent on closed QUIC connections"
+    );
+    describe_counter!(
+        "shardgate_quic_packets_redirected_total",
+        Unit::Count,
+        "Datagrams that reached a shard other than the one owning their connection ID and were handed over"
+    );
+    describe_counter!(
+        "shardgate_quic_redirect_dropped_total",
+        Unit::Count,
+        "Mis-steered datagrams dropped because the owning shard's inbox was full"
+    );
     // Access log.
     describe_counter!(
         "shardgate_access_log_dropped_total",

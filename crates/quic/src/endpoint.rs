@@ -1,0 +1,88 @@
+//! A shard's QUIC endpoint: its member socket of the listener's reuseport
+//! group, connection IDs that name the shard, and the transport settings of
+//! `[listener.quic]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+
+use crate::cid::{CidLayout, ShardCids};
+use crate::runtime::MonoioRuntime;
+use crate::socket::ShardSocket;
+use crate::Error;
+
+/// Idle-timeout variants per listener: each new connection gets one at
+/// random, which spreads expiries over ± `idle_jitter` (quinn's idle timer
+/// is per transport config, not per connection).
+pub const IDLE_VARIANTS: usize = 16;
+
+/// Unidirectional streams a client may open: HTTP/3 needs three (control,
+/// QPACK encoder, QPACK decoder); the rest is room for extensions and grease.
+const MAX_UNI_STREAMS: u32 = 16;
+
+/// `[listener.quic]` as the transport sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transport {
+    pub max_idle_time: Duration,
+    pub idle_jitter: f64,
+    pub max_streams: u32,
+    pub early_data: bool,
+}
+
+/// One quinn server config per idle-time variant, all sharing `tls` (which
+/// must offer TLS 1.3 with ALPN `h3`; `max_early_data_size` is set here).
+pub fn server_configs(
+    tls: rustls::ServerConfig,
+    t: &Transport,
+) -> Result<Vec<Arc<ServerConfig>>, Error> {
+    let mut tls = tls;
+    // quinn accepts 0-RTT only with the QUIC sentinel value (RFC 9001 §4.6.1).
+    tls.max_early_data_size = if t.early_data { u32::MAX } else { 0 };
+    let crypto = Arc::new(
+        QuicServerConfig::try_from(Arc::new(tls)).map_err(|e| Error::Tls(e.to_string()))?,
+    );
+    let mut out = Vec::with_capacity(IDLE_VARIANTS);
+    for i in 0..IDLE_VARIANTS {
+        // Evenly from (1 - j) to (1 + j) of the configured time.
+        let share = if IDLE_VARIANTS > 1 {
+            i as f64 / (IDLE_VARIANTS - 1) as f64
+        } else {
+            0.5
+        };
+        let factor = 1.0 - t.idle_jitter + 2.0 * t.idle_jitter * share;
+        let idle = t.max_idle_time.mul_f64(factor.max(0.0));
+        let mut tc = TransportConfig::default();
+        tc.max_concurrent_bidi_streams(VarInt::from_u32(t.max_streams))
+            .max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS))
+            .max_idle_timeout(Some(
+                IdleTimeout::try_from(idle).map_err(|e| Error::Transport(e.to_string()))?,
+            ));
+        let mut sc = ServerConfig::with_crypto(crypto.clone());
+        sc.transport_config(Arc::new(tc));
+        out.push(Arc::new(sc));
+    }
+    Ok(out)
+}
+
+/// Builds the shard's endpoint on its socket. Must run on the shard thread
+/// inside its runtime (quinn spawns the endpoint's driver task here).
+pub fn shard_endpoint(
+    socket: ShardSocket,
+    layout: &CidLayout,
+    shard: usize,
+    default: Arc<ServerConfig>,
+) -> Result<quinn::Endpoint, Error> {
+    let shard = u8::try_from(shard).map_err(|_| Error::TooManyShards(shard))?;
+    let mut ec = EndpointConfig::default();
+    let layout = layout.clone();
+    ec.cid_generator(move || Box::new(ShardCids::for_shard(layout.clone(), shard)));
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+        ec,
+        Some((*default).clone()),
+        Arc::new(socket),
+        Arc::new(MonoioRuntime),
+    )?;
+    Ok(endpoint)
+}

@@ -1,0 +1,208 @@
+//! HTTP/3 heads on both sides of the HTTP/1.1 writers.
+//!
+//! The proxy crate writes every outgoing head as HTTP/1.1 bytes (edits,
+//! forwarding fields, `via`, framing). HTTP/3 reuses those writers and
+//! converts: a client-bound HTTP/1.1 head becomes an `http::Response` minus
+//! the fields HTTP/3 forbids, so header rules cannot drift between the
+//! protocols. The copy costs a parse of a head we wrote ourselves; HTTP/3's
+//! own header handling (QPACK, `HeaderMap`) allocates far more than that.
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+
+/// RFC 9114 §4.2: connection-specific fields are malformed in HTTP/3.
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a request head is malformed (RFC 9114 §4.1.2): answered with a stream
+/// error H3_MESSAGE_ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    ConnectionSpecific,
+    Te,
+    ContentLength,
+    MissingAuthority,
+}
+
+/// The request's declared body length, after checking what HTTP/3 forbids
+/// and what the h3 crate does not check itself.
+pub fn validate(req: &Request<()>) -> Result<Option<u64>, Malformed> {
+    let h = req.headers();
+    if CONNECTION_SPECIFIC.iter().any(|n| h.contains_key(*n)) {
+        return Err(Malformed::ConnectionSpecific);
+    }
+    // §4.2: TE may only say "trailers".
+    for v in h.get_all("te") {
+        if !v.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            return Err(Malformed::Te);
+        }
+    }
+    // §4.3.1: a request needs :authority or Host (CONNECT excluded: refused
+    // earlier by admit).
+    if req.uri().authority().is_none() && !h.contains_key("host") {
+        return Err(Malformed::MissingAuthority);
+    }
+    content_length(h)
+}
+
+/// One Content-Length (repeated identical values are one), as a number.
+fn content_length(h: &HeaderMap) -> Result<Option<u64>, Malformed> {
+    let mut found: Option<u64> = None;
+    for v in h.get_all("content-length") {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let s = std::str::from_utf8(part).map_err(|_| Malformed::ContentLength)?;
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Malformed::ContentLength);
+            }
+            let n: u64 = s.parse().map_err(|_| Malformed::ContentLength)?;
+            match found {
+                Some(f) if f != n => return Err(Malformed::ContentLength),
+                _ => found = Some(n),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Fields that may not travel in a trailer section (RFC 9110 §6.5.1: framing,
+/// routing, request modifiers, authentication, content metadata); the rest of
+/// an HTTP/3 request's trailers go upstream in the chunked trailer section.
+const NOT_IN_TRAILERS: [&str; 17] = [
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "cookie",
+    "expect",
+    "host",
+    "keep-alive",
+    "max-forwards",
+    "range",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+pub fn forwardable_trailer(name: &str) -> bool {
+    !NOT_IN_TRAILERS.contains(&name) && !name.starts_with(':')
+}
+
+/// Converts a complete HTTP/1.1 response head written by the proxy crate
+/// into an HTTP/3 response, dropping connection-specific fields. `None`
+/// only if the bytes are not a head (a bug: they are our own output).
+pub fn h1_to_h3(head: &[u8]) -> Option<(Response<()>, usize)> {
+    let mut slots = [httparse::EMPTY_HEADER; 128];
+    let mut res = httparse::Response::new(&mut slots);
+    let len = match res.parse(head) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return None,
+    };
+    let status = StatusCode::from_u16(res.code?).ok()?;
+    let mut out = Response::new(());
+    *out.status_mut() = status;
+    let map = out.headers_mut();
+    for h in res.headers.iter() {
+        let lower = h.name.to_ascii_lowercase();
+        if CONNECTION_SPECIFIC.contains(&lower.as_str()) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            continue;
+        };
+        map.append(name, value);
+    }
+    Some((out, len))
+}
+
+/// The request's fields as httparse headers for the HTTP/1.1 writer (which
+/// drops hop-by-hop fields and `host` itself). Borrowed: nothing is copied.
+pub fn h1_fields<'a>(h: &'a HeaderMap, out: &mut Vec<httparse::Header<'a>>) {
+    out.clear();
+    for (name, value) in h {
+        out.push(httparse::Header {
+            name: name.as_str(),
+            value: value.as_bytes(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri("https://example.com/x");
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn connection_specific_fields_and_bad_te_are_malformed() {
+        for n in CONNECTION_SPECIFIC {
+            assert_eq!(validate(&req(&[(n, "x")])), Err(Malformed::ConnectionSpecific), "{n}");
+        }
+        assert_eq!(validate(&req(&[("te", "gzip")])), Err(Malformed::Te));
+        assert_eq!(validate(&req(&[("te", "trailers")])), Ok(None));
+    }
+
+    #[test]
+    fn content_length_must_be_one_number() {
+        assert_eq!(validate(&req(&[("content-length", "12")])), Ok(Some(12)));
+        assert_eq!(validate(&req(&[("content-length", "12, 12")])), Ok(Some(12)));
+        for bad in ["12, 13", "-1", "0x10", "", "1 2", "99999999999999999999999"] {
+            assert_eq!(
+                validate(&req(&[("content-length", bad)])),
+                Err(Malformed::ContentLength),
+                "{bad:?}"
+            );
+        }
+        let two = Request::builder()
+            .uri("https://example.com/")
+            .header("content-length", "1")
+            .header("content-length", "2")
+            .body(())
+            .expect("request");
+        assert_eq!(validate(&two), Err(Malformed::ContentLength));
+    }
+
+    #[test]
+    fn a_request_without_authority_or_host_is_malformed() {
+        let r = Request::builder().uri("/x").body(()).expect("request");
+        assert_eq!(validate(&r), Err(Malformed::MissingAuthority));
+        let r = Request::builder()
+            .uri("/x")
+            .header("host", "a.example")
+            .body(())
+            .expect("request");
+        assert_eq!(validate(&r), Ok(None));
+    }
+
+    #[test]
+    fn h1_heads_lose_connection_fields_and_keep_the_rest() {
+        let head = b"HTTP/1.1 201 Created\r\nServer: shardgate\r\nconnection: close\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\nhello";
+        let (res, len) = h1_to_h3(head).expect("head");
+        assert_eq!(len, head.len() - 5);
+        assert_eq!(res.status(), 201);
+        let h = res.headers();
+        assert!(h.get("connection").is_none() && h.get("transfer-encoding").is_none());
+        assert_eq!(h.get("server").map(|v| v.as_bytes()), Some(&b"shardgate"[..]));
+        assert_eq!(h.get_all("x-a").iter().count(), 2);
+        assert_eq!(h.get("content-length").map(|v| v.as_bytes()), Some(&b"5"[..]));
+        assert!(h1_to_h3(b"HTTP/1.1 200 OK\r\n").is_none(), "incomplete");
+    }
+}

@@ -1,0 +1,66 @@
+//! The QUIC side of one `h3` listener on one shard: new connections are
+//! admitted into the shard's fixed-size connection table or refused at once
+//! (never queued), optionally after a stateless retry, and served on this
+//! shard's thread; on stop the endpoint drains.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use shardgate_slots::Slots;
+
+use crate::ctx::ShardCtx;
+
+pub async fn serve(ctx: Rc<ShardCtx>, listener: usize, endpoint: quinn::Endpoint, slots: Arc<Slots>) {
+    let q = &ctx.metrics.quic;
+    loop {
+        let incoming = monoio::select! {
+            i = endpoint.accept() => i,
+            _ = ctx.shutdown.wait() => break,
+        };
+        let Some(incoming) = incoming else { break };
+        let snap = ctx.snapshot();
+        let Some(Some(quic)) = snap.snap.quic.get(listener) else {
+            incoming.refuse();
+            continue;
+        };
+        if quic.retry && !incoming.remote_address_validated() && incoming.may_retry() {
+            // Stateless: no slot, no state until the client proves its address.
+            if incoming.retry().is_ok() {
+                q.retries.increment(1);
+            }
+            continue;
+        }
+        let Some(slot) = slots.claim_guard() else {
+            // CONNECTION_REFUSED now, rather than a queue the client would
+            // wait in.
+            q.refused.increment(1);
+            incoming.refuse();
+            continue;
+        };
+        let Some(config) = quic.pick(&mut ctx.rng.borrow_mut()) else {
+            incoming.refuse();
+            continue;
+        };
+        drop(snap);
+        monoio::spawn(super::connection::serve(
+            ctx.clone(),
+            listener,
+            incoming,
+            config,
+            slot,
+        ));
+    }
+    // Connections drain themselves (they watch the same shutdown event);
+    // the endpoint stays open until they are done or the grace period ends.
+    let grace = ctx.snapshot().snap.config.server.timeouts.shutdown_grace;
+    let until = Instant::now() + grace;
+    while Instant::now() < until {
+        let c = slots.counts();
+        if c.busy + c.draining == 0 {
+            break;
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    endpoint.close(quinn::VarInt::from_u32(0x100), b"");
+}

@@ -1,0 +1,224 @@
+//! One HTTP/3 request through the lifecycle: the h3 head becomes a
+//! [`RequestView`], then admit → route → (respond | select → send → receive)
+//! → log, exactly the phases an HTTP/1.1 request goes through.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h3::error::Code;
+use h3::server::RequestResolver;
+use http::Request;
+use shardgate_http::BodyKind;
+use shardgate_proxy::{write_error_response_for, write_static_response, Error, ErrorKind};
+
+use super::forward::{self, ReqBody};
+use super::head::{h1_to_h3, validate};
+use super::Stream;
+use crate::ctx::{ShardCtx, ShardSnap};
+use crate::lifecycle::request_id::RequestId;
+use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
+
+/// Longest wait for the first DATA frame (or the end of the stream) of a
+/// request without Content-Length, to learn whether it has a body.
+pub(super) fn body_wait(snap: &ShardSnap) -> Duration {
+    snap.snap.config.server.timeouts.body_read
+}
+
+pub async fn serve(
+    ctx: Rc<ShardCtx>,
+    listener: usize,
+    client: SocketAddr,
+    resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+) {
+    let (req, mut stream) = match resolver.resolve_request().await {
+        Ok(r) => r,
+        Err(e) => {
+            // h3 answered it already (431) or reset the stream
+            // (H3_MESSAGE_ERROR for malformed pseudo-headers): count, no log
+            // line per event.
+            if !e.is_h3_no_error() {
+                ctx.metrics.quic.stream_errors.increment(1);
+            }
+            return;
+        }
+    };
+    let snap = ctx.snapshot();
+    let mut rq = RequestCtx::new(listener, client, Some("TLSv1.3"));
+    rq.protocol = "HTTP/3";
+    rq.log_enabled = snap.snap.config.access_log.is_some();
+    let mut out = ctx.buffers.take();
+    handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out).await;
+    ctx.give_buffer(out);
+    if rq.failure.is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream) {
+        ctx.metrics.client_errors.increment(1);
+    }
+    lifecycle::log::log(&ctx, &snap, &rq);
+    if rq.fields.buf.capacity() > 0 {
+        ctx.give_buffer(std::mem::take(&mut rq.fields.buf));
+    }
+}
+
+async fn handle(
+    ctx: &ShardCtx,
+    snap: &ShardSnap,
+    req: &Request<()>,
+    stream: &mut Stream,
+    rq: &mut RequestCtx,
+    out: &mut Vec<u8>,
+) {
+    let cfg = &snap.snap.config;
+    let declared = match validate(req) {
+        Ok(n) => n,
+        Err(_) => {
+            // RFC 9114 §4.1.2: a malformed request is a stream error.
+            reset(stream, Code::H3_MESSAGE_ERROR);
+            ctx.metrics.quic.stream_errors.increment(1);
+            rq.fail(Error::new(ErrorKind::ClientMalformed { status: 400 }));
+            return;
+        }
+    };
+    // Whether a body follows: declared, or seen (the first DATA frame or the
+    // end of the stream, which a body-less request sends with its HEADERS).
+    let mut first = ctx.buffers.take();
+    let body = match declared {
+        Some(0) => ReqBody::None,
+        Some(n) => ReqBody::Length(n),
+        None => match forward::peek(stream, &mut first, body_wait(snap)).await {
+            Ok(true) => ReqBody::Streamed,
+            Ok(false) => ReqBody::None,
+            Err(e) => {
+                rq.fail(e);
+                ctx.give_buffer(first);
+                return;
+            }
+        },
+    };
+    let method = req.method().as_str();
+    let host = req
+        .uri()
+        .host()
+        .or_else(|| req.headers().get("host").and_then(|v| v.to_str().ok()));
+    // The router compares lower-case hosts without a port.
+    let host_lc = host.map(|h| h.to_ascii_lowercase());
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let id_header = if cfg.request_id.enabled {
+        cfg.request_id.header.as_str()
+    } else {
+        ""
+    };
+    let field = |name: &str| {
+        (!name.is_empty())
+            .then(|| req.headers().get(name).map(|v| v.as_bytes()))
+            .flatten()
+    };
+    let view = RequestView {
+        method,
+        host: host_lc.as_deref(),
+        target,
+        body: match body {
+            ReqBody::None => BodyKind::None,
+            ReqBody::Length(n) => BodyKind::Length(n),
+            ReqBody::Streamed => BodyKind::Chunked,
+        },
+        protocol: "HTTP/3",
+        request_id: field(id_header),
+        user_agent: field("user-agent"),
+        referer: field("referer"),
+    };
+    let decision =
+        lifecycle::admit(&view, cfg).and_then(|()| lifecycle::route(rq, &view, &snap.snap));
+    if cfg.request_id.enabled {
+        rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
+    }
+    if rq.log_enabled {
+        lifecycle::log::capture(ctx, rq, &view);
+    }
+    let is_head = method == "HEAD";
+    match decision {
+        Err(e) => {
+            rq.fail(e);
+            respond_error(ctx, stream, rq, out, is_head).await;
+        }
+        Ok(Decision::Respond(route, resp)) => {
+            if body != ReqBody::None {
+                // The answer does not depend on the body (RFC 9114 §4.1).
+                stream.stop_sending(Code::H3_NO_ERROR);
+            }
+            out.clear();
+            ctx.date_bytes(|date| {
+                write_static_response(out, resp, &route.response_headers, true, is_head, date)
+            });
+            if let Err(e) = send_h1(stream, out, rq).await {
+                rq.fail(e);
+            }
+        }
+        Ok(Decision::Proxy(route, upstream)) => {
+            let f = forward::Forward {
+                req,
+                route,
+                upstream,
+                body,
+                first: &mut first,
+                id_header,
+            };
+            if let Err(e) = forward::proxy(ctx, snap, stream, f, rq, out).await {
+                rq.fail(e);
+                if !rq.response_started {
+                    respond_error(ctx, stream, rq, out, is_head).await;
+                } else {
+                    reset(stream, Code::H3_INTERNAL_ERROR);
+                }
+            }
+        }
+    }
+    ctx.give_buffer(first);
+}
+
+/// Sends a complete response written as HTTP/1.1 bytes (head and body),
+/// then ends the stream.
+pub(super) async fn send_h1(stream: &mut Stream, h1: &[u8], rq: &mut RequestCtx) -> Result<(), Error> {
+    let (res, len) = h1_to_h3(h1).ok_or(Error::new(ErrorKind::Internal))?;
+    let status = res.status().as_u16();
+    stream.send_response(res).await.map_err(client_gone)?;
+    rq.responded(status, len);
+    if let Some(body) = h1.get(len..).filter(|b| !b.is_empty()) {
+        stream
+            .send_data(Bytes::copy_from_slice(body))
+            .await
+            .map_err(client_gone)?;
+        rq.bytes_out += body.len() as u64;
+    }
+    stream.finish().await.map_err(client_gone)
+}
+
+/// The gateway's own error answer for the recorded failure (nothing for a
+/// client that left).
+async fn respond_error(
+    ctx: &ShardCtx,
+    stream: &mut Stream,
+    rq: &mut RequestCtx,
+    out: &mut Vec<u8>,
+    is_head: bool,
+) {
+    let status = rq.final_status();
+    if status == 499 || status == 0 {
+        return;
+    }
+    out.clear();
+    ctx.date_bytes(|date| write_error_response_for(out, status, true, is_head, date));
+    if let Err(e) = send_h1(stream, out, rq).await {
+        // The error response itself could not be sent: the client left.
+        let _ = e;
+    }
+}
+
+pub(super) fn client_gone(_: h3::error::StreamError) -> Error {
+    Error::new(ErrorKind::ClientClosed)
+}
+
+pub(super) fn reset(stream: &mut Stream, code: Code) {
+    stream.stop_stream(code);
+    stream.stop_sending(code);
+}

@@ -243,6 +243,8 @@ class Runner:
             for n in names[r % len(names):] + names[:r % len(names)]:
                 res = self._measure(legs[n][0], legs[n][1](self.seconds), parsers[n],
                                     f"h3-{sc.id}-{_slug(n)}-run{r + 1}")
+                if not sc.download:  # CPU per MB of 12-byte bodies means nothing
+                    res.pop("cpu_us_per_mb", None)
                 log(f"h3 {sc.id:<13} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
                     f"{res.get('mb_per_s') or 0:>8.1f} MB/s p99 {res['p99_us'] or 0:>8.0f} us "
                     f"{res['cpu_us_per_req'] or 0:>7.2f} us CPU/req"

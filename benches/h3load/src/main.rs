@@ -262,7 +262,8 @@ async fn thread_main(
     for t in tasks {
         tally.merge(t.await?);
     }
-    endpoint.close(0u32.into(), b"done");
+    // H3_NO_ERROR (0x100): a clean end of the run for the server's logs.
+    endpoint.close(0x100u32.into(), b"done");
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     Ok(tally)
 }
@@ -334,6 +335,10 @@ enum Failure {
     Stream(&'static str),
     /// The connection is gone.
     Connection(&'static str),
+    /// The per-request timeout expired.
+    Timeout,
+    /// The end of the run cut the request short (not an error).
+    Cut,
 }
 
 fn classify(e: &h3::error::StreamError, what: &'static str) -> Failure {
@@ -352,14 +357,10 @@ async fn request_loop(mut sender: Sender, target: Arc<Target>, tl: Timeline) -> 
             return tally;
         }
         let deadline = (start + target.timeout).min(tl.end);
-        let res = tokio::time::timeout_at(
-            deadline.into(),
-            one_request(&mut sender, &target.uri, tl, &mut tally),
-        )
-        .await;
+        let res = one_request(&mut sender, &target.uri, tl, deadline, &mut tally).await;
         let done = Instant::now();
-        match res {
-            Ok(Ok(status)) => {
+        let kind = match res {
+            Ok(status) => {
                 if start >= tl.from && done < tl.end {
                     tally.requests += 1;
                     let us = (done - start).as_micros().clamp(1, HIST_MAX_US as u128) as u64;
@@ -369,54 +370,65 @@ async fn request_loop(mut sender: Sender, target: Arc<Target>, tl: Timeline) -> 
                         .expect("clamped into the histogram's range");
                     *tally.status.entry(status).or_default() += 1;
                 }
+                continue;
             }
-            Ok(Err(f)) => {
-                let (kind, fatal) = match f {
-                    Failure::Stream(k) => (k, false),
-                    Failure::Connection(k) => (k, true),
-                };
+            Err(Failure::Cut) => return tally,
+            Err(Failure::Timeout) => "timeout",
+            Err(Failure::Stream(k)) => k,
+            Err(Failure::Connection(k)) => {
                 if tl.recording(done) {
-                    tally.error(kind);
+                    tally.error(k);
                 }
-                if fatal {
-                    return tally;
-                }
+                return tally;
             }
-            // The end of the run cut the request short: not an error.
-            Err(_) if deadline >= tl.end => return tally,
-            Err(_) => {
-                if tl.recording(done) {
-                    tally.error("timeout");
-                }
-            }
+        };
+        if tl.recording(done) {
+            tally.error(kind);
         }
     }
 }
 
+/// One GET; every step ends at `deadline` (the request's timeout or the end of the run).
 async fn one_request(
     sender: &mut Sender,
     uri: &http::Uri,
     tl: Timeline,
+    deadline: Instant,
     tally: &mut Tally,
 ) -> Result<u16, Failure> {
+    let expired = || {
+        if deadline >= tl.end {
+            Failure::Cut
+        } else {
+            Failure::Timeout
+        }
+    };
+    let at = tokio::time::Instant::from_std(deadline);
     let req = http::Request::get(uri.clone())
         .body(())
         .expect("a GET with a parsed URI");
-    let mut stream = sender
-        .send_request(req)
+    let mut stream = tokio::time::timeout_at(at, sender.send_request(req))
         .await
+        .map_err(|_| expired())?
         .map_err(|e| classify(&e, "send"))?;
-    stream.finish().await.map_err(|e| classify(&e, "send"))?;
-    let resp = stream
-        .recv_response()
-        .await
-        .map_err(|e| classify(&e, "response"))?;
-    while let Some(chunk) = stream.recv_data().await.map_err(|e| classify(&e, "body"))? {
-        if tl.recording(Instant::now()) {
-            tally.bytes += chunk.remaining() as u64;
+    let res = async {
+        stream.finish().await.map_err(|e| classify(&e, "send"))?;
+        let resp = stream
+            .recv_response()
+            .await
+            .map_err(|e| classify(&e, "response"))?;
+        while let Some(chunk) = stream.recv_data().await.map_err(|e| classify(&e, "body"))? {
+            if tl.recording(Instant::now()) {
+                tally.bytes += chunk.remaining() as u64;
+            }
         }
-    }
-    Ok(resp.status().as_u16())
+        Ok(resp.status().as_u16())
+    };
+    // On expiry the stream is dropped: quinn stops it with code 0. (h3-quinn's stop_sending
+    // would panic while a read is pending, which is exactly when a deadline hits.)
+    tokio::time::timeout_at(at, res)
+        .await
+        .unwrap_or_else(|_| Err(expired()))
 }
 
 fn client_config(
@@ -443,7 +455,15 @@ fn client_config(
     };
     tls.alpn_protocols = vec![b"h3".to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
+    // Receive windows well above quinn's defaults (1.25 MB per stream, sized for 100 ms
+    // at 100 Mbit/s): a busy client core must not be what limits a loopback download.
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .stream_receive_window(quinn::VarInt::from_u32(16 << 20))
+        .receive_window(quinn::VarInt::from_u32(64 << 20));
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
 }
 
 /// `--insecure`: any certificate; handshake signatures are still checked.

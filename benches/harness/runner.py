@@ -105,6 +105,10 @@ def select(only: str | None) -> set[str] | None:
     return out
 
 
+def _mbps(res: dict) -> str:
+    return f"{res['mb_per_s']:.1f}" if "mb_per_s" in res else "–"
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
@@ -246,7 +250,7 @@ class Runner:
                 if not sc.download:  # CPU per MB of 12-byte bodies means nothing
                     res.pop("cpu_us_per_mb", None)
                 log(f"h3 {sc.id:<13} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
-                    f"{res.get('mb_per_s') or 0:>8.1f} MB/s p99 {res['p99_us'] or 0:>8.0f} us "
+                    f"{_mbps(res):>8} MB/s p99 {res['p99_us'] or 0:>8.0f} us "
                     f"{res['cpu_us_per_req'] or 0:>7.2f} us CPU/req"
                     + (f"  [{'; '.join(res['flags'])}]" if res["flags"] else ""))
                 results[n].append(res)

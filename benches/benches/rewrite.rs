@@ -73,6 +73,7 @@ fn upstream_request(c: &mut Criterion) {
                 host: head.host,
                 route,
                 request_id: None,
+                via: shardgate_proxy::VIA_HTTP11,
             };
             let mut out = Vec::with_capacity(16 * 1024);
             g.throughput(Throughput::Bytes(req.len() as u64));

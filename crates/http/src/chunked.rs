@@ -88,22 +88,40 @@ impl ChunkedDecoder {
     pub fn feed_with(
         &mut self,
         data: &[u8],
+        on_data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Feed, Error> {
+        self.feed_parts(data, on_data, |_| {})
+    }
+
+    /// Like [`feed_with`](Self::feed_with), and also reports where the
+    /// trailer section lies in `data` (its field lines and the final CRLF,
+    /// validated): what an HTTP/3 front end needs to send the trailers as a
+    /// HEADERS frame. At most 16 KiB in all, across calls.
+    pub fn feed_parts(
+        &mut self,
+        data: &[u8],
         mut on_data: impl FnMut(std::ops::Range<usize>),
+        mut on_trailer: impl FnMut(std::ops::Range<usize>),
     ) -> Result<Feed, Error> {
         let mut pos = 0;
-        loop {
+        // Start of the trailer bytes seen in this call, reported as one range.
+        let mut trailer_from: Option<usize> = None;
+        let result = loop {
             match self.state {
                 State::Done => {
-                    return Ok(Feed {
+                    break Ok(Feed {
                         consumed: pos,
                         done: true,
                     })
                 }
-                State::Failed(why) => return Err(Error::Chunked(why)),
+                State::Failed(why) => break Err(Error::Chunked(why)),
                 State::Data => {
                     let available = data.len() - pos;
                     if available == 0 {
-                        break;
+                        break Ok(Feed {
+                            consumed: pos,
+                            done: false,
+                        });
                     }
                     // min() with a usize keeps the cast lossless.
                     let take = self.remaining.min(available as u64) as usize;
@@ -116,7 +134,15 @@ impl ChunkedDecoder {
                     }
                 }
                 _ => {
-                    let Some(&byte) = data.get(pos) else { break };
+                    let Some(&byte) = data.get(pos) else {
+                        break Ok(Feed {
+                            consumed: pos,
+                            done: false,
+                        });
+                    };
+                    if trailer_from.is_none() && self.in_trailers() {
+                        trailer_from = Some(pos);
+                    }
                     pos += 1;
                     self.state = match self.step(byte) {
                         Ok(next) => next,
@@ -124,11 +150,22 @@ impl ChunkedDecoder {
                     };
                 }
             }
+        };
+        if let (Ok(_), Some(from)) = (&result, trailer_from) {
+            on_trailer(from..pos);
         }
-        Ok(Feed {
-            consumed: pos,
-            done: false,
-        })
+        result
+    }
+
+    fn in_trailers(&self) -> bool {
+        matches!(
+            self.state,
+            State::TrailerStart
+                | State::TrailerName
+                | State::TrailerValue
+                | State::TrailerLf
+                | State::FinalLf
+        )
     }
 
     pub fn is_done(&self) -> bool {
@@ -242,5 +279,34 @@ mod feed_with_tests {
             }
             assert_eq!(payload, b"abc0123456789abcdef", "split at {split}");
         }
+    }
+
+    #[test]
+    fn trailer_section_is_reported_across_reads() {
+        let body = b"3\r\nabc\r\n0\r\nx-sum: 12\r\nx-b: 2\r\n\r\n";
+        for split in 0..body.len() {
+            let mut d = ChunkedDecoder::new();
+            let mut trailers = Vec::new();
+            let mut data = Vec::new();
+            let (a, b) = body.split_at(split);
+            let mut done = false;
+            for part in [a, b] {
+                let f = d
+                    .feed_parts(
+                        part,
+                        |r| data.extend_from_slice(&part[r]),
+                        |r| trailers.extend_from_slice(&part[r]),
+                    )
+                    .unwrap();
+                done |= f.done;
+            }
+            assert!(done, "split {split}");
+            assert_eq!(data, b"abc", "split {split}");
+            assert_eq!(trailers, b"x-sum: 12\r\nx-b: 2\r\n\r\n", "split {split}");
+        }
+        let mut d = ChunkedDecoder::new();
+        let mut t = Vec::new();
+        d.feed_parts(b"0\r\n\r\n", |_| {}, |r| t.push(r)).unwrap();
+        assert_eq!(t, vec![3..5], "no fields: only the final CRLF");
     }
 }

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     ClientMalformed { status: u16 },
     /// The request body exceeds `max_body_bytes` → 413.
     BodyTooLarge,
+    /// A request that is not safe to replay arrived in TLS early data (0-RTT)
+    /// before the handshake completed → 425 (RFC 8470); the client retries it.
+    TooEarly,
     /// No route matches the listener, host and path → 404.
     NoRoute,
     /// The upstream refused or could not be reached → 502.
@@ -56,6 +59,7 @@ impl ErrorKind {
             | ErrorKind::ClientClosed
             | ErrorKind::ClientMalformed { .. }
             | ErrorKind::BodyTooLarge
+            | ErrorKind::TooEarly
             | ErrorKind::NoRoute => Side::Downstream,
             ErrorKind::UpstreamConnectRefused
             | ErrorKind::UpstreamConnectTimeout
@@ -76,6 +80,7 @@ impl ErrorKind {
                 _ => 400,
             },
             ErrorKind::BodyTooLarge => 413,
+            ErrorKind::TooEarly => 425,
             ErrorKind::NoRoute => 404,
             ErrorKind::UpstreamConnectRefused
             | ErrorKind::UpstreamReset
@@ -93,6 +98,7 @@ impl ErrorKind {
             ErrorKind::ClientClosed => "client_closed",
             ErrorKind::ClientMalformed { .. } => "client_malformed",
             ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::TooEarly => "too_early",
             ErrorKind::NoRoute => "no_route",
             ErrorKind::UpstreamConnectRefused => "upstream_connect_refused",
             ErrorKind::UpstreamConnectTimeout => "upstream_connect_timeout",
@@ -122,6 +128,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ClientClosed => f.write_str("client closed the connection"),
             ErrorKind::ClientMalformed { status } => write!(f, "malformed request ({status})"),
             ErrorKind::BodyTooLarge => f.write_str("request body too large"),
+            ErrorKind::TooEarly => f.write_str("unsafe request in early data"),
             ErrorKind::NoRoute => f.write_str("no route matches the request"),
             ErrorKind::UpstreamConnectRefused => f.write_str("upstream connect failed"),
             ErrorKind::UpstreamConnectTimeout => f.write_str("upstream connect timed out"),
@@ -265,6 +272,7 @@ mod tests {
                 Side::Downstream,
             ),
             (ErrorKind::BodyTooLarge, 413, Side::Downstream),
+            (ErrorKind::TooEarly, 425, Side::Downstream),
             (ErrorKind::NoRoute, 404, Side::Downstream),
             (ErrorKind::UpstreamConnectRefused, 502, Side::Upstream),
             (ErrorKind::UpstreamConnectTimeout, 504, Side::Upstream),

@@ -26,11 +26,12 @@ pub use balancer::Balancer;
 pub use date::DateCache;
 pub use error::{Error, ErrorKind, Side};
 pub use health::{Backoff, ServerHealth};
-pub use method::is_idempotent;
+pub use method::{is_idempotent, is_safe};
 pub use pool::{Pool, PoolStats};
 pub use rewrite::{
-    absolute_authority, origin_form, write_downstream_response, write_error_response,
+    absolute_authority, origin_form, put_alt_svc, write_downstream_response, write_error_response,
     write_error_response_for, write_static_response, write_upstream_request, ForwardCtx, Framing,
+    VIA_HTTP11, VIA_HTTP3,
 };
 pub use rng::Rng;
 pub use router::Router;

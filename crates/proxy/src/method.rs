@@ -12,9 +12,25 @@ pub fn is_idempotent(method: &str) -> bool {
     )
 }
 
+/// RFC 9110 §9.2.1: methods that request no change on the origin; the only
+/// ones HTTP/3 early data (0-RTT, replayable) may carry (RFC 8470 §3).
+pub fn is_safe(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safe_methods_are_a_subset_of_idempotent_ones() {
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+            assert!(is_safe(m) && is_idempotent(m), "{m}");
+        }
+        for m in ["PUT", "DELETE", "POST", "PATCH", "CONNECT", "get"] {
+            assert!(!is_safe(m), "{m}");
+        }
+    }
 
     #[test]
     fn idempotent_methods() {

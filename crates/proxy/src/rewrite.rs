@@ -17,10 +17,11 @@ mod response;
 mod target;
 mod wire;
 
+pub use forwarded::{VIA_HTTP11, VIA_HTTP3};
 pub use framing::Framing;
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{
-    write_downstream_response, write_error_response, write_error_response_for,
+    put_alt_svc, write_downstream_response, write_error_response, write_error_response_for,
     write_static_response,
 };
 pub use target::{absolute_authority, origin_form};

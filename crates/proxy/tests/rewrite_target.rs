@@ -145,6 +145,7 @@ fn names_kept_values_trimmed_and_buffer_appended() {
         host: None,
         route: &route,
         request_id: None,
+        via: shardgate_proxy::VIA_HTTP11,
     };
     let mut out = Vec::with_capacity(1024);
     let cap = out.capacity();

@@ -163,12 +163,18 @@ mod tests {
         let mut long = vec![0xe0, 0, 0, 0, 1, a.len() as u8];
         long.extend_from_slice(&a);
         long.extend_from_slice(&[0; 20]);
-        assert_eq!(shardgate_net::quic_owner(&long, 8, layout.shard_offset()), 5);
+        assert_eq!(
+            shardgate_net::quic_owner(&long, 8, layout.shard_offset()),
+            5
+        );
     }
 
     #[test]
     fn out_of_range_layouts_and_shards_are_refused() {
-        assert!(CidLayout::new(7, &[]).is_none(), "7 is QUIC-LB's unroutable");
+        assert!(
+            CidLayout::new(7, &[]).is_none(),
+            "7 is QUIC-LB's unroutable"
+        );
         assert!(CidLayout::new(0, &[0; 7]).is_none());
         let l = CidLayout::new(0, &[0; 6]).expect("6 bytes fit");
         assert_eq!(l.shard_offset(), 7);

@@ -40,9 +40,8 @@ pub fn server_configs(
     let mut tls = tls;
     // quinn accepts 0-RTT only with the QUIC sentinel value (RFC 9001 §4.6.1).
     tls.max_early_data_size = if t.early_data { u32::MAX } else { 0 };
-    let crypto = Arc::new(
-        QuicServerConfig::try_from(Arc::new(tls)).map_err(|e| Error::Tls(e.to_string()))?,
-    );
+    let crypto =
+        Arc::new(QuicServerConfig::try_from(Arc::new(tls)).map_err(|e| Error::Tls(e.to_string()))?);
     let mut out = Vec::with_capacity(IDLE_VARIANTS);
     for i in 0..IDLE_VARIANTS {
         // Evenly from (1 - j) to (1 + j) of the configured time.

@@ -108,7 +108,11 @@ impl ShardSocket {
 
 /// Polls the readiness future in `slot`, creating it with `make` if needed.
 /// `Ready` clears the slot so the next wait asks the kernel again.
-fn poll_wait(slot: &RefCell<Option<Wait>>, cx: &mut Context, make: impl FnOnce() -> Wait) -> Poll<io::Result<()>> {
+fn poll_wait(
+    slot: &RefCell<Option<Wait>>,
+    cx: &mut Context,
+    make: impl FnOnce() -> Wait,
+) -> Poll<io::Result<()>> {
     let mut slot = slot.borrow_mut();
     let fut = slot.get_or_insert_with(make);
     match fut.as_mut().poll(cx) {

@@ -124,7 +124,7 @@ impl Server {
             None => OnceLock::new(),
         };
         let shared = Arc::new(Shared {
-            snapshot: Arc::new(ArcSwap::from_pointee(first)),
+            snapshot: Arc::new(ArcSwap::from_pointee(first.with_alt_svc(&listeners))),
             stopping: AtomicBool::new(false),
             ticketer,
             stats: (0..shards)
@@ -278,7 +278,11 @@ impl Server {
         let tables = |c: &Config| {
             c.listeners
                 .iter()
-                .map(|l| l.quic.as_ref().map(|q| (q.max_connections, q.server_id.clone())))
+                .map(|l| {
+                    l.quic
+                        .as_ref()
+                        .map(|q| (q.max_connections, q.server_id.clone()))
+                })
                 .collect::<Vec<_>>()
         };
         if tables(old) != tables(&config) {
@@ -298,7 +302,8 @@ impl Server {
             ));
         }
         let generation = current.generation + 1;
-        let next = Snapshot::new(config, generation, &self.shared.ticketer)?;
+        let next =
+            Snapshot::new(config, generation, &self.shared.ticketer)?.with_alt_svc(&self.listeners);
         // Last, as it switches the output: nothing after it can refuse the reload.
         self.apply_access_log(&next.config)?;
         self.shared.snapshot.store(Arc::new(next));

@@ -84,9 +84,12 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     let shards = spec.shared.stats.len();
     for q in spec.quic {
         match quic_endpoint(&ctx, q, shards) {
-            Ok((idx, endpoint, slots)) => accepts.push(monoio::spawn(
-                crate::h3::listener::serve(ctx.clone(), idx, endpoint, slots),
-            )),
+            Ok((idx, endpoint, slots)) => accepts.push(monoio::spawn(crate::h3::listener::serve(
+                ctx.clone(),
+                idx,
+                endpoint,
+                slots,
+            ))),
             Err(e) => {
                 let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
                 return;

@@ -23,12 +23,17 @@ pub struct Snapshot {
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     /// For each `h3` listener, its QUIC settings (None: a TCP listener).
     pub quic: Vec<Option<QuicListener>>,
+    /// For each listener, the `Alt-Svc` value its responses carry (from
+    /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
+    alt_svc: Vec<Option<Vec<u8>>>,
 }
 
 /// What a shard needs to accept a QUIC connection under this generation.
 pub struct QuicListener {
     /// Stateless retry for every new connection.
     pub retry: bool,
+    /// Serve safe requests from 0-RTT early data.
+    pub early_data: bool,
     /// quinn server configs differing only in idle timeout (the jitter).
     configs: Vec<Arc<quinn::ServerConfig>>,
 }
@@ -54,7 +59,7 @@ fn quic_listener(
     let (Some(tls), Some(q)) = (&l.tls, &l.quic) else {
         return Ok(None);
     };
-    let rustls = crate::tls::quic_config(tls, ticketer)?;
+    let rustls = crate::tls::quic_config(tls, ticketer, q.early_data)?;
     let transport = shardgate_quic::Transport {
         max_idle_time: q.max_idle_time,
         idle_jitter: q.idle_jitter,
@@ -65,6 +70,7 @@ fn quic_listener(
         .map_err(|e| Error::Tls(format!("listener {}: {e}", l.name)))?;
     Ok(Some(QuicListener {
         retry: q.retry,
+        early_data: q.early_data,
         configs,
     }))
 }
@@ -110,7 +116,31 @@ impl Snapshot {
             route_upstream,
             tls,
             quic,
+            alt_svc: Vec::new(),
         })
+    }
+
+    /// Fills in the `Alt-Svc` values once the listeners are bound (`bound`:
+    /// name and local address, so a port-0 h3 listener advertises the port
+    /// it got).
+    pub fn with_alt_svc(mut self, bound: &[(String, std::net::SocketAddr)]) -> Self {
+        self.alt_svc = self
+            .config
+            .listeners
+            .iter()
+            .map(|l| {
+                let target = l.tls.as_ref()?.alt_svc.as_ref()?;
+                let (_, addr) = bound.iter().find(|(n, _)| n == target)?;
+                // RFC 7838 §3: h3 on the same host, another port; a day's cache.
+                Some(format!("h3=\":{}\"; ma=86400", addr.port()).into_bytes())
+            })
+            .collect();
+        self
+    }
+
+    /// The `Alt-Svc` value for responses of `listener`, if it advertises one.
+    pub fn alt_svc(&self, listener: usize) -> Option<&[u8]> {
+        self.alt_svc.get(listener)?.as_deref()
     }
 }
 

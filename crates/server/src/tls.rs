@@ -12,7 +12,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rustls::server::{ClientHello, NoServerSessionStorage, ProducesTickets, ResolvesServerCert};
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ProducesTickets, ResolvesServerCert,
+    ServerSessionMemoryCache,
+};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 use rustls::{ServerConfig, SupportedProtocolVersion};
@@ -39,26 +42,45 @@ pub fn server_config(
         TlsVersion::Tls12 => &[&TLS13, &TLS12],
         TlsVersion::Tls13 => &[&TLS13],
     };
-    let mut cfg = build(tls, ticketer, versions)?;
+    let mut cfg = build(tls, Some(ticketer), versions)?;
     cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     Ok(Arc::new(cfg))
 }
 
 /// The TLS side of an `h3` listener: TLS 1.3 only (QUIC has no other, so
 /// `min_version` does not apply), ALPN `h3`, the same certificates by SNI
-/// and the same ticket key. 0-RTT is set by the QUIC layer.
+/// and the same ticket key. 0-RTT is switched on by the QUIC layer.
+///
+/// With `early_data`, resumption is stateful instead: rustls (rightly)
+/// refuses 0-RTT with stateless tickets, which an attacker could replay at
+/// will. Each ticket lives in one process-wide cache (this generation's,
+/// [`EARLY_DATA_TICKETS`] entries) and is taken out when used, so early data
+/// is accepted at most once per ticket, whichever shard the client reaches.
+/// The cache has a lock of its own, taken during resumption handshakes only.
 pub fn quic_config(
     tls: &TlsConfig,
     ticketer: &Arc<dyn ProducesTickets>,
+    early_data: bool,
 ) -> Result<ServerConfig, Error> {
-    let mut cfg = build(tls, ticketer, &[&TLS13])?;
+    let stateful = early_data && tls.session_tickets;
+    let mut cfg = build(tls, (!stateful).then_some(ticketer), &[&TLS13])?;
     cfg.alpn_protocols = vec![ALPN_H3.to_vec()];
+    if stateful {
+        cfg.session_storage = ServerSessionMemoryCache::new(EARLY_DATA_TICKETS);
+    }
     Ok(cfg)
 }
 
+/// Resumption tickets remembered per h3 listener with early data on (each
+/// entry a few hundred bytes).
+pub const EARLY_DATA_TICKETS: usize = 16_384;
+
+/// `ticketer`: stateless tickets with the process-wide key; `None` keeps
+/// rustls's default (no stateless tickets) for a caller that sets up
+/// stateful resumption.
 fn build(
     tls: &TlsConfig,
-    ticketer: &Arc<dyn ProducesTickets>,
+    ticketer: Option<&Arc<dyn ProducesTickets>>,
     versions: &[&'static SupportedProtocolVersion],
 ) -> Result<ServerConfig, Error> {
     let resolver = SniResolver::new(tls)?;
@@ -70,10 +92,10 @@ fn build(
         .with_cert_resolver(Arc::new(resolver));
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.max_early_data_size = 0;
-    if tls.session_tickets {
-        cfg.ticketer = ticketer.clone();
-    } else {
-        cfg.send_tls13_tickets = 0;
+    match ticketer {
+        _ if !tls.session_tickets => cfg.send_tls13_tickets = 0,
+        Some(t) => cfg.ticketer = t.clone(),
+        None => {}
     }
     Ok(cfg)
 }

@@ -12,12 +12,15 @@
 //! - [`each_driver!`]: one test per driver (epoll and io_uring).
 //! - [`tls`]: certificates made per test and a TLS client.
 //! - [`tools`] and [`binary`]: curl, wrk and the `shardgate` executable.
+//! - [`h3client`]: HTTP/3 plans run by `tools/h3client.py` (aioquic).
 
 pub mod binary;
 pub mod client;
 pub mod driver;
 pub mod error;
 pub mod gateway;
+pub mod h3client;
+pub mod metrics;
 pub mod net;
 pub mod origin;
 pub mod tls;
@@ -28,6 +31,7 @@ pub use client::{Client, Interim, Response, DEFAULT_TIMEOUT};
 pub use driver::Driver;
 pub use error::{Error, Result};
 pub use gateway::{Gateway, GatewayBuilder};
+pub use h3client::{H3Plan, H3Request, H3Response, H3Results};
 pub use net::{closed_addr, free_port, refuses, wait_until};
 pub use origin::handlers::{self, Gate};
 pub use origin::{handler, After, Handler, Origin, OriginOptions, Reply, Request};

@@ -39,6 +39,8 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   an int or string overrides the value (may lie); "omit" sends none
     trailers      [[name, value], ...] sent as a trailing HEADERS frame
     expect_early_data  only false is accepted (0-RTT is not implemented)
+    sleep_before  seconds to wait before opening this request's stream (default 0):
+                  with parallel = 1, a pause between requests on one connection
 
 OUTPUT
   {"ok": bool (every request got a status and no error),
@@ -87,7 +89,7 @@ PLAN_KEYS = {
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
-    "content_length", "trailers", "expect_early_data",
+    "content_length", "trailers", "expect_early_data", "sleep_before",
 }
 CHUNK = 65536
 PATTERN = bytes(((j * 31 + (j >> 8)) & 0xFF) for j in range(CHUNK))
@@ -170,6 +172,9 @@ def check_plan(plan):
             raise UsageError(f"requests[{i}]: give body or body_size, not both")
         if r.get("expect_early_data"):
             raise UsageError(f"requests[{i}]: expect_early_data (0-RTT) is not supported")
+        sb = r.get("sleep_before", 0)
+        if isinstance(sb, bool) or not isinstance(sb, (int, float)) or sb < 0:
+            raise UsageError(f"requests[{i}]: sleep_before must be a number >= 0")
         if "body_size" in r and (not isinstance(r["body_size"], int) or r["body_size"] < 0):
             raise UsageError(f"requests[{i}]: body_size must be an integer >= 0")
         for key in ("headers", "raw_headers", "trailers"):
@@ -524,6 +529,8 @@ class ConnRunner:
         return hs
 
     async def request(self, index, req):
+        if req.get("sleep_before"):
+            await asyncio.sleep(float(req["sleep_before"]))
         p = self.protocol
         ex = Exchange(self.conn, index, self.keep_body)
         self.exchanges[index] = ex
@@ -532,6 +539,10 @@ class ConnRunner:
         ex.result["stream_id"] = sid
         ex.result["local_port"] = self.local_port
         p.exchanges[sid] = ex
+        t = p.terminated
+        if t is not None:  # closed while this request waited (sleep_before)
+            ex.finish(f"connection_closed:0x{t.error_code:x}:{t.reason_phrase}")
+            return
         if "body" in req:
             chunks = [req["body"].encode()] if req["body"] else []
         elif "body_size" in req:

@@ -392,7 +392,8 @@ class H3ClientTest(unittest.TestCase):
     def test_usage_errors_exit_2(self):
         for plan in ({"connect": "x"}, {"connect": "127.0.0.1:1", "bogus": 1},
                      {"connect": "127.0.0.1:1", "requests": [{"patth": "/"}]},
-                     {"connect": "127.0.0.1:1", "requests": [{"expect_early_data": True}]}):
+                     {"connect": "127.0.0.1:1", "requests": [{"expect_early_data": True}]},
+                     {"connect": "127.0.0.1:1", "requests": [{"sleep_before": -1}]}):
             p = run_client(plan)
             self.assertEqual(p.returncode, 2, (plan, p.stderr))
             self.assertIn("usage error", p.stderr)

@@ -11,8 +11,12 @@ use std::net::IpAddr;
 use super::fields::Fields;
 use super::wire::{put, put_ip};
 
-/// `received-protocol received-by` for Via.
-pub(crate) const VIA: &[u8] = b"1.1 shardgate";
+/// `received-protocol received-by` for Via (RFC 9110 §7.6.3): what a
+/// response from an HTTP/1.1 upstream, or a request from an HTTP/1.1
+/// client, was received with.
+pub const VIA_HTTP11: &[u8] = b"1.1 shardgate";
+/// Via for requests received over HTTP/3.
+pub const VIA_HTTP3: &[u8] = b"3 shardgate";
 
 /// Writes `name: <existing values joined>, <then>\r\n`.
 pub(crate) fn put_appended(

@@ -6,7 +6,7 @@ use httparse::Header;
 use shardgate_config::RouteConfig;
 
 use super::fields::{eq_ci, request_protected, set_value, Base, Fields};
-use super::forwarded::{put_appended, put_forwarded_element, VIA};
+use super::forwarded::{put_appended, put_forwarded_element};
 use super::framing::{put_framing, put_upgrade, Framing};
 use super::target::{absolute_authority, upstream_target};
 use super::wire::{is_field_value, put, put_field, put_ip, trim_ows};
@@ -25,6 +25,9 @@ pub struct ForwardCtx<'a> {
     /// client field of that name is dropped and this one written instead. None
     /// when the client's own id is forwarded as it came (or ids are off).
     pub request_id: Option<(&'a [u8], &'a [u8])>,
+    /// This hop's Via entry: [`VIA_HTTP11`](crate::VIA_HTTP11) or
+    /// [`VIA_HTTP3`](crate::VIA_HTTP3), by the protocol the request came in.
+    pub via: &'static [u8],
 }
 
 const XFF: &[u8] = b"x-forwarded-for";
@@ -112,7 +115,7 @@ pub fn write_upstream_request(
         });
     }
     if fwd.via {
-        put_appended(out, &fields, VIA_NAME, |out| put(out, VIA));
+        put_appended(out, &fields, VIA_NAME, |out| put(out, ctx.via));
     }
     if let Some((name, id)) = ctx.request_id {
         put_field(out, name, id);

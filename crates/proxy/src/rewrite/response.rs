@@ -5,7 +5,7 @@ use httparse::Header;
 use shardgate_config::{HeaderRewrite, RouteConfig, StaticResponse};
 
 use super::fields::{eq_ci, response_protected, Base, Fields};
-use super::forwarded::{put_appended, VIA};
+use super::forwarded::{put_appended, VIA_HTTP11};
 use super::framing::{put_framing, put_upgrade, Framing};
 use super::wire::{put, put_field, put_status_line, put_u64};
 use crate::status::reason;
@@ -63,7 +63,7 @@ pub fn write_downstream_response(
         }
     });
     if via {
-        put_appended(out, &fields, b"via", |out| put(out, VIA));
+        put_appended(out, &fields, b"via", |out| put(out, VIA_HTTP11));
     }
     if may_frame(status) {
         put_framing(out, framing);
@@ -186,5 +186,36 @@ pub fn write_error_response_for(
             put(out, phrase.as_bytes());
         }
         put(out, b"\n");
+    }
+}
+
+/// Adds `alt-svc: value` to a head already written into `out` (before the
+/// blank line that ends it; a body after it is moved along). Used for
+/// listeners that advertise an HTTP/3 listener (RFC 7838).
+pub fn put_alt_svc(out: &mut Vec<u8>, value: &[u8]) {
+    let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    let at = end + 2;
+    // Exact-size iterators: the splice needs no temporary buffer.
+    let field = b"alt-svc: ".iter().chain(value).chain(b"\r\n").copied();
+    out.splice(at..at, field);
+}
+
+#[cfg(test)]
+mod alt_svc_tests {
+    use super::put_alt_svc;
+
+    #[test]
+    fn alt_svc_goes_at_the_end_of_the_head_before_any_body() {
+        let mut out = b"HTTP/1.1 200 OK\r\nserver: x\r\n\r\nbody\r\n\r\n".to_vec();
+        put_alt_svc(&mut out, b"h3=\":443\"; ma=86400");
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nserver: x\r\nalt-svc: h3=\":443\"; ma=86400\r\n\r\nbody\r\n\r\n"
+        );
+        let mut partial = b"HTTP/1.1 200 OK\r\n".to_vec();
+        put_alt_svc(&mut partial, b"v");
+        assert_eq!(partial, b"HTTP/1.1 200 OK\r\n", "no head end: unchanged");
     }
 }

@@ -117,6 +117,7 @@ pub fn write(req: Req<'_>, route: &RouteConfig) -> Parsed {
         host: req.host,
         route,
         request_id: None,
+        via: shardgate_proxy::VIA_HTTP11,
     };
     let mut out = b"leftover".to_vec();
     out.clear();

@@ -112,7 +112,12 @@ pub async fn receive<S: Io>(
                 }
                 continue;
             }
-            RespStep::Ready(m) => break m,
+            RespStep::Ready(m) => {
+                if let Some(v) = snap.snap.alt_svc(rq.listener) {
+                    shardgate_proxy::put_alt_svc(out, v);
+                }
+                break m;
+            }
             RespStep::Invalid => return Err(Error::new(ErrorKind::UpstreamMalformed)),
             RespStep::Partial => {}
         }

@@ -121,6 +121,9 @@ pub fn prepare(
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, keep, p.is_head, date)
             });
+            if let Some(v) = snap.snap.alt_svc(rq.listener) {
+                shardgate_proxy::put_alt_svc(out, v);
+            }
             p.action = Action::Respond;
         }
         Ok(Decision::Proxy(route, upstream)) => {
@@ -142,6 +145,7 @@ pub fn prepare(
                     .request_id
                     .is_generated
                     .then(|| (id_header.as_bytes(), rq.request_id.generated())),
+                via: shardgate_proxy::VIA_HTTP11,
             };
             write_upstream_request(
                 out,

@@ -16,6 +16,10 @@ use crate::ctx::ShardCtx;
 const H3_NO_ERROR: u32 = 0x100;
 const H3_INTERNAL_ERROR: u32 = 0x102;
 
+/// Bounds of the wait after a drained connection's last response.
+const LINGER_MIN: Duration = Duration::from_millis(50);
+const LINGER_MAX: Duration = Duration::from_secs(1);
+
 /// How often a draining connection looks whether its requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
@@ -40,6 +44,7 @@ pub async fn serve(
     listener: usize,
     incoming: quinn::Incoming,
     config: Arc<quinn::ServerConfig>,
+    early_data: bool,
     slot: Slot,
 ) {
     let client = incoming.remote_address();
@@ -57,14 +62,42 @@ pub async fn serve(
             return;
         }
     };
-    let conn = match monoio::time::timeout(handshake, connecting).await {
-        Ok(Ok(c)) => c,
-        _ => {
-            q.handshake_failures.increment(1);
-            return;
+    // With early data the connection is served from the client's first
+    // flight (0-RTT); `established` tells requests whether the handshake has
+    // completed since (until then only safe methods are served, RFC 8470).
+    let (conn, established) = if early_data {
+        match connecting.into_0rtt() {
+            Ok((conn, accepted)) => {
+                let established = Rc::new(Cell::new(false));
+                monoio::spawn(watch_handshake(
+                    ctx.clone(),
+                    conn.clone(),
+                    accepted,
+                    handshake,
+                    established.clone(),
+                ));
+                (conn, Some(established))
+            }
+            Err(connecting) => match complete(handshake, connecting).await {
+                Some(c) => (c, None),
+                None => {
+                    q.handshake_failures.increment(1);
+                    return;
+                }
+            },
+        }
+    } else {
+        match complete(handshake, connecting).await {
+            Some(c) => {
+                q.handshakes.increment(1);
+                (c, None)
+            }
+            None => {
+                q.handshake_failures.increment(1);
+                return;
+            }
         }
     };
-    q.handshakes.increment(1);
     let h3 = h3::server::builder()
         .max_field_section_size(max_field_section)
         .build::<_, Bytes>(h3_quinn::Connection::new(conn.clone()))
@@ -78,6 +111,7 @@ pub async fn serve(
     };
     let inflight = Rc::new(Cell::new(0usize));
     let mut drain_until: Option<Instant> = None;
+    let mut accept_done = false;
     loop {
         if let Some(until) = drain_until {
             if inflight.get() == 0 || Instant::now() >= until {
@@ -85,32 +119,50 @@ pub async fn serve(
             }
         }
         let draining = drain_until.is_some();
+        if draining && accept_done {
+            // Nothing more to accept: only wait for the requests in flight.
+            monoio::time::sleep(DRAIN_POLL).await;
+            continue;
+        }
         monoio::select! {
             r = h3.accept() => match r {
                 Ok(Some(resolver)) => {
                     q.streams.increment(1);
                     let guard = InFlight::enter(&inflight);
+                    // Still in early data: the handshake has not completed.
+                    let early = established.as_ref().is_some_and(|e| !e.get());
                     monoio::spawn({
                         let ctx = ctx.clone();
                         async move {
-                            super::request::serve(ctx, listener, client, resolver).await;
+                            super::request::serve(ctx, listener, client, resolver, early).await;
                             drop(guard);
                         }
                     });
                 }
                 // The client closed, went idle past max_idle_time, or said
-                // GOAWAY and its requests are done.
+                // GOAWAY and its requests are done. While draining, the
+                // requests in flight still finish (up to the grace period).
+                Ok(None) | Err(_) if draining => accept_done = true,
                 Ok(None) | Err(_) => break,
             },
             _ = ctx.shutdown.wait(), if !draining => {
-                // RFC 9114 §5.2: GOAWAY with the first stream id not
-                // accepted; requests already accepted finish.
+                // RFC 9114 §5.2: GOAWAY carries the first request stream
+                // not processed: one past the last accepted (h3 adds the
+                // argument to the last accepted id), so those finish.
                 let _ = slot.drain();
-                let _ = h3.shutdown(0).await;
+                let _ = h3.shutdown(1).await;
                 drain_until = Some(Instant::now() + grace);
             },
             _ = monoio::time::sleep(DRAIN_POLL), if draining => {},
         }
+    }
+    if let Some(until) = drain_until {
+        // quinn's close discards stream data not yet sent: give the last
+        // responses a few round trips to leave (or the client time to close
+        // first), within the grace period.
+        let linger = (conn.rtt() * 3).clamp(LINGER_MIN, LINGER_MAX);
+        let left = until.saturating_duration_since(Instant::now());
+        let _ = monoio::time::timeout(linger.min(left), conn.closed()).await;
     }
     // Requests still running after the grace period are cut here.
     conn.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"");
@@ -118,4 +170,33 @@ pub async fn serve(
     q.bytes_received.increment(stats.udp_rx.bytes);
     q.bytes_sent.increment(stats.udp_tx.bytes);
     drop(slot);
+}
+
+async fn complete(limit: Duration, connecting: quinn::Connecting) -> Option<quinn::Connection> {
+    match monoio::time::timeout(limit, connecting).await {
+        Ok(Ok(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Marks a 0-RTT connection established once its handshake completes, or
+/// closes it when the handshake does not complete in time.
+async fn watch_handshake(
+    ctx: Rc<ShardCtx>,
+    conn: quinn::Connection,
+    accepted: quinn::ZeroRttAccepted,
+    limit: Duration,
+    established: Rc<Cell<bool>>,
+) {
+    let q = &ctx.metrics.quic;
+    match monoio::time::timeout(limit, accepted).await {
+        Ok(_) if conn.close_reason().is_none() => {
+            established.set(true);
+            q.handshakes.increment(1);
+        }
+        _ => {
+            q.handshake_failures.increment(1);
+            conn.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"handshake timeout");
+        }
+    }
 }

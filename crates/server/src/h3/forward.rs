@@ -93,6 +93,7 @@ pub async fn proxy(
             .request_id
             .is_generated
             .then(|| (f.id_header.as_bytes(), rq.request_id.generated())),
+        via: shardgate_proxy::VIA_HTTP3,
     };
     out.clear();
     let target = f.req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -137,7 +138,8 @@ async fn exchange(
 ) -> Result<bool, Error> {
     let scfg = &snap.snap.config.server;
     let send = scfg.timeouts.send;
-    let replayable = f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
+    let replayable =
+        f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
     // The head and the peeked body bytes in one write.
     let chunked = f.body == ReqBody::Streamed;
     put_body(out, f.first, chunked);
@@ -257,7 +259,10 @@ async fn send_body(
     ctx.give_buffer(buf);
     if let Err(e) = &result {
         if matches!(e.kind(), ErrorKind::ClientMalformed { .. }) {
+            // RFC 9114 §4.1.2: a Content-Length that disagrees with the DATA
+            // makes the request malformed: a stream error, not a response.
             super::request::reset(stream, h3::error::Code::H3_MESSAGE_ERROR);
+            ctx.metrics.quic.stream_errors.increment(1);
         }
     }
     result
@@ -276,7 +281,8 @@ async fn receive(
     ucfg: &shardgate_config::UpstreamConfig,
 ) -> Result<bool, Error> {
     let scfg = &snap.snap.config.server;
-    let replayable = f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
+    let replayable =
+        f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
     let is_head = f.req.method() == http::Method::HEAD;
     let limits = Limits {
         max_request_line: scfg.buffer_size,
@@ -343,7 +349,19 @@ async fn receive(
         rq.responded(status, len);
         // From here a failure can only reset the stream.
         let body = if is_head { BodyKind::None } else { meta.body };
-        let clean = relay_body(stream, up, &mut ubuf, upos, body, ucfg.read_timeout, scfg.timeouts.send, rq).await?;
+        let (clean, trailers) = relay_body(
+            stream,
+            up,
+            &mut ubuf,
+            upos,
+            body,
+            (ucfg.read_timeout, scfg.timeouts.send),
+            rq,
+        )
+        .await?;
+        if let Some(t) = trailers.filter(|t| !t.is_empty()) {
+            stream.send_trailers(t).await.map_err(client_gone)?;
+        }
         stream.finish().await.map_err(client_gone)?;
         Ok(clean && meta.upstream_keep_alive && meta.body != BodyKind::CloseDelimited)
     }
@@ -354,26 +372,27 @@ async fn receive(
 }
 
 /// Streams the response body from `ubuf[upos..]` and the upstream socket to
-/// the client as DATA frames. `true` when the body ended exactly where the
-/// upstream's bytes did (the connection can be reused).
-#[allow(clippy::too_many_arguments)]
+/// the client as DATA frames. Returns whether the body ended exactly where
+/// the upstream's bytes did (the connection can be reused), and a chunked
+/// body's trailer fields.
 async fn relay_body(
     stream: &mut Stream,
     up: &mut UpConn,
     ubuf: &mut Vec<u8>,
     mut upos: usize,
     body: BodyKind,
-    read_timeout: Duration,
-    send_timeout: Duration,
+    (read_timeout, send_timeout): (Duration, Duration),
     rq: &mut RequestCtx,
-) -> Result<bool, Error> {
+) -> Result<(bool, Option<http::HeaderMap>), Error> {
     let mut remaining = match body {
-        BodyKind::None => return Ok(upos >= ubuf.len()),
+        BodyKind::None => return Ok((upos >= ubuf.len(), None)),
         BodyKind::Length(n) => Some(n),
         BodyKind::Chunked | BodyKind::CloseDelimited => None,
     };
     let mut decoder = (body == BodyKind::Chunked).then(ChunkedDecoder::new);
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    // The trailer section's bytes (at most 16 KiB: the decoder's limit).
+    let mut trailer_bytes: Vec<u8> = Vec::new();
     loop {
         let data = ubuf.get(upos..).unwrap_or_default();
         let mut done = false;
@@ -381,7 +400,11 @@ async fn relay_body(
         ranges.clear();
         if let Some(d) = decoder.as_mut() {
             let feed = d
-                .feed_with(data, |r| ranges.push(r))
+                .feed_parts(
+                    data,
+                    |r| ranges.push(r),
+                    |r| trailer_bytes.extend_from_slice(data.get(r).unwrap_or_default()),
+                )
                 .map_err(|_| Error::new(ErrorKind::UpstreamMalformed))?;
             consumed = feed.consumed;
             done = feed.done;
@@ -400,7 +423,12 @@ async fn relay_body(
                 continue;
             }
             let n = bytes.len();
-            match monoio::time::timeout(send_timeout, stream.send_data(Bytes::copy_from_slice(bytes))).await {
+            match monoio::time::timeout(
+                send_timeout,
+                stream.send_data(Bytes::copy_from_slice(bytes)),
+            )
+            .await
+            {
                 Ok(Ok(())) => rq.bytes_out += n as u64,
                 Ok(Err(e)) => return Err(client_gone(e)),
                 Err(_) => return Err(Error::new(ErrorKind::ClientTimeout)),
@@ -408,12 +436,14 @@ async fn relay_body(
         }
         upos += consumed;
         if done {
-            return Ok(upos >= ubuf.len());
+            let trailers =
+                (!trailer_bytes.is_empty()).then(|| super::head::trailer_map(&trailer_bytes));
+            return Ok((upos >= ubuf.len(), trailers));
         }
         ubuf.clear();
         upos = 0;
         match read_more(&mut up.stream, ubuf, read_timeout).await {
-            Ok(0) if remaining.is_none() && decoder.is_none() => return Ok(false),
+            Ok(0) if remaining.is_none() && decoder.is_none() => return Ok((false, None)),
             Ok(0) => return Err(Error::new(ErrorKind::UpstreamReset)),
             Ok(_) => {}
             Err(IoFail::Timeout) => return Err(Error::new(ErrorKind::UpstreamTimeout)),

@@ -127,6 +127,30 @@ pub fn h1_to_h3(head: &[u8]) -> Option<(Response<()>, usize)> {
     Some((out, len))
 }
 
+/// An upstream's trailer section (validated by the chunked decoder) as
+/// HTTP/3 trailers, minus fields that may not be trailers.
+pub fn trailer_map(section: &[u8]) -> HeaderMap {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut map = HeaderMap::new();
+    if let Ok(httparse::Status::Complete((_, fields))) =
+        httparse::parse_headers(section, &mut slots)
+    {
+        for f in fields {
+            let lower = f.name.to_ascii_lowercase();
+            if !forwardable_trailer(&lower) {
+                continue;
+            }
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(lower.as_bytes()),
+                HeaderValue::from_bytes(f.value),
+            ) {
+                map.append(n, v);
+            }
+        }
+    }
+    map
+}
+
 /// The request's fields as httparse headers for the HTTP/1.1 writer (which
 /// drops hop-by-hop fields and `host` itself). Borrowed: nothing is copied.
 pub fn h1_fields<'a>(h: &'a HeaderMap, out: &mut Vec<httparse::Header<'a>>) {
@@ -154,7 +178,11 @@ mod tests {
     #[test]
     fn connection_specific_fields_and_bad_te_are_malformed() {
         for n in CONNECTION_SPECIFIC {
-            assert_eq!(validate(&req(&[(n, "x")])), Err(Malformed::ConnectionSpecific), "{n}");
+            assert_eq!(
+                validate(&req(&[(n, "x")])),
+                Err(Malformed::ConnectionSpecific),
+                "{n}"
+            );
         }
         assert_eq!(validate(&req(&[("te", "gzip")])), Err(Malformed::Te));
         assert_eq!(validate(&req(&[("te", "trailers")])), Ok(None));
@@ -163,7 +191,10 @@ mod tests {
     #[test]
     fn content_length_must_be_one_number() {
         assert_eq!(validate(&req(&[("content-length", "12")])), Ok(Some(12)));
-        assert_eq!(validate(&req(&[("content-length", "12, 12")])), Ok(Some(12)));
+        assert_eq!(
+            validate(&req(&[("content-length", "12, 12")])),
+            Ok(Some(12))
+        );
         for bad in ["12, 13", "-1", "0x10", "", "1 2", "99999999999999999999999"] {
             assert_eq!(
                 validate(&req(&[("content-length", bad)])),
@@ -193,6 +224,15 @@ mod tests {
     }
 
     #[test]
+    fn trailer_sections_become_maps_without_forbidden_fields() {
+        let t = trailer_map(b"X-Sum: 12\r\ncontent-length: 5\r\nx-b: 2\r\n\r\n");
+        assert_eq!(t.get("x-sum").map(|v| v.as_bytes()), Some(&b"12"[..]));
+        assert_eq!(t.get("x-b").map(|v| v.as_bytes()), Some(&b"2"[..]));
+        assert!(t.get("content-length").is_none());
+        assert!(trailer_map(b"\r\n").is_empty());
+    }
+
+    #[test]
     fn h1_heads_lose_connection_fields_and_keep_the_rest() {
         let head = b"HTTP/1.1 201 Created\r\nServer: shardgate\r\nconnection: close\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\ncontent-length: 5\r\n\r\nhello";
         let (res, len) = h1_to_h3(head).expect("head");
@@ -200,9 +240,15 @@ mod tests {
         assert_eq!(res.status(), 201);
         let h = res.headers();
         assert!(h.get("connection").is_none() && h.get("transfer-encoding").is_none());
-        assert_eq!(h.get("server").map(|v| v.as_bytes()), Some(&b"shardgate"[..]));
+        assert_eq!(
+            h.get("server").map(|v| v.as_bytes()),
+            Some(&b"shardgate"[..])
+        );
         assert_eq!(h.get_all("x-a").iter().count(), 2);
-        assert_eq!(h.get("content-length").map(|v| v.as_bytes()), Some(&b"5"[..]));
+        assert_eq!(
+            h.get("content-length").map(|v| v.as_bytes()),
+            Some(&b"5"[..])
+        );
         assert!(h1_to_h3(b"HTTP/1.1 200 OK\r\n").is_none(), "incomplete");
     }
 }

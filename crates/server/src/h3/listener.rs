@@ -11,7 +11,18 @@ use shardgate_slots::Slots;
 
 use crate::ctx::ShardCtx;
 
-pub async fn serve(ctx: Rc<ShardCtx>, listener: usize, endpoint: quinn::Endpoint, slots: Arc<Slots>) {
+/// Longest wait for the endpoint's close frames to leave.
+const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How often a draining listener looks whether its connections are done.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+pub async fn serve(
+    ctx: Rc<ShardCtx>,
+    listener: usize,
+    endpoint: quinn::Endpoint,
+    slots: Arc<Slots>,
+) {
     let q = &ctx.metrics.quic;
     loop {
         let incoming = monoio::select! {
@@ -42,17 +53,20 @@ pub async fn serve(ctx: Rc<ShardCtx>, listener: usize, endpoint: quinn::Endpoint
             incoming.refuse();
             continue;
         };
+        let early_data = quic.early_data;
         drop(snap);
         monoio::spawn(super::connection::serve(
             ctx.clone(),
             listener,
             incoming,
             config,
+            early_data,
             slot,
         ));
     }
     // Connections drain themselves (they watch the same shutdown event);
-    // the endpoint stays open until they are done or the grace period ends.
+    // the endpoint stays open until they are done or the grace period ends,
+    // and refuses new connections meanwhile (CONNECTION_REFUSED, at once).
     let grace = ctx.snapshot().snap.config.server.timeouts.shutdown_grace;
     let until = Instant::now() + grace;
     while Instant::now() < until {
@@ -60,7 +74,19 @@ pub async fn serve(ctx: Rc<ShardCtx>, listener: usize, endpoint: quinn::Endpoint
         if c.busy + c.draining == 0 {
             break;
         }
-        monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+        monoio::select! {
+            i = endpoint.accept() => match i {
+                Some(incoming) => {
+                    q.refused.increment(1);
+                    incoming.refuse();
+                }
+                None => break,
+            },
+            _ = monoio::time::sleep(DRAIN_POLL) => {},
+        }
     }
     endpoint.close(quinn::VarInt::from_u32(0x100), b"");
+    // Lets the CONNECTION_CLOSE frames go out before the shard exits (quinn
+    // waits out the draining period; a short bound is enough to send them).
+    let _ = monoio::time::timeout(CLOSE_FLUSH, endpoint.wait_idle()).await;
 }

@@ -31,6 +31,7 @@ pub async fn serve(
     listener: usize,
     client: SocketAddr,
     resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+    early: bool,
 ) {
     let (req, mut stream) = match resolver.resolve_request().await {
         Ok(r) => r,
@@ -49,9 +50,19 @@ pub async fn serve(
     rq.protocol = "HTTP/3";
     rq.log_enabled = snap.snap.config.access_log.is_some();
     let mut out = ctx.buffers.take();
-    handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out).await;
+    if early && !shardgate_proxy::is_safe(req.method().as_str()) {
+        // Early data can be replayed by an attacker: only safe methods may
+        // use it (RFC 8470 §3); the client repeats this after the handshake.
+        rq.fail(Error::new(ErrorKind::TooEarly));
+        respond_error(&ctx, &mut stream, &mut rq, &mut out, false).await;
+    } else {
+        handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out).await;
+    }
     ctx.give_buffer(out);
-    if rq.failure.is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream) {
+    if rq
+        .failure
+        .is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream)
+    {
         ctx.metrics.client_errors.increment(1);
     }
     lifecycle::log::log(&ctx, &snap, &rq);
@@ -165,7 +176,9 @@ async fn handle(
             };
             if let Err(e) = forward::proxy(ctx, snap, stream, f, rq, out).await {
                 rq.fail(e);
-                if !rq.response_started {
+                if matches!(e.kind(), ErrorKind::ClientMalformed { .. }) {
+                    // The stream was reset with H3_MESSAGE_ERROR already.
+                } else if !rq.response_started {
                     respond_error(ctx, stream, rq, out, is_head).await;
                 } else {
                     reset(stream, Code::H3_INTERNAL_ERROR);
@@ -178,7 +191,11 @@ async fn handle(
 
 /// Sends a complete response written as HTTP/1.1 bytes (head and body),
 /// then ends the stream.
-pub(super) async fn send_h1(stream: &mut Stream, h1: &[u8], rq: &mut RequestCtx) -> Result<(), Error> {
+pub(super) async fn send_h1(
+    stream: &mut Stream,
+    h1: &[u8],
+    rq: &mut RequestCtx,
+) -> Result<(), Error> {
     let (res, len) = h1_to_h3(h1).ok_or(Error::new(ErrorKind::Internal))?;
     let status = res.status().as_u16();
     stream.send_response(res).await.map_err(client_gone)?;

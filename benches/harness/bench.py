@@ -27,7 +27,8 @@ import svg  # noqa: E402
 import wrk  # noqa: E402
 from fleet import PROXIES, Fleet  # noqa: E402
 from procs import port_free  # noqa: E402
-from runner import SCENARIOS, TWO_WORKER_SCENARIOS, Runner, log, select  # noqa: E402
+from runner import (H3_SCENARIOS, SCENARIOS, TWO_WORKER_SCENARIOS, Runner, log,  # noqa: E402
+                    select)
 
 BENCHES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="1 run, 2 s, 3000 idle connections")
     ap.add_argument("--shardgate-bin", required=True)
+    ap.add_argument("--h3load-bin", help="the HTTP/3 load generator (benches/h3load); "
+                    "without it the h3 scenarios are unavailable")
     ap.add_argument("--base-port", type=int, default=18080)
     ap.add_argument("--runs", type=int)
     ap.add_argument("--seconds", type=int)
@@ -68,7 +71,7 @@ def parse_args() -> argparse.Namespace:
                     help="seconds a run may wait for other load to stop (default 5; quick 0)")
     ap.add_argument("--no-2w", dest="two", action="store_false", help="skip the 2-worker variant")
     ap.add_argument("--only", help="comma-separated scenario ids and groups (tls, plain, "
-                    "idle); default: all")
+                    "idle, h3); default: all")
     ap.add_argument("--out", help="results directory (default benches/results/<timestamp>)")
     ap.add_argument("--command", default=" ".join(sys.argv))
     a = ap.parse_args()
@@ -139,6 +142,7 @@ def main() -> int:
         "timestamp": stamp, "command": a.command, "machine": machine(),
         "versions": "; ".join([_version(["nginx", "-v"]), _version(["haproxy", "-v"]),
                                _version(["wrk", "-v"]), _version([a.shardgate_bin, "version"]),
+                               _version(["caddy", "version"]),
                                "git " + _version(["git", "-C", BENCHES, "rev-parse", "--short",
                                                   "HEAD"])]),
         "layout": LAYOUT_1W, "layout_2w": LAYOUT_2W, "method": METHOD,
@@ -151,12 +155,20 @@ def main() -> int:
     failed = False
     try:
         fleet.start_origin()
+        h3_ids = {sc.id for sc in H3_SCENARIOS if only is None or sc.id in only}
+        if h3_ids:
+            fleet.enable_h3(a.h3load_bin)
         fleet.start_all(1)
+        if h3_ids:
+            fleet.start_caddy()
         runner = Runner(fleet, a.seconds, a.runs, 1, raw_dir, a.wait_quiet, noresume,
                         noresume_error)
         for sc in SCENARIOS:
             if only is None or sc.id in only:
                 summaries += runner.scenario(sc, "1w")
+        for sc in H3_SCENARIOS:
+            if sc.id in h3_ids:
+                summaries += runner.h3_scenario(sc)
         for request_first in (True, False):
             sid = "idle_ka" if request_first else "idle_new"
             if only is None or sid in only:
@@ -173,13 +185,14 @@ def main() -> int:
         log(f"harness error, writing partial results:\n{meta['error']}")
     finally:
         meta["tls_listeners"] = fleet.tls_status()
+        meta["h3_listeners"] = fleet.h3_status()
         logs = fleet.log_lines()
         fleet.stop()
         for name in os.listdir(tmp):
             if name.endswith((".log", ".err", ".conf", ".cfg", ".toml")):
                 shutil.copy(os.path.join(tmp, name), raw_dir)
         shutil.rmtree(tmp, ignore_errors=True)
-    verdict_list = report.verdicts(summaries)
+    verdict_list = report.verdicts(summaries) + report.h3_verdicts(summaries)
     md = report.markdown(meta, summaries, verdict_list, logs)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"meta": meta, "summaries": summaries, "verdicts": verdict_list,

@@ -23,6 +23,8 @@ MAX_CONNS = 19000  # fd limit is 20000 per process; leave room for listeners/log
 
 TINY_BODY = "hello world\n"  # 12 bytes
 FILES = {"16k": 16 * 1024, "256k": 256 * 1024}
+# The HTTP/3 bulk download (h3_download): one large static file on the origin.
+DOWNLOAD_PATH, DOWNLOAD_SIZE = "/64m", 64 * 1024 * 1024
 
 
 @dataclass
@@ -35,10 +37,14 @@ class Ports:
     nginx_tls: int
     haproxy_tls: int
     shardgate_tls: int
+    # HTTP/3 (UDP): Caddy's HTTPS site (TCP and UDP on the same port) and shardgate's h3
+    # listener. 0 = not used (tests that build Ports by hand).
+    caddy_h3: int = 0
+    shardgate_h3: int = 0
 
     @classmethod
     def from_base(cls, base: int) -> "Ports":
-        return cls(*range(base, base + 7))
+        return cls(*range(base, base + 9))
 
     def of(self, proxy: str, tls: bool = False) -> int:
         return getattr(self, f"{proxy}_tls" if tls else proxy)
@@ -89,6 +95,10 @@ def write_origin(tmp: str, ports: Ports) -> str:
     for name, size in FILES.items():
         with open(os.path.join(www, name), "wb") as f:
             f.write((b"0123456789abcdef" * (size // 16 + 1))[:size])
+    with open(os.path.join(www, DOWNLOAD_PATH.lstrip("/")), "wb") as f:
+        block = b"0123456789abcdef" * 65536  # 1 MiB
+        for _ in range(DOWNLOAD_SIZE // len(block)):
+            f.write(block)
     conf = f"""
 user root;
 worker_processes 1;
@@ -214,8 +224,21 @@ backend origin
     return _write(tmp, "haproxy.cfg", conf)
 
 
-def write_shardgate(tmp: str, ports: Ports, shards: int, tls: TlsFiles | None = None) -> str:
-    # The route below names no listeners, so it serves both the plain and the TLS one.
+def write_shardgate(tmp: str, ports: Ports, shards: int, tls: TlsFiles | None = None,
+                    h3: bool = False) -> str:
+    # The route below names no listeners, so it serves the plain, the TLS and the h3 one.
+    h3_listener = "" if tls is None or not h3 else f"""
+[[listener]]
+name = "h3"
+address = "127.0.0.1:{ports.shardgate_h3}"
+protocol = "h3"
+
+[listener.tls]
+certificates = [ {{ cert = {_toml(tls.cert)}, key = {_toml(tls.key)} }} ]
+
+[listener.quic]
+max_connections = 4096
+"""
     tls_listener = "" if tls is None else f"""
 [[listener]]
 name = "tls"
@@ -254,7 +277,7 @@ address = "127.0.0.1:{ports.shardgate}"
 backlog = 4096
 # TCP_DEFER_ACCEPT (the default), like nginx's `deferred` and HAProxy's `defer-accept`.
 defer_accept = true
-{tls_listener}
+{tls_listener}{h3_listener}
 [[route]]
 name = "origin"
 proxy = "origin"
@@ -270,6 +293,44 @@ max_idle_per_host = {UPSTREAM_IDLE}
 idle_timeout = "60s"
 """
     return _write(tmp, "shardgate.toml", conf)
+
+
+def write_caddy(tmp: str, ports: Ports, tls: TlsFiles) -> str:
+    """Caddy 2.6 as the HTTP/3 reference: one HTTPS site (HTTP/3 is on by default for
+    HTTPS sites; `protocols` names it explicitly), reverse_proxy to the same origin.
+
+    Caddy 2.6 quirks: `admin off` (no admin listener), `auto_https off` (else it adds an
+    HTTP->HTTPS redirect server on :80 and tries to manage a certificate for the address),
+    no `persist_config` option in 2.6 (autosave goes to XDG_CONFIG_HOME, which the harness
+    points at the temp dir). The site's UDP socket (h3) shares the TCP port number.
+    """
+    conf = f"""{{
+	admin off
+	auto_https off
+	servers {{
+		# h1 h2 alongside h3: Caddy 2.6 serves HTTP/3 only next to a TCP HTTPS listener
+		# (Alt-Svc is advertised there); h3load speaks HTTP/3 from the first packet.
+		protocols h1 h2 h3
+	}}
+	log {{
+		level WARN
+	}}
+}}
+
+https://127.0.0.1:{ports.caddy_h3} {{
+	bind 127.0.0.1
+	tls {tls.cert} {tls.key}
+	reverse_proxy 127.0.0.1:{ports.origin} {{
+		# Upstream keep-alive like the other proxies: up to {UPSTREAM_IDLE} idle connections.
+		transport http {{
+			keepalive 60s
+			keepalive_idle_conns {UPSTREAM_IDLE}
+			keepalive_idle_conns_per_host {UPSTREAM_IDLE}
+		}}
+	}}
+}}
+"""
+    return _write(tmp, "Caddyfile", conf)
 
 
 def _toml(text: str) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import time
 
 import configs
+import h3load
 from procs import (Proc, http_get, https_get, listeners_on, tls12_accepted, wait_listeners_gone,
                    wait_port)
 
@@ -24,6 +27,8 @@ BOTH_CPUS = "0,1"
 
 
 BODIES = (("/tiny", 12), ("/16k", 16384), ("/256k", 262144))
+# What the HTTP/3 start-up check fetches (the 64 MiB download is left to the scenario).
+H3_BODIES = (("/tiny", 12), ("/256k", 262144))
 
 
 class Fleet:
@@ -43,6 +48,12 @@ class Fleet:
             {} if tls is not None else {n: tls_error for n in self.proxies})
         # proxy -> what the start-up check saw on its TLS listener (version, ALPN, 1.2 refused).
         self.tls_checked: dict[str, str] = {}
+        # HTTP/3: off unless the h3 scenarios run (set h3load_bin, then start_h3()).
+        # shardgate then gets an h3 listener; Caddy runs as the reference.
+        self.h3 = False
+        self.h3load_bin: str | None = None
+        self.h3_unavailable: dict[str, str] = {}
+        self.h3_checked: dict[str, str] = {}
 
     def has_tls(self, name: str) -> bool:
         return self.tls is not None and name not in self.tls_unavailable
@@ -61,19 +72,34 @@ class Fleet:
     def proxy_cpus(self) -> str:
         return PROXY_CPU if self.workers == 1 else BOTH_CPUS
 
-    def _argv(self, name: str, tls: configs.TlsFiles | None) -> list[str]:
+    def has_h3(self, name: str) -> bool:
+        return self.h3 and name in self.procs and name not in self.h3_unavailable
+
+    def _argv(self, name: str, tls: configs.TlsFiles | None, h3: bool = False) -> list[str]:
         t, p, w = self.tmp, self.ports, self.workers
         if name == "nginx":
             conf = configs.write_nginx(t, p, w, tls)
             return ["nginx", "-p", t, "-c", conf, "-e", f"{t}/nginx-proxy.err"]
         if name == "haproxy":
             return ["haproxy", "-db", "-f", configs.write_haproxy(t, p, w, tls)]
-        conf = configs.write_shardgate(t, p, w, tls)
+        conf = configs.write_shardgate(t, p, w, tls, h3)
         return [self.bin, "--log", "warn", "--config", conf]
 
     def start(self, name: str) -> Proc:
         """Start a proxy with its TLS listener; when that fails, note why and start it
         again without one, so one missing feature does not cost the other scenarios."""
+        if name == "shardgate" and self.h3 and self.has_tls(name) \
+                and name not in self.h3_unavailable:
+            try:
+                return self._start(name, True, h3=True)
+            except (RuntimeError, OSError) as e:
+                proc = self.procs.pop(name, None)
+                if proc is not None:
+                    proc.stop()
+                why = _last_line(self.procs_log(name))
+                self.h3_unavailable[name] = f"{e}; {why}".strip("; ")
+                print(f"{name}: h3 listener unavailable, running without it: "
+                      f"{self.h3_unavailable[name]}", file=sys.stderr, flush=True)
         if self.has_tls(name):
             try:
                 return self._start(name, True)
@@ -92,14 +118,14 @@ class Fleet:
     def procs_log(self, name: str) -> str:
         return f"{self.tmp}/{name}-w{self.workers}.log"
 
-    def _start(self, name: str, tls: bool) -> Proc:
+    def _start(self, name: str, tls: bool, h3: bool = False) -> Proc:
         ports = [self.ports.of(name)] + ([self.ports.of(name, tls=True)] if tls else [])
         for port in ports:
             wait_listeners_gone(port)
             if listeners_on(port):
                 raise RuntimeError(f"port {port} still has a listener; is another {name} running?")
-        proc = Proc(name, self._argv(name, self.tls if tls else None), self.procs_log(name),
-                    self.proxy_cpus())
+        proc = Proc(name, self._argv(name, self.tls if tls else None, h3),
+                    self.procs_log(name), self.proxy_cpus())
         self.procs[name] = proc
         for port in ports:
             wait_port(port, proc)
@@ -109,7 +135,54 @@ class Fleet:
                 raise RuntimeError(f"{name} {path}: status {status}, {n} bytes (want {size})")
         if tls:
             self.tls_checked[name] = self._check_tls(name, ports[1])
+        if h3:
+            self.h3_checked[name] = self._check_h3(name, self.ports.of(name + "_h3"), proc)
         return proc
+
+    def _check_h3(self, name: str, port: int, proc: Proc) -> str:
+        """Every H3_BODIES body over HTTP/3 (certificate verified); raises RuntimeError."""
+        why = ""
+        for _ in range(30):  # a UDP port cannot be probed like a TCP one: retry for ~3 s
+            if not proc.alive():
+                raise RuntimeError(f"{name} exited; see {proc.log_path}")
+            why = next((w for w in (h3load.check(self.h3load_bin, port, p, n, self.tls.cert)
+                                    for p, n in H3_BODIES) if w), "")
+            if not why:
+                return f"HTTP/3 on UDP {port}: {', '.join(p for p, _ in H3_BODIES)} OK"
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} HTTP/3 check: {why}")
+
+    def enable_h3(self, h3load_bin: str | None) -> None:
+        """From the next start on, shardgate gets an h3 listener (call before start_all)."""
+        self.h3, self.h3load_bin = True, h3load_bin
+        if h3load_bin is None or not os.access(h3load_bin, os.X_OK):
+            for n in ("shardgate", "caddy"):
+                self.h3_unavailable[n] = f"no h3load binary ({h3load_bin})"
+        elif self.tls is None:
+            for n in ("shardgate", "caddy"):
+                self.h3_unavailable[n] = self.tls_unavailable.get(n, "no certificate")
+        elif not shutil.which("caddy"):
+            self.h3_unavailable["caddy"] = "caddy is not installed"
+
+    def start_caddy(self) -> None:
+        """Caddy, the HTTP/3 reference, on the proxy core (after start_all, which stops it)."""
+        if not self.h3 or "caddy" in self.h3_unavailable:
+            return
+        home = os.path.join(self.tmp, "caddy-home")
+        os.makedirs(home, exist_ok=True)
+        conf = configs.write_caddy(self.tmp, self.ports, self.tls)
+        # Caddy keeps its data (autosave.json, certificate storage) under XDG dirs: the temp dir.
+        proc = Proc("caddy", ["caddy", "run", "--config", conf, "--adapter", "caddyfile"],
+                    f"{self.tmp}/caddy.log", PROXY_CPU,
+                    env={"XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home, "HOME": home})
+        self.procs["caddy"] = proc
+        try:
+            wait_port(self.ports.caddy_h3, proc)
+            self.h3_checked["caddy"] = self._check_h3("caddy", self.ports.caddy_h3, proc)
+        except RuntimeError as e:
+            self.h3_unavailable["caddy"] = f"{e}; {_last_line(proc.log_path)}".strip("; ")
+            proc.stop()
+            del self.procs["caddy"]
 
     def _check_tls(self, name: str, port: int) -> str:
         """The TLS listener serves every body, with our certificate, over TLS 1.3."""
@@ -139,7 +212,16 @@ class Fleet:
         for name in self.proxies:
             self.start(name)
 
+    def h3_status(self) -> dict[str, str]:
+        """server -> one line on its HTTP/3 listener, for the report ({} without h3)."""
+        if not self.h3:
+            return {}
+        return {n: (f"unavailable — {self.h3_unavailable[n]}" if n in self.h3_unavailable
+                    else self.h3_checked.get(n, "not started"))
+                for n in ("shardgate", "caddy")}
+
     def stop_proxies(self) -> None:
+        # Caddy included: it runs only with the 1-worker layout the h3 scenarios use.
         for proc in self.procs.values():
             proc.stop()
         self.procs = {}

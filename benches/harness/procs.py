@@ -21,7 +21,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Proc:
     """A process tree we started; only ever signalled by its own pid."""
 
-    def __init__(self, name: str, argv: list[str], log: str, cpus: str | None):
+    def __init__(self, name: str, argv: list[str], log: str, cpus: str | None,
+                 env: dict[str, str] | None = None):
         self.name = name
         program = os.path.basename(argv[0])[:15]  # /proc/PID/comm is at most 15 chars
         if cpus is not None:
@@ -29,7 +30,8 @@ class Proc:
         self.log_path = log
         self.log = open(log, "ab")
         self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL,
+                                      env=None if env is None else {**os.environ, **env})
         # run.sh's exit trap stops whatever is listed here if we die without cleaning up.
         pidfile = os.environ.get("BENCH_PIDFILE")
         if pidfile:

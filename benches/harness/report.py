@@ -6,9 +6,12 @@ numbers behind them, and say when the runs behind a verdict were disturbed.
 
 from __future__ import annotations
 
-NOT_AVAILABLE = [
-    ("HTTP/3 (QUIC)", "shardgate has no HTTP/3 listener yet"),
-]
+NOT_AVAILABLE: list[tuple[str, str]] = []
+H1_TLS = "shardgate http/1.1+tls"  # runner.H1_TLS (not imported: report stays standalone)
+H3_RPS_VS_CADDY = 2.0  # shardgate HTTP/3 req/s ÷ Caddy's, at least
+H3_CPU_VS_CADDY = 0.5  # shardgate CPU per HTTP/3 request ÷ Caddy's, at most
+H3_DOWNLOAD_MB_S_PER_SHARD = 1000.0  # loopback HTTP/3 download, MB/s per shard, at least
+H3_CPU_VS_OWN_H1_TLS = 2.0  # CPU per HTTP/3 request ÷ shardgate's HTTP/1.1-over-TLS, at most
 TLS_HANDSHAKE_TARGET = 0.8  # shardgate CPU per TLS handshake ÷ nginx's
 
 
@@ -181,6 +184,74 @@ def verdicts(summaries) -> list[dict]:
     return out
 
 
+def h3_table(summaries) -> list[str]:
+    rows = ["| Scenario | Server | req/s median (min–max) | MB/s median (min–max) | p50 µs "
+            "| p99 µs | CPU µs/req (min–max) | CPU µs/MB | server CPU % | busy cpu0/cpu1 % "
+            "| flags |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        if s["variant"] != "h3":
+            continue
+        if "unavailable" in s:
+            rows.append(f"| {s['label']} | {s['proxy']} | unavailable: "
+                        f"{_cell(s['unavailable'])} | | | | | | | | |")
+            continue
+        busy = "/".join(_fmt(s["busy_pct"].get(c)) for c in sorted(s["busy_pct"]))
+        mb = _range(s["mb_per_s"], 1) if "mb_per_s" in s else "–"
+        cpu_mb = _fmt(s["cpu_us_per_mb"]["median"], 1) if "cpu_us_per_mb" in s else "–"
+        rows.append(f"| {s['label']} | {s['proxy']} | {_range(s['rps'])} | {mb} | "
+                    f"{_fmt(s['p50_us']['median'])} | {_fmt(s['p99_us']['median'])} | "
+                    f"{_range(s['cpu_us_per_req'], 2)} | {cpu_mb} | "
+                    f"{_fmt(s['proxy_cpu_pct']['median'])} | {busy} | "
+                    f"{'; '.join(s['flags']) or ''} |")
+    return rows
+
+
+def _gone(*ss) -> str:
+    return "; ".join(f"{s['proxy']} unavailable ({s['unavailable']})"
+                     for s in ss if s is not None and "unavailable" in s)
+
+
+def h3_verdicts(summaries, shards: int = 1) -> list[dict]:
+    """The HTTP/3 targets; empty when no h3 scenario ran."""
+    if not any(s["variant"] == "h3" for s in summaries):
+        return []
+    out = []
+
+    def add(target, a, b, limit, at_least, what, unit, nd, ss):
+        gone = _gone(*ss)
+        r = _ratio(a, b)
+        ok = None if gone or r is None else (r >= limit if at_least else r <= limit)
+        detail = gone or f"{what}: {_fmt(a, nd)} vs {_fmt(b, nd)} {unit} = {_fmt(r, 2)}×"
+        out.append({"target": target, "verdict": _verdict(ok),
+                    "detail": detail + ("" if gone else _disturbed(*ss))})
+
+    sg, cd, h1 = (_find(summaries, "h3", "h3_ka12_c50", p) for p in ("shardgate", "caddy", H1_TLS))
+    add(f"HTTP/3 req/s ≥ {H3_RPS_VS_CADDY:g}× Caddy", _med(sg, "rps"), _med(cd, "rps"),
+        H3_RPS_VS_CADDY, True, "h3_ka12_c50 shardgate vs Caddy", "req/s", 0, (sg, cd))
+    add(f"CPU per HTTP/3 request ≤ {H3_CPU_VS_CADDY:g}× Caddy", _med(sg, "cpu_us_per_req"),
+        _med(cd, "cpu_us_per_req"), H3_CPU_VS_CADDY, False, "h3_ka12_c50 shardgate vs Caddy",
+        "µs", 2, (sg, cd))
+    dl = _find(summaries, "h3", "h3_download", "shardgate")
+    dl_c = _find(summaries, "h3", "h3_download", "caddy")
+    gone = _gone(dl)
+    v = _med(dl, "mb_per_s")
+    per_shard = None if v is None else v / shards
+    ok = None if gone or per_shard is None else per_shard >= H3_DOWNLOAD_MB_S_PER_SHARD
+    cpu_mb = _fmt(_med(dl, "cpu_us_per_mb"), 1) if dl and "cpu_us_per_mb" in dl else "–"
+    caddy = (f"; Caddy {_fmt(_med(dl_c, 'mb_per_s'))} MB/s" if dl_c and "mb_per_s" in dl_c
+             else "")
+    out.append({"target": f"loopback HTTP/3 download ≥ {H3_DOWNLOAD_MB_S_PER_SHARD / 1000:g} "
+                          f"GB/s per shard",
+                "verdict": _verdict(ok),
+                "detail": gone or (f"h3_download: shardgate {_fmt(v)} MB/s with {shards} "
+                                   f"shard(s), {cpu_mb} CPU µs/MB{caddy}" + _disturbed(dl))})
+    add(f"CPU per HTTP/3 request ≤ {H3_CPU_VS_OWN_H1_TLS:g}× shardgate's HTTP/1.1-over-TLS "
+        f"request", _med(sg, "cpu_us_per_req"), _med(h1, "cpu_us_per_req"),
+        H3_CPU_VS_OWN_H1_TLS, False, "h3_ka12_c50 HTTP/3 vs HTTP/1.1+TLS (wrk, same concurrency)",
+        "µs", 2, (sg, h1))
+    return out
+
+
 def _tls_handshake(summaries) -> tuple:
     """CPU µs per request of the TLS new-connection scenario is CPU per full handshake."""
     target = f"CPU per TLS handshake ≤ {TLS_HANDSHAKE_TARGET}× nginx"
@@ -218,9 +289,13 @@ def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
     if meta.get("tls_listeners"):
         L += ["", "## TLS listeners", "", f"Set-up: {meta.get('tls', '')}", ""]
         L += [f"- {p}: {_cell(v, 400)}" for p, v in meta["tls_listeners"].items()]
+    if any(s["variant"] == "h3" for s in summaries):
+        L += ["", "## HTTP/3 (server on cpu1, h3load/wrk on cpu0)", ""] + h3_table(summaries)
+        L += [f"- {p}: {_cell(v, 400)}" for p, v in meta.get("h3_listeners", {}).items()]
     L += ["", "## Idle connections (memory per connection)", ""] + idle_table(summaries)
-    L += ["", "## Not available yet", ""]
-    L += [f"- {what}: not available yet — {why}" for what, why in NOT_AVAILABLE]
+    if NOT_AVAILABLE:
+        L += ["", "## Not available yet", ""]
+        L += [f"- {what}: not available yet — {why}" for what, why in NOT_AVAILABLE]
     L += ["", "## Verdicts", ""]
     L += [f"- **{v['verdict']}** — {v['target']}: {v['detail']}" for v in verdict_list]
     if logs:

@@ -2,7 +2,7 @@
 # shardgate vs nginx vs HAProxy, side by side. Usage: benches/harness/run.sh [--quick] [bench.py options]
 #   --quick          1 run per scenario, 2 s each, 3000 idle connections (smoke test, ~3 min)
 #   (full)           3 runs x 5 s, 15000 idle connections (~10 min)
-# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka or --only tls, --base-port N,
+# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka or --only tls|h3, --base-port N,
 # --runs, --seconds).
 # Results: benches/results/<timestamp>/{results.md,results.json,chart.svg}; raw wrk output and the
 # generated configs/logs under benches/results/raw/<timestamp>/.
@@ -20,6 +20,7 @@ command -v h2load  >/dev/null || need+=(nghttp2-client)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)  # the TLS scenarios' certificate
 command -v cc      >/dev/null || need+=(gcc)      # wrk_noresume.c (TLS new-connection scenario)
+command -v caddy   >/dev/null || need+=(caddy)    # the HTTP/3 reference (h3 scenarios)
 if ((${#need[@]})); then
     echo "installing: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -28,7 +29,7 @@ if ((${#need[@]})); then
         need=("${need[@]/nginx-light/nginx}"); apt-get install -y "${need[@]}"; }
 fi
 # Debian starts the packaged services on install; they must not share the box with the bench.
-for svc in nginx haproxy; do
+for svc in nginx haproxy caddy; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         echo "note: the system $svc service is running; it may disturb the measurements" >&2
     fi
@@ -39,9 +40,12 @@ PY="$(command -v python3)"
 # --- shardgate ----------------------------------------------------------------
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 SHARDGATE_BIN="${SHARDGATE_BIN:-$TARGET_DIR/release/shardgate}"
+# The HTTP/3 load generator (benches/h3load); the h3 scenarios report "unavailable" without it.
+H3LOAD_BIN="${H3LOAD_BIN:-$TARGET_DIR/release/h3load}"
 if [[ -z "${SHARDGATE_NO_BUILD:-}" ]]; then
-    echo "building shardgate (release) into $TARGET_DIR" >&2
-    (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p shardgate)
+    echo "building shardgate and h3load (release) into $TARGET_DIR" >&2
+    (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p shardgate \
+        -p shardgate-h3load)
 fi
 [[ -x "$SHARDGATE_BIN" ]] || { echo "no shardgate binary at $SHARDGATE_BIN" >&2; exit 1; }
 
@@ -68,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$PY" "$HERE/bench.py" --shardgate-bin "$SHARDGATE_BIN" \
+"$PY" "$HERE/bench.py" --shardgate-bin "$SHARDGATE_BIN" --h3load-bin "$H3LOAD_BIN" \
     --command "benches/harness/run.sh $*" "$@" &
 BENCH_PID=$!
 wait "$BENCH_PID"

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import configs
 import wrk
 from fleet import LOAD_CPU, Fleet
 from procs import CLK_TCK, busy_pct, core_times, cpu_ticks, rss_kib, sample_busy, tw_count
@@ -49,20 +50,49 @@ SCENARIOS = [
     Scenario("tls_close_c50", "TLS new connection per request (12 B), c=50", "/tiny", 50,
              close=True, tls=True),
 ]
+# HTTP/3. Row names of the h3 tables: shardgate's h3 listener, Caddy's, and shardgate's own
+# HTTP/1.1-over-TLS listener driven by wrk at the same concurrency (the baseline).
+H1_TLS = "shardgate http/1.1+tls"
+
+
+@dataclass(frozen=True)
+class H3Scenario:
+    id: str
+    label: str
+    path: str
+    conns: int  # QUIC connections (wrk for the HTTP/1.1 baseline: conns x streams)
+    streams: int  # concurrent requests per connection
+    download: bool = False
+    h1_baseline: bool = False
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        return ("shardgate", "caddy") + ((H1_TLS,) if self.h1_baseline else ())
+
+
+H3_SCENARIOS = [
+    # 50 requests in flight as 5 connections x 10 streams (see README: why).
+    H3Scenario("h3_ka12_c50", "HTTP/3 keep-alive 12 B, 5 conns x 10 streams", "/tiny", 5, 10,
+               h1_baseline=True),
+    H3Scenario("h3_download", "HTTP/3 download 64 MiB, 1 conn x 1 stream",
+               configs.DOWNLOAD_PATH, 1, 1, download=True),
+]
+
 # The 2-worker variant measures scaling only; it keeps to the plain keep-alive cases.
 TWO_WORKER_SCENARIOS = ("ka12_c50", "ka12_c256")
 IDLE_SCENARIOS = ("idle_ka", "idle_new")
 # Names --only accepts besides scenario ids.
 GROUPS = {"tls": tuple(sc.id for sc in SCENARIOS if sc.tls),
           "plain": tuple(sc.id for sc in SCENARIOS if not sc.tls),
-          "idle": IDLE_SCENARIOS}
+          "idle": IDLE_SCENARIOS,
+          "h3": tuple(sc.id for sc in H3_SCENARIOS)}
 
 
 def select(only: str | None) -> set[str] | None:
     """--only's comma-separated ids and group names -> scenario ids (None: all)."""
     if not only:
         return None
-    known = {sc.id for sc in SCENARIOS} | set(IDLE_SCENARIOS)
+    known = {sc.id for sc in SCENARIOS} | set(IDLE_SCENARIOS) | set(GROUPS["h3"])
     out: set[str] = set()
     for name in (n.strip() for n in only.split(",") if n.strip()):
         if name in GROUPS:
@@ -73,6 +103,14 @@ def select(only: str | None) -> set[str] | None:
             raise ValueError(f"unknown scenario {name!r}; ids: {', '.join(sorted(known))}; "
                              f"groups: {', '.join(GROUPS)}")
     return out
+
+
+def _mbps(res: dict) -> str:
+    return f"{res['mb_per_s']:.1f}" if "mb_per_s" in res else "–"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
 
 
 def _children_cpu_s() -> float:
@@ -105,10 +143,17 @@ class Runner:
         return (LOAD_CPU, 1) if self.fleet.workers == 1 else (None, 2)
 
     def one_run(self, sc: Scenario, proxy: str, seconds: int, tag: str) -> dict:
-        proc = self.fleet.procs[proxy]
         scheme = "https" if sc.tls else "http"
         url = f"{scheme}://127.0.0.1:{self.fleet.ports.of(proxy, sc.tls)}{sc.path}"
         cpus, threads = self._load_cpus()
+        preload = self.noresume if sc.tls and sc.close else None
+        return self._measure(proxy, wrk.command(url, sc.conns, seconds, threads, cpus,
+                                                sc.close, preload), wrk.parse, tag)
+
+    def _measure(self, proxy: str, argv: list[str], parse, tag: str) -> dict:
+        """One load-generator run (wrk or h3load, `parse` reads its output) against the
+        process `proxy`, with the CPU and core accounting around it."""
+        proc = self.fleet.procs[proxy]
         pre, waited = sample_busy(0.5), 0
         # Other people's jobs share this box: give them a few seconds to go away first.
         while max(pre.values()) > PRE_BUSY_LIMIT and waited < self.wait_quiet:
@@ -118,14 +163,13 @@ class Runner:
         origin = self.fleet.origin.pids()
         t0, c0, k0 = time.monotonic(), cpu_ticks(pids), core_times()
         o0, w0 = cpu_ticks(origin), _children_cpu_s()
-        preload = self.noresume if sc.tls and sc.close else None
-        p = wrk.start(wrk.command(url, sc.conns, seconds, threads, cpus, sc.close, preload))
+        p = wrk.start(argv)
         out, _ = p.communicate()
         t1, c1, k1 = time.monotonic(), cpu_ticks(pids), core_times()
         o1, w1 = cpu_ticks(origin), _children_cpu_s()
         with open(os.path.join(self.raw_dir, f"{tag}.txt"), "w") as f:
             f.write(out)
-        res = wrk.parse(out)
+        res = parse(out)
         cpu_s = (c1 - c0) / CLK_TCK
         busy = busy_pct(k0, k1)
         proxy_pct = 100.0 * cpu_s / (t1 - t0)
@@ -134,6 +178,7 @@ class Runner:
             "cpu_us_per_req": (round(cpu_s * 1e6 / res["requests"], 2) if res["requests"]
                                else None),
             "proxy_cpu_pct": round(proxy_pct, 1),
+            "cpu_s": round(cpu_s, 3),
             "rss_kib": rss_kib(pids),
             "busy_pct": busy,
             "pre_busy_pct": pre,
@@ -152,10 +197,65 @@ class Runner:
             res["flags"].append(f"{res['other_load_pct']:.0f}% of a core busy with other work")
         if not res["requests"]:
             res["flags"].append("no request completed")
-        errs = sum(res["socket_errors"].values()) + res["non2xx"]
-        if errs:
-            res["flags"].append(f"{errs} wrk errors/non-2xx")
+        if "errors" in res:  # h3load: errors by kind
+            errs = sum(res["errors"].values()) + res["non2xx"]
+            if errs:
+                kinds = ", ".join(f"{k} {v}" for k, v in sorted(res["errors"].items()))
+                res["flags"].append(f"{errs} h3load errors/non-2xx ({kinds or 'non-2xx'})")
+        else:
+            errs = sum(res["socket_errors"].values()) + res["non2xx"]
+            if errs:
+                res["flags"].append(f"{errs} wrk errors/non-2xx")
+        if res.get("bytes"):
+            res["cpu_us_per_mb"] = round(cpu_s * 1e6 / (res["bytes"] / 1e6), 2)
         return res
+
+    def h3_scenario(self, sc: "H3Scenario") -> list[dict]:
+        """An HTTP/3 scenario: h3load against shardgate's h3 listener and Caddy (and, for
+        the keep-alive one, wrk against shardgate's HTTP/1.1-over-TLS listener), interleaved
+        like the other scenarios. Load generator on cpu0, servers on cpu1."""
+        import h3load
+        f = self.fleet
+        cert = f.tls.cert if f.tls is not None else ""
+        legs = {}  # row name -> (process, argv builder)
+        for server in ("shardgate", "caddy"):
+            if f.has_h3(server):
+                url = f"https://127.0.0.1:{f.ports.of(server + '_h3')}{sc.path}"
+                legs[server] = (server, lambda s, u=url: h3load.command(
+                    f.h3load_bin, u, s, LOAD_CPU, cert, sc.conns, sc.streams, sc.download))
+        if sc.h1_baseline and f.has_tls("shardgate"):
+            url = f"https://127.0.0.1:{f.ports.of('shardgate', True)}{sc.path}"
+            legs[H1_TLS] = ("shardgate", lambda s, u=url: wrk.command(
+                u, sc.conns * sc.streams, s, 1, LOAD_CPU, False))
+        rows = list(sc.rows)
+        skipped = {}
+        for row in rows:
+            if row not in legs:
+                server = "shardgate" if row == H1_TLS else row
+                skipped[row] = (f.tls_unavailable.get("shardgate", "no TLS listener")
+                                if row == H1_TLS else
+                                f.h3_unavailable.get(server, "no HTTP/3 listener"))
+                log(f"h3 {sc.id:<13} {row:<9} unavailable: {skipped[row]}")
+        names = [r for r in rows if r in legs]
+        parsers = {r: (wrk.parse if r == H1_TLS else h3load.parse) for r in names}
+        results = {n: [] for n in names}
+        for n in names:
+            if self.warmup:
+                self._measure(legs[n][0], legs[n][1](self.warmup), parsers[n],
+                              f"h3-{sc.id}-{_slug(n)}-warmup")
+        for r in range(self.runs if names else 0):
+            for n in names[r % len(names):] + names[:r % len(names)]:
+                res = self._measure(legs[n][0], legs[n][1](self.seconds), parsers[n],
+                                    f"h3-{sc.id}-{_slug(n)}-run{r + 1}")
+                if not sc.download:  # CPU per MB of 12-byte bodies means nothing
+                    res.pop("cpu_us_per_mb", None)
+                log(f"h3 {sc.id:<13} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
+                    f"{_mbps(res):>8} MB/s p99 {res['p99_us'] or 0:>8.0f} us "
+                    f"{res['cpu_us_per_req'] or 0:>7.2f} us CPU/req"
+                    + (f"  [{'; '.join(res['flags'])}]" if res["flags"] else ""))
+                results[n].append(res)
+        return [summarize("h3", sc.id, sc.label, n, results[n]) if n in results
+                else unavailable("h3", sc.id, sc.label, n, skipped[n]) for n in rows]
 
     def scenario(self, sc: Scenario, variant: str) -> list[dict]:
         """All runs of one scenario for every proxy, interleaved. A TLS scenario skips
@@ -237,6 +337,9 @@ def summarize(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) 
     s = {"variant": variant, "scenario": sid, "label": label, "proxy": proxy, "runs": runs}
     for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req", "rss_kib", "proxy_cpu_pct"):
         s[key] = stats([r[key] for r in runs])
+    for key in ("mb_per_s", "cpu_us_per_mb"):  # h3 runs (MB/s: h3load; wrk runs have none)
+        if any(key in r for r in runs):
+            s[key] = stats([r.get(key) for r in runs])
     s["flags"] = sorted({f for r in runs for f in r["flags"]})
     for key in ("rps", "cpu_us_per_req"):
         sp = s[key]["spread_pct"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-COLORS = {"nginx": "#2b8a3e", "haproxy": "#1c7ed6", "shardgate": "#e8590c"}
+COLORS = {"nginx": "#2b8a3e", "haproxy": "#1c7ed6", "shardgate": "#e8590c",
+          "caddy": "#7048e8", "shardgate http/1.1+tls": "#f59f00"}
 GROUP_W, BAR_W, PANEL_H, TOP, LEFT = 150, 38, 220, 40, 20
 
 
@@ -57,7 +58,8 @@ def chart(summaries: list[dict]) -> str:
     for s in summaries:
         if "rps" not in s:
             continue
-        label = f"{s['label']} [{'1 worker' if s['variant'] == '1w' else '2 workers'}]"
+        variant = {"1w": "1 worker", "2w": "2 workers"}.get(s["variant"], s["variant"])
+        label = f"{s['label']} [{variant}]"
         groups.setdefault(label, []).append({"proxy": s["proxy"], "rps": s["rps"]["median"],
                                              "p99": s["p99_us"]["median"]})
     items = list(groups.items())

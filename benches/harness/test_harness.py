@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "flood"))
 
 import configs  # noqa: E402
+import h3load  # noqa: E402
 import report  # noqa: E402
 import runner  # noqa: E402
 import wrk  # noqa: E402
@@ -343,6 +344,77 @@ class Select(unittest.TestCase):
         self.assertEqual(by_id["tls_ka12_c50"].label, "TLS keep-alive 12 B, c=50")
         self.assertTrue(by_id["tls_close_c50"].close and by_id["tls_close_c50"].tls)
         self.assertFalse(set(runner.GROUPS["tls"]) & set(runner.TWO_WORKER_SCENARIOS))
+
+
+H3_OUT = """Running 2s test @ https://127.0.0.1:18087/tiny
+Requests/sec:    7140.00
+H3LOAD_JSON {"connections":5,"streams":10,"duration_s":2.000,"requests":14280,"rps":7140.00,\
+"bytes":171360,"mb_per_s":0.086,"latency_us":{"mean":6975.6,"p50":5895,"p90":12879,"p99":21359,\
+"max":44703},"non2xx":0,"status":{"200":14280},"errors":{"timeout":2}}
+"""
+
+
+class H3(unittest.TestCase):
+    def test_parse(self):
+        r = h3load.parse(H3_OUT)
+        self.assertEqual((r["requests"], r["rps"], r["p50_us"], r["p99_us"]),
+                         (14280, 7140.0, 5895, 21359))
+        self.assertEqual(r["errors"], {"timeout": 2})
+        with self.assertRaises(ValueError):
+            h3load.parse("h3load: connect: refused\n")
+
+    def test_command(self):
+        argv = h3load.command("/b/h3load", "https://x/64m", 2, "0", "/t/c.pem", 1, 1, True)
+        self.assertEqual(argv[:3], ["taskset", "-c", "0"])
+        self.assertIn("--download", argv)
+        self.assertEqual(argv[argv.index("--cacert") + 1], "/t/c.pem")
+
+    def test_select(self):
+        self.assertEqual(runner.select("h3"), {"h3_ka12_c50", "h3_download"})
+
+    def test_shardgate_h3_listener(self):
+        import tempfile
+        import tomllib
+        tmp = tempfile.mkdtemp(prefix="harness-test-")
+        tls = configs.TlsFiles("/t/cert.pem", "/t/key.pem", "/t/haproxy.pem")
+        ports = configs.Ports.from_base(20000)
+        with open(configs.write_shardgate(tmp, ports, 1, tls, h3=True), "rb") as f:
+            doc = tomllib.load(f)
+        h3 = doc["listener"][2]
+        self.assertEqual(h3, {"name": "h3", "address": "127.0.0.1:20008", "protocol": "h3",
+                              "tls": {"certificates": [{"cert": "/t/cert.pem",
+                                                        "key": "/t/key.pem"}]},
+                              "quic": {"max_connections": 4096}})
+        self.assertNotIn("listeners", doc["route"][0])
+        with open(configs.write_shardgate(tmp, ports, 1, tls), "rb") as f:
+            self.assertEqual(len(tomllib.load(f)["listener"]), 2)
+        caddy = open(configs.write_caddy(tmp, ports, tls)).read()
+        self.assertIn("https://127.0.0.1:20007 {", caddy)
+        self.assertIn("reverse_proxy 127.0.0.1:20000", caddy)
+        self.assertIn("protocols h1 h2 h3", caddy)
+
+    def test_verdicts(self):
+        def dl(proxy, mbps, cpu_mb):
+            s = _summary("h3", "h3_download", proxy, 20, 1, 60000.0)
+            s["mb_per_s"] = runner.stats([mbps])
+            s["cpu_us_per_mb"] = runner.stats([cpu_mb])
+            return s
+        ss = [_summary("h3", "h3_ka12_c50", "shardgate", 30000, 900, 20.0),
+              _summary("h3", "h3_ka12_c50", "caddy", 10000, 5000, 100.0),
+              _summary("h3", "h3_ka12_c50", runner.H1_TLS, 60000, 800, 12.0),
+              dl("shardgate", 1100.0, 700.0), dl("caddy", 300.0, 3000.0)]
+        rps, cpu, down, own = report.h3_verdicts(ss)
+        self.assertEqual([v["verdict"] for v in (rps, cpu, down, own)],
+                         ["PASS", "PASS", "PASS", "PASS"])
+        self.assertIn("20.00 vs 12.00 µs = 1.67×", own["detail"])
+        ss[0] = runner.unavailable("h3", "h3_ka12_c50", "x", "shardgate", "unknown protocol")
+        ss[3] = dl("shardgate", 900.0, 700.0)
+        rps, cpu, down, own = report.h3_verdicts(ss)
+        self.assertEqual([v["verdict"] for v in (rps, cpu, down, own)],
+                         ["NOT MEASURED", "NOT MEASURED", "FAIL", "NOT MEASURED"])
+        self.assertIn("unknown protocol", rps["detail"])
+        self.assertEqual(report.h3_verdicts(ss[:0]), [])
+        self.assertIn("caddy", "\n".join(report.h3_table(ss)))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ certificates = [${CERTS}]
 max_connections = ${MAX}
 max_idle_time = "${IDLE}"
 idle_jitter = ${JITTER}
+retry = ${RETRY}
 
 [[route]]
 name = "${NAME}-proxy"
@@ -51,6 +52,7 @@ struct Setup {
     idle: &'static str,
     jitter: f64,
     shards: usize,
+    retry: bool,
 }
 
 impl Setup {
@@ -62,6 +64,7 @@ impl Setup {
             idle: "30s",
             jitter: 0.15,
             shards: 1,
+            retry: false,
         }
     }
 
@@ -72,6 +75,7 @@ impl Setup {
             .var("MAX", self.max)
             .var("IDLE", self.idle)
             .var("JITTER", self.jitter)
+            .var("RETRY", self.retry)
             .var("CERTS", cert.toml())
             .var("UP", origin.addr())
             .driver(driver)
@@ -102,7 +106,36 @@ each_driver!(
     stop_drains_in_flight_requests_and_takes_no_new_connections,
     reload_keeps_established_connections,
     metrics_show_handshakes_and_table_slots,
+    stateless_retry_comes_before_every_new_connection,
 );
+
+fn stateless_retry_comes_before_every_new_connection(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"ok")).unwrap();
+    let mut s = Setup::new("retry", driver);
+    s.retry = true;
+    s.shards = 2;
+    let gw = s.start(driver, &origin, &cert);
+    let _guard = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    let retries = counter(&gw, "shardgate_quic_retries_total");
+    let handshakes = counter(&gw, "shardgate_quic_handshakes_total");
+    let plan = H3Plan::new(gw.addr(&s.name), "localhost", &cert)
+        .connections(4)
+        .request(H3Request::get("/a"))
+        .request(H3Request::get("/b"));
+    let res = h3client::run(&plan).unwrap();
+    assert!(
+        res.statuses().iter().all(|st| *st == Some(200)),
+        "{}",
+        res.summary()
+    );
+    // One Retry per connection: the client's first Initial carries no token.
+    assert!(
+        counter(&gw, "shardgate_quic_retries_total") - retries >= 4.0,
+        "no stateless retry was sent"
+    );
+    assert!(counter(&gw, "shardgate_quic_handshakes_total") - handshakes >= 4.0);
+}
 
 fn migration_plan(gw: &Gateway, s: &Setup, cert: &TestCert) -> H3Plan {
     let mut plan = H3Plan::new(gw.addr(&s.name), "localhost", cert)

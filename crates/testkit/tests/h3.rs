@@ -475,8 +475,9 @@ fn malformed_requests_get_stream_errors_and_the_gateway_keeps_serving(driver: Dr
 }
 
 /// RFC 9114 §4.1.2: a content-length that disagrees with the DATA frames'
-/// total is malformed: a stream error H3_MESSAGE_ERROR, counted like the
-/// other malformed requests.
+/// total is malformed, and so is a trailer section with a pseudo-header
+/// (§4.3): a stream error H3_MESSAGE_ERROR, counted like the other
+/// malformed requests.
 fn content_length_that_disagrees_with_data_is_a_counted_stream_error(driver: Driver) {
     let _g = STREAM_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
     let cert = TestCert::new(&["localhost"]).unwrap();
@@ -493,6 +494,13 @@ fn content_length_that_disagrees_with_data_is_a_counted_stream_error(driver: Dri
         (
             "content-length below the DATA sent",
             H3Request::post("/long").body("abcdefgh").content_length(2),
+        ),
+        (
+            "a pseudo-header in the trailers",
+            H3Request::post("/trailed")
+                .body("abc")
+                .no_content_length()
+                .trailers(&[(":path", "/elsewhere"), ("x-sum", "3")]),
         ),
     ];
     let mut wrong = Vec::new();

@@ -1014,7 +1014,11 @@ where
 
         Poll::Ready(Ok(Some(
             Header::try_from(fields)
-                .map_err(|_e| {
+                .ok()
+                // shardgate patch (RFC 9114 §4.3): pseudo-header fields MUST
+                // NOT appear in trailer sections.
+                .filter(|h| !h.has_pseudo())
+                .ok_or_else(|| {
                     self.stop_sending(Code::H3_MESSAGE_ERROR);
                     StreamError::StreamError {
                         code: Code::H3_MESSAGE_ERROR,

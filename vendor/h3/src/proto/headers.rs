@@ -136,6 +136,11 @@ impl Header {
         self.pseudo.len() + self.fields.len()
     }
 
+    /// shardgate patch: whether any pseudo-header field was present.
+    pub fn has_pseudo(&self) -> bool {
+        self.pseudo.len() > 0
+    }
+
     pub fn size(&self) -> usize {
         self.pseudo.len() + self.fields.len()
     }

@@ -496,6 +496,10 @@ fn content_length_that_disagrees_with_data_is_a_counted_stream_error(driver: Dri
             H3Request::post("/long").body("abcdefgh").content_length(2),
         ),
         (
+            "DATA after content-length: 0",
+            H3Request::post("/zero").body("abc").content_length(0),
+        ),
+        (
             "a pseudo-header in the trailers",
             H3Request::post("/trailed")
                 .body("abc")

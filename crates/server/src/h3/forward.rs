@@ -26,6 +26,13 @@ pub enum ReqBody {
     Streamed,
 }
 
+impl ReqBody {
+    /// Declared or seen to carry no bytes.
+    pub fn is_empty(self) -> bool {
+        matches!(self, ReqBody::None | ReqBody::Length(0))
+    }
+}
+
 pub struct Forward<'a> {
     pub req: &'a http::Request<()>,
     pub route: &'a RouteConfig,
@@ -34,6 +41,14 @@ pub struct Forward<'a> {
     /// Body bytes read to learn that a body exists.
     pub first: &'a mut Vec<u8>,
     pub id_header: &'a str,
+}
+
+impl Forward<'_> {
+    /// Whether a failed attempt may be sent again (with `should_retry`'s
+    /// other conditions): idempotent and without a body.
+    fn replayable(&self) -> bool {
+        self.body.is_empty() && shardgate_proxy::is_idempotent(self.req.method().as_str())
+    }
 }
 
 /// Waits for the first DATA frame (copied into `first`) or the end of the
@@ -98,7 +113,7 @@ pub async fn proxy(
     let target = f.req.uri().path_and_query().map_or("/", |p| p.as_str());
     write_upstream_request(out, method, target, &fields, &fctx, framing, None);
     drop(fields);
-    let replayable = f.body == ReqBody::None && shardgate_proxy::is_idempotent(method);
+    let replayable = f.replayable();
     let head_len = out.len();
     loop {
         let mut up = select(rq, ust, ucfg, &ctx.rng, replayable).await?;
@@ -137,8 +152,7 @@ async fn exchange(
 ) -> Result<bool, Error> {
     let scfg = &snap.snap.config.server;
     let send = scfg.timeouts.send;
-    let replayable =
-        f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
+    let replayable = f.replayable();
     // The head and the peeked body bytes in one write.
     let chunked = f.body == ReqBody::Streamed;
     put_body(out, f.first, chunked);
@@ -280,8 +294,7 @@ async fn receive(
     ucfg: &shardgate_config::UpstreamConfig,
 ) -> Result<bool, Error> {
     let scfg = &snap.snap.config.server;
-    let replayable =
-        f.body == ReqBody::None && shardgate_proxy::is_idempotent(f.req.method().as_str());
+    let replayable = f.replayable();
     let is_head = f.req.method() == http::Method::HEAD;
     let limits = Limits {
         max_request_line: scfg.buffer_size,

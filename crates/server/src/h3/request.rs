@@ -94,7 +94,8 @@ async fn handle(
     // end of the stream, which a body-less request sends with its HEADERS).
     let mut first = ctx.buffers.take();
     let body = match declared {
-        Some(0) => ReqBody::None,
+        // Length(0) still reads the stream: DATA after `content-length: 0`
+        // is malformed like any other mismatch.
         Some(n) => ReqBody::Length(n),
         None => match forward::peek(stream, &mut first, body_wait(snap)).await {
             Ok(true) => ReqBody::Streamed,
@@ -154,7 +155,7 @@ async fn handle(
             respond_error(ctx, stream, rq, out, is_head).await;
         }
         Ok(Decision::Respond(route, resp)) => {
-            if body != ReqBody::None {
+            if !body.is_empty() {
                 // The answer does not depend on the body (RFC 9114 §4.1).
                 stream.stop_sending(Code::H3_NO_ERROR);
             }

@@ -13,9 +13,7 @@ pub type Stream = h3::server::RequestStream<h3_quinn::BidiStream<bytes::Bytes>, 
 /// else means the client reset the stream, stopped reading, or left.
 pub fn client_gone(e: StreamError) -> Error {
     match e {
-        StreamError::StreamError { code, .. }
-            if code.value() == Code::H3_MESSAGE_ERROR.value() =>
-        {
+        StreamError::StreamError { code, .. } if code.value() == Code::H3_MESSAGE_ERROR.value() => {
             Error::new(ErrorKind::ClientMalformed { status: 400 })
         }
         StreamError::HeaderTooBig { .. } => Error::new(ErrorKind::ClientMalformed { status: 431 }),

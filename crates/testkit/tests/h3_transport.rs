@@ -435,3 +435,45 @@ fn metrics_show_handshakes_and_table_slots(driver: Driver) {
         table(&gw, &s.name, "busy") == 0.0 && table(&gw, &s.name, "idle") == 32.0
     }));
 }
+
+/// A foreign socket already in the UDP group shifts every index of the
+/// steering program: the start-up self-test must refuse to serve, with a
+/// message naming the cause, instead of mis-steering every datagram.
+#[test]
+fn a_foreign_socket_in_the_group_stops_the_start_with_a_clear_error() {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let foreign = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    foreign.set_reuse_port(true).unwrap();
+    foreign
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let port = foreign.local_addr().unwrap().as_socket().unwrap().port();
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let toml = format!(
+        r#"
+[[listener]]
+name = "taken"
+address = "127.0.0.1:{port}"
+protocol = "h3"
+[listener.tls]
+certificates = [{}]
+
+[[route]]
+respond = {{ status = 200 }}
+"#,
+        cert.toml()
+    );
+    let err = match Gateway::builder(&toml).shards(2).start() {
+        Ok(_) => panic!("the gateway started on a group with a foreign member"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("steering self-test") && err.contains("taken"),
+        "unclear error: {err}"
+    );
+}

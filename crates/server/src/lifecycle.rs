@@ -22,6 +22,7 @@
 pub mod access;
 pub mod admit;
 pub mod context;
+pub mod enter;
 pub mod log;
 pub mod request_id;
 pub mod route;
@@ -30,6 +31,7 @@ pub mod view;
 
 pub use admit::admit;
 pub use context::RequestCtx;
+pub use enter::enter;
 pub use route::{route, Decision};
-pub use select::{select, should_retry};
+pub use select::{retry_after, select};
 pub use view::RequestView;

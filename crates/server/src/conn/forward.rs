@@ -6,10 +6,10 @@
 //! that failed on a *reused* upstream connection before any response byte
 //! arrived is retried once on a fresh connection, but only when it had no body
 //! and its method is idempotent (RFC 9110 §9.2.2): the keep-alive race must not
-//! lose a GET, and must never repeat a POST (`lifecycle::should_retry`).
+//! lose a GET, and must never repeat a POST (`lifecycle::retry_after`).
 
 use shardgate_http::BodyKind;
-use shardgate_proxy::{Error, ErrorKind, Side};
+use shardgate_proxy::{Error, ErrorKind};
 
 use super::body::{pump, BodyState, Direction, Source};
 use super::downstream::{Downstream, Next};
@@ -17,7 +17,7 @@ use super::io::{write_all, Io};
 use super::receive::{receive, Outcome};
 use super::request::Prepared;
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::{select, should_retry, RequestCtx};
+use crate::lifecycle::{retry_after, select, RequestCtx};
 use crate::upstream::{release, UpConn};
 
 pub async fn proxy<S: Io>(
@@ -57,14 +57,8 @@ pub async fn proxy<S: Io>(
                 }
                 return next;
             }
+            Err(e) if retry_after(rq, ust, &e) => continue,
             Err(e) => {
-                if e.side() == Side::Upstream {
-                    ust.metrics.failures.increment(1);
-                }
-                if should_retry(rq, &e) {
-                    ust.metrics.retries.increment(1);
-                    continue;
-                }
                 rq.fail(e);
                 return down.fail(ctx, rq, out).await;
             }

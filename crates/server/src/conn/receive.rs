@@ -49,6 +49,50 @@ fn head_and_body_from_out(
     Ok(())
 }
 
+/// Reading an upstream response head: how long, and whether a failure
+/// before its first byte leaves the request safe to send again.
+pub struct HeadRead {
+    pub deadline: Instant,
+    pub replayable: bool,
+}
+
+impl HeadRead {
+    /// One more read of the head into `ubuf` (moving unparsed bytes to the
+    /// front when it is full). A close or error before any byte came back
+    /// leaves resending safe for a replayable request.
+    pub async fn more(
+        &self,
+        up: &mut UpConn,
+        ubuf: &mut Vec<u8>,
+        upos: &mut usize,
+        got_any: &mut bool,
+        rq: &mut RequestCtx,
+    ) -> Result<(), Error> {
+        if ubuf.len() == ubuf.capacity() {
+            if *upos == 0 {
+                return Err(Error::new(ErrorKind::UpstreamMalformed));
+            }
+            super::io::compact(ubuf, upos);
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let replayable = self.replayable;
+        match read_more(&mut up.stream, ubuf, left).await {
+            Ok(0) if !*got_any => Err(Error::after_send(ErrorKind::UpstreamReset, replayable)),
+            Ok(0) => Err(Error::new(ErrorKind::UpstreamReset)),
+            Ok(_) => {
+                *got_any = true;
+                rq.mark_first_byte();
+                Ok(())
+            }
+            Err(IoFail::Timeout) => Err(Error::new(ErrorKind::UpstreamTimeout)),
+            Err(f) if !*got_any => {
+                Err(Error::after_send(ErrorKind::UpstreamReset, replayable).with_errno(f.errno()))
+            }
+            Err(f) => Err(Error::new(ErrorKind::UpstreamReset).with_errno(f.errno())),
+        }
+    }
+}
+
 pub struct Outcome {
     pub next: Next,
     /// The upstream connection may go back to the pool.
@@ -121,31 +165,11 @@ pub async fn receive<S: Io>(
             RespStep::Invalid => return Err(Error::new(ErrorKind::UpstreamMalformed)),
             RespStep::Partial => {}
         }
-        if ubuf.len() == ubuf.capacity() {
-            if upos == 0 {
-                return Err(Error::new(ErrorKind::UpstreamMalformed));
-            }
-            super::io::compact(ubuf, &mut upos);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match read_more(&mut up.stream, ubuf, left).await {
-            // Nothing came back: resending is safe for a replayable request.
-            Ok(0) if !got_any => {
-                return Err(Error::after_send(ErrorKind::UpstreamReset, replayable))
-            }
-            Ok(0) => return Err(Error::new(ErrorKind::UpstreamReset)),
-            Ok(_) => {
-                got_any = true;
-                rq.mark_first_byte();
-            }
-            Err(IoFail::Timeout) => return Err(Error::new(ErrorKind::UpstreamTimeout)),
-            Err(f) if !got_any => {
-                return Err(
-                    Error::after_send(ErrorKind::UpstreamReset, replayable).with_errno(f.errno())
-                )
-            }
-            Err(f) => return Err(Error::new(ErrorKind::UpstreamReset).with_errno(f.errno())),
-        }
+        let head = HeadRead {
+            deadline,
+            replayable,
+        };
+        head.more(up, ubuf, &mut upos, &mut got_any, rq).await?;
     };
     upos += meta.head_len;
     if meta.switching {

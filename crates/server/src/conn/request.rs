@@ -11,7 +11,6 @@ use shardgate_proxy::{
 };
 
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::request_id::RequestId;
 use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
 
 /// Static responses discard a request body up to this size; a larger one closes
@@ -100,14 +99,7 @@ pub fn prepare(
     .with_h1_fields(head.headers, id_header);
     rq.protocol = view.protocol;
     out.clear();
-    let decision =
-        lifecycle::admit(&view, cfg).and_then(|()| lifecycle::route(rq, &view, &snap.snap));
-    if cfg.request_id.enabled {
-        rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
-    }
-    if rq.log_enabled {
-        lifecycle::log::capture(ctx, rq, &view);
-    }
+    let decision = lifecycle::enter(ctx, snap, rq, &view);
     match decision {
         Err(e) => rq.fail(e),
         Ok(Decision::Respond(route, resp)) => {

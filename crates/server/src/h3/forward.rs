@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use shardgate_config::RouteConfig;
 use shardgate_http::{BodyKind, ChunkedDecoder, Limits};
-use shardgate_proxy::{write_upstream_request, Error, ErrorKind, ForwardCtx, Framing, Side};
+use shardgate_proxy::{write_upstream_request, Error, ErrorKind, ForwardCtx, Framing};
 
 use super::head::{h1_fields, h1_to_h3};
 use super::stream::{client_gone, Stream};
 use crate::conn::io::{read_more, write_all, IoFail};
+use crate::conn::receive::HeadRead;
 use crate::conn::response::{prepare_response, RespInput, RespStep};
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::{select, should_retry, RequestCtx};
+use crate::lifecycle::{retry_after, select, RequestCtx};
 use crate::upstream::{release, UpConn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,16 +126,8 @@ pub async fn proxy(
                 }
                 return Ok(());
             }
-            Err(e) => {
-                if e.side() == Side::Upstream {
-                    ust.metrics.failures.increment(1);
-                }
-                if should_retry(rq, &e) {
-                    ust.metrics.retries.increment(1);
-                    continue;
-                }
-                return Err(e);
-            }
+            Err(e) if retry_after(rq, ust, &e) => continue,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -330,29 +323,12 @@ async fn receive(
                 RespStep::Invalid => return Err(Error::new(ErrorKind::UpstreamMalformed)),
                 RespStep::Partial => {}
             }
-            if ubuf.len() == ubuf.capacity() {
-                if upos == 0 {
-                    return Err(Error::new(ErrorKind::UpstreamMalformed));
-                }
-                crate::conn::io::compact(&mut ubuf, &mut upos);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match read_more(&mut up.stream, &mut ubuf, left).await {
-                Ok(0) if !got_any => {
-                    return Err(Error::after_send(ErrorKind::UpstreamReset, replayable))
-                }
-                Ok(0) => return Err(Error::new(ErrorKind::UpstreamReset)),
-                Ok(_) => {
-                    got_any = true;
-                    rq.mark_first_byte();
-                }
-                Err(IoFail::Timeout) => return Err(Error::new(ErrorKind::UpstreamTimeout)),
-                Err(e) if !got_any => {
-                    return Err(Error::after_send(ErrorKind::UpstreamReset, replayable)
-                        .with_errno(e.errno()))
-                }
-                Err(e) => return Err(Error::new(ErrorKind::UpstreamReset).with_errno(e.errno())),
-            }
+            let head = HeadRead {
+                deadline,
+                replayable,
+            };
+            head.more(up, &mut ubuf, &mut upos, &mut got_any, rq)
+                .await?;
         };
         upos += meta.head_len;
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;

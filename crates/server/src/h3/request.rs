@@ -17,7 +17,6 @@ use super::forward::{self, ReqBody};
 use super::head::{h1_to_h3, validate};
 use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::request_id::RequestId;
 use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
 
 /// Longest wait for the first DATA frame (or the end of the stream) of a
@@ -140,14 +139,7 @@ async fn handle(
         user_agent: field("user-agent"),
         referer: field("referer"),
     };
-    let decision =
-        lifecycle::admit(&view, cfg).and_then(|()| lifecycle::route(rq, &view, &snap.snap));
-    if cfg.request_id.enabled {
-        rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
-    }
-    if rq.log_enabled {
-        lifecycle::log::capture(ctx, rq, &view);
-    }
+    let decision = lifecycle::enter(ctx, snap, rq, &view);
     let is_head = method == "HEAD";
     match decision {
         Err(e) => {

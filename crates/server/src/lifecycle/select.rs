@@ -42,11 +42,24 @@ pub async fn select(
     }
 }
 
+/// Accounts a failed attempt on the upstream's metrics and says whether it
+/// is sent again (`should_retry`).
+pub fn retry_after(rq: &RequestCtx, ust: &UpstreamState, e: &Error) -> bool {
+    if e.side() == shardgate_proxy::Side::Upstream {
+        ust.metrics.failures.increment(1);
+    }
+    let again = should_retry(rq, e);
+    if again {
+        ust.metrics.retries.increment(1);
+    }
+    again
+}
+
 /// Whether a failed attempt is sent again on a fresh connection: only when
 /// the error says resending is safe (nothing reached the origin, or the
 /// request is idempotent and body-less), the connection came from the pool
 /// (the keep-alive race: the origin closed it as we reused it), and no
 /// attempt was retried yet (ADR 4).
-pub fn should_retry(rq: &RequestCtx, e: &Error) -> bool {
+fn should_retry(rq: &RequestCtx, e: &Error) -> bool {
     e.retry_safe() && rq.reused && !rq.response_started && rq.attempts < MAX_ATTEMPTS
 }

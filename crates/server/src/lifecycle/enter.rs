@@ -1,0 +1,27 @@
+//! Entering the lifecycle, the same for every front end: admit, route, the
+//! request id, and the access log's copies of the request's strings.
+
+use super::request_id::RequestId;
+use super::{admit, route, Decision, RequestCtx, RequestView};
+use crate::ctx::{ShardCtx, ShardSnap};
+use shardgate_proxy::Error;
+
+/// Runs admit and route for `view`, resolves the request id and, when the
+/// request will be logged, copies what the log needs. The decision (or the
+/// refusal) is the front end's to act on.
+pub fn enter<'s>(
+    ctx: &ShardCtx,
+    snap: &'s ShardSnap,
+    rq: &mut RequestCtx,
+    view: &RequestView<'_>,
+) -> Result<Decision<'s>, Error> {
+    let cfg = &snap.snap.config;
+    let decision = admit(view, cfg).and_then(|()| route(rq, view, &snap.snap));
+    if cfg.request_id.enabled {
+        rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
+    }
+    if rq.log_enabled {
+        super::log::capture(ctx, rq, view);
+    }
+    decision
+}

@@ -2,16 +2,16 @@
 //! an `h3` listener, routes to in-process HTTP/1.1 origins. Methods and
 //! bodies (with and without a length, large both ways, trailers), forwarding
 //! fields, concurrent streams, SNI, static answers and the gateway's own
-//! errors, malformed requests (stream errors, and the gateway keeps
-//! serving), and the access log.
+//! errors, and the access log. Malformed requests: `h3_malformed.rs`.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
+mod h3_support;
+
+use h3_support::{listener, start};
 use serde_json::Value;
 use shardgate_testkit::h3client::{self, pattern, sha256_hex, H3Plan, H3Request};
-use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::tools::TempDir;
 use shardgate_testkit::{
     closed_addr, each_driver, handler, handlers, wait_until, After, Driver, Framing, Gateway,
@@ -19,55 +19,6 @@ use shardgate_testkit::{
 };
 
 const MIB: usize = 1 << 20;
-
-/// Held by whoever measures the process-wide `shardgate_quic_stream_errors_total`.
-static STREAM_ERRORS: Mutex<()> = Mutex::new(());
-
-/// An `h3` listener; `/static` answered by the gateway, everything else
-/// proxied with every forwarding field.
-const H3: &str = r#"
-[admin]
-address = "127.0.0.1:0"
-
-[[listener]]
-name = "${NAME}"
-address = "127.0.0.1:0"
-protocol = "h3"
-[listener.tls]
-certificates = [${CERTS}]
-
-[[route]]
-name = "${NAME}-static"
-path_prefix = "/static"
-respond = { status = 200, body = "static\n" }
-
-[[route]]
-name = "${NAME}-proxy"
-path_prefix = "/"
-proxy = "${NAME}-up"
-forwarded = { forwarded = true, via = true }
-
-[[upstream]]
-name = "${NAME}-up"
-servers = ["${UP}"]
-"#;
-
-/// Listener names are unique per test and driver, so per-listener series
-/// never mix.
-fn start(driver: Driver, name: &str, origin: &Origin, certs: &[&TestCert]) -> Gateway {
-    let list: Vec<String> = certs.iter().map(|c| c.toml()).collect();
-    Gateway::builder(H3)
-        .var("NAME", format!("{name}-{driver}"))
-        .var("UP", origin.addr())
-        .var("CERTS", list.join(", "))
-        .driver(driver)
-        .start()
-        .unwrap()
-}
-
-fn listener(gw: &Gateway, name: &str, driver: Driver) -> std::net::SocketAddr {
-    gw.addr(&format!("{name}-{driver}"))
-}
 
 /// Answers `len sha256` of the request body it received.
 fn digest_origin() -> Origin {
@@ -90,8 +41,6 @@ each_driver!(
     concurrent_streams_on_several_connections,
     sni_picks_the_certificate,
     static_answers_and_gateway_errors_over_h3,
-    malformed_requests_get_stream_errors_and_the_gateway_keeps_serving,
-    content_length_that_disagrees_with_data_is_a_counted_stream_error,
     access_log_says_http3,
 );
 
@@ -385,169 +334,6 @@ fn static_answers_and_gateway_errors_over_h3(driver: Driver) {
         assert_eq!(x.error, None, "{s}");
     }
     assert_eq!(hang.requests(), 1);
-}
-
-/// (what, raw header section) of requests RFC 9114 §4.1.2 calls malformed.
-fn malformed_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    let base = [
-        (":method", "GET"),
-        (":scheme", "https"),
-        (":authority", "localhost"),
-        (":path", "/m"),
-    ];
-    let with = |extra: (&'static str, &'static str)| {
-        let mut v = base.to_vec();
-        v.push(extra);
-        v
-    };
-    vec![
-        ("missing :path", base[..3].to_vec()),
-        ("missing :method", base[1..].to_vec()),
-        ("unknown pseudo-header", with((":foo", "bar"))),
-        ("duplicate :path", with((":path", "/other"))),
-        (
-            "pseudo-header after a regular field",
-            vec![
-                (":method", "GET"),
-                (":scheme", "https"),
-                (":authority", "localhost"),
-                ("x-regular", "1"),
-                (":path", "/m"),
-            ],
-        ),
-        ("upper-case header name", with(("X-Upper", "1"))),
-        ("connection header", with(("connection", "close"))),
-        ("te other than trailers", with(("te", "gzip"))),
-    ]
-}
-
-fn malformed_requests_get_stream_errors_and_the_gateway_keeps_serving(driver: Driver) {
-    let _g = STREAM_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
-    let cert = TestCert::new(&["localhost"]).unwrap();
-    let origin = Origin::start(handlers::echo()).unwrap();
-    let gw = start(driver, "malformed", &origin, &[&cert]);
-    let addr = listener(&gw, "malformed", driver);
-    let admin = gw.admin().unwrap();
-    let before = scrape_sum(admin, "shardgate_quic_stream_errors_total", &[]);
-    let cases = malformed_cases();
-    // Each on its own connection, all at once.
-    let running: Vec<_> = cases
-        .iter()
-        .map(|(_, hs)| {
-            let plan = H3Plan::new(addr, "localhost", &cert)
-                .timeout(Duration::from_secs(10))
-                .request(H3Request::raw(hs));
-            h3client::spawn(&plan).unwrap()
-        })
-        .collect();
-    let mut wrong = Vec::new();
-    for ((what, _), run) in cases.iter().zip(running) {
-        let res = run.wait().unwrap();
-        let r = &res.requests[0];
-        let stream_error = r.error.as_deref() == Some("stream_reset:0x10e");
-        if !(stream_error || r.status == Some(400)) {
-            wrong.push(format!("{what}: status {:?} error {:?}", r.status, r.error));
-        }
-    }
-    // Nothing malformed reached the origin.
-    for r in origin.received() {
-        wrong.push(format!("reached the origin: {} {}", r.method, r.target));
-    }
-    // The gateway still serves new connections.
-    let ok = h3client::run(&H3Plan::new(addr, "localhost", &cert).connections(2)).unwrap();
-    assert!(ok.ok, "after malformed requests: {}", ok.summary());
-    let mut counted = 0.0;
-    wait_until(Duration::from_secs(2), || {
-        counted = scrape_sum(admin, "shardgate_quic_stream_errors_total", &[]) - before;
-        counted >= cases.len() as f64
-    });
-    if counted < cases.len() as f64 {
-        wrong.push(format!(
-            "shardgate_quic_stream_errors_total rose by {counted}, want {}",
-            cases.len()
-        ));
-    }
-    assert!(
-        wrong.is_empty(),
-        "malformed requests:\n{}",
-        wrong.join("\n")
-    );
-}
-
-/// RFC 9114 §4.1.2: a content-length that disagrees with the DATA frames'
-/// total is malformed, and so is a trailer section with a pseudo-header
-/// (§4.3): a stream error H3_MESSAGE_ERROR, counted like the other
-/// malformed requests.
-fn content_length_that_disagrees_with_data_is_a_counted_stream_error(driver: Driver) {
-    let _g = STREAM_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
-    let cert = TestCert::new(&["localhost"]).unwrap();
-    let origin = Origin::start(handlers::echo()).unwrap();
-    let gw = start(driver, "clmismatch", &origin, &[&cert]);
-    let addr = listener(&gw, "clmismatch", driver);
-    let admin = gw.admin().unwrap();
-    let before = scrape_sum(admin, "shardgate_quic_stream_errors_total", &[]);
-    let cases = [
-        (
-            "content-length above the DATA sent",
-            H3Request::post("/short").body("abc").content_length(10),
-        ),
-        (
-            "content-length below the DATA sent",
-            H3Request::post("/long").body("abcdefgh").content_length(2),
-        ),
-        (
-            // The mismatch shows while more of the body is still arriving:
-            // the stream error must not meet a read in flight (h3-quinn
-            // panicked there, ADR 10).
-            "content-length far below a 1 MiB body",
-            H3Request::post("/huge")
-                .body_size(MIB as u64)
-                .content_length(10),
-        ),
-        (
-            "DATA after content-length: 0",
-            H3Request::post("/zero").body("abc").content_length(0),
-        ),
-        (
-            "a pseudo-header in the trailers",
-            H3Request::post("/trailed")
-                .body("abc")
-                .no_content_length()
-                .trailers(&[(":path", "/elsewhere"), ("x-sum", "3")]),
-        ),
-    ];
-    let mut wrong = Vec::new();
-    for (what, req) in cases.iter() {
-        let plan = H3Plan::new(addr, "localhost", &cert)
-            .timeout(Duration::from_secs(10))
-            .request(req.clone());
-        let res = h3client::run(&plan).unwrap();
-        let r = &res.requests[0];
-        let stream_error = r.error.as_deref() == Some("stream_reset:0x10e");
-        if !(stream_error || r.status == Some(400)) {
-            wrong.push(format!("{what}: status {:?} error {:?}", r.status, r.error));
-        }
-    }
-    let ok = h3client::run(&H3Plan::new(addr, "localhost", &cert)).unwrap();
-    assert!(ok.ok, "after malformed requests: {}", ok.summary());
-    assert!(
-        wrong.is_empty(),
-        "not refused as malformed:\n{}",
-        wrong.join("\n")
-    );
-    let mut counted = 0.0;
-    wait_until(Duration::from_secs(2), || {
-        counted = scrape_sum(admin, "shardgate_quic_stream_errors_total", &[]) - before;
-        counted >= cases.len() as f64
-    });
-    assert!(
-        counted >= cases.len() as f64,
-        "shardgate_quic_stream_errors_total rose by {counted}, want {}",
-        cases.len()
-    );
-    // Still serving once every stream error has been handled.
-    let after = h3client::run(&H3Plan::new(addr, "localhost", &cert)).unwrap();
-    assert!(after.ok, "after the stream errors: {}", after.summary());
 }
 
 const LOGGED: &str = r#"

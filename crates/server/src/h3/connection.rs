@@ -47,7 +47,6 @@ pub async fn serve(
     early_data: bool,
     slot: Slot,
 ) {
-    let client = incoming.remote_address();
     let snap = ctx.snapshot();
     let scfg = &snap.snap.config.server;
     let handshake = scfg.timeouts.tls_handshake;
@@ -130,6 +129,9 @@ pub async fn serve(
                 Ok(Some(resolver)) => {
                     q.streams.increment(1);
                     let guard = InFlight::enter(&inflight);
+                    // Where the client is now: it may have migrated since
+                    // the handshake (the access log shows this address).
+                    let client = conn.remote_address();
                     // Still in early data: the handshake has not completed.
                     let early = established.as_ref().is_some_and(|e| !e.get());
                     monoio::spawn({

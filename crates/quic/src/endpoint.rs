@@ -43,15 +43,7 @@ pub fn server_configs(
     let crypto =
         Arc::new(QuicServerConfig::try_from(Arc::new(tls)).map_err(|e| Error::Tls(e.to_string()))?);
     let mut out = Vec::with_capacity(IDLE_VARIANTS);
-    for i in 0..IDLE_VARIANTS {
-        // Evenly from (1 - j) to (1 + j) of the configured time.
-        let share = if IDLE_VARIANTS > 1 {
-            i as f64 / (IDLE_VARIANTS - 1) as f64
-        } else {
-            0.5
-        };
-        let factor = 1.0 - t.idle_jitter + 2.0 * t.idle_jitter * share;
-        let idle = t.max_idle_time.mul_f64(factor.max(0.0));
+    for idle in idle_times(t.max_idle_time, t.idle_jitter) {
         let mut tc = TransportConfig::default();
         tc.max_concurrent_bidi_streams(VarInt::from_u32(t.max_streams))
             .max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS))
@@ -63,6 +55,16 @@ pub fn server_configs(
         out.push(Arc::new(sc));
     }
     Ok(out)
+}
+
+/// The idle times of the variants: evenly spread from (1 − jitter) to
+/// (1 + jitter) of `max_idle` (jitter is validated to 0–0.5).
+fn idle_times(max_idle: Duration, jitter: f64) -> impl Iterator<Item = Duration> {
+    let jitter = jitter.clamp(0.0, 1.0);
+    (0..IDLE_VARIANTS).map(move |i| {
+        let share = i as f64 / (IDLE_VARIANTS - 1).max(1) as f64;
+        max_idle.mul_f64(1.0 - jitter + 2.0 * jitter * share)
+    })
 }
 
 /// Builds the shard's endpoint on its socket. Must run on the shard thread
@@ -84,4 +86,22 @@ pub fn shard_endpoint(
         Arc::new(MonoioRuntime),
     )?;
     Ok(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_times_spread_evenly_over_the_jitter() {
+        let t: Vec<Duration> = idle_times(Duration::from_secs(30), 0.15).collect();
+        assert_eq!(t.len(), IDLE_VARIANTS);
+        assert_eq!(t[0], Duration::from_millis(25_500));
+        assert_eq!(t[IDLE_VARIANTS - 1], Duration::from_millis(34_500));
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+        let mean = t.iter().sum::<Duration>() / IDLE_VARIANTS as u32;
+        assert!(mean.abs_diff(Duration::from_secs(30)) < Duration::from_millis(1));
+        // No jitter: every variant is the configured time.
+        assert!(idle_times(Duration::from_secs(5), 0.0).all(|d| d == Duration::from_secs(5)));
+    }
 }

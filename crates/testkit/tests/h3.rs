@@ -409,4 +409,12 @@ fn access_log_says_http3(driver: Driver) {
     assert_eq!(line["status"], 200, "{line}");
     assert_eq!(line["method"], "GET", "{line}");
     assert_eq!(line["route"], format!("{name}-proxy"), "{line}");
+    assert_eq!(line["tls_version"], "TLSv1.3", "{line}");
+    assert_eq!(line["sni"], "localhost", "{line}");
+    // The request's own wall-clock time, not the epoch.
+    let time = line["time"].as_str().unwrap_or_default();
+    assert!(
+        time.starts_with("20") && !time.starts_with("1970"),
+        "{line}"
+    );
 }

@@ -109,6 +109,12 @@ pub async fn serve(
             return;
         }
     };
+    // The server name the client asked for, once per connection.
+    let sni: Option<Rc<str>> = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.server_name)
+        .map(Rc::from);
     let inflight = Rc::new(Cell::new(0usize));
     let mut drain_until: Option<Instant> = None;
     let mut accept_done = false;
@@ -132,12 +138,14 @@ pub async fn serve(
                     // Where the client is now: it may have migrated since
                     // the handshake (the access log shows this address).
                     let client = conn.remote_address();
+                    let sni = sni.clone();
                     // Still in early data: the handshake has not completed.
                     let early = established.as_ref().is_some_and(|e| !e.get());
                     monoio::spawn({
                         let ctx = ctx.clone();
                         async move {
-                            super::request::serve(ctx, listener, client, resolver, early).await;
+                            let on = super::request::OnConnection { early, sni };
+                            super::request::serve(ctx, listener, client, resolver, on).await;
                             drop(guard);
                         }
                     });

@@ -17,6 +17,7 @@ use super::forward::{self, ReqBody};
 use super::head::{h1_to_h3, validate};
 use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
+use crate::lifecycle::context::Field;
 use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
 
 /// Longest wait for the first DATA frame (or the end of the stream) of a
@@ -25,12 +26,20 @@ pub(super) fn body_wait(snap: &ShardSnap) -> Duration {
     snap.snap.config.server.timeouts.body_read
 }
 
+/// What a request learns from its connection.
+pub struct OnConnection {
+    /// Still in early data: the handshake has not completed.
+    pub early: bool,
+    /// The TLS server name the client asked for (for the access log).
+    pub sni: Option<Rc<str>>,
+}
+
 pub async fn serve(
     ctx: Rc<ShardCtx>,
     listener: usize,
     client: SocketAddr,
     resolver: RequestResolver<h3_quinn::Connection, Bytes>,
-    early: bool,
+    on: OnConnection,
 ) {
     let (req, mut stream) = match resolver.resolve_request().await {
         Ok(r) => r,
@@ -48,16 +57,17 @@ pub async fn serve(
     let mut rq = RequestCtx::new(listener, client, Some("TLSv1.3"));
     rq.protocol = "HTTP/3";
     rq.log_enabled = snap.snap.config.access_log.is_some();
-    let mut out = ctx.buffers.take();
-    if early && !shardgate_proxy::is_safe(req.method().as_str()) {
-        // Early data can be replayed by an attacker: only safe methods may
-        // use it (RFC 8470 §3); the client repeats this after the handshake.
-        rq.fail(Error::new(ErrorKind::TooEarly));
-        respond_error(&ctx, &mut stream, &mut rq, &mut out, false).await;
-    } else {
-        handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out).await;
+    if rq.log_enabled {
+        rq.wall = std::time::SystemTime::now();
     }
+    let mut out = ctx.buffers.take();
+    handle(&ctx, &snap, &req, &mut stream, &mut rq, &mut out, on.early).await;
     ctx.give_buffer(out);
+    if rq.log_enabled {
+        if let Some(sni) = on.sni.as_deref() {
+            rq.fields.put(Field::Sni, sni.as_bytes());
+        }
+    }
     if rq
         .failure
         .is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream)
@@ -77,6 +87,7 @@ async fn handle(
     stream: &mut Stream,
     rq: &mut RequestCtx,
     out: &mut Vec<u8>,
+    early: bool,
 ) {
     let cfg = &snap.snap.config;
     let declared = match validate(req) {
@@ -139,7 +150,16 @@ async fn handle(
         user_agent: field("user-agent"),
         referer: field("referer"),
     };
-    let decision = lifecycle::enter(ctx, snap, rq, &view);
+    let decision = lifecycle::enter(ctx, snap, rq, &view).and_then(|d| {
+        if early && !shardgate_proxy::is_safe(method) {
+            // Early data can be replayed by an attacker: only safe methods
+            // may use it (RFC 8470 §3); the client repeats this after the
+            // handshake.
+            Err(Error::new(ErrorKind::TooEarly))
+        } else {
+            Ok(d)
+        }
+    });
     let is_head = method == "HEAD";
     match decision {
         Err(e) => {

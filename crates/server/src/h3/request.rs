@@ -68,10 +68,14 @@ pub async fn serve(
             rq.fields.put(Field::Sni, sni.as_bytes());
         }
     }
-    if rq
-        .failure
-        .is_some_and(|e| e.side() == shardgate_proxy::Side::Downstream)
-    {
+    // As on HTTP/1.1: malformed or over-limit requests refused before routing.
+    let refused = rq.failure.is_some_and(|e| {
+        matches!(
+            e.kind(),
+            ErrorKind::ClientMalformed { .. } | ErrorKind::BodyTooLarge
+        )
+    });
+    if refused && rq.route.is_none() {
         ctx.metrics.client_errors.increment(1);
     }
     lifecycle::log::log(&ctx, &snap, &rq);

@@ -40,6 +40,7 @@ each_driver!(
     response_trailers_from_a_chunked_origin_reach_the_client,
     concurrent_streams_on_several_connections,
     sni_picks_the_certificate,
+    upstream_connections_are_pooled_across_requests,
     static_answers_and_gateway_errors_over_h3,
     access_log_says_http3,
 );
@@ -416,5 +417,27 @@ fn access_log_says_http3(driver: Driver) {
     assert!(
         time.starts_with("20") && !time.starts_with("1970"),
         "{line}"
+    );
+}
+
+/// HTTP/3 requests share the upstream keep-alive pool: ten requests one
+/// after another (bodies of every framing) use one origin connection.
+fn upstream_connections_are_pooled_across_requests(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"pooled")).unwrap();
+    let gw = start(driver, "pooled", &origin, &[&cert]);
+    let mut plan = H3Plan::new(listener(&gw, "pooled", driver), "localhost", &cert);
+    for i in 0..5 {
+        plan = plan
+            .request(H3Request::get(&format!("/get/{i}")))
+            .request(H3Request::post(&format!("/post/{i}")).body("x"));
+    }
+    let res = h3client::run(&plan).unwrap();
+    assert!(res.ok, "{}", res.summary());
+    assert_eq!(origin.requests(), 10);
+    assert_eq!(
+        origin.connections(),
+        1,
+        "every request after the first should reuse the pooled upstream connection"
     );
 }

@@ -21,6 +21,7 @@ static STREAM_ERRORS: Mutex<()> = Mutex::new(());
 each_driver!(
     malformed_requests_get_stream_errors_and_the_gateway_keeps_serving,
     content_length_that_disagrees_with_data_is_a_counted_stream_error,
+    a_head_that_never_completes_is_ended_after_header_read,
 );
 
 /// (what, raw header section) of requests RFC 9114 §4.1.2 calls malformed.
@@ -184,4 +185,55 @@ fn content_length_that_disagrees_with_data_is_a_counted_stream_error(driver: Dri
     // Still serving once every stream error has been handled.
     let after = h3client::run(&H3Plan::new(addr, "localhost", &cert)).unwrap();
     assert!(after.ok, "after the stream errors: {}", after.summary());
+}
+
+const SLOW: &str = r#"
+[server.timeouts]
+header_read = "1s"
+
+[[listener]]
+name = "${NAME}"
+address = "127.0.0.1:0"
+protocol = "h3"
+[listener.tls]
+certificates = [${CERTS}]
+
+[[route]]
+respond = { status = 200, body = "ok" }
+"#;
+
+/// A request stream whose HEADERS frame never completes (a slowloris on one
+/// stream) is ended after `header_read`, like an HTTP/1.1 head; the
+/// connection's other requests are served.
+fn a_head_that_never_completes_is_ended_after_header_read(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let name = format!("slowhead-{driver}");
+    let gw = shardgate_testkit::Gateway::builder(SLOW)
+        .var("NAME", &name)
+        .var("CERTS", cert.toml())
+        .driver(driver)
+        .start()
+        .unwrap();
+    let addr = gw.addr(&name);
+    let out = std::process::Command::new("python3")
+        .arg(shardgate_testkit::binary::workspace_root().join("crates/testkit/tools/h3stall.py"))
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg("localhost")
+        .arg(&cert.cert)
+        .arg("5")
+        .output()
+        .expect("python3 runs (aioquic: pip install aioquic)");
+    assert!(
+        out.status.success(),
+        "h3stall.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let after = r["ended_after_s"].as_f64();
+    assert!(
+        after.is_some_and(|t| (0.9..3.0).contains(&t)),
+        "the stalled stream was not ended after header_read (1 s): {r}"
+    );
+    assert_eq!(r["get_status"], 200, "the connection stopped serving: {r}");
 }

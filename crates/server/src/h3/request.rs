@@ -41,7 +41,18 @@ pub async fn serve(
     resolver: RequestResolver<h3_quinn::Connection, Bytes>,
     on: OnConnection,
 ) {
-    let (req, mut stream) = match resolver.resolve_request().await {
+    // A stream whose HEADERS never complete is a slowloris: the same
+    // `header_read` limit as an HTTP/1.1 head. Dropping the stream on the
+    // timeout ends it (quinn stops and finishes both directions).
+    let header_read = ctx.snapshot().snap.config.server.timeouts.header_read;
+    let resolved = match monoio::time::timeout(header_read, resolver.resolve_request()).await {
+        Ok(r) => r,
+        Err(_) => {
+            ctx.metrics.quic.stream_errors.increment(1);
+            return;
+        }
+    };
+    let (req, mut stream) = match resolved {
         Ok(r) => r,
         Err(e) => {
             // h3 answered it already (431) or reset the stream

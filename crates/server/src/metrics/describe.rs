@@ -133,7 +133,7 @@ pub fn describe_all() {
     describe_counter!(
         "shardgate_quic_stream_errors_total",
         Unit::Count,
-        "HTTP/3 requests refused with a stream error (malformed: H3_MESSAGE_ERROR)"
+        "HTTP/3 request streams ended with an error: malformed (H3_MESSAGE_ERROR) or a head not complete within header_read"
     );
     describe_counter!(
         "shardgate_quic_bytes_received_total",

@@ -14,7 +14,8 @@ pub struct QuicMetrics {
     pub retries: Counter,
     /// Request streams accepted.
     pub streams: Counter,
-    /// Malformed requests answered with a stream error.
+    /// Malformed requests answered with a stream error, and heads not
+    /// complete within `header_read`.
     pub stream_errors: Counter,
     pub bytes_received: Counter,
     pub bytes_sent: Counter,

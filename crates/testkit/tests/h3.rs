@@ -41,6 +41,7 @@ each_driver!(
     concurrent_streams_on_several_connections,
     sni_picks_the_certificate,
     upstream_connections_are_pooled_across_requests,
+    https_responses_advertise_the_h3_listener,
     static_answers_and_gateway_errors_over_h3,
     access_log_says_http3,
 );
@@ -440,4 +441,74 @@ fn upstream_connections_are_pooled_across_requests(driver: Driver) {
         1,
         "every request after the first should reuse the pooled upstream connection"
     );
+}
+
+const ADVERTISED: &str = r#"
+[[listener]]
+name = "${NAME}-h3"
+address = "127.0.0.1:0"
+protocol = "h3"
+[listener.tls]
+certificates = [${CERTS}]
+
+[[listener]]
+name = "${NAME}-https"
+address = "127.0.0.1:0"
+[listener.tls]
+certificates = [${CERTS}]
+alt_svc = "${NAME}-h3"
+
+[[route]]
+path_prefix = "/static"
+respond = { status = 200, body = "static" }
+
+[[route]]
+proxy = "up"
+
+[[upstream]]
+name = "up"
+servers = ["${UP}"]
+"#;
+
+/// A TLS-over-TCP listener with `alt_svc` names its h3 listener's bound port
+/// in `Alt-Svc` on proxied and static answers, and a client that follows it
+/// gets the same route over HTTP/3.
+fn https_responses_advertise_the_h3_listener(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"origin")).unwrap();
+    let name = format!("altsvc-{driver}");
+    let gw = Gateway::builder(ADVERTISED)
+        .var("NAME", &name)
+        .var("CERTS", cert.toml())
+        .var("UP", origin.addr())
+        .driver(driver)
+        .start()
+        .unwrap();
+    let h3_port = gw.addr(&format!("{name}-h3")).port();
+    let https = gw.addr(&format!("{name}-https")).port();
+    let want = format!("h3=\":{h3_port}\"; ma=86400");
+    for path in ["/proxied", "/static"] {
+        let out = shardgate_testkit::tools::curl(&[
+            "--cacert",
+            cert.cert.to_str().unwrap(),
+            "--resolve",
+            &format!("localhost:{https}:127.0.0.1"),
+            "-D",
+            "-",
+            &format!("https://localhost:{https}{path}"),
+        ])
+        .unwrap();
+        assert_eq!(out.status, 200, "{}", out.stderr);
+        let head = String::from_utf8_lossy(&out.body).to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("alt-svc: {want}")),
+            "{path}: no alt-svc naming port {h3_port}: {head}"
+        );
+    }
+    let res = h3client::run(
+        &H3Plan::new(gw.addr(&format!("{name}-h3")), "localhost", &cert)
+            .request(H3Request::get("/static")),
+    )
+    .unwrap();
+    assert_eq!(res.requests[0].status, Some(200), "{}", res.summary());
 }

@@ -61,6 +61,10 @@ struct Args {
     /// Bulk download: defaults to 1 connection x 1 stream; the summary leads with MB/s.
     #[arg(long)]
     download: bool,
+    /// Offer only the post-quantum hybrid key exchange X25519MLKEM768: its key share makes
+    /// the ClientHello span two Initial datagrams (what steering must keep on one shard).
+    #[arg(long)]
+    pq: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -167,7 +171,7 @@ fn main() -> anyhow::Result<()> {
         addr,
         sni: args.sni.clone().unwrap_or_else(|| bare.to_string()),
         uri,
-        client: client_config(args.insecure, args.cacert.as_deref())?,
+        client: client_config(args.insecure, args.cacert.as_deref(), args.pq)?,
         timeout: args.timeout,
     });
 
@@ -434,8 +438,13 @@ async fn one_request(
 fn client_config(
     insecure: bool,
     cacert: Option<&std::path::Path>,
+    pq: bool,
 ) -> anyhow::Result<quinn::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if pq {
+        provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768];
+    }
+    let provider = Arc::new(provider);
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let mut tls = if insecure {

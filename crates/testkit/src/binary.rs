@@ -25,18 +25,33 @@ pub fn workspace_root() -> PathBuf {
 /// binary is current), so a test never runs a stale binary.
 pub fn shardgate_binary() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| locate().map_err(|e| e.to_string()))
+    BIN.get_or_init(|| match std::env::var_os("SHARDGATE_BIN") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => locate("shardgate", "shardgate").map_err(|e| e.to_string()),
+    })
+    .clone()
+    .map_err(|message| Error::Tool {
+        tool: "cargo build -p shardgate".into(),
+        message,
+    })
+}
+
+/// The benches' HTTP/3 load generator (`benches/h3load`), built like the
+/// gateway: a quinn + rustls client, unlike aioquic able to send a
+/// post-quantum (multi-datagram) ClientHello.
+pub fn h3load_binary() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| locate("shardgate-h3load", "h3load").map_err(|e| e.to_string()))
         .clone()
         .map_err(|message| Error::Tool {
-            tool: "cargo build -p shardgate".into(),
+            tool: "cargo build -p shardgate-h3load".into(),
             message,
         })
 }
 
-fn locate() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SHARDGATE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
+/// Builds `package` for the profile the tests run under and returns its
+/// binary `bin`.
+fn locate(package: &str, bin_name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let profile_dir = exe
         .parent()
@@ -53,7 +68,7 @@ fn locate() -> Result<PathBuf> {
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("-p")
-        .arg("shardgate")
+        .arg(package)
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target_dir);
@@ -70,7 +85,7 @@ fn locate() -> Result<PathBuf> {
     if !out.status.success() {
         return Err(tool(String::from_utf8_lossy(&out.stderr).into_owned()));
     }
-    let bin = profile_dir.join("shardgate");
+    let bin = profile_dir.join(bin_name);
     if !bin.is_file() {
         return Err(tool(format!("built, but {} is missing", bin.display())));
     }

@@ -107,7 +107,72 @@ each_driver!(
     reload_keeps_established_connections,
     metrics_show_handshakes_and_table_slots,
     stateless_retry_comes_before_every_new_connection,
+    post_quantum_client_hellos_stay_on_their_shard,
 );
+
+/// A post-quantum key share makes the ClientHello span two Initial
+/// datagrams, which only the client's DCID ties together: with 2 shards both
+/// must reach the same one. h3load (quinn + rustls) offers X25519MLKEM768
+/// only (`--pq`); aioquic cannot. With the steering program no datagram is
+/// redirected; without it the redirect keeps every handshake whole.
+fn post_quantum_client_hellos_stay_on_their_shard(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"pq")).unwrap();
+    for steering in ["hash", "none"] {
+        let mut s = Setup::new(&format!("pq-{steering}"), driver);
+        s.shards = 2;
+        s.steering = steering;
+        let gw = s.start(driver, &origin, &cert);
+        let _guard = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+        let redirected = counter(&gw, "shardgate_quic_packets_redirected_total");
+        let handshakes = counter(&gw, "shardgate_quic_handshakes_total");
+        let addr = gw.addr(&s.name);
+        let out = std::process::Command::new(shardgate_testkit::binary::h3load_binary().unwrap())
+            .args([
+                "-c",
+                "8",
+                "-s",
+                "2",
+                "-d",
+                "2s",
+                "--pq",
+                "--sni",
+                "localhost",
+                "--cacert",
+            ])
+            .arg(&cert.cert)
+            .arg("--url")
+            .arg(format!("https://127.0.0.1:{}/pq", addr.port()))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("H3LOAD_JSON "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no result line: {stdout} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let r: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert!(r["requests"].as_u64().unwrap_or(0) > 0, "{steering}: {r}");
+        assert_eq!(r["non2xx"], 0, "{steering}: {r}");
+        assert!(
+            r["errors"].as_object().is_none_or(|e| e.is_empty()),
+            "{steering}: {r}"
+        );
+        assert!(
+            counter(&gw, "shardgate_quic_handshakes_total") - handshakes >= 8.0,
+            "{steering}: fewer than 8 handshakes completed"
+        );
+        let moved = counter(&gw, "shardgate_quic_packets_redirected_total") - redirected;
+        match steering {
+            "hash" => assert_eq!(moved, 0.0, "the steering program missed datagrams"),
+            _ => assert!(moved > 0.0, "without the program nothing was redirected"),
+        }
+    }
+}
 
 fn stateless_retry_comes_before_every_new_connection(driver: Driver) {
     let cert = TestCert::new(&["localhost"]).unwrap();

@@ -14,5 +14,7 @@ pub mod connection;
 pub mod forward;
 pub mod head;
 pub mod listener;
+pub mod outgoing;
+pub mod receive;
 pub mod request;
 pub mod stream;

@@ -13,8 +13,9 @@ use http::Request;
 use shardgate_http::BodyKind;
 use shardgate_proxy::{write_error_response_for, write_static_response, Error, ErrorKind};
 
-use super::forward::{self, ReqBody};
+use super::forward;
 use super::head::{h1_to_h3, validate};
+use super::outgoing::{Forward, ReqBody};
 use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
@@ -195,7 +196,7 @@ async fn handle(
             }
         }
         Ok(Decision::Proxy(route, upstream)) => {
-            let f = forward::Forward {
+            let f = Forward {
                 req,
                 route,
                 upstream,

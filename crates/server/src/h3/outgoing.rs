@@ -1,0 +1,37 @@
+//! What an HTTP/3 request takes upstream: whether it has a body, and the
+//! parts of its head the send and receive phases read.
+
+use shardgate_config::RouteConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReqBody {
+    None,
+    Length(u64),
+    /// No Content-Length: sent upstream chunked.
+    Streamed,
+}
+
+impl ReqBody {
+    /// Declared or seen to carry no bytes.
+    pub fn is_empty(self) -> bool {
+        matches!(self, ReqBody::None | ReqBody::Length(0))
+    }
+}
+
+pub struct Forward<'a> {
+    pub req: &'a http::Request<()>,
+    pub route: &'a RouteConfig,
+    pub upstream: usize,
+    pub body: ReqBody,
+    /// Body bytes read to learn that a body exists.
+    pub first: &'a mut Vec<u8>,
+    pub id_header: &'a str,
+}
+
+impl Forward<'_> {
+    /// Whether a failed attempt may be sent again (with `should_retry`'s
+    /// other conditions): idempotent and without a body.
+    pub fn replayable(&self) -> bool {
+        self.body.is_empty() && shardgate_proxy::is_idempotent(self.req.method().as_str())
+    }
+}

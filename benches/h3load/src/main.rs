@@ -7,10 +7,10 @@
 //! (recorded). A request counts when its whole body arrived inside the recorded window;
 //! body bytes count as they arrive inside it. Prints a wrk-like summary and a last line
 //! `H3LOAD_JSON {...}` for the harness.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -18,72 +18,17 @@ use anyhow::{bail, Context};
 use bytes::{Buf, Bytes};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+
+mod args;
+mod report;
+mod tls;
+
+use args::Args;
+use report::{fmt_dur, report};
+use tls::client_config;
 
 /// Latencies are recorded in µs, up to 10 minutes, 3 significant digits.
 const HIST_MAX_US: u64 = 600_000_000;
-
-#[derive(Parser, Debug)]
-#[command(name = "h3load", version, about = "wrk-like HTTP/3 load generator")]
-struct Args {
-    /// QUIC connections in total (default 10; 1 with --download).
-    #[arg(short = 'c', long)]
-    connections: Option<usize>,
-    /// Concurrent requests (streams) per connection (default 1).
-    #[arg(short = 's', long)]
-    streams: Option<usize>,
-    /// Recorded duration: 10s, 500ms, 1m or plain seconds.
-    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Unrecorded load before the recorded duration.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    warmup: Duration,
-    /// OS threads (each its own runtime and UDP socket); connections are dealt round-robin.
-    #[arg(short = 't', long, default_value_t = 1)]
-    threads: usize,
-    /// https://host:port/path
-    #[arg(long)]
-    url: String,
-    /// Accept any server certificate.
-    #[arg(short = 'k', long)]
-    insecure: bool,
-    /// TLS server name (default: the URL's host).
-    #[arg(long)]
-    sni: Option<String>,
-    /// PEM file of trusted certificates (when not --insecure).
-    #[arg(long)]
-    cacert: Option<PathBuf>,
-    /// Per-request timeout.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Bulk download: defaults to 1 connection x 1 stream; the summary leads with MB/s.
-    #[arg(long)]
-    download: bool,
-    /// Offer only the post-quantum hybrid key exchange X25519MLKEM768: its key share makes
-    /// the ClientHello span two Initial datagrams (what steering must keep on one shard).
-    #[arg(long)]
-    pq: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
-    if !(v >= 0.0 && v.is_finite()) {
-        return Err(format!("not a duration: {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
-}
 
 /// The measurement window, the same for every thread.
 #[derive(Clone, Copy)]
@@ -433,183 +378,4 @@ async fn one_request(
     tokio::time::timeout_at(at, res)
         .await
         .unwrap_or_else(|_| Err(expired()))
-}
-
-fn client_config(
-    insecure: bool,
-    cacert: Option<&std::path::Path>,
-    pq: bool,
-) -> anyhow::Result<quinn::ClientConfig> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    if pq {
-        provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768];
-    }
-    let provider = Arc::new(provider);
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])?;
-    let mut tls = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth()
-    } else {
-        let path = cacert.context("give --cacert FILE or --insecure")?;
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-            let cert: CertificateDer<'static> = cert.context("--cacert")?;
-            roots.add(cert)?;
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
-    let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
-    // Receive windows well above quinn's defaults (1.25 MB per stream, sized for 100 ms
-    // at 100 Mbit/s): a busy client core must not be what limits a loopback download.
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .stream_receive_window(quinn::VarInt::from_u32(16 << 20))
-        .receive_window(quinn::VarInt::from_u32(64 << 20));
-    cfg.transport_config(Arc::new(transport));
-    Ok(cfg)
-}
-
-/// `--insecure`: any certificate; handshake signatures are still checked.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn fmt_dur(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        let s = format!("{:.3}", d.as_secs_f64());
-        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-fn fmt_us(us: u64) -> String {
-    if us >= 1_000_000 {
-        format!("{:.2}s", us as f64 / 1e6)
-    } else if us >= 1_000 {
-        format!("{:.2}ms", us as f64 / 1e3)
-    } else {
-        format!("{us}us")
-    }
-}
-
-fn report(args: &Args, conns: usize, streams: usize, duration: Duration, t: &Tally) {
-    let secs = duration.as_secs_f64().max(1e-9);
-    let rps = t.requests as f64 / secs;
-    let mbps = t.bytes as f64 / secs / 1e6;
-    let h = &t.hist;
-    let (p50, p90, p99, max) = if t.requests > 0 {
-        (
-            h.value_at_quantile(0.50),
-            h.value_at_quantile(0.90),
-            h.value_at_quantile(0.99),
-            h.max(),
-        )
-    } else {
-        (0, 0, 0, 0)
-    };
-    let mean = if t.requests > 0 { h.mean() } else { 0.0 };
-    if args.download {
-        println!("  Download: {mbps:.1} MB/s ({:.3} GB/s)", mbps / 1e3);
-    }
-    println!(
-        "  Latency   mean {}  max {}",
-        fmt_us(mean as u64),
-        fmt_us(max)
-    );
-    println!("  Latency Distribution");
-    for (label, v) in [("50%", p50), ("90%", p90), ("99%", p99)] {
-        println!("     {label:>4}  {}", fmt_us(v));
-    }
-    println!(
-        "  {} requests in {}, {:.2}MB read",
-        t.requests,
-        fmt_dur(duration),
-        t.bytes as f64 / 1e6
-    );
-    let non2xx: u64 = t
-        .status
-        .iter()
-        .filter(|(s, _)| !(200..400).contains(*s))
-        .map(|(_, n)| n)
-        .sum();
-    if !t.errors.is_empty() {
-        let list: Vec<String> = t.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("  Errors: {}", list.join(", "));
-    }
-    if non2xx > 0 {
-        println!("  Non-2xx or 3xx responses: {non2xx}");
-    }
-    println!("Requests/sec: {rps:>10.2}");
-    println!("Transfer/sec: {mbps:>10.2}MB");
-    let errors: Vec<String> = t
-        .errors
-        .iter()
-        .map(|(k, v)| format!("\"{k}\":{v}"))
-        .collect();
-    let status: Vec<String> = t
-        .status
-        .iter()
-        .map(|(k, v)| format!("\"{k}\":{v}"))
-        .collect();
-    println!(
-        "H3LOAD_JSON {{\"connections\":{conns},\"streams\":{streams},\"duration_s\":{secs:.3},\
-         \"requests\":{},\"rps\":{rps:.2},\"bytes\":{},\"mb_per_s\":{mbps:.3},\
-         \"latency_us\":{{\"mean\":{mean:.1},\"p50\":{p50},\"p90\":{p90},\"p99\":{p99},\"max\":{max}}},\
-         \"non2xx\":{non2xx},\"status\":{{{}}},\"errors\":{{{}}}}}",
-        t.requests,
-        t.bytes,
-        status.join(","),
-        errors.join(",")
-    );
 }

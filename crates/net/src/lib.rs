@@ -36,6 +36,7 @@ mod poller;
 mod quic_steering;
 mod runtime;
 mod skip;
+mod socket;
 mod steering;
 mod sys;
 mod udp;

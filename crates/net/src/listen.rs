@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Socket, Type};
 
 use crate::{steering_program, sys, Error, Steering};
 
@@ -158,20 +158,7 @@ fn warn_if_server_tfo_disabled(addr: SocketAddr) {
 
 fn listener(addr: SocketAddr, reuse_port: bool, backlog: u32) -> Result<Socket, Error> {
     let err = |op: &'static str| move |source| Error::Socket { op, addr, source };
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(err("socket"))?;
-    sock.set_reuse_address(true)
-        .map_err(err("setsockopt(SO_REUSEADDR)"))?;
-    if reuse_port {
-        sock.set_reuse_port(true)
-            .map_err(err("setsockopt(SO_REUSEPORT)"))?;
-    }
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)
-            .map_err(err("setsockopt(IPV6_V6ONLY)"))?;
-    }
-    sock.set_nonblocking(true)
-        .map_err(err("fcntl(O_NONBLOCK)"))?;
+    let sock = crate::socket::unbound(addr, Type::STREAM, Protocol::TCP, reuse_port)?;
     // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which
     // saves a setsockopt per connection (tested in `tests/group.rs`).
     sock.set_tcp_nodelay(true)

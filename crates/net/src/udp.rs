@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Socket, Type};
 
 use crate::{quic_steering_program, sys, Error, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};
 
@@ -77,18 +77,7 @@ pub fn bind_udp_group(
 
 fn member(addr: SocketAddr) -> Result<Socket, Error> {
     let err = |op: &'static str| move |source| Error::Socket { op, addr, source };
-    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
-        .map_err(err("socket"))?;
-    sock.set_reuse_address(true)
-        .map_err(err("setsockopt(SO_REUSEADDR)"))?;
-    sock.set_reuse_port(true)
-        .map_err(err("setsockopt(SO_REUSEPORT)"))?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)
-            .map_err(err("setsockopt(IPV6_V6ONLY)"))?;
-    }
-    sock.set_nonblocking(true)
-        .map_err(err("fcntl(O_NONBLOCK)"))?;
+    let sock = crate::socket::unbound(addr, Type::DGRAM, Protocol::UDP, true)?;
     sock.set_recv_buffer_size(UDP_BUFFER_BYTES)
         .map_err(err("setsockopt(SO_RCVBUF)"))?;
     sock.set_send_buffer_size(UDP_BUFFER_BYTES)

@@ -16,6 +16,8 @@
 mod acquire;
 mod build;
 mod conn;
+mod connect;
+mod pick;
 mod server;
 
 pub use acquire::{acquire, release};

@@ -4,6 +4,7 @@
 //! keep-alive at work) and records every request it read in full (to check
 //! header rewriting and body integrity byte for byte).
 
+pub mod faults;
 pub mod handlers;
 
 use std::io::{self, Write};
@@ -117,6 +118,8 @@ struct Inner {
     connections: AtomicUsize,
     requests: AtomicUsize,
     received: Mutex<Vec<Request>>,
+    /// When each connection was accepted (measures reconnect backoff).
+    accepted_at: Mutex<Vec<Instant>>,
     changed: Condvar,
     /// Clones of the open connections, so the test (or drop) can close them.
     open: Mutex<Vec<(usize, TcpStream)>>,
@@ -138,7 +141,13 @@ impl Origin {
     }
 
     pub fn with_options(handler: Handler, opts: OriginOptions) -> Result<Origin> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), handler, opts)
+    }
+
+    /// An origin on a given address: a server that comes back on the port it
+    /// had (see [`faults::Flapping`]).
+    pub fn bind(addr: SocketAddr, handler: Handler, opts: OriginOptions) -> Result<Origin> {
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
             handler,
@@ -147,6 +156,7 @@ impl Origin {
             connections: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             received: Mutex::new(Vec::new()),
+            accepted_at: Mutex::new(Vec::new()),
             changed: Condvar::new(),
             open: Mutex::new(Vec::new()),
         });
@@ -168,6 +178,11 @@ impl Origin {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// When each connection was accepted, in accept order.
+    pub fn accept_times(&self) -> Vec<Instant> {
+        lock(&self.inner.accepted_at).clone()
     }
 
     /// Requests read in full so far (whatever the handler then did).
@@ -234,6 +249,7 @@ fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
             return;
         }
         let Ok(stream) = stream else { continue };
+        lock(&inner.accepted_at).push(Instant::now());
         let id = inner.connections.fetch_add(1, Ordering::SeqCst);
         let inner = inner.clone();
         let spawned = std::thread::Builder::new()

@@ -9,13 +9,14 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::net::{TcpConnectOpts, TcpStream};
 use shardgate_config::UpstreamConfig;
 use shardgate_net::{peek_state, PeerState};
 use shardgate_proxy::{Error, ErrorKind, Rng};
 
 use super::build::UpstreamState;
 use super::conn::{OpenGuard, UpConn};
+use super::connect::connect;
+use super::pick::pick;
 use super::server::{IdleConn, ServerState};
 
 /// A pooled connection idle for less than this (10 ms) is reused without the
@@ -55,18 +56,7 @@ pub async fn acquire(
     let mut tried = None;
     for _ in 0..ust.servers.len() {
         let now = Instant::now();
-        let pick = {
-            let mut b = ust.balancer.borrow_mut();
-            b.pick(|i| {
-                ust.servers
-                    .get(i)
-                    .is_some_and(|s| s.health.borrow().is_available(now))
-            })
-            // Every server is backing off: try one anyway rather than fail
-            // without trying (a recovered server is then found at once).
-            .or_else(|| b.pick(|_| true))
-        };
-        let Some(server) = pick.and_then(|i| ust.servers.get(i)) else {
+        let Some(server) = pick(ust, now) else {
             break;
         };
         tried = Some(server.addr);
@@ -84,16 +74,9 @@ pub async fn acquire(
             last = Error::new(ErrorKind::NoUpstreamAvailable);
             continue;
         }
-        let opts = TcpConnectOpts::default().tcp_fast_open(ucfg.tcp_fast_open);
         ust.metrics.connects.increment(1);
-        let res = monoio::time::timeout(
-            ucfg.connect_timeout,
-            TcpStream::connect_addr_with_config(server.addr, &opts),
-        )
-        .await;
-        match res {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
+        match connect(server, ucfg).await {
+            Ok(stream) => {
                 server.health.borrow_mut().record_success();
                 let took = now.elapsed();
                 ust.metrics.connect_seconds.record(took.as_secs_f64());
@@ -103,13 +86,9 @@ pub async fn acquire(
                     connect: Some(took),
                 });
             }
-            Ok(Err(e)) => {
-                tracing::debug!(upstream = %ust.name, server = %server.addr, error = %e, "connect failed");
-                last = Error::new(ErrorKind::UpstreamConnectRefused).with_errno(e.raw_os_error());
-            }
-            Err(_) => {
-                tracing::debug!(upstream = %ust.name, server = %server.addr, "connect timed out");
-                last = Error::new(ErrorKind::UpstreamConnectTimeout);
+            Err(e) => {
+                tracing::debug!(upstream = %ust.name, server = %server.addr, error = %e.kind(), errno = ?e.errno(), "connect failed");
+                last = e;
             }
         }
         ust.metrics.connect_errors.increment(1);

@@ -17,6 +17,7 @@ fn cycle(c: &mut Criterion) {
             max_conns_per_host: 0,
             idle_timeout: Duration::from_secs(60),
             idle_timeout_jitter: jitter,
+            ..PoolConfig::default()
         };
         let mut pool: Pool<u64> = Pool::new(&cfg);
         let mut rng = Rng::new(7);

@@ -88,6 +88,8 @@ impl Default for PoolConfig {
             max_conns_per_host: 0,
             idle_timeout: Duration::from_secs(60),
             idle_timeout_jitter: 0.1,
+            max_pending: 1024,
+            pending_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -417,6 +419,8 @@ mod tests {
                 "float",
                 pool.idle_timeout_jitter.to_string(),
             ),
+            ("max_pending", "integer", pool.max_pending.to_string()),
+            ("pending_timeout", "duration", dur(pool.pending_timeout)),
         ];
         let access = AccessLogConfig::default();
         let request_id = RequestIdConfig::default();

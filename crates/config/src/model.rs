@@ -356,4 +356,9 @@ pub struct PoolConfig {
     /// … give or take this fraction (0.0–0.5), so idle connections do not all
     /// expire at once.
     pub idle_timeout_jitter: f64,
+    /// Requests that may wait per server per shard for a connection when
+    /// `max_conns_per_host` are open; one more gets 503 at once.
+    pub max_pending: usize,
+    /// How long a request waits for a connection before it gets 503.
+    pub pending_timeout: Duration,
 }

@@ -202,4 +202,6 @@ pub(crate) struct RawPool {
     pub max_conns_per_host: Option<Spanned<Int>>,
     pub idle_timeout: Option<Spanned<DurationValue>>,
     pub idle_timeout_jitter: Option<Spanned<Float>>,
+    pub max_pending: Option<Spanned<Int>>,
+    pub pending_timeout: Option<Spanned<DurationValue>>,
 }

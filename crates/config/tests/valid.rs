@@ -109,6 +109,8 @@ max_idle_per_host = 0
 max_conns_per_host = 10
 idle_timeout = "5s"
 idle_timeout_jitter = 0
+max_pending = 7
+pending_timeout = "250ms"
 
 [[route]]
 name = "api"
@@ -203,6 +205,8 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
             max_conns_per_host: 10,
             idle_timeout: Duration::from_secs(5),
             idle_timeout_jitter: 0.0,
+            max_pending: 7,
+            pending_timeout: Duration::from_millis(250),
         }
     );
 }

@@ -48,6 +48,11 @@ pub enum ErrorKind {
     UpstreamMalformed,
     /// Every server of the upstream is backing off or at its connection limit → 503.
     NoUpstreamAvailable,
+    /// The server is at `max_conns_per_host` and `max_pending` requests already
+    /// wait for it → 503 at once.
+    PoolQueueFull,
+    /// The request waited `pending_timeout` for a connection → 503.
+    PoolQueueTimeout,
     /// A gateway bug or local resource exhaustion → 500.
     Internal,
 }
@@ -67,7 +72,11 @@ impl ErrorKind {
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed
             | ErrorKind::NoUpstreamAvailable => Side::Upstream,
-            ErrorKind::Internal => Side::Internal,
+            // A limit the gateway keeps, not a fault of the server: it
+            // must not count against the server's health.
+            ErrorKind::PoolQueueFull | ErrorKind::PoolQueueTimeout | ErrorKind::Internal => {
+                Side::Internal
+            }
         }
     }
 
@@ -86,7 +95,9 @@ impl ErrorKind {
             | ErrorKind::UpstreamReset
             | ErrorKind::UpstreamMalformed => 502,
             ErrorKind::UpstreamConnectTimeout | ErrorKind::UpstreamTimeout => 504,
-            ErrorKind::NoUpstreamAvailable => 503,
+            ErrorKind::NoUpstreamAvailable
+            | ErrorKind::PoolQueueFull
+            | ErrorKind::PoolQueueTimeout => 503,
             ErrorKind::Internal => 500,
         }
     }
@@ -106,6 +117,8 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamMalformed => "upstream_malformed",
             ErrorKind::NoUpstreamAvailable => "no_upstream_available",
+            ErrorKind::PoolQueueFull => "pool_queue_full",
+            ErrorKind::PoolQueueTimeout => "pool_queue_timeout",
             ErrorKind::Internal => "internal",
         }
     }
@@ -136,6 +149,12 @@ impl fmt::Display for ErrorKind {
             ErrorKind::UpstreamTimeout => f.write_str("upstream timed out"),
             ErrorKind::UpstreamMalformed => f.write_str("malformed upstream response"),
             ErrorKind::NoUpstreamAvailable => f.write_str("no upstream server available"),
+            ErrorKind::PoolQueueFull => {
+                f.write_str("too many requests wait for an upstream connection")
+            }
+            ErrorKind::PoolQueueTimeout => {
+                f.write_str("timed out waiting for an upstream connection")
+            }
             ErrorKind::Internal => f.write_str("internal error"),
         }
     }
@@ -280,6 +299,8 @@ mod tests {
             (ErrorKind::UpstreamTimeout, 504, Side::Upstream),
             (ErrorKind::UpstreamMalformed, 502, Side::Upstream),
             (ErrorKind::NoUpstreamAvailable, 503, Side::Upstream),
+            (ErrorKind::PoolQueueFull, 503, Side::Internal),
+            (ErrorKind::PoolQueueTimeout, 503, Side::Internal),
             (ErrorKind::Internal, 500, Side::Internal),
         ];
         for (kind, status, side) in cases {

@@ -27,7 +27,7 @@ pub use date::DateCache;
 pub use error::{Error, ErrorKind, Side};
 pub use health::{Backoff, ServerHealth};
 pub use method::{is_idempotent, is_safe};
-pub use pool::{Pool, PoolStats};
+pub use pool::{ConnState, Pool, PoolCounts, PoolStats};
 pub use rewrite::{
     absolute_authority, origin_form, put_alt_svc, write_downstream_response, write_error_response,
     write_error_response_for, write_static_response, write_upstream_request, ForwardCtx, Framing,

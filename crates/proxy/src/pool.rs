@@ -20,6 +20,27 @@ use crate::Rng;
 /// start-up (or a reload) abort on allocation; beyond this the vector grows once.
 const MAX_PREALLOC: usize = 4096;
 
+/// Where an upstream connection stands. `Idle`: in the pool, reusable.
+/// `Busy`: a request holds it; it goes back to `Idle` when the request ends
+/// cleanly. `Draining`: a request holds it but it will not be reused (the
+/// origin said `Connection: close`, its server was removed by a reload or
+/// marked down); it closes when its request ends. Closed connections are
+/// gone from the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    Idle,
+    Busy,
+    Draining,
+}
+
+/// How many connections are in each state (closed ones are not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolCounts {
+    pub idle: usize,
+    pub busy: usize,
+    pub draining: usize,
+}
+
 /// Counters since the pool was created (monotonic, for metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
@@ -56,8 +77,10 @@ pub struct Pool<C> {
     idle_secs: f64,
     jitter: f64,
     idle_timeout: Duration,
-    /// Busy + idle.
+    /// Idle + busy + draining.
     open: usize,
+    /// Held by a request, not to be reused.
+    draining: usize,
     stats: PoolStats,
 }
 
@@ -71,6 +94,7 @@ impl<C> Pool<C> {
             jitter: 0.0,
             idle_timeout: Duration::ZERO,
             open: 0,
+            draining: 0,
             stats: PoolStats::default(),
         };
         pool.reconfigure(cfg);
@@ -170,8 +194,30 @@ impl<C> Pool<C> {
         self.stats.opened += 1;
     }
 
-    pub fn on_close(&mut self) {
+    /// A busy connection will not be reused: it closes when its request ends.
+    pub fn on_drain(&mut self) {
+        let held = self.open.saturating_sub(self.idle.len());
+        self.draining = (self.draining + 1).min(held);
+    }
+
+    /// A connection the caller held (`Busy` or `Draining`) was closed.
+    pub fn on_close(&mut self, was: ConnState) {
         self.open = self.open.saturating_sub(1);
+        if was == ConnState::Draining {
+            self.draining = self.draining.saturating_sub(1);
+        }
+    }
+
+    /// Connections per state.
+    pub fn counts(&self) -> PoolCounts {
+        let idle = self.idle.len();
+        let held = self.open.saturating_sub(idle);
+        let draining = self.draining.min(held);
+        PoolCounts {
+            idle,
+            busy: held - draining,
+            draining,
+        }
     }
 
     pub fn idle_len(&self) -> usize {
@@ -197,6 +243,7 @@ mod tests {
             max_conns_per_host: max_conns,
             idle_timeout: Duration::from_secs(secs),
             idle_timeout_jitter: jitter,
+            ..PoolConfig::default()
         }
     }
 
@@ -317,6 +364,7 @@ mod tests {
             max_conns_per_host: 0,
             idle_timeout: Duration::MAX,
             idle_timeout_jitter: 0.5,
+            ..PoolConfig::default()
         });
         pool.checkin(1u32, t0, &mut rng).unwrap();
         assert_eq!(pool.evict_expired(t0 + Duration::from_secs(1 << 40)), 0);
@@ -354,7 +402,7 @@ mod tests {
         assert!(!pool.may_open(), "two busy");
         pool.checkin(1u32, now, &mut rng).unwrap();
         assert!(!pool.may_open(), "one busy, one idle");
-        pool.on_close();
+        pool.on_close(ConnState::Busy);
         assert!(pool.may_open());
         assert_eq!(pool.checkout(now + Duration::from_secs(61)), None);
         assert_eq!(pool.open_len(), 0, "expired idle connection was closed");
@@ -367,9 +415,40 @@ mod tests {
     }
 
     #[test]
+    fn counts_follow_the_state_machine() {
+        let now = Instant::now();
+        let mut rng = Rng::new(1);
+        let mut pool = Pool::new(&cfg(4, 0, 60, 0.0));
+        let c = |idle, busy, draining| PoolCounts {
+            idle,
+            busy,
+            draining,
+        };
+        // Two opened (busy), one returned (idle), one drained then closed.
+        pool.on_open();
+        pool.on_open();
+        assert_eq!(pool.counts(), c(0, 2, 0));
+        pool.checkin(1u32, now, &mut rng).unwrap();
+        assert_eq!(pool.counts(), c(1, 1, 0));
+        pool.on_drain();
+        assert_eq!(pool.counts(), c(1, 0, 1));
+        // Draining more than is held is impossible: counts stay consistent.
+        pool.on_drain();
+        assert_eq!(pool.counts(), c(1, 0, 1));
+        pool.on_close(ConnState::Draining);
+        assert_eq!(pool.counts(), c(1, 0, 0));
+        assert_eq!(pool.checkout(now), Some(1));
+        assert_eq!(pool.counts(), c(0, 1, 0));
+        pool.on_close(ConnState::Busy);
+        assert_eq!(pool.counts(), c(0, 0, 0));
+        pool.on_close(ConnState::Draining);
+        assert_eq!(pool.counts(), c(0, 0, 0));
+    }
+
+    #[test]
     fn on_close_never_underflows() {
         let mut pool: Pool<u32> = Pool::new(&cfg(4, 1, 60, 0.0));
-        pool.on_close();
+        pool.on_close(ConnState::Busy);
         assert_eq!(pool.open_len(), 0);
         assert!(pool.may_open());
     }

@@ -191,12 +191,13 @@ impl ShardCtx {
         }
     }
 
-    /// Drops idle upstream connections past their (jittered) deadline.
+    /// Drops idle upstream connections past their (jittered) deadline and
+    /// reports the pools to the process-wide metrics.
     pub fn evict_idle(&self) {
         let now = Instant::now();
         for u in &self.current.borrow().upstreams {
             for s in &u.servers {
-                s.pool.borrow_mut().evict_expired(now);
+                s.tend(now);
             }
         }
     }

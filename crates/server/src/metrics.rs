@@ -7,11 +7,13 @@ pub mod describe;
 #[cfg(test)]
 mod help_tests;
 pub mod histogram;
+pub mod pool;
 pub mod quic;
 pub mod recorder;
 pub mod route;
 pub mod upstream;
 
+pub use pool::PoolGauges;
 pub use route::{RouteMetrics, NO_ROUTE};
 pub use upstream::UpstreamMetrics;
 

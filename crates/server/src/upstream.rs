@@ -15,11 +15,11 @@
 
 mod acquire;
 mod build;
-mod conn;
 mod connect;
 mod pick;
 mod server;
+mod wait;
 
 pub use acquire::{acquire, release};
 pub use build::{build, retire_dropped, UpstreamState};
-pub use conn::UpConn;
+pub use server::UpConn;

@@ -14,6 +14,9 @@ use crate::report::Report;
 pub(crate) const MAX_WEIGHT: u32 = 65_535;
 /// Per server per shard; a bound so a typo cannot pin unbounded sockets.
 pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
+/// Waiters per server per shard: each is a parked request task, so the bound
+/// is the memory a burst may pin while a server is saturated.
+pub(crate) const MAX_PENDING: usize = 65_536;
 
 const POLICIES: [(&str, LbPolicy); 2] = [
     ("round_robin", LbPolicy::RoundRobin),
@@ -181,6 +184,19 @@ fn pool(r: &mut Report<'_>, raw: Option<&RawPool>, base: &str) -> PoolConfig {
             raw.idle_timeout_jitter.as_ref(),
             &key("idle_timeout_jitter"),
             d.idle_timeout_jitter,
+        ),
+        max_pending: int(
+            r,
+            raw.max_pending.as_ref(),
+            &key("max_pending"),
+            d.max_pending,
+            0..=MAX_PENDING,
+        ),
+        pending_timeout: duration(
+            r,
+            raw.pending_timeout.as_ref(),
+            &key("pending_timeout"),
+            d.pending_timeout,
         ),
     }
 }

@@ -172,6 +172,10 @@ pub async fn receive<S: Io>(
         head.more(up, ubuf, &mut upos, &mut got_any, rq).await?;
     };
     upos += meta.head_len;
+    if !meta.upstream_keep_alive || meta.body == BodyKind::CloseDelimited || meta.switching {
+        // The origin will not take another request on it: never pooled.
+        up.drain();
+    }
     if meta.switching {
         // Bytes the upstream sent after its 101 already belong to the new protocol.
         let leftover_up = ubuf.get(upos..).unwrap_or_default();

@@ -76,6 +76,10 @@ pub async fn receive(
                 .await?;
         };
         upos += meta.head_len;
+        if !meta.upstream_keep_alive || meta.body == BodyKind::CloseDelimited {
+            // The origin will not take another request on it: never pooled.
+            up.drain();
+        }
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
         let status = res.status().as_u16();
         stream.send_response(res).await.map_err(client_gone)?;

@@ -99,6 +99,37 @@ pub fn describe_all() {
         Unit::Seconds,
         "Time to open a new upstream connection"
     );
+    describe_gauge!(
+        "shardgate_upstream_pending_requests",
+        Unit::Count,
+        "Requests waiting for an upstream connection because the server is at max_conns_per_host"
+    );
+    describe_counter!(
+        "shardgate_upstream_pending_timeouts_total",
+        Unit::Count,
+        "Requests that waited pending_timeout for an upstream connection and got 503"
+    );
+    describe_counter!(
+        "shardgate_upstream_pending_rejected_total",
+        Unit::Count,
+        "Requests that got 503 at once because max_pending requests already waited"
+    );
+    // Per server, summed over shards (reported once a second).
+    describe_gauge!(
+        "shardgate_upstream_pool_connections",
+        Unit::Count,
+        "Upstream connections per server over all shards, by state (idle = pooled; busy = a request holds it; draining = will close when its request ends)"
+    );
+    describe_counter!(
+        "shardgate_upstream_pool_reused_total",
+        Unit::Count,
+        "Requests per server, over all shards, sent on a pooled connection (reuse ratio = reused / (reused + opened))"
+    );
+    describe_counter!(
+        "shardgate_upstream_pool_opened_total",
+        Unit::Count,
+        "Connections opened (or attempted) per server over all shards"
+    );
     // HTTP/3 and QUIC.
     describe_gauge!(
         super::quic::CONNECTIONS,

@@ -17,6 +17,15 @@ fn every_family_has_help_before_its_type() {
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
         upstream.connect_seconds.record(0.1);
+        let pool = super::PoolGauges::new("u", "127.0.0.1:1".parse().unwrap());
+        pool.publish(
+            shardgate_proxy::PoolCounts {
+                idle: 1,
+                busy: 1,
+                draining: 1,
+            },
+            shardgate_proxy::PoolStats::default(),
+        );
         let _ = ReloadMetrics::register();
         super::quic::table_gauges("h3", 0, shardgate_slots::Counts::default());
         let _ = admin_rejected();
@@ -40,5 +49,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 35, "{text}");
+    assert_eq!(families, 41, "{text}");
 }

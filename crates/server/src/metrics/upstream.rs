@@ -2,7 +2,7 @@
 //! name (bounded by the config, never by traffic). Registered when a shard
 //! builds a config generation; recording is a handle increment.
 
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
 pub struct UpstreamMetrics {
     /// Attempts sent to a server (a retried request counts twice).
@@ -15,6 +15,12 @@ pub struct UpstreamMetrics {
     pub reused: Counter,
     pub retries: Counter,
     pub connect_seconds: Histogram,
+    /// Requests waiting for a connection (`max_pending`).
+    pub pending: Gauge,
+    /// Waits that ended in 503 after `pending_timeout`.
+    pub pending_timeouts: Counter,
+    /// Requests refused at once because `max_pending` already waited.
+    pub pending_rejected: Counter,
 }
 
 impl UpstreamMetrics {
@@ -30,6 +36,9 @@ impl UpstreamMetrics {
             reused: counter!("shardgate_upstream_reused_total", &labels),
             retries: counter!("shardgate_upstream_retries_total", &labels),
             connect_seconds: histogram!("shardgate_upstream_connect_duration_seconds", &labels),
+            pending: gauge!("shardgate_upstream_pending_requests", &labels),
+            pending_timeouts: counter!("shardgate_upstream_pending_timeouts_total", &labels),
+            pending_rejected: counter!("shardgate_upstream_pending_rejected_total", &labels),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Getting a connection to an upstream server for a request, and giving it
 //! back: balancer pick, pooled connection (checked for a peer close before
-//! reuse), else a new connect with timeout and optional TCP Fast Open. Connect
-//! failures feed passive health and the next server is tried: nothing has been
-//! sent yet, so that retry is always safe.
+//! reuse), else a new connect with timeout and optional TCP Fast Open, else a
+//! place in the server's queue of waiters. Connect failures feed passive
+//! health and the next server is tried: nothing has been sent yet, so that
+//! retry is always safe.
 
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -11,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use shardgate_config::UpstreamConfig;
 use shardgate_net::{peek_state, PeerState};
-use shardgate_proxy::{Error, ErrorKind, Rng};
+use shardgate_proxy::{ConnState, Error, ErrorKind, Rng};
 
 use super::build::UpstreamState;
-use super::conn::{OpenGuard, UpConn};
 use super::connect::connect;
 use super::pick::pick;
-use super::server::{IdleConn, ServerState};
+use super::server::{Handoff, IdleConn, OpenGuard, ServerState, UpConn};
 
 /// A pooled connection idle for less than this (10 ms) is reused without the
 /// `MSG_PEEK` check when the request may be retried. Under load a connection
@@ -45,6 +45,11 @@ pub struct Acquired {
 /// A connection to one of `ust`'s servers. `fresh_only`: skip the pool (a
 /// retry after a pooled connection died). `replayable`: the request may be
 /// sent again if a pooled connection turns out dead.
+///
+/// A server at `max_conns_per_host`, or with requests already waiting for it,
+/// is passed over for the next pick; when no server can give a connection at
+/// once, the request waits for the first such server (`max_pending`,
+/// `pending_timeout`).
 pub async fn acquire(
     ust: &UpstreamState,
     ucfg: &UpstreamConfig,
@@ -54,14 +59,134 @@ pub async fn acquire(
 ) -> Result<Acquired, Failed> {
     let mut last = Error::new(ErrorKind::NoUpstreamAvailable);
     let mut tried = None;
-    for _ in 0..ust.servers.len() {
-        let now = Instant::now();
-        let Some(server) = pick(ust, now) else {
+    // A second round only when a reload retired the server the request
+    // waited for: the wait must not turn into a 503 while others remain.
+    for _round in 0..2 {
+        let mut full: Option<&Rc<ServerState>> = None;
+        for _ in 0..ust.servers.len() {
+            let now = Instant::now();
+            let Some(server) = pick(ust, now) else {
+                break;
+            };
+            if server.is_retired() {
+                continue;
+            }
+            tried = Some(server.addr);
+            // Requests already waiting for this server go first.
+            let queued = !server.waiters.borrow().is_empty();
+            if !fresh_only && !queued {
+                if let Some(conn) = checkout_live(server, now, replayable) {
+                    ust.metrics.reused.increment(1);
+                    return Ok(Acquired {
+                        conn,
+                        reused: true,
+                        connect: None,
+                    });
+                }
+            }
+            if queued || !server.pool.borrow().may_open() {
+                full.get_or_insert(server);
+                continue;
+            }
+            match open(ust, ucfg, rng, OpenGuard::reserve(server)).await {
+                Ok(a) => return Ok(a),
+                Err(e) => last = e,
+            }
+        }
+        let Some(server) = full else {
             break;
         };
         tried = Some(server.addr);
-        if !fresh_only {
-            if let Some(conn) = checkout_live(server, now, replayable) {
+        match queue(ust, ucfg, rng, server, replayable).await {
+            Ok(a) => return Ok(a),
+            Err(e) if e.kind() == ErrorKind::NoUpstreamAvailable => last = e,
+            Err(e) => {
+                last = e;
+                break;
+            }
+        }
+    }
+    Err(Failed {
+        error: last,
+        server: tried,
+    })
+}
+
+/// Connects to `open`'s server (the slot is already counted); a failure
+/// feeds passive health.
+async fn open(
+    ust: &UpstreamState,
+    ucfg: &UpstreamConfig,
+    rng: &RefCell<Rng>,
+    open: OpenGuard,
+) -> Result<Acquired, Error> {
+    let Some(server) = open.server.clone() else {
+        return Err(Error::new(ErrorKind::Internal));
+    };
+    let started = Instant::now();
+    ust.metrics.connects.increment(1);
+    match connect(&server, ucfg).await {
+        Ok(stream) => {
+            server.health.borrow_mut().record_success();
+            let took = started.elapsed();
+            ust.metrics.connect_seconds.record(took.as_secs_f64());
+            Ok(Acquired {
+                conn: UpConn::new(stream, open),
+                reused: false,
+                connect: Some(took),
+            })
+        }
+        Err(e) => {
+            tracing::debug!(upstream = %ust.name, server = %server.addr, error = %e.kind(), errno = ?e.errno(), "connect failed");
+            // Closes the reserved slot (which may go to a waiter) before
+            // the health update.
+            drop(open);
+            ust.metrics.connect_errors.increment(1);
+            server.health.borrow_mut().record_failure(
+                Instant::now(),
+                &ust.backoff,
+                &mut rng.borrow_mut(),
+            );
+            Err(e)
+        }
+    }
+}
+
+/// Waits in `server`'s queue for a connection someone releases, or for the
+/// right to open one; 503 when the queue is full or the wait times out.
+async fn queue(
+    ust: &UpstreamState,
+    ucfg: &UpstreamConfig,
+    rng: &RefCell<Rng>,
+    server: &Rc<ServerState>,
+    replayable: bool,
+) -> Result<Acquired, Error> {
+    let (max, timeout) = {
+        let c = server.pool_config.borrow();
+        (c.max_pending, c.pending_timeout)
+    };
+    let Some(slot) = server.waiters.borrow_mut().push(max) else {
+        ust.metrics.pending_rejected.increment(1);
+        return Err(Error::new(ErrorKind::PoolQueueFull));
+    };
+    ust.metrics.pending.increment(1.0);
+    let waited = monoio::time::timeout(timeout, slot.wait()).await;
+    ust.metrics.pending.decrement(1.0);
+    // Out of the queue whatever happened; something handed over just as the
+    // wait timed out is dropped here, which passes a freed slot on.
+    server.waiters.borrow_mut().remove(&slot);
+    drop(slot.take());
+    match waited {
+        Err(_) => {
+            ust.metrics.pending_timeouts.increment(1);
+            Err(Error::new(ErrorKind::PoolQueueTimeout))
+        }
+        Ok(Handoff::Gone) => Err(Error::new(ErrorKind::NoUpstreamAvailable)),
+        Ok(Handoff::Permit(permit)) => open(ust, ucfg, rng, permit).await,
+        Ok(Handoff::Conn(conn)) => {
+            // Released microseconds ago, so as recent as a pooled connection
+            // can be; the same liveness rule applies.
+            if replayable || peek_state(conn.stream.as_raw_fd()) == PeerState::Idle {
                 ust.metrics.reused.increment(1);
                 return Ok(Acquired {
                     conn,
@@ -69,39 +194,11 @@ pub async fn acquire(
                     connect: None,
                 });
             }
+            let UpConn { stream, open: slot } = conn;
+            drop(stream);
+            open(ust, ucfg, rng, slot).await
         }
-        if !server.pool.borrow().may_open() {
-            last = Error::new(ErrorKind::NoUpstreamAvailable);
-            continue;
-        }
-        ust.metrics.connects.increment(1);
-        match connect(server, ucfg).await {
-            Ok(stream) => {
-                server.health.borrow_mut().record_success();
-                let took = now.elapsed();
-                ust.metrics.connect_seconds.record(took.as_secs_f64());
-                return Ok(Acquired {
-                    conn: UpConn::new(stream, server),
-                    reused: false,
-                    connect: Some(took),
-                });
-            }
-            Err(e) => {
-                tracing::debug!(upstream = %ust.name, server = %server.addr, error = %e.kind(), errno = ?e.errno(), "connect failed");
-                last = e;
-            }
-        }
-        ust.metrics.connect_errors.increment(1);
-        server.health.borrow_mut().record_failure(
-            Instant::now(),
-            &ust.backoff,
-            &mut rng.borrow_mut(),
-        );
     }
-    Err(Failed {
-        error: last,
-        server: tried,
-    })
 }
 
 /// The most recently used pooled connection that is still open and quiet.
@@ -112,32 +209,38 @@ fn checkout_live(server: &Rc<ServerState>, now: Instant, replayable: bool) -> Op
             // Closed by the peer, or it sent bytes nobody asked for: not reusable.
             || peek_state(idle.stream.as_raw_fd()) == PeerState::Idle;
         if live {
-            return Some(UpConn {
-                stream: idle.stream,
-                open: OpenGuard {
-                    server: Some(server.clone()),
-                },
-            });
+            return Some(UpConn::new(idle.stream, OpenGuard::counted(server.clone())));
         }
-        // Checked out, so counted open again: dropping it must say so.
-        server.pool.borrow_mut().on_close();
+        // Checked out, so counted open: closing it must say so (and may give
+        // the slot to a waiter).
+        drop(idle);
+        server.on_closed(ConnState::Busy);
     }
 }
 
-/// Returns a finished connection to its server's pool, or closes it when the
-/// pool is full or the server was retired by a reload.
+/// Returns a finished connection: to a request waiting for its server, else
+/// to the pool; closed when it is draining, the pool is full or the server
+/// was retired by a reload.
 pub fn release(conn: UpConn, rng: &RefCell<Rng>) {
-    let UpConn { stream, mut open } = conn;
-    let Some(server) = open.server.take() else {
+    let Some(server) = conn.server().cloned() else {
         return;
     };
-    let mut pool = server.pool.borrow_mut();
-    if server.is_retired() {
-        pool.on_close();
+    if conn.is_draining() || server.is_retired() {
         return;
     }
-    let now = Instant::now();
-    let idle = IdleConn { stream, since: now };
+    let Err(conn) = server.hand_over(conn) else {
+        return;
+    };
+    let UpConn { stream, mut open } = conn;
+    open.server = None;
+    let idle = IdleConn {
+        stream,
+        since: Instant::now(),
+    };
     // A refused checkin was already uncounted by the pool; dropping it closes it.
-    let _ = pool.checkin(idle, now, &mut rng.borrow_mut());
+    let refused = server
+        .pool
+        .borrow_mut()
+        .checkin(idle, Instant::now(), &mut rng.borrow_mut());
+    drop(refused);
 }

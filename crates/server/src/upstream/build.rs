@@ -41,7 +41,7 @@ pub fn build(cfg: &Config, previous: &[UpstreamState], shard: usize) -> Vec<Upst
                             k.reconfigure(&u.pool);
                             k.clone()
                         }
-                        None => Rc::new(ServerState::new(s.address, &u.pool)),
+                        None => Rc::new(ServerState::new(&u.name, s.address, &u.pool)),
                     }
                 })
                 .collect();

@@ -1,13 +1,21 @@
-//! One upstream server as a shard sees it.
+//! One upstream server as a shard sees it, and the connections to it in each
+//! state of the pool's state machine (`shardgate_proxy::ConnState`): idle
+//! ones in its pool ([`IdleConn`], which point at nothing), held ones
+//! ([`UpConn`], `Busy` or `Draining`) owned by their request, and requests
+//! waiting for one ([`Handoff`]).
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use shardgate_config::PoolConfig;
-use shardgate_proxy::{Pool, ServerHealth};
+use shardgate_proxy::{ConnState, Pool, PoolCounts, ServerHealth};
 
 use monoio::net::TcpStream;
+
+use super::wait::Waiters;
+use crate::metrics::PoolGauges;
 
 pub struct ServerState {
     pub addr: SocketAddr,
@@ -15,18 +23,23 @@ pub struct ServerState {
     pub health: RefCell<ServerHealth>,
     /// The pool settings in force (a reload may change them in place).
     pub(super) pool_config: RefCell<PoolConfig>,
+    /// Requests waiting for a connection (`max_pending`).
+    pub(super) waiters: RefCell<Waiters<Handoff>>,
+    gauges: PoolGauges,
     /// Dropped from the config by a reload: take no new requests, keep no
     /// idle connections.
     retired: Cell<bool>,
 }
 
 impl ServerState {
-    pub(super) fn new(addr: SocketAddr, pool: &PoolConfig) -> Self {
+    pub(super) fn new(upstream: &str, addr: SocketAddr, pool: &PoolConfig) -> Self {
         ServerState {
+            gauges: PoolGauges::new(upstream, addr),
             addr,
             pool: RefCell::new(Pool::new(pool)),
             health: RefCell::new(ServerHealth::new()),
             pool_config: RefCell::new(pool.clone()),
+            waiters: RefCell::new(Waiters::default()),
             retired: Cell::new(false),
         }
     }
@@ -39,14 +52,155 @@ impl ServerState {
         }
     }
 
-    /// Closes the idle connections now; busy ones close when released.
+    /// Closes the idle connections now; busy ones close when released, and
+    /// waiting requests look for another server.
     pub(super) fn retire(&self) {
         self.retired.set(true);
         self.pool.borrow_mut().clear_idle();
+        let waiting = self.waiters.borrow_mut().take_all();
+        for slot in waiting {
+            slot.fill(Handoff::Gone);
+        }
     }
 
     pub fn is_retired(&self) -> bool {
         self.retired.get()
+    }
+
+    /// Connections per state; a retired server's held connections are all
+    /// draining.
+    pub fn conn_counts(&self) -> PoolCounts {
+        let mut c = self.pool.borrow().counts();
+        if self.is_retired() {
+            c.draining += c.busy;
+            c.busy = 0;
+        }
+        c
+    }
+
+    /// Drops idle connections past their deadline and reports the pool to
+    /// the process-wide metrics (the shard's 1 s timer).
+    pub fn tend(&self, now: Instant) {
+        let stats = {
+            let mut pool = self.pool.borrow_mut();
+            pool.evict_expired(now);
+            pool.stats()
+        };
+        self.gauges.publish(self.conn_counts(), stats);
+    }
+
+    /// A held connection closed: uncount it, and give the freed slot to the
+    /// oldest waiting request as a permit to open a new one.
+    pub(super) fn on_closed(self: &Rc<Self>, was: ConnState) {
+        // Never re-entrant: the pool and the queue are only borrowed in short
+        // synchronous sections that do not drop held connections.
+        {
+            let Ok(mut pool) = self.pool.try_borrow_mut() else {
+                return;
+            };
+            pool.on_close(was);
+            if self.is_retired() || !pool.may_open() {
+                return;
+            }
+        }
+        let Some(slot) = self
+            .waiters
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut w| w.pop_live())
+        else {
+            return;
+        };
+        // The permit counts as open from here: nobody else can take it.
+        slot.fill(Handoff::Permit(OpenGuard::reserve(self)));
+    }
+
+    /// A clean connection back from a request: to the oldest waiting
+    /// request, else `Err` (the caller pools it).
+    pub(super) fn hand_over(&self, conn: UpConn) -> Result<(), UpConn> {
+        let Some(slot) = self.waiters.borrow_mut().pop_live() else {
+            return Err(conn);
+        };
+        slot.fill(Handoff::Conn(conn));
+        Ok(())
+    }
+}
+
+/// What a request waiting for a connection receives.
+pub(super) enum Handoff {
+    /// A connection a request just finished with (busy, counted open).
+    Conn(UpConn),
+    /// The right to open a new connection (counted open already).
+    Permit(OpenGuard),
+    /// The server was retired by a reload: look elsewhere.
+    Gone,
+}
+
+/// A connection a request holds. Counted open in its server's pool until it
+/// is dropped (closed) or released back to the pool.
+pub struct UpConn {
+    pub stream: TcpStream,
+    pub(super) open: OpenGuard,
+}
+
+impl UpConn {
+    pub(super) fn new(stream: TcpStream, open: OpenGuard) -> Self {
+        UpConn { stream, open }
+    }
+
+    /// The server this connection goes to.
+    pub fn server(&self) -> Option<&Rc<ServerState>> {
+        self.open.server.as_ref()
+    }
+
+    /// This connection will not be reused (the origin said
+    /// `Connection: close`): it closes when its request ends.
+    pub fn drain(&mut self) {
+        if self.open.state == ConnState::Busy {
+            self.open.state = ConnState::Draining;
+            if let Some(s) = &self.open.server {
+                s.pool.borrow_mut().on_drain();
+            }
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.open.state == ConnState::Draining
+    }
+}
+
+/// One open connection (or the right to open one) counted in its server's
+/// pool. Dropping it reports the close, which may hand the freed slot to a
+/// waiting request. Disarmed (taken) when the connection goes back into the
+/// pool, which then counts it itself.
+pub struct OpenGuard {
+    pub(super) server: Option<Rc<ServerState>>,
+    pub(super) state: ConnState,
+}
+
+impl OpenGuard {
+    /// Counts a connection about to be opened (before the connect, so
+    /// concurrent connects cannot overshoot `max_conns_per_host`).
+    pub(super) fn reserve(server: &Rc<ServerState>) -> Self {
+        server.pool.borrow_mut().on_open();
+        OpenGuard::counted(server.clone())
+    }
+
+    /// A connection already counted open (checked out of the pool, or a
+    /// permit handed over).
+    pub(super) fn counted(server: Rc<ServerState>) -> Self {
+        OpenGuard {
+            server: Some(server),
+            state: ConnState::Busy,
+        }
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.on_closed(self.state);
+        }
     }
 }
 

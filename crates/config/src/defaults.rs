@@ -240,6 +240,10 @@ mod tests {
         match lb {
             LbPolicy::RoundRobin => "round_robin",
             LbPolicy::WeightedRoundRobin => "weighted_round_robin",
+            LbPolicy::LeastRequest => "least_request",
+            LbPolicy::P2c => "p2c",
+            LbPolicy::Random => "random",
+            LbPolicy::ConsistentHash => "consistent_hash",
         }
     }
 

@@ -8,6 +8,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod balance;
+
+pub use balance::HashKey;
+
 /// The whole gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -317,6 +321,10 @@ pub struct UpstreamConfig {
     pub name: String,
     pub servers: Vec<UpstreamServer>,
     pub lb: LbPolicy,
+    /// What `consistent_hash` hashes; `Some` exactly when `lb` is
+    /// [`LbPolicy::ConsistentHash`] (validation requires it there and
+    /// refuses it elsewhere).
+    pub hash_key: Option<HashKey>,
     /// TCP connect timeout → 502 (connect failure) / 504 (timeout) when exhausted.
     pub connect_timeout: Duration,
     /// From the end of the request to the response head → 504.
@@ -342,6 +350,15 @@ pub enum LbPolicy {
     RoundRobin,
     /// Smooth weighted round robin (nginx's algorithm).
     WeightedRoundRobin,
+    /// Fewest requests in flight on this shard, relative to the weight.
+    LeastRequest,
+    /// Power of two choices: the cheaper of two random servers, by
+    /// peak-EWMA latency × (requests in flight + 1).
+    P2c,
+    /// Uniform random, in proportion to the weights.
+    Random,
+    /// Maglev consistent hashing of [`UpstreamConfig::hash_key`].
+    ConsistentHash,
 }
 
 /// `[upstream.pool]`: the per-shard keep-alive pool for each server.

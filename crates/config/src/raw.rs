@@ -188,6 +188,7 @@ pub(crate) struct RawUpstream {
     pub name: Option<Spanned<String>>,
     pub servers: Option<Spanned<List<ServerEntry>>>,
     pub lb: Option<Spanned<String>>,
+    pub hash_key: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<DurationValue>>,
     pub response_timeout: Option<Spanned<DurationValue>>,
     pub read_timeout: Option<Spanned<DurationValue>>,

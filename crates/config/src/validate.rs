@@ -5,6 +5,7 @@
 //! one run. The caller discards the `Config` if anything was reported.
 
 mod alt_svc;
+mod balance;
 mod h3;
 mod headers;
 mod host;

@@ -284,7 +284,8 @@ fn enum_values_list_the_choices() {
     assert_error(
         &src,
         "t.toml:8:6: upstream[0].lb: unknown value \"least_conn\"; expected one of \
-         \"round_robin\", \"weighted_round_robin\"",
+         \"round_robin\", \"weighted_round_robin\", \"least_request\", \"p2c\", \
+         \"random\", \"consistent_hash\"",
     );
     let src = doc(&[
         "[[listener]]",

@@ -252,6 +252,7 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "servers",
         "weight",
         "lb",
+        "hash_key",
         "connect_timeout",
         "response_timeout",
         "read_timeout",

@@ -22,7 +22,9 @@ mod status;
 #[cfg(test)]
 mod testutil;
 
-pub use balancer::Balancer;
+pub use balancer::{
+    cookie_value, hash_bytes, hash_ip, Balancer, Load, LoadUse, Maglev, PeakEwma, PickInput,
+};
 pub use date::DateCache;
 pub use error::{Error, ErrorKind, Side};
 pub use health::{Backoff, ServerHealth};

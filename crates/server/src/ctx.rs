@@ -35,7 +35,7 @@ pub struct ShardSnap {
 
 impl ShardSnap {
     fn build(shard: usize, snap: Arc<Snapshot>, previous: &[UpstreamState]) -> Self {
-        let upstreams = upstream::build(&snap.config, previous, shard);
+        let upstreams = upstream::build(&snap.config, &snap.maglev, previous, shard);
         let routes = snap
             .config
             .routes

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::server::ProducesTickets;
-use shardgate_config::{Config, Protocol, RouteAction};
-use shardgate_proxy::{Rng, Router};
+use shardgate_config::{Config, LbPolicy, Protocol, RouteAction};
+use shardgate_proxy::{Maglev, Rng, Router};
 
 use crate::Error;
 
@@ -19,6 +19,10 @@ pub struct Snapshot {
     /// For each route, the index of the upstream it proxies to (resolved once
     /// here, so a request never compares names).
     pub route_upstream: Vec<Option<usize>>,
+    /// For each upstream, its Maglev lookup table when it balances with
+    /// `consistent_hash`: built once per generation here, on the control
+    /// thread, and shared by every shard (256 KiB each).
+    pub maglev: Vec<Option<Arc<Maglev>>>,
     /// For each listener, its TLS settings (None: cleartext, or `h3`).
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     /// For each `h3` listener, its QUIC settings (None: a TCP listener).
@@ -109,11 +113,17 @@ impl Snapshot {
                 RouteAction::Respond(_) => None,
             })
             .collect();
+        let maglev = config
+            .upstreams
+            .iter()
+            .map(|u| (u.lb == LbPolicy::ConsistentHash).then(|| Arc::new(Maglev::new(&u.servers))))
+            .collect();
         Ok(Self {
             generation,
             config,
             router,
             route_upstream,
+            maglev,
             tls,
             quic,
             alt_svc: Vec::new(),

@@ -16,6 +16,7 @@
 mod acquire;
 mod build;
 mod connect;
+mod load;
 mod pick;
 mod server;
 mod wait;

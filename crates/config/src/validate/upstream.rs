@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use serde_spanned::Spanned;
 
+use super::balance::{hash_key, POLICIES};
 use super::value::{address, at, choice, duration, int, jitter, name, required};
 use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
@@ -17,11 +18,6 @@ pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
 /// Waiters per server per shard: each is a parked request task, so the bound
 /// is the memory a burst may pin while a server is saturated.
 pub(crate) const MAX_PENDING: usize = 65_536;
-
-const POLICIES: [(&str, LbPolicy); 2] = [
-    ("round_robin", LbPolicy::RoundRobin),
-    ("weighted_round_robin", LbPolicy::WeightedRoundRobin),
-];
 
 pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> Vec<UpstreamConfig> {
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -52,15 +48,23 @@ pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> V
             None => String::new(),
         };
 
+        let lb = choice(
+            r,
+            raw.lb.as_ref(),
+            &key("lb"),
+            LbPolicy::default(),
+            &POLICIES,
+        );
         out.push(UpstreamConfig {
             name: upstream_name,
             servers: servers(r, raw, table_at, &key("servers")),
-            lb: choice(
+            lb,
+            hash_key: hash_key(
                 r,
                 raw.lb.as_ref(),
-                &key("lb"),
-                LbPolicy::default(),
-                &POLICIES,
+                lb,
+                raw.hash_key.as_ref(),
+                &key("hash_key"),
             ),
             connect_timeout: duration(
                 r,

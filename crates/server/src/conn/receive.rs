@@ -157,6 +157,7 @@ pub async fn receive<S: Io>(
                 continue;
             }
             RespStep::Ready(m) => {
+                up.answered(m.status);
                 if let Some(v) = snap.snap.alt_svc(rq.listener) {
                     shardgate_proxy::put_alt_svc(out, v);
                 }

@@ -11,7 +11,7 @@ use shardgate_proxy::{
 };
 
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
+use crate::lifecycle::{self, Decision, HeaderFields, RequestCtx, RequestView};
 
 /// Static responses discard a request body up to this size; a larger one closes
 /// the connection instead of reading it all.
@@ -95,6 +95,7 @@ pub fn prepare(
         request_id: None,
         user_agent: None,
         referer: None,
+        headers: HeaderFields::H1(head.headers),
     }
     .with_h1_fields(head.headers, id_header);
     rq.protocol = view.protocol;

@@ -64,7 +64,10 @@ pub async fn receive(
                     upos += m.head_len;
                     continue;
                 }
-                RespStep::Ready(m) => break m,
+                RespStep::Ready(m) => {
+                    up.answered(m.status);
+                    break m;
+                }
                 RespStep::Invalid => return Err(Error::new(ErrorKind::UpstreamMalformed)),
                 RespStep::Partial => {}
             }

@@ -19,7 +19,7 @@ use super::outgoing::{Forward, ReqBody};
 use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
-use crate::lifecycle::{self, Decision, RequestCtx, RequestView};
+use crate::lifecycle::{self, Decision, HeaderFields, RequestCtx, RequestView};
 
 /// Longest wait for the first DATA frame (or the end of the stream) of a
 /// request without Content-Length, to learn whether it has a body.
@@ -165,6 +165,7 @@ async fn handle(
         request_id: field(id_header),
         user_agent: field("user-agent"),
         referer: field("referer"),
+        headers: HeaderFields::H3(req.headers()),
     };
     let decision = lifecycle::enter(ctx, snap, rq, &view).and_then(|d| {
         if early && !shardgate_proxy::is_safe(method) {

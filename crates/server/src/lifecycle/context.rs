@@ -28,6 +28,9 @@ pub struct RequestCtx {
     pub log_enabled: bool,
     // select
     pub upstream: Option<usize>,
+    /// The consistent-hash key (set by `enter` only for an upstream that
+    /// balances with `consistent_hash`).
+    pub hash: Option<u64>,
     pub server: Option<SocketAddr>,
     /// Attempts sent upstream (2 after a retry).
     pub attempts: u8,
@@ -60,6 +63,7 @@ impl RequestCtx {
             route: None,
             log_enabled: false,
             upstream: None,
+            hash: None,
             server: None,
             attempts: 0,
             reused: false,

@@ -1,5 +1,6 @@
 //! Entering the lifecycle, the same for every front end: admit, route, the
-//! request id, and the access log's copies of the request's strings.
+//! consistent-hash key, the request id, and the access log's copies of the
+//! request's strings.
 
 use super::request_id::RequestId;
 use super::{admit, route, Decision, RequestCtx, RequestView};
@@ -17,6 +18,13 @@ pub fn enter<'s>(
 ) -> Result<Decision<'s>, Error> {
     let cfg = &snap.snap.config;
     let decision = admit(view, cfg).and_then(|()| route(rq, view, &snap.snap));
+    if let Ok(Decision::Proxy(_, up)) = &decision {
+        // Only `consistent_hash` upstreams have a key: nothing to do for
+        // the other policies.
+        if let Some(key) = cfg.upstreams.get(*up).and_then(|u| u.hash_key.as_ref()) {
+            rq.hash = Some(super::hash_key::hash(key, view, rq.client.ip()));
+        }
+    }
     if cfg.request_id.enabled {
         rq.request_id = RequestId::resolve(view.request_id, &mut ctx.rng.borrow_mut());
     }

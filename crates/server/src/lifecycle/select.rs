@@ -21,7 +21,7 @@ pub async fn select(
     replayable: bool,
 ) -> Result<UpConn, Error> {
     let fresh_only = rq.attempts > 0;
-    match acquire(ust, ucfg, rng, fresh_only, replayable).await {
+    match acquire(ust, ucfg, rng, fresh_only, replayable, rq.hash).await {
         Ok(a) => {
             rq.attempts += 1;
             rq.reused = a.reused;

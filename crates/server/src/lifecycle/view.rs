@@ -16,6 +16,29 @@ pub struct RequestView<'a> {
     pub request_id: Option<&'a [u8]>,
     pub user_agent: Option<&'a [u8]>,
     pub referer: Option<&'a [u8]>,
+    /// Every header field, for the phases that look one up by name.
+    pub headers: HeaderFields<'a>,
+}
+
+/// A request's header fields as its front end parsed them, borrowed.
+#[derive(Clone, Copy)]
+pub enum HeaderFields<'a> {
+    H1(&'a [httparse::Header<'a>]),
+    H3(&'a http::HeaderMap),
+}
+
+impl<'a> HeaderFields<'a> {
+    /// The first `Some` that `f` gives for the values of the fields named
+    /// `name` (lower-case), in order.
+    pub fn find_map<T>(&self, name: &str, mut f: impl FnMut(&'a [u8]) -> Option<T>) -> Option<T> {
+        match *self {
+            HeaderFields::H1(list) => list
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .find_map(|h| f(h.value)),
+            HeaderFields::H3(map) => map.get_all(name).iter().find_map(|v| f(v.as_bytes())),
+        }
+    }
 }
 
 impl<'a> RequestView<'a> {

@@ -16,6 +16,7 @@ use shardgate_proxy::{ConnState, Error, ErrorKind, Rng};
 
 use super::build::UpstreamState;
 use super::connect::connect;
+use super::load::Attempt;
 use super::pick::pick;
 use super::server::{Handoff, IdleConn, OpenGuard, ServerState, UpConn};
 
@@ -44,7 +45,8 @@ pub struct Acquired {
 
 /// A connection to one of `ust`'s servers. `fresh_only`: skip the pool (a
 /// retry after a pooled connection died). `replayable`: the request may be
-/// sent again if a pooled connection turns out dead.
+/// sent again if a pooled connection turns out dead. `key`: the request's
+/// consistent-hash key.
 ///
 /// A server at `max_conns_per_host`, or with requests already waiting for it,
 /// is passed over for the next pick; when no server can give a connection at
@@ -56,6 +58,7 @@ pub async fn acquire(
     rng: &RefCell<Rng>,
     fresh_only: bool,
     replayable: bool,
+    key: Option<u64>,
 ) -> Result<Acquired, Failed> {
     let mut last = Error::new(ErrorKind::NoUpstreamAvailable);
     let mut tried = None;
@@ -65,23 +68,30 @@ pub async fn acquire(
         let mut full: Option<&Rc<ServerState>> = None;
         for _ in 0..ust.servers.len() {
             let now = Instant::now();
-            let Some(server) = pick(ust, now) else {
+            let Some(server) = pick(ust, now, key, rng) else {
                 break;
             };
             if server.is_retired() {
                 continue;
             }
             tried = Some(server.addr);
+            // Counted in the server's load from here, connect included, so
+            // picks during the connect see it (dropped if no connection
+            // comes from this server).
+            let attempt = Attempt::start(&server.load, ust.load_use, now);
             // Requests already waiting for this server go first.
             let queued = !server.waiters.borrow().is_empty();
             if !fresh_only && !queued {
                 if let Some(conn) = checkout_live(server, now, replayable) {
                     ust.metrics.reused.increment(1);
-                    return Ok(Acquired {
-                        conn,
-                        reused: true,
-                        connect: None,
-                    });
+                    return Ok(counting(
+                        Acquired {
+                            conn,
+                            reused: true,
+                            connect: None,
+                        },
+                        attempt,
+                    ));
                 }
             }
             if queued || !server.pool.borrow().may_open() {
@@ -89,7 +99,7 @@ pub async fn acquire(
                 continue;
             }
             match open(ust, ucfg, rng, OpenGuard::reserve(server)).await {
-                Ok(a) => return Ok(a),
+                Ok(a) => return Ok(counting(a, attempt)),
                 Err(e) => last = e,
             }
         }
@@ -97,8 +107,10 @@ pub async fn acquire(
             break;
         };
         tried = Some(server.addr);
+        // A request waiting for a server is load on it too.
+        let attempt = Attempt::start(&server.load, ust.load_use, Instant::now());
         match queue(ust, ucfg, rng, server, replayable).await {
-            Ok(a) => return Ok(a),
+            Ok(a) => return Ok(counting(a, attempt)),
             Err(e) if e.kind() == ErrorKind::NoUpstreamAvailable => last = e,
             Err(e) => {
                 last = e;
@@ -110,6 +122,12 @@ pub async fn acquire(
         error: last,
         server: tried,
     })
+}
+
+/// `a` now carries the request's `attempt` (counted since the pick).
+fn counting(mut a: Acquired, attempt: Attempt) -> Acquired {
+    a.conn.attempt = attempt;
+    a
 }
 
 /// Connects to `open`'s server (the slot is already counted); a failure
@@ -194,7 +212,9 @@ async fn queue(
                     connect: None,
                 });
             }
-            let UpConn { stream, open: slot } = conn;
+            let UpConn {
+                stream, open: slot, ..
+            } = conn;
             drop(stream);
             open(ust, ucfg, rng, slot).await
         }
@@ -221,7 +241,10 @@ fn checkout_live(server: &Rc<ServerState>, now: Instant, replayable: bool) -> Op
 /// Returns a finished connection: to a request waiting for its server, else
 /// to the pool; closed when it is draining, the pool is full or the server
 /// was retired by a reload.
-pub fn release(conn: UpConn, rng: &RefCell<Rng>) {
+pub fn release(mut conn: UpConn, rng: &RefCell<Rng>) {
+    // The request's attempt ends here, whatever becomes of the connection
+    // (a waiting request that takes it over counts its own).
+    conn.attempt = Attempt::none();
     let Some(server) = conn.server().cloned() else {
         return;
     };
@@ -231,7 +254,9 @@ pub fn release(conn: UpConn, rng: &RefCell<Rng>) {
     let Err(conn) = server.hand_over(conn) else {
         return;
     };
-    let UpConn { stream, mut open } = conn;
+    let UpConn {
+        stream, mut open, ..
+    } = conn;
     open.server = None;
     let idle = IdleConn {
         stream,

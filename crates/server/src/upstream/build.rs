@@ -1,12 +1,13 @@
 //! Building a shard's upstream state for a config generation, carrying pools
 //! and health over for every (upstream name, server address) that stays.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use shardgate_config::Config;
-use shardgate_proxy::{Backoff, Balancer};
-use std::cell::RefCell;
+use shardgate_proxy::{Backoff, Balancer, LoadUse, Maglev};
 
 use super::server::ServerState;
 use crate::metrics::UpstreamMetrics;
@@ -15,6 +16,8 @@ pub struct UpstreamState {
     pub name: String,
     pub servers: Vec<Rc<ServerState>>,
     pub balancer: RefCell<Balancer>,
+    /// Which load figures the balancer reads (attempts keep only those).
+    pub load_use: LoadUse,
     pub backoff: Backoff,
     pub metrics: UpstreamMetrics,
 }
@@ -24,10 +27,18 @@ pub struct UpstreamState {
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-pub fn build(cfg: &Config, previous: &[UpstreamState], shard: usize) -> Vec<UpstreamState> {
+/// `tables`: by upstream index, the generation's Maglev table of each
+/// `consistent_hash` upstream (shared by the shards).
+pub fn build(
+    cfg: &Config,
+    tables: &[Option<Arc<Maglev>>],
+    previous: &[UpstreamState],
+    shard: usize,
+) -> Vec<UpstreamState> {
     cfg.upstreams
         .iter()
-        .map(|u| {
+        .enumerate()
+        .map(|(index, u)| {
             let old = previous.iter().find(|p| p.name == u.name);
             let servers = u
                 .servers
@@ -45,11 +56,13 @@ pub fn build(cfg: &Config, previous: &[UpstreamState], shard: usize) -> Vec<Upst
                     }
                 })
                 .collect();
-            let weights: Vec<u32> = u.servers.iter().map(|s| s.weight).collect();
+            let table = tables.get(index).cloned().flatten();
+            let balancer = Balancer::new(u.lb, &u.servers, table);
             UpstreamState {
                 name: u.name.clone(),
                 servers,
-                balancer: RefCell::new(Balancer::new(u.lb, &weights)),
+                load_use: balancer.load_use(),
+                balancer: RefCell::new(balancer),
                 backoff: Backoff::new(BACKOFF_BASE, BACKOFF_MAX),
                 metrics: UpstreamMetrics::new(shard, &u.name),
             }

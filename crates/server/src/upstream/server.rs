@@ -14,6 +14,7 @@ use shardgate_proxy::{ConnState, Pool, PoolCounts, ServerHealth};
 
 use monoio::net::TcpStream;
 
+use super::load::{Attempt, ServerLoad};
 use super::wait::Waiters;
 use crate::metrics::PoolGauges;
 
@@ -21,6 +22,8 @@ pub struct ServerState {
     pub addr: SocketAddr,
     pub pool: RefCell<Pool<IdleConn>>,
     pub health: RefCell<ServerHealth>,
+    /// What the load-aware balancers read (this shard's view).
+    pub load: Rc<ServerLoad>,
     /// The pool settings in force (a reload may change them in place).
     pub(super) pool_config: RefCell<PoolConfig>,
     /// Requests waiting for a connection (`max_pending`).
@@ -38,6 +41,7 @@ impl ServerState {
             addr,
             pool: RefCell::new(Pool::new(pool)),
             health: RefCell::new(ServerHealth::new()),
+            load: Rc::new(ServerLoad::new(Instant::now())),
             pool_config: RefCell::new(pool.clone()),
             waiters: RefCell::new(Waiters::default()),
             retired: Cell::new(false),
@@ -141,11 +145,24 @@ pub(super) enum Handoff {
 pub struct UpConn {
     pub stream: TcpStream,
     pub(super) open: OpenGuard,
+    /// The request's attempt, counted in the server's load while it holds
+    /// the connection.
+    pub(super) attempt: Attempt,
 }
 
 impl UpConn {
     pub(super) fn new(stream: TcpStream, open: OpenGuard) -> Self {
-        UpConn { stream, open }
+        UpConn {
+            stream,
+            open,
+            attempt: Attempt::none(),
+        }
+    }
+
+    /// The final response head of the attempt arrived (for the load-aware
+    /// balancers; nothing to do for the others).
+    pub fn answered(&mut self, status: u16) {
+        self.attempt.answered(status);
     }
 
     /// The server this connection goes to.

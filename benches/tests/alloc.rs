@@ -5,7 +5,10 @@
 //! pool, runtime slabs all at their working size), the allocator counts
 //! allocations over the next `N` requests:
 //! (a) proxied small GET over keep-alive connections (and, as (a'), a
-//!     browser GET with 13 header fields, to cover the header rewrite),
+//!     browser GET with 13 header fields, to cover the header rewrite; as
+//!     (a''), the same small GET to two-server upstreams balanced with `p2c`
+//!     and with `consistent_hash` on a header, to cover the load-aware and
+//!     hashing policies),
 //! (b) static `respond` GET over keep-alive connections,
 //! (c) a new connection per request (`Connection: close`),
 //! (d) static GET over keep-alive connections that sit idle between requests
@@ -55,6 +58,8 @@ const ORIGIN_RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 7\r\n\r\norigin\n";
 const PROXIED: &[u8] = b"GET /proxied/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const STATIC: &[u8] = b"GET /static HTTP/1.1\r\nHost: example.com\r\n\r\n";
+const P2C: &[u8] = b"GET /p2c/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
+const HASHED: &[u8] = b"GET /hashed/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
 const STATIC_CLOSE: &[u8] =
     b"GET /static HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
 
@@ -188,6 +193,8 @@ struct Scenarios {
     driver: ActiveDriver,
     proxied_keep_alive: Measured,
     proxied_browser: Measured,
+    proxied_p2c: Measured,
+    proxied_hashed: Measured,
     static_keep_alive: Measured,
     new_connection: Measured,
     idle_keep_alive: Measured,
@@ -214,7 +221,8 @@ fn results() -> &'static [Scenarios] {
 
 fn measure(driver: &str) -> Scenarios {
     let origin = Origin::start(ORIGIN_RESPONSE).unwrap();
-    let server = start_gateway(origin.addr(), driver);
+    let second = Origin::start(ORIGIN_RESPONSE).unwrap();
+    let server = start_gateway(origin.addr(), second.addr(), driver);
     let active = server.drivers()[0];
 
     let served_before = origin.served();
@@ -236,6 +244,8 @@ fn measure(driver: &str) -> Scenarios {
         1,
         "one request in flight at a time needs one upstream connection"
     );
+    let proxied_p2c = keep_alive(&server, P2C, b"origin\n", &format!("{active}-p2c"));
+    let proxied_hashed = keep_alive(&server, HASHED, b"origin\n", &format!("{active}-hashed"));
     let static_keep_alive = keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"));
     let new_connection = connection_per_request(&server, &format!("{active}-connection"));
     let idle_keep_alive = idle_keep_alive(&server, &format!("{active}-idle"));
@@ -244,6 +254,8 @@ fn measure(driver: &str) -> Scenarios {
         driver: active,
         proxied_keep_alive,
         proxied_browser,
+        proxied_p2c,
+        proxied_hashed,
         static_keep_alive,
         new_connection,
         idle_keep_alive,
@@ -252,6 +264,10 @@ fn measure(driver: &str) -> Scenarios {
         .report(active, "(a) proxied keep-alive");
     s.proxied_browser
         .report(active, "(a') proxied browser GET keep-alive");
+    s.proxied_p2c
+        .report(active, "(a'') proxied keep-alive, p2c");
+    s.proxied_hashed
+        .report(active, "(a'') proxied keep-alive, consistent_hash");
     s.static_keep_alive.report(active, "(b) static keep-alive");
     s.new_connection
         .report(active, "(c) new connection per request");
@@ -259,12 +275,13 @@ fn measure(driver: &str) -> Scenarios {
         .report(active, "(d) static keep-alive after idle gaps");
     drop(server);
     drop(origin);
+    drop(second);
     s
 }
 
 /// The gateway under test logs every request (JSON access log to a file):
 /// "no allocation per request" must hold with the access log on.
-fn start_gateway(origin: SocketAddr, driver: &str) -> Server {
+fn start_gateway(origin: SocketAddr, second: SocketAddr, driver: &str) -> Server {
     let log = std::env::temp_dir().join(format!(
         "shardgate-alloc-{}-{driver}.log",
         std::process::id()
@@ -301,9 +318,30 @@ name = "browser"
 hosts = ["www.example.com"]
 proxy = "origin"
 
+[[route]]
+name = "p2c"
+path_prefix = "/p2c/"
+proxy = "balanced"
+
+[[route]]
+name = "hashed"
+path_prefix = "/hashed/"
+proxy = "hashed"
+
 [[upstream]]
 name = "origin"
 servers = ["{origin}"]
+
+[[upstream]]
+name = "balanced"
+lb = "p2c"
+servers = ["{origin}", "{second}"]
+
+[[upstream]]
+name = "hashed"
+lb = "consistent_hash"
+hash_key = "header:x-user"
+servers = ["{origin}", "{second}"]
 "#
     );
     let config = shardgate_config::parse(&toml, "alloc.toml").unwrap();
@@ -429,6 +467,8 @@ fn proxied_keep_alive_request_allocates_nothing() {
     for s in results() {
         assert_hot_path_allocates_nothing(s.driver, "small", s.proxied_keep_alive);
         assert_hot_path_allocates_nothing(s.driver, "browser", s.proxied_browser);
+        assert_hot_path_allocates_nothing(s.driver, "p2c", s.proxied_p2c);
+        assert_hot_path_allocates_nothing(s.driver, "consistent_hash", s.proxied_hashed);
     }
 }
 

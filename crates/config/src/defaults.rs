@@ -12,9 +12,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, Driver, HttpLimits, LbPolicy,
-    ListenerConfig, PoolConfig, Protocol, QuicConfig, RequestIdConfig, RouteConfig, ServerConfig,
-    ServerTimeouts, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
+    AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, BackoffConfig, Driver,
+    HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy, ListenerConfig, OutlierConfig,
+    PoolConfig, Protocol, QuicConfig, RequestIdConfig, RouteConfig, ServerConfig, ServerTimeouts,
+    StatusRange, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -90,6 +91,55 @@ impl Default for PoolConfig {
             idle_timeout_jitter: 0.1,
             max_pending: 1024,
             pending_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What an empty `[upstream.health_check]` section means: a TCP connect
+/// every 5 s; three failures take a server out, two passes bring it back.
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        Self {
+            kind: HealthCheckKind::Tcp,
+            path: "/".to_string(),
+            host: None,
+            expect_status: StatusRange {
+                low: 200,
+                high: 399,
+            },
+            interval: Duration::from_secs(5),
+            jitter: 0.1,
+            timeout: Duration::from_secs(2),
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+        }
+    }
+}
+
+/// On for every upstream (Envoy's numbers): five failures in a row eject a
+/// server for 30 s, longer when it keeps failing. At most half of the servers
+/// are ejected, and below half available the panic threshold spreads traffic
+/// over all of them: ejections alone never reach panic.
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            on_5xx: false,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 50,
+            panic_threshold: 50,
+        }
+    }
+}
+
+/// 100 ms, 160 ms, 256 ms, … up to 30 s (before jitter).
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(100),
+            factor: 1.6,
+            cap: Duration::from_secs(30),
         }
     }
 }
@@ -262,6 +312,13 @@ mod tests {
         format!("\"{text}\"")
     }
 
+    /// Durations that are not whole seconds, in their canonical spelling.
+    fn any_dur(d: Duration) -> String {
+        let text = duration::format(d);
+        assert_eq!(duration::parse(&text), Ok(d));
+        format!("\"{text}\"")
+    }
+
     /// Sizes render as written in the docs: a unit string, or 0 as an integer.
     fn bytes(n: usize) -> String {
         let n = u64::try_from(n).unwrap();
@@ -293,6 +350,10 @@ mod tests {
         let pool = PoolConfig::default();
         let fwd = ForwardedHeaders::default();
         let quic = QuicConfig::default();
+        let check = HealthCheckConfig::default();
+        assert_eq!(check.kind, HealthCheckKind::Tcp);
+        let outlier = OutlierConfig::default();
+        let backoff = BackoffConfig::default();
         let rows: Vec<(&str, &str, String)> = vec![
             ("shards", "integer", server.shards.to_string()),
             ("driver", "string", quoted(word_driver(server.driver))),
@@ -425,6 +486,55 @@ mod tests {
             ),
             ("max_pending", "integer", pool.max_pending.to_string()),
             ("pending_timeout", "duration", dur(pool.pending_timeout)),
+            ("kind", "string", quoted("tcp")),
+            ("path", "string", quoted(&check.path)),
+            (
+                "expect_status",
+                "string",
+                quoted(&check.expect_status.to_string()),
+            ),
+            ("interval", "duration", any_dur(check.interval)),
+            ("jitter", "float", check.jitter.to_string()),
+            ("timeout", "duration", any_dur(check.timeout)),
+            (
+                "healthy_threshold",
+                "integer",
+                check.healthy_threshold.to_string(),
+            ),
+            (
+                "unhealthy_threshold",
+                "integer",
+                check.unhealthy_threshold.to_string(),
+            ),
+            (
+                "consecutive_failures",
+                "integer",
+                outlier.consecutive_failures.to_string(),
+            ),
+            ("on_5xx", "bool", outlier.on_5xx.to_string()),
+            (
+                "base_ejection_time",
+                "duration",
+                any_dur(outlier.base_ejection_time),
+            ),
+            (
+                "max_ejection_time",
+                "duration",
+                any_dur(outlier.max_ejection_time),
+            ),
+            (
+                "max_ejection_percent",
+                "integer",
+                outlier.max_ejection_percent.to_string(),
+            ),
+            (
+                "panic_threshold",
+                "integer",
+                outlier.panic_threshold.to_string(),
+            ),
+            ("base", "duration", any_dur(backoff.base)),
+            ("factor", "float", backoff.factor.to_string()),
+            ("cap", "duration", any_dur(backoff.cap)),
         ];
         let access = AccessLogConfig::default();
         let request_id = RequestIdConfig::default();

@@ -5,6 +5,10 @@
 //! gateway can run. Defaults live here so that the reference config, the docs and
 //! the code cannot drift apart (a test renders the defaults into the docs table).
 
+mod health;
+
+pub use health::{BackoffConfig, HealthCheckConfig, HealthCheckKind, OutlierConfig, StatusRange};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -335,6 +339,10 @@ pub struct UpstreamConfig {
     /// Use TCP Fast Open on connects to this upstream.
     pub tcp_fast_open: bool,
     pub pool: PoolConfig,
+    /// `[upstream.health_check]`; `None`: no active probes.
+    pub health_check: Option<HealthCheckConfig>,
+    pub outlier: OutlierConfig,
+    pub backoff: BackoffConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

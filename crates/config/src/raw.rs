@@ -5,11 +5,13 @@
 //! point at is `Spanned`. `deny_unknown_fields` everywhere: a misspelt key
 //! silently falling back to its default is the worst kind of config bug.
 
+mod health;
 mod values;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+pub(crate) use health::{RawBackoff, RawHealthCheck, RawOutlier};
 pub(crate) use values::{
     DurationValue, Float, HeaderMap, Int, List, Scalar, ServerEntry, SizeValue,
 };
@@ -194,6 +196,9 @@ pub(crate) struct RawUpstream {
     pub read_timeout: Option<Spanned<DurationValue>>,
     pub tcp_fast_open: Option<bool>,
     pub pool: Option<Spanned<RawPool>>,
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+    pub outlier: Option<Spanned<RawOutlier>>,
+    pub backoff: Option<Spanned<RawBackoff>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -181,6 +181,9 @@ fn reference_config_shows_the_defaults() {
     );
     assert_eq!(upstream.lb, Default::default());
     assert_eq!(upstream.pool, Default::default());
+    assert_eq!(upstream.outlier, Default::default());
+    assert_eq!(upstream.backoff, Default::default());
+    assert_eq!(upstream.health_check, None);
     for route in &config.routes {
         assert_eq!(route.forwarded, Default::default(), "{}", route.name);
         assert_eq!(
@@ -260,6 +263,23 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "max_conns_per_host",
         "idle_timeout",
         "idle_timeout_jitter",
+        "kind",
+        "host",
+        "expect_status",
+        "interval",
+        "jitter",
+        "timeout",
+        "healthy_threshold",
+        "unhealthy_threshold",
+        "consecutive_failures",
+        "on_5xx",
+        "base_ejection_time",
+        "max_ejection_time",
+        "max_ejection_percent",
+        "panic_threshold",
+        "base",
+        "factor",
+        "cap",
         "access_log",
         "path",
         "format",

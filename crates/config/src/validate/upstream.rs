@@ -1,4 +1,5 @@
-//! `[[upstream]]` and `[upstream.pool]`.
+//! `[[upstream]]` and `[upstream.pool]` (health, outlier and backoff tables:
+//! `health.rs`, `outlier.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -6,6 +7,8 @@ use std::net::SocketAddr;
 use serde_spanned::Spanned;
 
 use super::balance::{hash_key, POLICIES};
+use super::health::health_check;
+use super::outlier::{backoff, outlier};
 use super::value::{address, at, choice, duration, int, jitter, name, required};
 use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
@@ -88,6 +91,9 @@ pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> V
                 .tcp_fast_open
                 .unwrap_or(UpstreamConfig::DEFAULT_TCP_FAST_OPEN),
             pool: pool(r, raw.pool.as_ref().map(Spanned::get_ref), &key("pool")),
+            health_check: health_check(r, raw.health_check.as_ref(), &key("health_check")),
+            outlier: outlier(r, raw.outlier.as_ref(), &key("outlier")),
+            backoff: backoff(r, raw.backoff.as_ref(), &key("backoff")),
         });
     }
     out

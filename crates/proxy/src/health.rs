@@ -1,42 +1,66 @@
-//! Passive health: servers that fail are left alone for a while.
+//! A shard's reconnect backoff: a server that fails is left alone for a
+//! while by this shard.
 //!
-//! There are no probes: a failed connect or exchange marks the server down for a
-//! backoff delay that doubles with each consecutive failure up to a cap. When the
-//! delay has passed the next request is the probe; one success restores the server
+//! A failed connect or exchange marks the server down for a backoff delay that
+//! grows by a factor with each consecutive failure, up to a cap. When the delay
+//! has passed the next request is the probe; one success restores the server
 //! completely. State is per shard, so shards learn independently (a server that
-//! only fails under one shard's load is only avoided there).
+//! only fails under one shard's load is only avoided there); process-wide
+//! health (active checks, outlier ejection) lives in the server crate.
 
 use std::time::{Duration, Instant};
+
+use shardgate_config::BackoffConfig;
 
 use crate::Rng;
 
 /// Capped exponential backoff with "equal jitter": the delay for attempt `n` is
-/// uniform in `[cap/2, cap]` where `cap = min(max, base × 2ⁿ)`. Half of it is fixed
-/// so a dead server is never retried at once; the random half keeps shards that
-/// saw the same outage from knocking on it in lockstep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// uniform in `[cap/2, cap]` where `cap = min(max, base × factorⁿ)`. Half of it
+/// is fixed so a dead server is never retried at once; the random half keeps
+/// shards that saw the same outage from knocking on it in lockstep. (Full
+/// jitter, uniform in `[0, cap]`, spreads more but may retry a dead server
+/// immediately.)
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     base: Duration,
+    /// ≥ 1.0, possibly infinite (see [`Backoff::new`]).
+    factor: f64,
     max: Duration,
 }
 
 impl Backoff {
-    pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff { base, max }
+    /// A `factor` below 1 (or not a number) is taken as 1, and an infinite one
+    /// goes straight to `max` after the first failure: config validation
+    /// refuses both, and nothing here may panic on them.
+    pub fn new(base: Duration, factor: f64, max: Duration) -> Self {
+        let factor = if factor.is_nan() || factor < 1.0 {
+            1.0
+        } else {
+            factor
+        };
+        Backoff { base, factor, max }
+    }
+
+    pub fn from_config(c: &BackoffConfig) -> Self {
+        Self::new(c.base, c.factor, c.cap)
     }
 
     /// The upper bound for `attempt` (0-based): monotonic in `attempt` and never
-    /// above `max`. Computed in nanoseconds with an overflow check instead of
-    /// `Duration` multiplication, which panics.
+    /// above `max`. Computed in f64 nanoseconds and compared with `max` before
+    /// it is turned back into a `Duration`, so no step can overflow or panic
+    /// (`Duration` multiplication panics; `powi` saturates to infinity).
     pub fn cap(&self, attempt: u32) -> Duration {
+        if self.base.is_zero() {
+            return Duration::ZERO;
+        }
+        let exp = i32::try_from(attempt).unwrap_or(i32::MAX);
+        let grown = (self.base.as_nanos() as f64 * self.factor.powi(exp)).round();
         let max = self.max.as_nanos();
-        let base = self.base.as_nanos();
-        let cap = if attempt >= 128 || base > (max >> attempt) {
-            max
-        } else {
-            (base << attempt).min(max)
-        };
-        from_nanos(cap)
+        // `as` saturates; values ≥ max (infinity included) give max.
+        if grown >= max as f64 {
+            return from_nanos(max);
+        }
+        from_nanos((grown as u128).min(max))
     }
 
     pub fn delay(&self, attempt: u32, rng: &mut Rng) -> Duration {
@@ -58,7 +82,7 @@ fn from_nanos(n: u128) -> Duration {
     Duration::new(secs, nanos)
 }
 
-/// One server's passive health as seen by one shard.
+/// One server's reconnect backoff as seen by one shard.
 #[derive(Debug, Clone, Default)]
 pub struct ServerHealth {
     failures: u32,
@@ -113,7 +137,7 @@ mod tests {
 
     #[test]
     fn cap_doubles_then_saturates() {
-        let b = Backoff::new(100 * MS, 5000 * MS);
+        let b = Backoff::new(100 * MS, 2.0, 5000 * MS);
         let caps: Vec<u128> = (0..9).map(|a| b.cap(a).as_millis()).collect();
         assert_eq!(caps, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         for a in [64, 127, 128, 1000, u32::MAX] {
@@ -122,11 +146,50 @@ mod tests {
     }
 
     #[test]
-    fn cap_is_monotonic_and_never_overflows() {
-        let b = Backoff::new(Duration::MAX, Duration::MAX);
+    fn cap_grows_by_the_factor() {
+        let b = Backoff::new(100 * MS, 1.6, 30_000 * MS);
+        let caps: Vec<Duration> = (0..5).map(|a| b.cap(a)).collect();
+        let want = [
+            100_000_000u64,
+            160_000_000,
+            256_000_000,
+            409_600_000,
+            655_360_000,
+        ];
+        assert_eq!(caps, want.map(Duration::from_nanos));
+        // 100 ms × 1.6¹² ≈ 28.1 s, × 1.6¹³ ≈ 45 s → capped.
+        assert!(b.cap(12) < 30_000 * MS && b.cap(12) > 28_000 * MS);
+        assert_eq!(b.cap(13), 30_000 * MS);
+        assert_eq!(b.cap(u32::MAX), 30_000 * MS);
+        // Factor 1: a constant delay.
+        let flat = Backoff::new(250 * MS, 1.0, 30_000 * MS);
+        assert!((0..50).all(|a| flat.cap(a) == 250 * MS));
+    }
+
+    #[test]
+    fn absurd_factors_do_not_panic() {
+        for factor in [f64::NAN, -3.0, 0.0, 0.5, f64::INFINITY, f64::MAX, 1e300] {
+            let b = Backoff::new(100 * MS, factor, 10_000 * MS);
+            let mut prev = Duration::ZERO;
+            for a in [0, 1, 2, 10, 1000, u32::MAX] {
+                let c = b.cap(a);
+                assert!(c >= prev && c <= 10_000 * MS, "{factor} {a}: {c:?}");
+                prev = c;
+            }
+            // Below 1 (or NaN) is taken as 1: never shrinking.
+            assert!(b.cap(u32::MAX) >= 100 * MS, "{factor}");
+        }
+        let b = Backoff::new(Duration::MAX, f64::INFINITY, Duration::MAX);
         assert_eq!(b.cap(0), Duration::MAX);
         assert_eq!(b.cap(u32::MAX), Duration::MAX);
-        let b = Backoff::new(Duration::from_nanos(3), Duration::MAX);
+    }
+
+    #[test]
+    fn cap_is_monotonic_and_never_overflows() {
+        let b = Backoff::new(Duration::MAX, 2.0, Duration::MAX);
+        assert_eq!(b.cap(0), Duration::MAX);
+        assert_eq!(b.cap(u32::MAX), Duration::MAX);
+        let b = Backoff::new(Duration::from_nanos(3), 2.0, Duration::MAX);
         let mut prev = Duration::ZERO;
         for a in 0..200 {
             let c = b.cap(a);
@@ -135,14 +198,17 @@ mod tests {
         }
         assert_eq!(prev, Duration::MAX);
         // base above max: capped from the first attempt.
-        let b = Backoff::new(10 * MS, 2 * MS);
+        let b = Backoff::new(10 * MS, 2.0, 2 * MS);
         assert_eq!(b.cap(0), 2 * MS);
-        assert_eq!(Backoff::new(Duration::ZERO, 5 * MS).cap(30), Duration::ZERO);
+        assert_eq!(
+            Backoff::new(Duration::ZERO, 2.0, 5 * MS).cap(30),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn delay_within_equal_jitter_bounds() {
-        let b = Backoff::new(100 * MS, 5000 * MS);
+        let b = Backoff::new(100 * MS, 2.0, 5000 * MS);
         let mut rng = Rng::new(3);
         for attempt in 0..12 {
             let cap = b.cap(attempt);
@@ -159,13 +225,13 @@ mod tests {
             // The random half is actually used.
             assert!(hi - lo > cap / 4, "attempt {attempt}: {lo:?}..{hi:?}");
         }
-        let huge = Backoff::new(Duration::MAX, Duration::MAX);
+        let huge = Backoff::new(Duration::MAX, 2.0, Duration::MAX);
         assert!(huge.delay(u32::MAX, &mut rng) >= Duration::MAX / 2);
     }
 
     #[test]
     fn failure_marks_down_for_growing_delays_success_resets() {
-        let b = Backoff::new(100 * MS, 1000 * MS);
+        let b = Backoff::new(100 * MS, 2.0, 1000 * MS);
         let mut rng = Rng::new(11);
         let mut h = ServerHealth::new();
         let t0 = Instant::now();
@@ -200,7 +266,7 @@ mod tests {
 
     #[test]
     fn absurd_backoff_does_not_panic() {
-        let b = Backoff::new(Duration::MAX, Duration::MAX);
+        let b = Backoff::new(Duration::MAX, 2.0, Duration::MAX);
         let mut rng = Rng::new(1);
         let mut h = ServerHealth::new();
         let t0 = Instant::now();

@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` (the process is up), `/ready` (every shard is
 //! serving and the server is not stopping), `/metrics` (Prometheus text),
-//! `/config/generation` (which config generation is live). It runs on plain
+//! `/config/generation` (which config generation is live), `/upstreams` (each
+//! upstream server's health, ejection and pool state, JSON). It runs on plain
 //! threads with blocking I/O: it is not on the request path, and keeping it off
 //! the shards means a busy shard cannot make the health check lie.
 //!
@@ -8,6 +9,8 @@
 //! slow or silent client cannot hold up a health probe. At most
 //! [`MAX_CONNECTIONS`] are served at once (past that a connection is closed at
 //! once and counted), and each must send its head within [`HEAD_DEADLINE`].
+
+mod upstreams;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -36,6 +39,7 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
 /// Accepts until the server is stopping; [`wake`] unblocks the accept then.
 pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static PromRecorder>) {
@@ -263,6 +267,14 @@ fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecord
         "/config/generation" => {
             Reply::text(200, format!("{}\n", shared.snapshot.load().generation))
         }
+        "/upstreams" => Reply {
+            status: 200,
+            content_type: JSON,
+            body: upstreams::render(
+                &shared.snapshot.load(),
+                crate::upstream::millis(Instant::now()),
+            ),
+        },
         _ => Reply::text(404, "not found\n"),
     }
 }

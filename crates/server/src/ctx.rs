@@ -35,7 +35,7 @@ pub struct ShardSnap {
 
 impl ShardSnap {
     fn build(shard: usize, snap: Arc<Snapshot>, previous: &[UpstreamState]) -> Self {
-        let upstreams = upstream::build(&snap.config, &snap.maglev, previous, shard);
+        let upstreams = upstream::build(&snap.config, &snap.maglev, &snap.health, previous, shard);
         let routes = snap
             .config
             .routes
@@ -191,13 +191,15 @@ impl ShardCtx {
         }
     }
 
-    /// Drops idle upstream connections past their (jittered) deadline and
-    /// reports the pools to the process-wide metrics.
+    /// Drops idle upstream connections past their (jittered) deadline,
+    /// reports the pools to the process-wide metrics, and publishes each
+    /// server's pool and backoff figures for `/upstreams`.
     pub fn evict_idle(&self) {
         let now = Instant::now();
         for u in &self.current.borrow().upstreams {
             for s in &u.servers {
                 s.tend(now);
+                s.publish(self.id);
             }
         }
     }
@@ -254,7 +256,7 @@ impl ShardCtx {
 
 /// A seed from the OS's entropy source; if that fails (it does not on Linux
 /// ≥ 3.17), the clock and the shard index, which still differ per process.
-fn os_seed(shard: usize) -> u64 {
+pub(crate) fn os_seed(shard: usize) -> u64 {
     getrandom::u64().unwrap_or_else(|_| {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -2,8 +2,8 @@
 //! The gateway runtime: shards, listeners, connection drivers, admin, reload.
 //!
 //! [`Server::start`] binds every listener (one `SO_REUSEPORT` socket per shard),
-//! starts the shard threads and the admin thread, and returns once every shard is
-//! serving. [`Server::shutdown`] starts a graceful stop; [`Server::join`] waits for it.
+//! starts the shard threads, the health thread and the admin thread, and returns
+//! once every shard is serving. [`Server::shutdown`] starts a graceful stop; [`Server::join`] waits for it.
 
 pub mod access_log;
 mod admin;
@@ -14,6 +14,7 @@ mod ctx;
 mod error;
 mod event;
 mod h3;
+mod health;
 mod lifecycle;
 mod metrics;
 mod quic;
@@ -124,7 +125,9 @@ impl Server {
             None => OnceLock::new(),
         };
         let shared = Arc::new(Shared {
-            snapshot: Arc::new(ArcSwap::from_pointee(first.with_alt_svc(&listeners))),
+            snapshot: Arc::new(ArcSwap::from_pointee(
+                first.with_alt_svc(&listeners).with_health(None, shards),
+            )),
             stopping: AtomicBool::new(false),
             ticketer,
             stats: (0..shards)
@@ -179,6 +182,7 @@ impl Server {
                 }
             }
         }
+        server.threads.push(health::spawn(shared.clone())?);
         if let Some(sock) = admin_sock {
             let shared = shared.clone();
             let t = std::thread::Builder::new()
@@ -302,11 +306,14 @@ impl Server {
             ));
         }
         let generation = current.generation + 1;
-        let next =
-            Snapshot::new(config, generation, &self.shared.ticketer)?.with_alt_svc(&self.listeners);
+        let next = Snapshot::new(config, generation, &self.shared.ticketer)?
+            .with_alt_svc(&self.listeners)
+            .with_health(Some(&current.health), self.shared.stats.len());
         // Last, as it switches the output: nothing after it can refuse the reload.
         self.apply_access_log(&next.config)?;
-        self.shared.snapshot.store(Arc::new(next));
+        let next = Arc::new(next);
+        self.shared.snapshot.store(next.clone());
+        next.health.took_over(&current.health);
         Ok(generation)
     }
 

@@ -1,5 +1,6 @@
 //! A config generation: the validated config plus everything derived from it that
-//! every shard reads (the route table). Built whole on the control thread, then
+//! every shard reads (the route table, the process-wide upstream health state).
+//! Built whole on the control thread, then
 //! published with one `ArcSwap::store`, so a shard sees either the old or the new
 //! generation, never a mix.
 
@@ -10,6 +11,7 @@ use rustls::server::ProducesTickets;
 use shardgate_config::{Config, LbPolicy, Protocol, RouteAction};
 use shardgate_proxy::{Maglev, Rng, Router};
 
+use crate::upstream::HealthRegistry;
 use crate::Error;
 
 pub struct Snapshot {
@@ -27,6 +29,9 @@ pub struct Snapshot {
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     /// For each `h3` listener, its QUIC settings (None: a TCP listener).
     pub quic: Vec<Option<QuicListener>>,
+    /// Each upstream server's process-wide health (active checks, outlier
+    /// ejection, panic), carried over from the previous generation.
+    pub health: HealthRegistry,
     /// For each listener, the `Alt-Svc` value its responses carry (from
     /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
     alt_svc: Vec<Option<Vec<u8>>>,
@@ -126,8 +131,18 @@ impl Snapshot {
             maglev,
             tls,
             quic,
+            health: HealthRegistry::default(),
             alt_svc: Vec::new(),
         })
+    }
+
+    /// Builds the health state, keeping that of every server `previous` (the
+    /// running generation) has under the same upstream name and address
+    /// (`HealthRegistry::took_over` once it is published). `shards`: the
+    /// process's shard count.
+    pub fn with_health(mut self, previous: Option<&HealthRegistry>, shards: usize) -> Self {
+        self.health = HealthRegistry::build(&self.config, previous, shards);
+        self
     }
 
     /// Fills in the `Alt-Svc` values once the listeners are bound (`bound`:

@@ -1,7 +1,9 @@
 //! The upstream side of a shard, in one place: per-server state (keep-alive
-//! pool, passive health, open-connection accounting), choosing a server and a
-//! connection for a request, giving the connection back, and rebuilding all of
-//! it when a new config generation arrives.
+//! pool, reconnect backoff, open-connection accounting), choosing a server and
+//! a connection for a request, giving the connection back, and rebuilding all
+//! of it when a new config generation arrives; and the process-wide health
+//! every shard shares (`shared`, `outlier`, `registry`: active-check state,
+//! outlier ejection, panic), which the health thread and `/upstreams` read.
 //!
 //! Ownership is one-way, so nothing leaks: a [`ServerState`] owns its idle
 //! sockets ([`IdleConn`], which point at nothing); a busy [`UpConn`] owns a
@@ -17,10 +19,17 @@ mod acquire;
 mod build;
 mod connect;
 mod load;
+mod outcome;
+mod outlier;
 mod pick;
+mod registry;
 mod server;
+mod shared;
 mod wait;
 
 pub use acquire::{acquire, release};
 pub use build::{build, retire_dropped, UpstreamState};
+pub use outlier::is_panic;
+pub use registry::HealthRegistry;
 pub use server::UpConn;
+pub use shared::{millis, Probe, ServerShared, ShardFigures, UpstreamShared};

@@ -57,7 +57,7 @@ pub async fn proxy<S: Io>(
                 }
                 return next;
             }
-            Err(e) if retry_after(rq, ust, &e) => continue,
+            Err(e) if retry_after(rq, ust, &e, &ctx.rng) => continue,
             Err(e) => {
                 rq.fail(e);
                 return down.fail(ctx, rq, out).await;

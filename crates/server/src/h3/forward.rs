@@ -90,7 +90,7 @@ pub async fn proxy(
                 }
                 return Ok(());
             }
-            Err(e) if retry_after(rq, ust, &e) => continue,
+            Err(e) if retry_after(rq, ust, &e, &ctx.rng) => continue,
             Err(e) => return Err(e),
         }
     }

@@ -83,6 +83,11 @@ pub async fn receive(
             // The origin will not take another request on it: never pooled.
             up.drain();
         }
+        if let (Some(ust), Some(server)) =
+            (rq.upstream.and_then(|u| snap.upstreams.get(u)), up.server())
+        {
+            ust.answered(server, meta.status);
+        }
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
         let status = res.status().as_u16();
         stream.send_response(res).await.map_err(client_gone)?;

@@ -42,12 +42,14 @@ pub async fn select(
     }
 }
 
-/// Accounts a failed attempt on the upstream's metrics and says whether it
-/// is sent again (`should_retry`).
-pub fn retry_after(rq: &RequestCtx, ust: &UpstreamState, e: &Error) -> bool {
+/// Accounts a failed attempt on the upstream's metrics and its server's
+/// health (backoff, outlier detection) and says whether it is sent again
+/// (`should_retry`).
+pub fn retry_after(rq: &RequestCtx, ust: &UpstreamState, e: &Error, rng: &RefCell<Rng>) -> bool {
     if e.side() == shardgate_proxy::Side::Upstream {
         ust.metrics.failures.increment(1);
     }
+    ust.attempt_failed(rq.server, e, rq.reused, rng);
     let again = should_retry(rq, e);
     if again {
         ust.metrics.retries.increment(1);

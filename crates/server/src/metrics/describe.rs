@@ -130,6 +130,39 @@ pub fn describe_all() {
         Unit::Count,
         "Connections opened (or attempted) per server over all shards"
     );
+    describe_counter!(
+        "shardgate_upstream_panic_picks_total",
+        Unit::Count,
+        "Servers picked while their upstream was in panic (too few healthy servers: health ignored)"
+    );
+    // Upstream health, process-wide (no shard label).
+    describe_counter!(
+        super::health::TRANSITIONS,
+        Unit::Count,
+        "Health changes of an upstream server: kind=active (to=down|up: the active check crossed a threshold) or kind=outlier (to=ejected|returned)"
+    );
+    describe_gauge!(
+        super::health::ACTIVE_HEALTHY,
+        "1 while the server's active health check passes (or it has none), 0 while it fails"
+    );
+    describe_gauge!(
+        super::health::EJECTED,
+        "1 while outlier detection has the server ejected"
+    );
+    describe_counter!(
+        super::health::PROBES,
+        Unit::Count,
+        "Active health probes sent, by result (ok, failed)"
+    );
+    describe_gauge!(
+        super::health::PANIC,
+        "1 while the upstream is in panic: fewer than panic_threshold percent of its servers healthy, every server takes traffic"
+    );
+    describe_counter!(
+        super::health::PANIC_TRANSITIONS,
+        Unit::Count,
+        "Times the upstream entered or left panic (to=entered|left)"
+    );
     // HTTP/3 and QUIC.
     describe_gauge!(
         super::quic::CONNECTIONS,

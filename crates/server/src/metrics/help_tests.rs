@@ -13,6 +13,8 @@ fn every_family_has_help_before_its_type() {
         let shard = ShardMetrics::new(0);
         let route = RouteMetrics::new(0, "r");
         let upstream = UpstreamMetrics::new(0, "u");
+        let _ = super::health::ServerHealthMetrics::new("u", "127.0.0.1:1");
+        let _ = super::health::PanicMetrics::new("u");
         // Histograms only show once they have a sample.
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
@@ -49,5 +51,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 41, "{text}");
+    assert_eq!(families, 48, "{text}");
 }

@@ -21,6 +21,8 @@ pub struct UpstreamMetrics {
     pub pending_timeouts: Counter,
     /// Requests refused at once because `max_pending` already waited.
     pub pending_rejected: Counter,
+    /// Servers picked while the upstream was in panic (health ignored).
+    pub panic_picks: Counter,
 }
 
 impl UpstreamMetrics {
@@ -39,6 +41,7 @@ impl UpstreamMetrics {
             pending: gauge!("shardgate_upstream_pending_requests", &labels),
             pending_timeouts: counter!("shardgate_upstream_pending_timeouts_total", &labels),
             pending_rejected: counter!("shardgate_upstream_pending_rejected_total", &labels),
+            panic_picks: counter!("shardgate_upstream_panic_picks_total", &labels),
         }
     }
 }

@@ -145,7 +145,9 @@ async fn open(
     ust.metrics.connects.increment(1);
     match connect(&server, ucfg).await {
         Ok(stream) => {
-            server.health.borrow_mut().record_success();
+            // The backoff streak ends with a response, not a connect: a
+            // server that accepts and then resets is failing too
+            // (`UpstreamState::answered`).
             let took = started.elapsed();
             ust.metrics.connect_seconds.record(took.as_secs_f64());
             Ok(Acquired {
@@ -165,6 +167,7 @@ async fn open(
                 &ust.backoff,
                 &mut rng.borrow_mut(),
             );
+            ust.outlier_failure(&server, Instant::now());
             Err(e)
         }
     }

@@ -4,12 +4,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
-use shardgate_config::Config;
+use shardgate_config::{Config, OutlierConfig};
 use shardgate_proxy::{Backoff, Balancer, LoadUse, Maglev};
 
+use super::registry::HealthRegistry;
 use super::server::ServerState;
+use super::shared::UpstreamShared;
 use crate::metrics::UpstreamMetrics;
 
 pub struct UpstreamState {
@@ -18,41 +19,46 @@ pub struct UpstreamState {
     pub balancer: RefCell<Balancer>,
     /// Which load figures the balancer reads (attempts keep only those).
     pub load_use: LoadUse,
+    /// This shard's reconnect backoff curve (`[upstream.backoff]`).
     pub backoff: Backoff,
+    pub outlier: OutlierConfig,
+    /// The process-wide health of this upstream (same generation).
+    pub shared: Arc<UpstreamShared>,
     pub metrics: UpstreamMetrics,
 }
 
-/// Passive health: a server that refused or timed out a connect is skipped for
-/// 100 ms, doubling per consecutive failure up to 10 s (with jitter).
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
-
 /// `tables`: by upstream index, the generation's Maglev table of each
-/// `consistent_hash` upstream (shared by the shards).
+/// `consistent_hash` upstream (shared by the shards). `registry` is the
+/// generation's process-wide health state, in config order; a server's
+/// shard-local state (pool, backoff) is kept when it belongs to the same
+/// shared state, so a shard that skipped a generation in which the server
+/// was removed and added again starts it fresh too.
 pub fn build(
     cfg: &Config,
     tables: &[Option<Arc<Maglev>>],
+    registry: &HealthRegistry,
     previous: &[UpstreamState],
     shard: usize,
 ) -> Vec<UpstreamState> {
     cfg.upstreams
         .iter()
+        .zip(&registry.upstreams)
         .enumerate()
-        .map(|(index, u)| {
+        .map(|(index, (u, shared))| {
             let old = previous.iter().find(|p| p.name == u.name);
-            let servers = u
+            let servers = shared
                 .servers
                 .iter()
                 .map(|s| {
                     let kept = old
-                        .and_then(|o| o.servers.iter().find(|os| os.addr == s.address))
+                        .and_then(|o| o.servers.iter().find(|os| Arc::ptr_eq(&os.shared, s)))
                         .filter(|k| !k.is_retired());
                     match kept {
                         Some(k) => {
                             k.reconfigure(&u.pool);
                             k.clone()
                         }
-                        None => Rc::new(ServerState::new(&u.name, s.address, &u.pool)),
+                        None => Rc::new(ServerState::new(s.clone(), &u.pool)),
                     }
                 })
                 .collect();
@@ -63,7 +69,9 @@ pub fn build(
                 servers,
                 load_use: balancer.load_use(),
                 balancer: RefCell::new(balancer),
-                backoff: Backoff::new(BACKOFF_BASE, BACKOFF_MAX),
+                backoff: Backoff::from_config(&u.backoff),
+                outlier: u.outlier,
+                shared: shared.clone(),
                 metrics: UpstreamMetrics::new(shard, &u.name),
             }
         })

@@ -7,27 +7,33 @@ use std::time::Instant;
 use shardgate_proxy::{PickInput, Rng};
 
 use super::build::UpstreamState;
+use super::outlier::is_panic;
 use super::server::ServerState;
+use super::shared::millis;
 
-/// The balancer's pick among the servers that are not backing off; when every
-/// server is, one of them anyway rather than fail without trying (a
-/// recovered server is then found at once). `key`: the request's
-/// consistent-hash key.
+/// The balancer's pick among the available servers (`is_available`: this
+/// shard is not backing off, the active check passes, not ejected). `key`:
+/// the request's consistent-hash key.
+///
+/// When every healthy server is backing off in this shard, one of the
+/// healthy ones anyway rather than fail without trying (a recovered server
+/// is then found at once). When fewer than `panic_threshold` percent of the
+/// servers are healthy (panic), health is ignored: the pick is among all
+/// servers not backing off, else any, so an outage of the health signal
+/// (or of most servers) does not turn into 503s for every request. With
+/// the threshold at 0 and no healthy server, nothing is picked (503).
 pub(super) fn pick<'u>(
     ust: &'u UpstreamState,
     now: Instant,
     key: Option<u64>,
     rng: &RefCell<Rng>,
 ) -> Option<&'u Rc<ServerState>> {
-    // Whether server `i` may take the request: the one eligibility rule
-    // every policy sees.
-    let available = |i: usize| {
-        ust.servers
-            .get(i)
-            .is_some_and(|s| s.health.borrow().is_available(now))
-    };
+    let now_ms = millis(now);
+    let healthy = ust.shared.healthy(now_ms);
+    let panic = is_panic(healthy, ust.servers.len(), ust.outlier.panic_threshold);
+    let server = |i: usize| ust.servers.get(i);
     // Read only by the load-aware policies.
-    let load = |i: usize| ust.servers.get(i).map(|s| s.load.get()).unwrap_or_default();
+    let load = |i: usize| server(i).map(|s| s.load.get()).unwrap_or_default();
     let i = {
         let mut rng = rng.borrow_mut();
         let mut input = PickInput {
@@ -36,8 +42,19 @@ pub(super) fn pick<'u>(
             key,
         };
         let mut b = ust.balancer.borrow_mut();
-        b.pick(available, load, &mut input)
-            .or_else(|| b.pick(|_| true, load, &mut input))
+        if panic {
+            ust.metrics.panic_picks.increment(1);
+            let not_backing_off =
+                |i: usize| server(i).is_some_and(|s| s.health.borrow().is_available(now));
+            b.pick(not_backing_off, load, &mut input)
+                .or_else(|| b.pick(|_| true, load, &mut input))
+        } else {
+            // The one eligibility rule every policy sees.
+            let available = |i: usize| server(i).is_some_and(|s| s.is_available(now, now_ms));
+            let healthy = |i: usize| server(i).is_some_and(|s| s.shared.is_healthy(now_ms));
+            b.pick(available, load, &mut input)
+                .or_else(|| b.pick(healthy, load, &mut input))
+        }
     }?;
-    ust.servers.get(i)
+    server(i)
 }

@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use shardgate_config::PoolConfig;
@@ -15,15 +16,19 @@ use shardgate_proxy::{ConnState, Pool, PoolCounts, ServerHealth};
 use monoio::net::TcpStream;
 
 use super::load::{Attempt, ServerLoad};
+use super::shared::{millis, ServerShared, ShardFigures};
 use super::wait::Waiters;
 use crate::metrics::PoolGauges;
 
 pub struct ServerState {
     pub addr: SocketAddr,
     pub pool: RefCell<Pool<IdleConn>>,
+    /// This shard's reconnect backoff for the server.
     pub health: RefCell<ServerHealth>,
     /// What the load-aware balancers read (this shard's view).
     pub load: Rc<ServerLoad>,
+    /// The process-wide part: active check, outlier state, published figures.
+    pub shared: Arc<ServerShared>,
     /// The pool settings in force (a reload may change them in place).
     pub(super) pool_config: RefCell<PoolConfig>,
     /// Requests waiting for a connection (`max_pending`).
@@ -35,13 +40,14 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub(super) fn new(upstream: &str, addr: SocketAddr, pool: &PoolConfig) -> Self {
+    pub(super) fn new(shared: Arc<ServerShared>, pool: &PoolConfig) -> Self {
         ServerState {
-            gauges: PoolGauges::new(upstream, addr),
-            addr,
+            gauges: PoolGauges::new(&shared.upstream, shared.addr),
+            addr: shared.addr,
             pool: RefCell::new(Pool::new(pool)),
             health: RefCell::new(ServerHealth::new()),
             load: Rc::new(ServerLoad::new(Instant::now())),
+            shared,
             pool_config: RefCell::new(pool.clone()),
             waiters: RefCell::new(Waiters::default()),
             retired: Cell::new(false),
@@ -69,6 +75,33 @@ impl ServerState {
 
     pub fn is_retired(&self) -> bool {
         self.retired.get()
+    }
+
+    /// Whether the balancer may pick the server now: this shard is not
+    /// backing off from it, its active check is not failing and it is not
+    /// ejected (`now_ms` is `now` as [`millis`]). The process-wide part is
+    /// two relaxed loads.
+    pub fn is_available(&self, now: Instant, now_ms: u64) -> bool {
+        self.shared.is_healthy(now_ms) && self.health.borrow().is_available(now)
+    }
+
+    /// Writes this shard's pool and backoff figures into the shared state,
+    /// for `/upstreams` (from the shard's once-a-second pool sweep).
+    pub fn publish(&self, shard: usize) {
+        let (idle, open) = {
+            let pool = self.pool.borrow();
+            (pool.idle_len(), pool.open_len())
+        };
+        let health = self.health.borrow();
+        self.shared.publish(
+            shard,
+            ShardFigures {
+                idle: u32::try_from(idle).unwrap_or(u32::MAX),
+                open: u32::try_from(open).unwrap_or(u32::MAX),
+                backoff_failures: health.consecutive_failures(),
+                backoff_until: health.down_until().map_or(0, millis),
+            },
+        );
     }
 
     /// Connections per state; a retired server's held connections are all

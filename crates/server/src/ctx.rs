@@ -191,16 +191,13 @@ impl ShardCtx {
         }
     }
 
-    /// Drops idle upstream connections past their (jittered) deadline,
-    /// reports the pools to the process-wide metrics, and publishes each
-    /// server's pool and backoff figures for `/upstreams`.
+    /// Drops idle upstream connections past their (jittered) deadline or to
+    /// servers marked down, reports the pools to the process-wide metrics,
+    /// and publishes each server's figures for `/upstreams` (`upstream::tend`).
     pub fn evict_idle(&self) {
         let now = Instant::now();
         for u in &self.current.borrow().upstreams {
-            for s in &u.servers {
-                s.tend(now);
-                s.publish(self.id);
-            }
+            u.tend(self.id, now);
         }
     }
 

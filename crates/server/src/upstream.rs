@@ -25,6 +25,7 @@ mod pick;
 mod registry;
 mod server;
 mod shared;
+mod tend;
 mod wait;
 
 pub use acquire::{acquire, release};

@@ -83,6 +83,12 @@ fn http_check_takes_a_server_out_and_back_after_its_thresholds(driver: Driver) {
         false
     });
     assert!(went_down, "never marked down");
+    // Its pooled connections drain: closed within the shard's 1 s tick
+    // (a probe's own short connection may be open for a moment).
+    assert!(
+        wait_until(Duration::from_secs(3), || a.open_connections() == 0),
+        "A's pooled connections stayed open while it was down"
+    );
     assert!(
         up_while_failing,
         "no look at the server while it failed but was still up"

@@ -127,6 +127,11 @@ fn ejection_timeline_grows_with_repeated_ejections(driver: Driver) {
         "{s}"
     );
     assert_eq!(s["outlier"]["ejections"], 1);
+    // The connection that brought the ejecting 500 drained: closed, not pooled.
+    assert!(
+        wait_until(Duration::from_millis(500), || a.open_connections() == 0),
+        "A's connection stayed open after its ejection"
+    );
     // No traffic to A for base_ejection_time, then A again.
     let before = a.requests();
     others = 0;

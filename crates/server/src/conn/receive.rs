@@ -177,10 +177,8 @@ pub async fn receive<S: Io>(
         // The origin will not take another request on it: never pooled.
         up.drain();
     }
-    if let (Some(ust), Some(server)) =
-        (rq.upstream.and_then(|u| snap.upstreams.get(u)), up.server())
-    {
-        ust.answered(server, meta.status);
+    if let Some(ust) = rq.upstream.and_then(|u| snap.upstreams.get(u)) {
+        ust.answered(up, meta.status);
     }
     if meta.switching {
         // Bytes the upstream sent after its 101 already belong to the new protocol.

@@ -83,10 +83,8 @@ pub async fn receive(
             // The origin will not take another request on it: never pooled.
             up.drain();
         }
-        if let (Some(ust), Some(server)) =
-            (rq.upstream.and_then(|u| snap.upstreams.get(u)), up.server())
-        {
-            ust.answered(server, meta.status);
+        if let Some(ust) = rq.upstream.and_then(|u| snap.upstreams.get(u)) {
+            ust.answered(up, meta.status);
         }
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
         let status = res.status().as_u16();

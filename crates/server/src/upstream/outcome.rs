@@ -1,10 +1,12 @@
 //! What an attempt's outcome does to its server's health: this shard's
-//! reconnect backoff and the process-wide outlier count.
+//! reconnect backoff, the process-wide outlier count, and whether the
+//! connection may be reused by a server marked down or ejected.
 //!
 //! Called where attempts end: a failed connect (`acquire`), an exchange that
 //! failed on the upstream side (`lifecycle::retry_after`), and a response
 //! head (the front ends' receive phase). A response costs a `RefCell` borrow
-//! and one relaxed load; failures are rare and may write.
+//! and three relaxed loads (a clock read only for a server that is down or
+//! ejected); failures are rare and may write.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -13,7 +15,8 @@ use std::time::Instant;
 use shardgate_proxy::{Error, ErrorKind, Rng, Side};
 
 use super::build::UpstreamState;
-use super::server::ServerState;
+use super::outlier::is_panic;
+use super::server::{ServerState, UpConn};
 use super::shared::millis;
 
 impl UpstreamState {
@@ -53,10 +56,16 @@ impl UpstreamState {
         self.outlier_failure(server, now);
     }
 
-    /// `server` answered with a response head of `status`. The connection
-    /// works, so this shard's backoff streak ends; for outlier detection it is
-    /// a success, or a failure when it is a 5xx and `on_5xx` is set.
-    pub fn answered(&self, server: &ServerState, status: u16) {
+    /// The server of `up` answered with a response head of `status`. The
+    /// connection works, so this shard's backoff streak ends; for outlier
+    /// detection it is a success, or a failure when it is a 5xx and
+    /// `on_5xx` is set. A server that is marked down or ejected (and not in
+    /// use because of panic) gets no more requests on this connection: it
+    /// drains (closes when this request ends).
+    pub fn answered(&self, up: &mut UpConn, status: u16) {
+        let Some(server) = up.server() else {
+            return;
+        };
         let backing_off = server.health.borrow().consecutive_failures() != 0;
         if backing_off {
             server.health.borrow_mut().record_success();
@@ -66,5 +75,21 @@ impl UpstreamState {
         } else {
             server.shared.record_success();
         }
+        let drain = server.shared.maybe_unhealthy() && {
+            let now_ms = millis(Instant::now());
+            !server.shared.is_healthy(now_ms) && !self.in_panic(now_ms)
+        };
+        if drain {
+            up.drain();
+        }
+    }
+
+    /// Fewer than `panic_threshold` percent of the servers healthy now.
+    pub fn in_panic(&self, now_ms: u64) -> bool {
+        is_panic(
+            self.shared.healthy(now_ms),
+            self.servers.len(),
+            self.outlier.panic_threshold,
+        )
     }
 }

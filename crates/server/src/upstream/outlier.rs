@@ -75,6 +75,11 @@ impl ServerShared {
             .compare_exchange(until, 0, Relaxed, Relaxed)
             .is_ok()
         {
+            // Over: back to "never ejected" (unless ejected again meanwhile),
+            // so `maybe_unhealthy` stays a cheap no.
+            let _ = self
+                .ejected_until
+                .compare_exchange(until, 0, Relaxed, Relaxed);
             self.returned();
         }
     }
@@ -303,8 +308,10 @@ mod tests {
         assert_eq!(a.unreported.load(Relaxed), 1000);
         a.report_return(999);
         assert_eq!(a.unreported.load(Relaxed), 1000, "not over yet");
+        assert!(a.maybe_unhealthy());
         a.report_return(1000);
         assert_eq!(a.unreported.load(Relaxed), 0);
+        assert!(!a.maybe_unhealthy());
         // Ejected again before anyone looked: the ejection reports the return.
         u.record_failure(a, &c, 1500);
         assert_eq!(a.unreported.load(Relaxed), 1500 + 2000);

@@ -7,7 +7,6 @@ use std::time::Instant;
 use shardgate_proxy::{PickInput, Rng};
 
 use super::build::UpstreamState;
-use super::outlier::is_panic;
 use super::server::ServerState;
 use super::shared::millis;
 
@@ -29,8 +28,7 @@ pub(super) fn pick<'u>(
     rng: &RefCell<Rng>,
 ) -> Option<&'u Rc<ServerState>> {
     let now_ms = millis(now);
-    let healthy = ust.shared.healthy(now_ms);
-    let panic = is_panic(healthy, ust.servers.len(), ust.outlier.panic_threshold);
+    let panic = ust.in_panic(now_ms);
     let server = |i: usize| ust.servers.get(i);
     // Read only by the load-aware policies.
     let load = |i: usize| server(i).map(|s| s.load.get()).unwrap_or_default();

@@ -188,6 +188,13 @@ impl ServerShared {
             && now_ms >= self.ejected_until.load(Relaxed)
     }
 
+    /// Down, or ejected (possibly just over, until the health thread's
+    /// sweep reports the return): worth a clock read to know. Two relaxed
+    /// loads, for the per-response check.
+    pub fn maybe_unhealthy(&self) -> bool {
+        self.active.load(Relaxed) == Active::Down.as_u8() || self.ejected_until.load(Relaxed) != 0
+    }
+
     pub fn is_ejected(&self, now_ms: u64) -> bool {
         now_ms < self.ejected_until.load(Relaxed)
     }

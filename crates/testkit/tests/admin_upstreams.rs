@@ -111,13 +111,18 @@ fn shows_health_ejection_and_pools_and_keeps_them_across_reload(driver: Driver) 
     );
     assert_eq!(sa_["outlier"]["ejected"], false);
     let shards = sa_["shards"].as_array().unwrap();
-    let (idle, open): (u64, u64) = shards.iter().fold((0, 0), |(i, o), f| {
-        (
-            i + f["idle"].as_u64().unwrap(),
-            o + f["open"].as_u64().unwrap(),
-        )
-    });
-    assert!(idle >= 1 && open >= idle, "{sa_}");
+    for f in shards {
+        let n = |k: &str| f[k].as_u64().unwrap();
+        assert_eq!(n("open"), n("idle") + n("busy") + n("draining"), "{f}");
+        assert_eq!(
+            (n("busy"), n("draining")),
+            (0, 0),
+            "no request in flight: {f}"
+        );
+        assert_eq!(n("backoff_failures"), 0, "{f}");
+    }
+    let idle: u64 = shards.iter().map(|f| f["idle"].as_u64().unwrap()).sum();
+    assert!(idle >= 1, "{sa_}");
     assert_eq!(shards[1]["shard"], 1);
 
     let sb_ = server(&doc, &u, b.addr());

@@ -1,7 +1,8 @@
 //! `GET /upstreams`: every upstream's servers as the process sees them now,
 //! in JSON: active-check state and last probe, outlier state (failures in a
 //! row, ejection), whether the upstream is in panic, and each shard's pool
-//! and backoff figures (published by the shards once a second).
+//! (connections per state) and backoff figures (published by the shards
+//! once a second).
 //!
 //! Written by hand (the server crate has no JSON dependency); every string
 //! goes through the access log's JSON escaping, though names and addresses
@@ -93,9 +94,11 @@ fn shard(out: &mut String, index: usize, f: Option<&ShardFigures>, now_ms: u64) 
     };
     let _ = write!(
         out,
-        "{{\"shard\":{index},\"idle\":{},\"open\":{},\"backoff_failures\":{},\"backoff_for_ms\":{}}}",
+        "{{\"shard\":{index},\"idle\":{},\"busy\":{},\"draining\":{},\"open\":{},\"backoff_failures\":{},\"backoff_for_ms\":{}}}",
         f.idle,
-        f.open,
+        f.busy,
+        f.draining,
+        u64::from(f.idle) + u64::from(f.busy) + u64::from(f.draining),
         f.backoff_failures,
         f.backoff_until.saturating_sub(now_ms)
     );

@@ -88,16 +88,15 @@ impl ServerState {
     /// Writes this shard's pool and backoff figures into the shared state,
     /// for `/upstreams` (from the shard's once-a-second pool sweep).
     pub fn publish(&self, shard: usize) {
-        let (idle, open) = {
-            let pool = self.pool.borrow();
-            (pool.idle_len(), pool.open_len())
-        };
+        let c = self.conn_counts();
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         let health = self.health.borrow();
         self.shared.publish(
             shard,
             ShardFigures {
-                idle: u32::try_from(idle).unwrap_or(u32::MAX),
-                open: u32::try_from(open).unwrap_or(u32::MAX),
+                idle: n(c.idle),
+                busy: n(c.busy),
+                draining: n(c.draining),
                 backoff_failures: health.consecutive_failures(),
                 backoff_until: health.down_until().map_or(0, millis),
             },

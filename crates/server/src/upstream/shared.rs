@@ -90,7 +90,8 @@ impl Probe {
 struct ShardSlot {
     published: AtomicBool,
     idle: AtomicU32,
-    open: AtomicU32,
+    busy: AtomicU32,
+    draining: AtomicU32,
     backoff_failures: AtomicU32,
     backoff_until: AtomicU64,
 }
@@ -98,8 +99,10 @@ struct ShardSlot {
 /// What a shard publishes about one server (see `ShardCtx::evict_idle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ShardFigures {
+    /// Connections by pool state (`shardgate_proxy::ConnState`).
     pub idle: u32,
-    pub open: u32,
+    pub busy: u32,
+    pub draining: u32,
     /// This shard's consecutive failures to the server (reconnect backoff).
     pub backoff_failures: u32,
     /// Until when this shard leaves the server alone (ms since the epoch; 0: not).
@@ -233,7 +236,8 @@ impl ServerShared {
     pub fn publish(&self, shard: usize, f: ShardFigures) {
         if let Some(slot) = self.shards.get(shard) {
             slot.idle.store(f.idle, Relaxed);
-            slot.open.store(f.open, Relaxed);
+            slot.busy.store(f.busy, Relaxed);
+            slot.draining.store(f.draining, Relaxed);
             slot.backoff_failures.store(f.backoff_failures, Relaxed);
             slot.backoff_until.store(f.backoff_until, Relaxed);
             slot.published.store(true, Relaxed);
@@ -261,7 +265,8 @@ impl ServerShared {
                 .map(|s| {
                     s.published.load(Relaxed).then(|| ShardFigures {
                         idle: s.idle.load(Relaxed),
-                        open: s.open.load(Relaxed),
+                        busy: s.busy.load(Relaxed),
+                        draining: s.draining.load(Relaxed),
                         backoff_failures: s.backoff_failures.load(Relaxed),
                         backoff_until: s.backoff_until.load(Relaxed),
                     })
@@ -400,7 +405,8 @@ mod tests {
         let s = ServerShared::new("u", "127.0.0.1:1".parse().unwrap(), false, 2);
         let f = ShardFigures {
             idle: 3,
-            open: 4,
+            busy: 4,
+            draining: 1,
             backoff_failures: 1,
             backoff_until: 99,
         };

@@ -13,12 +13,13 @@
 //!
 //! The thread follows config generations: on a new one, servers that
 //! appear start probing at once, servers that are gone stop, and servers
-//! that stay keep their task, their state and their schedule (with the new
-//! check settings from their next probe on).
+//! that stay keep their state (in their shared record) and their task and
+//! schedule; when their check settings changed, the task is replaced and the
+//! new one probes at once with the new settings (an interval shortened from
+//! an hour to a second must not wait out the hour).
 
 mod probe;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ fn run(shared: &Arc<Shared>) {
 /// One probed server, as the thread's tasks share it.
 struct Probed {
     server: Arc<ServerShared>,
-    check: RefCell<HealthCheckConfig>,
+    check: HealthCheckConfig,
     /// Set when the server leaves the config (or the process stops).
     stop: LocalEvent,
 }
@@ -87,8 +88,9 @@ async fn main(shared: Arc<Shared>) {
     }
 }
 
-/// Brings the probe tasks in line with `snap`: kept servers get the new
-/// check settings, new ones a task, removed ones are stopped.
+/// Brings the probe tasks in line with `snap`: kept servers with the same
+/// check keep their task; new servers, and kept ones whose check changed,
+/// get a new task; the rest are stopped.
 fn follow(snap: &Snapshot, probed: &mut Vec<Rc<Probed>>, rng: &mut Rng) {
     let mut next = Vec::new();
     for (u, cfg) in snap.health.upstreams.iter().zip(&snap.config.upstreams) {
@@ -96,16 +98,13 @@ fn follow(snap: &Snapshot, probed: &mut Vec<Rc<Probed>>, rng: &mut Rng) {
             continue;
         };
         for server in &u.servers {
-            match probed.iter().position(|p| Arc::ptr_eq(&p.server, server)) {
-                Some(i) => {
-                    let p = probed.swap_remove(i);
-                    *p.check.borrow_mut() = check.clone();
-                    next.push(p);
-                }
+            let same = |p: &Rc<Probed>| Arc::ptr_eq(&p.server, server) && p.check == *check;
+            match probed.iter().position(same) {
+                Some(i) => next.push(probed.swap_remove(i)),
                 None => {
                     let p = Rc::new(Probed {
                         server: server.clone(),
-                        check: RefCell::new(check.clone()),
+                        check: check.clone(),
                         stop: LocalEvent::new(),
                     });
                     monoio::spawn(probe_loop(p.clone(), Rng::new(rng.next_u64())));
@@ -123,15 +122,14 @@ fn follow(snap: &Snapshot, probed: &mut Vec<Rc<Probed>>, rng: &mut Rng) {
 /// Probes one server at once, then every `interval ± jitter` (from the start
 /// of one probe to the start of the next), until stopped.
 async fn probe_loop(p: Rc<Probed>, mut rng: Rng) {
+    let check = &p.check;
     loop {
-        let check = p.check.borrow().clone();
         let started = Instant::now();
-        let passed = probe::probe(p.server.addr, &check).await;
+        let passed = probe::probe(p.server.addr, check).await;
         if p.stop.is_set() {
             return;
         }
-        p.server
-            .record_probe(passed, millis(Instant::now()), &check);
+        p.server.record_probe(passed, millis(Instant::now()), check);
         let wait = probe::jittered(check.interval, check.jitter, rng.next_f64())
             .saturating_sub(started.elapsed());
         monoio::select! {

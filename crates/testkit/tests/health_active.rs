@@ -281,3 +281,51 @@ fn probes_are_sent_once_per_process_not_per_shard() {
     assert!(wait_until(SECS5, || a.open_connections() <= 1));
     assert!(a.connections() >= c2);
 }
+
+const SLOW_CHECK: &str = r#"
+[[listener]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[route]]
+proxy = "slow"
+
+[[upstream]]
+name = "slow"
+servers = ["${A}"]
+[upstream.health_check]
+kind = "http"
+path = "/health"
+interval = "${INTERVAL}"
+timeout = "150ms"
+healthy_threshold = 1
+unhealthy_threshold = 1
+"#;
+
+/// A reload that changes a kept server's check applies it at once: an
+/// interval shortened from an hour does not wait out the hour.
+#[test]
+fn a_reloaded_check_applies_at_once() {
+    let sa = Switch::new();
+    sa.set_health(500);
+    let a = Origin::start(sa.handler("a")).unwrap();
+    let gw = Gateway::builder(&SLOW_CHECK.replace("${INTERVAL}", "1h"))
+        .var("A", a.addr())
+        .start()
+        .unwrap();
+    // The first probe is sent at once; the next would be in an hour.
+    assert!(wait_until(SECS5, || sa.bad() == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(probes(&a.received()), 1);
+    sa.set_health(200);
+    gw.reload(&SLOW_CHECK.replace("${INTERVAL}", "200ms"))
+        .unwrap();
+    let applied = wait_until(SECS5, || sa.ok() >= 2);
+    assert!(
+        applied,
+        "the new interval did not apply: {} ok, {} bad, generation {}",
+        sa.ok(),
+        sa.bad(),
+        gw.server().generation()
+    );
+}

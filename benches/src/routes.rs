@@ -3,8 +3,8 @@
 //! the routing and rewrite inputs.
 
 use shardgate_config::{
-    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RequestIdConfig, RouteAction,
-    RouteConfig, ServerConfig, Steering,
+    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RequestIdConfig, RetryConfig,
+    RouteAction, RouteConfig, ServerConfig, Steering, TimeoutOverrides,
 };
 
 /// Exact-host services, each with an `/api/` and a `/` route.
@@ -95,6 +95,8 @@ pub fn proxy_route(hosts: &[&str], prefix: &str) -> RouteConfig {
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
+        retry: RetryConfig::default(),
+        timeouts: TimeoutOverrides::default(),
     }
 }
 

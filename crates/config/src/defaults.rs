@@ -14,8 +14,9 @@ use std::time::Duration;
 use crate::model::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, BackoffConfig, Driver,
     HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy, ListenerConfig, OutlierConfig,
-    PoolConfig, Protocol, QuicConfig, RequestIdConfig, RouteConfig, ServerConfig, ServerTimeouts,
-    StatusRange, Steering, TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
+    PoolConfig, Protocol, QuicConfig, RequestIdConfig, RetryBudgetConfig, RetryConfig, RetryOn,
+    RouteConfig, ServerConfig, ServerTimeouts, StatusRange, Steering, TlsConfig, TlsVersion,
+    UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -264,6 +265,47 @@ impl UpstreamServer {
     pub const DEFAULT_WEIGHT: u32 = 1;
 }
 
+impl RetryConfig {
+    /// A bound on what one client request may cost the origins.
+    pub const MAX_ATTEMPTS: u8 = 10;
+    /// A kept body lives in one of the shard's 64 KiB streaming buffers.
+    pub const MAX_BUFFER_BODY: usize = 64 * KIB;
+}
+
+/// Without `[route.retry]`: the first try and up to two more, after a
+/// connect failure (each to a server not tried yet) or the keep-alive race
+/// (ADR 4); bodies are not kept, so a request whose body went upstream is
+/// never sent again.
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            on: RetryOn::default(),
+            buffer_body: 0,
+        }
+    }
+}
+
+impl Default for RetryOn {
+    fn default() -> Self {
+        Self {
+            connect_failure: true,
+            ..Self::NONE
+        }
+    }
+}
+
+/// Envoy's retry budget: retries within 20 % of the active requests, and
+/// always a few per second so a quiet upstream still gets its retries.
+impl Default for RetryBudgetConfig {
+    fn default() -> Self {
+        Self {
+            percent: 20,
+            min_per_second: 10,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +376,16 @@ mod tests {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// `on` as written in the file: `["connect-failure"]`.
+    fn on_words(on: RetryOn) -> String {
+        let words: Vec<String> = RetryOn::WORDS
+            .iter()
+            .filter(|w| on.has(w))
+            .map(|w| quoted(w))
+            .collect();
+        format!("[{}]", words.join(", "))
+    }
+
     fn quoted(s: &str) -> String {
         format!("\"{s}\"")
     }
@@ -354,6 +406,8 @@ mod tests {
         assert_eq!(check.kind, HealthCheckKind::Tcp);
         let outlier = OutlierConfig::default();
         let backoff = BackoffConfig::default();
+        let retry = RetryConfig::default();
+        let budget = RetryBudgetConfig::default();
         let rows: Vec<(&str, &str, String)> = vec![
             ("shards", "integer", server.shards.to_string()),
             ("driver", "string", quoted(word_driver(server.driver))),
@@ -535,6 +589,15 @@ mod tests {
             ("base", "duration", any_dur(backoff.base)),
             ("factor", "float", backoff.factor.to_string()),
             ("cap", "duration", any_dur(backoff.cap)),
+            ("attempts", "integer", retry.attempts.to_string()),
+            ("on", "array of strings", on_words(retry.on)),
+            ("buffer_body", "size", bytes(retry.buffer_body)),
+            ("percent", "integer", budget.percent.to_string()),
+            (
+                "min_per_second",
+                "integer",
+                budget.min_per_second.to_string(),
+            ),
         ];
         let access = AccessLogConfig::default();
         let request_id = RequestIdConfig::default();

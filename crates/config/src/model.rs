@@ -8,6 +8,7 @@
 mod health;
 
 pub use health::{BackoffConfig, HealthCheckConfig, HealthCheckKind, OutlierConfig, StatusRange};
+mod retry;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 mod balance;
 
 pub use balance::HashKey;
+pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
 
 /// The whole gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +266,10 @@ pub struct RouteConfig {
     /// Write an access-log line for requests of this route (when `[access_log]`
     /// is configured).
     pub access_log: bool,
+    /// `[route.retry]`.
+    pub retry: RetryConfig,
+    /// `[route.timeouts]`.
+    pub timeouts: TimeoutOverrides,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -336,6 +342,9 @@ pub struct UpstreamConfig {
     /// Longest gap between two reads of a response body; the client connection is
     /// closed when it fires after the response head was sent.
     pub read_timeout: Duration,
+    /// The whole exchange, retries included (None = no limit) → 504 before the
+    /// response head, a close after it.
+    pub total_timeout: Option<Duration>,
     /// Use TCP Fast Open on connects to this upstream.
     pub tcp_fast_open: bool,
     pub pool: PoolConfig,
@@ -343,6 +352,8 @@ pub struct UpstreamConfig {
     pub health_check: Option<HealthCheckConfig>,
     pub outlier: OutlierConfig,
     pub backoff: BackoffConfig,
+    /// `[upstream.retry_budget]`.
+    pub retry_budget: RetryBudgetConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,12 +6,14 @@
 //! silently falling back to its default is the worst kind of config bug.
 
 mod health;
+mod retry;
 mod values;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
 pub(crate) use health::{RawBackoff, RawHealthCheck, RawOutlier};
+pub(crate) use retry::{RawRetry, RawRetryBudget, RawRouteTimeouts};
 pub(crate) use values::{
     DurationValue, Float, HeaderMap, Int, List, Scalar, ServerEntry, SizeValue,
 };
@@ -157,6 +159,8 @@ pub(crate) struct RawRoute {
     pub response_headers: Option<Spanned<RawHeaderRewrite>>,
     pub forwarded: Option<Spanned<RawForwarded>>,
     pub access_log: Option<bool>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub timeouts: Option<Spanned<RawRouteTimeouts>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,11 +198,13 @@ pub(crate) struct RawUpstream {
     pub connect_timeout: Option<Spanned<DurationValue>>,
     pub response_timeout: Option<Spanned<DurationValue>>,
     pub read_timeout: Option<Spanned<DurationValue>>,
+    pub total_timeout: Option<Spanned<DurationValue>>,
     pub tcp_fast_open: Option<bool>,
     pub pool: Option<Spanned<RawPool>>,
     pub health_check: Option<Spanned<RawHealthCheck>>,
     pub outlier: Option<Spanned<RawOutlier>>,
     pub backoff: Option<Spanned<RawBackoff>>,
+    pub retry_budget: Option<Spanned<RawRetryBudget>>,
 }
 
 #[derive(Debug, Deserialize)]

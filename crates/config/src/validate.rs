@@ -14,6 +14,7 @@ mod listener;
 mod logging;
 mod outlier;
 mod quic;
+mod retry;
 mod route;
 mod server;
 mod tls;

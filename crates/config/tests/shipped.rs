@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use shardgate_config::{
-    load, Config, ListenerConfig, RequestIdConfig, RouteAction, RouteConfig, ServerConfig,
-    UpstreamConfig, UpstreamServer,
+    load, Config, ListenerConfig, RequestIdConfig, RetryBudgetConfig, RetryConfig, RouteAction,
+    RouteConfig, ServerConfig, TimeoutOverrides, UpstreamConfig, UpstreamServer,
 };
 
 fn config_dir() -> PathBuf {
@@ -184,8 +184,17 @@ fn reference_config_shows_the_defaults() {
     assert_eq!(upstream.outlier, Default::default());
     assert_eq!(upstream.backoff, Default::default());
     assert_eq!(upstream.health_check, None);
+    assert_eq!(upstream.total_timeout, None);
+    assert_eq!(upstream.retry_budget, RetryBudgetConfig::default());
     for route in &config.routes {
         assert_eq!(route.forwarded, Default::default(), "{}", route.name);
+        assert_eq!(route.retry, RetryConfig::default(), "{}", route.name);
+        assert_eq!(
+            route.timeouts,
+            TimeoutOverrides::default(),
+            "{}",
+            route.name
+        );
         assert_eq!(
             route.access_log,
             RouteConfig::DEFAULT_ACCESS_LOG,
@@ -259,6 +268,12 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "connect_timeout",
         "response_timeout",
         "read_timeout",
+        "total_timeout",
+        "attempts",
+        "on",
+        "buffer_body",
+        "percent",
+        "min_per_second",
         "max_idle_per_host",
         "max_conns_per_host",
         "idle_timeout",

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use shardgate_config::{
     parse, Config, Driver, ForwardedHeaders, HeaderRewrite, LbPolicy, PoolConfig, Protocol,
-    RequestIdConfig, RouteAction, RouteConfig, ServerConfig, StaticResponse, Steering,
-    UpstreamServer,
+    RequestIdConfig, RetryConfig, RouteAction, RouteConfig, ServerConfig, StaticResponse, Steering,
+    TimeoutOverrides, UpstreamServer,
 };
 
 fn ok(src: &str) -> Config {
@@ -156,6 +156,8 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
                 via: false,
             },
             access_log: true,
+            retry: RetryConfig::default(),
+            timeouts: TimeoutOverrides::default(),
         }
     );
     let unnamed = &config.routes[1];

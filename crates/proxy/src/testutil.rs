@@ -15,6 +15,8 @@ pub(crate) fn route(hosts: &[&str], prefix: &str) -> RouteConfig {
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
+        retry: RetryConfig::default(),
+        timeouts: TimeoutOverrides::default(),
     }
 }
 

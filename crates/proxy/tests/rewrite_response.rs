@@ -2,7 +2,10 @@
 //! compared field by field.
 
 use httparse::Header;
-use shardgate_config::{ForwardedHeaders, HeaderRewrite, RouteAction, RouteConfig, StaticResponse};
+use shardgate_config::{
+    ForwardedHeaders, HeaderRewrite, RetryConfig, RouteAction, RouteConfig, StaticResponse,
+    TimeoutOverrides,
+};
 use shardgate_proxy::{
     write_downstream_response, write_error_response, write_error_response_for,
     write_static_response, Framing,
@@ -23,6 +26,8 @@ fn route() -> RouteConfig {
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
+        retry: RetryConfig::default(),
+        timeouts: TimeoutOverrides::default(),
     }
 }
 

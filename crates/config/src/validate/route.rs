@@ -7,6 +7,7 @@ use serde_spanned::Spanned;
 
 use super::headers::{respond_headers, rewrite, Side};
 use super::host;
+use super::retry;
 use super::value::{at, int, name, quoted_list, required};
 use crate::model::{ForwardedHeaders, RouteAction, RouteConfig, StaticResponse};
 use crate::raw::{List, RawForwarded, RawRespond, RawRoute, Section};
@@ -99,12 +100,14 @@ fn route(r: &mut Report<'_>, i: usize, raw: &Spanned<RawRoute>, known: &Known<'_
         None => RouteConfig::DEFAULT_PATH_PREFIX.to_string(),
     };
 
+    let action = action(r, raw, table_at, &base, known);
+    let proxied = matches!(action, RouteAction::Proxy { .. });
     RouteConfig {
         name: route_name,
         listeners,
         hosts,
         path_prefix,
-        action: action(r, raw, table_at, &base, known),
+        action,
         request_headers: rewrite(
             r,
             raw.request_headers.as_ref(),
@@ -119,6 +122,8 @@ fn route(r: &mut Report<'_>, i: usize, raw: &Spanned<RawRoute>, known: &Known<'_
         ),
         forwarded: forwarded(raw.forwarded.as_ref().map(Spanned::get_ref)),
         access_log: raw.access_log.unwrap_or(RouteConfig::DEFAULT_ACCESS_LOG),
+        retry: retry::retry(r, raw.retry.as_ref(), &key("retry"), proxied),
+        timeouts: retry::route_timeouts(r, raw.timeouts.as_ref(), &key("timeouts"), proxied),
     }
 }
 

@@ -9,6 +9,7 @@ use serde_spanned::Spanned;
 use super::balance::{hash_key, POLICIES};
 use super::health::health_check;
 use super::outlier::{backoff, outlier};
+use super::retry;
 use super::value::{address, at, choice, duration, int, jitter, name, required};
 use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
@@ -87,6 +88,14 @@ pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> V
                 &key("read_timeout"),
                 UpstreamConfig::DEFAULT_READ_TIMEOUT,
             ),
+            total_timeout: raw.total_timeout.as_ref().map(|v| {
+                duration(
+                    r,
+                    Some(v),
+                    &key("total_timeout"),
+                    UpstreamConfig::DEFAULT_RESPONSE_TIMEOUT,
+                )
+            }),
             tcp_fast_open: raw
                 .tcp_fast_open
                 .unwrap_or(UpstreamConfig::DEFAULT_TCP_FAST_OPEN),
@@ -94,6 +103,11 @@ pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> V
             health_check: health_check(r, raw.health_check.as_ref(), &key("health_check")),
             outlier: outlier(r, raw.outlier.as_ref(), &key("outlier")),
             backoff: backoff(r, raw.backoff.as_ref(), &key("backoff")),
+            retry_budget: retry::budget(
+                r,
+                raw.retry_budget.as_ref().map(Spanned::get_ref),
+                &key("retry_budget"),
+            ),
         });
     }
     out

@@ -5,7 +5,9 @@
 pub use std::net::IpAddr;
 
 pub use httparse::Header;
-pub use shardgate_config::{ForwardedHeaders, HeaderRewrite, RouteAction, RouteConfig};
+pub use shardgate_config::{
+    ForwardedHeaders, HeaderRewrite, RetryConfig, RouteAction, RouteConfig, TimeoutOverrides,
+};
 pub use shardgate_proxy::{write_upstream_request, ForwardCtx, Framing};
 
 pub fn route() -> RouteConfig {
@@ -21,6 +23,8 @@ pub fn route() -> RouteConfig {
         response_headers: HeaderRewrite::default(),
         forwarded: ForwardedHeaders::default(),
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
+        retry: RetryConfig::default(),
+        timeouts: TimeoutOverrides::default(),
     }
 }
 

@@ -18,3 +18,4 @@ pub mod outgoing;
 pub mod receive;
 pub mod request;
 pub mod stream;
+pub mod upload;

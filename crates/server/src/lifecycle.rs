@@ -5,6 +5,8 @@
 //!    admit ─► route ─► select ─► send ─► receive ─► log
 //!      │        │        │         └── front-end I/O ──┘     │
 //!      │        │        └ upstream::acquire, retry rule     ├ per-route / per-upstream metrics
+//!      │        │          (attempts: timeouts, budget;      │
+//!      │        │           replay: the kept request body)   │
 //!      │        └ router → Respond | Proxy                   └ access log line
 //!      └ method, body limit (rate limits and in-flight caps join here)
 //! ```
@@ -21,18 +23,22 @@
 
 pub mod access;
 pub mod admit;
+pub mod attempts;
 pub mod context;
 pub mod enter;
 pub mod hash_key;
 pub mod log;
+pub mod replay;
 pub mod request_id;
 pub mod route;
 pub mod select;
 pub mod view;
 
 pub use admit::admit;
+pub use attempts::{within, Attempts};
 pub use context::RequestCtx;
 pub use enter::enter;
+pub use replay::{BodyLen, Replay};
 pub use route::{route, Decision};
-pub use select::{retry_after, select};
+pub use select::select;
 pub use view::{HeaderFields, RequestView};

@@ -16,6 +16,7 @@
 //! shard's random source and reads the outcome.
 
 mod acquire;
+mod budget;
 mod build;
 mod connect;
 mod load;
@@ -26,11 +27,13 @@ mod registry;
 mod server;
 mod shared;
 mod tend;
+mod tried;
 mod wait;
 
-pub use acquire::{acquire, release};
+pub use acquire::{acquire, release, Want};
 pub use build::{build, retire_dropped, UpstreamState};
 pub use outlier::is_panic;
 pub use registry::HealthRegistry;
 pub use server::UpConn;
 pub use shared::{millis, Probe, ServerShared, ShardFigures, UpstreamShared};
+pub use tried::Tried;

@@ -9,6 +9,7 @@ use shardgate_http::{BodyKind, ChunkedDecoder};
 use shardgate_proxy::{Error, ErrorKind};
 
 use super::io::{read_more, write_range, IoFail};
+use crate::lifecycle::Replay;
 
 /// Where a body stands.
 pub enum BodyState {
@@ -159,7 +160,9 @@ pub struct Source<'a, R> {
 /// Moves the rest of the body from `src` to `dst` (or discards it when `dst` is
 /// None). Bytes after the body's end stay in `src.buf[*src.pos..]` (a pipelined
 /// request, say). Returns the number of body bytes moved; a failure says
-/// whose it was by `dir`.
+/// whose it was by `dir`. `keep` gets a copy of every byte before it is
+/// written (a request body kept for a retry); the bytes count as taken from
+/// `src` even when their write fails, so a retry goes on after them.
 pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     state: &mut BodyState,
     src: Source<'_, R>,
@@ -167,6 +170,7 @@ pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     write_timeout: Duration,
     limit: u64,
     dir: Direction,
+    mut keep: Option<&mut Replay>,
 ) -> Result<u64, Error> {
     // Chunked bodies are limited by their decoded size, which the state carries
     // across calls; other framings by the bytes moved here (a Content-Length
@@ -197,12 +201,15 @@ pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
             if state.over_limit(limit, moved) {
                 return Err(Error::new(ErrorKind::BodyTooLarge));
             }
+            if let Some(k) = keep.as_deref_mut() {
+                k.keep(src.buf.get(from..from + n).unwrap_or_default());
+            }
+            *src.pos = from + n;
             if let Some(d) = dst.as_deref_mut() {
                 write_range(d, src.buf, from, from + n, write_timeout)
                     .await
                     .map_err(|f| dir.dst(f))?;
             }
-            *src.pos = from + n;
         }
         if state.is_done() {
             return Ok(moved);

@@ -1,12 +1,14 @@
 //! Forwarding one request to an upstream (the lifecycle's select and send
-//! phases for HTTP/1.1), with the retry rule.
+//! phases for HTTP/1.1), attempt after attempt as the retry rule allows.
 //!
 //! The request head (already rewritten into `out`) and whatever body bytes came
-//! with it go out in one write; then the rest of the body streams. A request
-//! that failed on a *reused* upstream connection before any response byte
-//! arrived is retried once on a fresh connection, but only when it had no body
-//! and its method is idempotent (RFC 9110 §9.2.2): the keep-alive race must not
-//! lose a GET, and must never repeat a POST (`lifecycle::retry_after`).
+//! with it go out in one write; then the rest of the body streams. When the
+//! route keeps bodies for retries (`[route.retry] buffer_body`), a copy of the
+//! body as sent is kept ([`Replay`]); a retry sends the head and that copy,
+//! then streams on from the client. Whether a failed attempt is sent again is
+//! `Attempts::retry_after_select` / `retry_after` (errors) and
+//! `Attempts::retry_status` (an origin's 502/503/504, at the response head):
+//! ADR 4.
 
 use shardgate_http::BodyKind;
 use shardgate_proxy::{Error, ErrorKind};
@@ -17,8 +19,25 @@ use super::io::{write_all, Io};
 use super::receive::{receive, Outcome};
 use super::request::Prepared;
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::{retry_after, select, RequestCtx};
+use crate::lifecycle::{select, within, Attempts, BodyLen, Replay, RequestCtx};
 use crate::upstream::{release, UpConn};
+
+/// The request body's progress, carried from one attempt to the next.
+struct Upload {
+    /// The body's framing on the client side: where the next attempt goes
+    /// on from.
+    body: BodyState,
+    replay: Replay,
+    /// An attempt was sent (and may have taken body bytes from the client).
+    started: bool,
+}
+
+impl Upload {
+    /// Everything taken from the client so far can be sent again.
+    fn resendable(&self) -> bool {
+        !self.started || self.replay.intact()
+    }
+}
 
 pub async fn proxy<S: Io>(
     ctx: &ShardCtx,
@@ -29,44 +48,75 @@ pub async fn proxy<S: Io>(
     rq: &mut RequestCtx,
     out: &mut Vec<u8>,
 ) -> Next {
-    let (Some(ucfg), Some(ust)) = (
-        snap.snap.config.upstreams.get(upstream),
+    let cfg = &snap.snap.config;
+    let (Some(ucfg), Some(ust), Some(route)) = (
+        cfg.upstreams.get(upstream),
         snap.upstreams.get(upstream),
+        rq.route.and_then(|r| cfg.routes.get(r)),
     ) else {
         rq.fail(Error::new(ErrorKind::Internal));
         return down.fail(ctx, rq, out).await;
     };
-    let replayable = p.body == BodyKind::None && p.idempotent;
+    let mut plan = Attempts::new(route, ucfg, ust, p.idempotent);
+    let len = match p.body {
+        BodyKind::None | BodyKind::CloseDelimited => BodyLen::None,
+        BodyKind::Length(n) => BodyLen::Known(n),
+        BodyKind::Chunked => BodyLen::Unknown,
+    };
+    let mut upload = Upload {
+        body: BodyState::new(p.body),
+        replay: Replay::new(len, plan.buffer_body(), || ctx.stream_buffers.take()),
+        started: false,
+    };
     let head_len = out.len();
-    loop {
-        let mut up = match select(rq, ust, ucfg, &ctx.rng, replayable).await {
+    let next = loop {
+        let replayable = plan.idempotent && upload.replay.intact();
+        let mut up = match select(rq, ust, ucfg, &ctx.rng, &plan, replayable).await {
             Ok(c) => c,
+            Err(e) if plan.retry_after_select(rq, &e, upload.resendable()) => continue,
             Err(e) => {
                 rq.fail(e);
-                return down.fail(ctx, rq, out).await;
+                break down.fail(ctx, rq, out).await;
             }
         };
+        // A write that lost `out` (cancelled by its deadline) failed with a
+        // timeout, which is never retried: here `out` still holds the head.
         out.truncate(head_len);
-        match exchange(ctx, snap, down, p, &mut up, out, rq).await {
-            Ok(Outcome { next, reusable }) => {
-                if matches!(next, Next::Upgrade) {
-                    return Next::Tunnel(up, ucfg.read_timeout);
-                }
+        let left = plan.remaining();
+        let exchanged = within(
+            left,
+            exchange(ctx, snap, down, p, &mut up, out, rq, &mut upload, &mut plan),
+        )
+        .await;
+        match exchanged {
+            Ok(Outcome::Sent {
+                next: Next::Upgrade,
+                ..
+            }) => break Next::Tunnel(up, plan.timeouts.read),
+            Ok(Outcome::Sent { next, reusable }) => {
                 if reusable {
                     release(up, &ctx.rng);
                 }
-                return next;
+                break next;
             }
-            Err(e) if retry_after(rq, ust, &e, &ctx.rng) => continue,
+            // Dropped at its head (counted there); the connection closes.
+            Ok(Outcome::Retry) => continue,
+            Err(e) if plan.retry_after(rq, &e, upload.resendable(), &ctx.rng) => continue,
             Err(e) => {
                 rq.fail(e);
-                return down.fail(ctx, rq, out).await;
+                break down.fail(ctx, rq, out).await;
             }
         }
+    };
+    let kept = upload.replay.into_buffer();
+    if kept.capacity() > 0 {
+        ctx.give_buffer(kept);
     }
+    next
 }
 
 /// One attempt: send the request, then receive the response.
+#[allow(clippy::too_many_arguments)]
 async fn exchange<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
@@ -75,27 +125,28 @@ async fn exchange<S: Io>(
     up: &mut UpConn,
     out: &mut Vec<u8>,
     rq: &mut RequestCtx,
+    upload: &mut Upload,
+    plan: &mut Attempts<'_>,
 ) -> Result<Outcome, Error> {
-    send(ctx, snap, down, p, up, out, rq).await?;
+    send(ctx, snap, down, p, up, out, rq, upload, plan.idempotent).await?;
     // The client-bound head gets its own buffer: `out` must keep the request
-    // intact in case the exchange is retried on a fresh connection.
+    // intact in case the exchange is retried.
     let mut ubuf = ctx.stream_buffers.take();
     let mut head = ctx.buffers.take();
-    let ucfg = rq
-        .upstream
-        .and_then(|u| snap.snap.config.upstreams.get(u))
-        .ok_or(Error::new(ErrorKind::Internal));
-    let result = match ucfg {
-        Ok(ucfg) => receive(ctx, snap, down, p, up, &mut head, &mut ubuf, ucfg, rq).await,
-        Err(e) => Err(e),
-    };
+    let replayable = plan.idempotent && upload.replay.intact();
+    let result = receive(
+        ctx, snap, down, p, up, &mut head, &mut ubuf, plan, replayable, rq,
+    )
+    .await;
     ctx.give_buffer(head);
     ctx.stream_buffers.give(ubuf);
     result
 }
 
 /// The send phase: request head plus the body bytes that came with it in one
-/// write, then the rest of the body.
+/// write, then the rest of the body. A retry sends the head, the body bytes
+/// kept from earlier attempts, then the rest.
+#[allow(clippy::too_many_arguments)]
 async fn send<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
@@ -104,36 +155,48 @@ async fn send<S: Io>(
     up: &mut UpConn,
     out: &mut Vec<u8>,
     rq: &mut RequestCtx,
+    upload: &mut Upload,
+    idempotent: bool,
 ) -> Result<(), Error> {
     let scfg = &snap.snap.config.server;
     let send = scfg.timeouts.send;
-    let replayable = p.body == BodyKind::None && p.idempotent;
-    let mut req_body = BodyState::new(p.body);
-    // Only what fits in `out`'s spare capacity: `out` must not grow.
-    let fits = (down.pos + out.capacity().saturating_sub(out.len())).min(down.buf.len());
-    let n = req_body
-        .advance(down.buf.get(down.pos..fits).unwrap_or_default())
-        .map_err(|e| Error::new(ErrorKind::ClientMalformed { status: e.status() }))?;
-    out.extend_from_slice(down.buf.get(down.pos..down.pos + n).unwrap_or_default());
-    down.pos += n;
-    rq.bytes_in += n as u64;
-    if req_body.over_limit(scfg.limits.max_body_bytes, n as u64) {
-        return Err(Error::new(ErrorKind::BodyTooLarge));
+    let again = upload.started;
+    if !again {
+        upload.started = true;
+        // Only what fits in `out`'s spare capacity: `out` must not grow.
+        let fits = (down.pos + out.capacity().saturating_sub(out.len())).min(down.buf.len());
+        let n = upload
+            .body
+            .advance(down.buf.get(down.pos..fits).unwrap_or_default())
+            .map_err(|e| Error::new(ErrorKind::ClientMalformed { status: e.status() }))?;
+        let first = down.buf.get(down.pos..down.pos + n).unwrap_or_default();
+        out.extend_from_slice(first);
+        upload.replay.keep(first);
+        down.pos += n;
+        rq.bytes_in += n as u64;
+        if upload.body.over_limit(scfg.limits.max_body_bytes, n as u64) {
+            return Err(Error::new(ErrorKind::BodyTooLarge));
+        }
+        if p.expect_continue && !upload.body.is_done() && n == 0 {
+            let mut cont = ctx.buffers.take();
+            cont.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let r = write_all(&mut down.stream, &mut cont, send).await;
+            rq.bytes_out += cont.len() as u64;
+            ctx.buffers.give(cont);
+            r.map_err(|f| Error::new(ErrorKind::ClientClosed).with_errno(f.errno()))?;
+        }
     }
-    if p.expect_continue && !req_body.is_done() && n == 0 {
-        let mut cont = ctx.buffers.take();
-        cont.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        let r = write_all(&mut down.stream, &mut cont, send).await;
-        rq.bytes_out += cont.len() as u64;
-        ctx.buffers.give(cont);
-        r.map_err(|f| Error::new(ErrorKind::ClientClosed).with_errno(f.errno()))?;
-    }
+    let replayable = |u: &Upload| idempotent && u.replay.intact();
     if let Err(f) = write_all(&mut up.stream, out, send).await {
-        // Nothing of the response came yet: resending is safe for a
-        // replayable request (`should_retry` adds the other conditions).
-        return Err(Error::after_send(ErrorKind::UpstreamReset, replayable).with_errno(f.errno()));
+        return Err(f.upstream_write(replayable(upload)));
     }
-    if !req_body.is_done() {
+    if again && !upload.replay.is_empty() {
+        // The body bytes earlier attempts took from the client, again.
+        let r = write_all(&mut up.stream, upload.replay.lend(), send).await;
+        upload.replay.returned();
+        r.map_err(|f| f.upstream_write(replayable(upload)))?;
+    }
+    if !upload.body.is_done() {
         let src = Source {
             stream: &mut down.stream,
             buf: &mut down.buf,
@@ -141,14 +204,20 @@ async fn send<S: Io>(
             read_timeout: scfg.timeouts.body_read,
         };
         let moved = pump(
-            &mut req_body,
+            &mut upload.body,
             src,
             Some(&mut up.stream),
             send,
             scfg.limits.max_body_bytes,
             Direction::Request,
+            Some(&mut upload.replay),
         )
-        .await?;
+        .await
+        .map_err(|e| match e.kind() {
+            // The origin stopped taking the body: nothing came back yet.
+            ErrorKind::UpstreamReset => e.with_retry_safe(replayable(upload)),
+            _ => e,
+        })?;
         rq.bytes_in += moved;
     }
     Ok(())

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use shardgate_proxy::{Error, ErrorKind};
 
 /// How an I/O step failed: the deadline passed, or the OS said no (with its
 /// errno, which the request's error keeps for the log).
@@ -31,6 +32,20 @@ impl IoFail {
         match self {
             IoFail::Timeout => None,
             IoFail::Io(e) => e,
+        }
+    }
+
+    /// A failed write of a request to its origin. Nothing of a response
+    /// came back yet, so resending is safe for a request that can be
+    /// replayed whole (the retry rule adds its other conditions). A write
+    /// cancelled by its deadline kept the buffer it was lent: that is a
+    /// timeout, never retried, so a retry always has its buffers.
+    pub fn upstream_write(self, replayable: bool) -> Error {
+        match self {
+            IoFail::Timeout => Error::new(ErrorKind::UpstreamTimeout),
+            IoFail::Io(errno) => {
+                Error::after_send(ErrorKind::UpstreamReset, replayable).with_errno(errno)
+            }
         }
     }
 }

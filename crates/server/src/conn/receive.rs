@@ -1,10 +1,11 @@
 //! The receive phase for HTTP/1.1: the upstream's response head (skipping
 //! interim 1xx), rewritten for the client and sent with the first body bytes
-//! in one write, then the body streamed.
+//! in one write, then the body streamed. A final head whose status the
+//! route retries on is dropped instead, when the retry rule lets the request
+//! go again (nothing of it reaches the client).
 
 use std::time::Instant;
 
-use shardgate_config::UpstreamConfig;
 use shardgate_http::{BodyKind, Limits};
 use shardgate_proxy::{Error, ErrorKind};
 
@@ -14,7 +15,7 @@ use super::io::{read_more, write_all, write_range, Io, IoFail};
 use super::request::Prepared;
 use super::response::{prepare_response, RespInput, RespStep};
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::RequestCtx;
+use crate::lifecycle::{Attempts, RequestCtx};
 use crate::upstream::UpConn;
 
 const HEAD_ROOM: usize = 512;
@@ -93,12 +94,21 @@ impl HeadRead {
     }
 }
 
-pub struct Outcome {
-    pub next: Next,
-    /// The upstream connection may go back to the pool.
-    pub reusable: bool,
+pub enum Outcome {
+    /// The response went to the client.
+    Sent {
+        next: Next,
+        /// The upstream connection may go back to the pool.
+        reusable: bool,
+    },
+    /// The response head asked for a retry and the rule granted it: the
+    /// response is dropped with its connection (draining a body of unknown
+    /// size to save a connect is not worth it on a failure path).
+    Retry,
 }
 
+/// `replayable`: the request may be sent again whole (idempotent, body none
+/// or kept), for the retry rule.
 #[allow(clippy::too_many_arguments)]
 pub async fn receive<S: Io>(
     ctx: &ShardCtx,
@@ -108,7 +118,8 @@ pub async fn receive<S: Io>(
     up: &mut UpConn,
     out: &mut Vec<u8>,
     ubuf: &mut Vec<u8>,
-    ucfg: &UpstreamConfig,
+    plan: &mut Attempts<'_>,
+    replayable: bool,
     rq: &mut RequestCtx,
 ) -> Result<Outcome, Error> {
     let scfg = &snap.snap.config.server;
@@ -116,7 +127,6 @@ pub async fn receive<S: Io>(
         .route
         .and_then(|r| snap.snap.config.routes.get(r))
         .ok_or(Error::new(ErrorKind::Internal))?;
-    let replayable = p.body == BodyKind::None && p.idempotent;
     let client_gone = |f: IoFail| Error::new(ErrorKind::ClientClosed).with_errno(f.errno());
     let send = scfg.timeouts.send;
     let limits = Limits {
@@ -124,7 +134,7 @@ pub async fn receive<S: Io>(
         max_head_bytes: scfg.buffer_size,
         max_headers: shardgate_http::MAX_HEADERS,
     };
-    let deadline = Instant::now() + ucfg.response_timeout;
+    let deadline = Instant::now() + plan.timeouts.response;
     // Room in front of the upstream head: the client-bound head is written
     // there, right before the body, so head and body leave in one send
     // without copying the body (see step 4).
@@ -158,6 +168,12 @@ pub async fn receive<S: Io>(
             }
             RespStep::Ready(m) => {
                 up.answered(m.status);
+                // The origin answered: its server's health hears of it,
+                // whether the answer is kept or dropped for a retry.
+                plan.answered(up, m.status);
+                if plan.retry_status(rq, m.status, replayable) {
+                    return Ok(Outcome::Retry);
+                }
                 if let Some(v) = snap.snap.alt_svc(rq.listener) {
                     shardgate_proxy::put_alt_svc(out, v);
                 }
@@ -177,9 +193,6 @@ pub async fn receive<S: Io>(
         // The origin will not take another request on it: never pooled.
         up.drain();
     }
-    if let Some(ust) = rq.upstream.and_then(|u| snap.upstreams.get(u)) {
-        ust.answered(up, meta.status);
-    }
     if meta.switching {
         // Bytes the upstream sent after its 101 already belong to the new protocol.
         let leftover_up = ubuf.get(upos..).unwrap_or_default();
@@ -188,7 +201,7 @@ pub async fn receive<S: Io>(
             .await
             .map_err(client_gone)?;
         rq.responded(meta.status, out.len());
-        return Ok(Outcome {
+        return Ok(Outcome::Sent {
             next: Next::Upgrade,
             reusable: false,
         });
@@ -232,7 +245,7 @@ pub async fn receive<S: Io>(
             stream: &mut up.stream,
             buf: ubuf,
             pos: &mut upos,
-            read_timeout: ucfg.read_timeout,
+            read_timeout: plan.timeouts.read,
         };
         match pump(
             &mut body,
@@ -241,13 +254,14 @@ pub async fn receive<S: Io>(
             send,
             0,
             Direction::Response,
+            None,
         )
         .await
         {
             Ok(n) => rq.bytes_out += n,
             Err(e) => {
                 rq.fail(e);
-                return Ok(Outcome {
+                return Ok(Outcome::Sent {
                     next: Next::Close,
                     reusable: false,
                 });
@@ -262,5 +276,5 @@ pub async fn receive<S: Io>(
     } else {
         Next::Close
     };
-    Ok(Outcome { next, reusable })
+    Ok(Outcome::Sent { next, reusable })
 }

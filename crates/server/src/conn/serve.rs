@@ -160,6 +160,7 @@ async fn finish_local<S: Io>(
             scfg.timeouts.send,
             DISCARD_LIMIT,
             Direction::Request,
+            None,
         )
         .await;
         match drained {

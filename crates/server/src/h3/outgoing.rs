@@ -27,11 +27,3 @@ pub struct Forward<'a> {
     pub first: &'a mut Vec<u8>,
     pub id_header: &'a str,
 }
-
-impl Forward<'_> {
-    /// Whether a failed attempt may be sent again (with `should_retry`'s
-    /// other conditions): idempotent and without a body.
-    pub fn replayable(&self) -> bool {
-        self.body.is_empty() && shardgate_proxy::is_idempotent(self.req.method().as_str())
-    }
-}

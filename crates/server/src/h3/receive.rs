@@ -16,12 +16,24 @@ use crate::conn::io::{read_more, IoFail};
 use crate::conn::receive::HeadRead;
 use crate::conn::response::{prepare_response, RespInput, RespStep};
 use crate::ctx::{ShardCtx, ShardSnap};
-use crate::lifecycle::RequestCtx;
+use crate::lifecycle::{Attempts, RequestCtx};
 use crate::upstream::UpConn;
 
+pub enum Received {
+    /// The response went to the client.
+    Done {
+        /// The upstream connection may be pooled again.
+        reusable: bool,
+    },
+    /// The head's status asked for a retry and the rule granted it: the
+    /// response is dropped with its connection.
+    Retry,
+}
+
 /// The upstream's response head (1xx skipped), converted and sent, then
-/// the body as DATA frames. Returns whether the upstream connection may be
-/// pooled again.
+/// the body as DATA frames; or a head the retry rule drops. `replayable`:
+/// the request may be sent again whole (idempotent, body none or kept).
+#[allow(clippy::too_many_arguments)]
 pub async fn receive(
     ctx: &ShardCtx,
     snap: &ShardSnap,
@@ -29,10 +41,10 @@ pub async fn receive(
     f: &Forward<'_>,
     up: &mut UpConn,
     rq: &mut RequestCtx,
-    ucfg: &shardgate_config::UpstreamConfig,
-) -> Result<bool, Error> {
+    plan: &mut Attempts<'_>,
+    replayable: bool,
+) -> Result<Received, Error> {
     let scfg = &snap.snap.config.server;
-    let replayable = f.replayable();
     let is_head = f.req.method() == http::Method::HEAD;
     let limits = Limits {
         max_request_line: scfg.buffer_size,
@@ -42,7 +54,7 @@ pub async fn receive(
     let mut ubuf = ctx.stream_buffers.take();
     let mut head = ctx.buffers.take();
     let result = async {
-        let deadline = Instant::now() + ucfg.response_timeout;
+        let deadline = Instant::now() + plan.timeouts.response;
         let mut upos = 0usize;
         let mut got_any = false;
         let meta = loop {
@@ -66,6 +78,12 @@ pub async fn receive(
                 }
                 RespStep::Ready(m) => {
                     up.answered(m.status);
+                    // The origin answered: its server's health hears of
+                    // it, whether the answer is kept or dropped.
+                    plan.answered(up, m.status);
+                    if plan.retry_status(rq, m.status, replayable) {
+                        return Ok(Received::Retry);
+                    }
                     break m;
                 }
                 RespStep::Invalid => return Err(Error::new(ErrorKind::UpstreamMalformed)),
@@ -83,9 +101,6 @@ pub async fn receive(
             // The origin will not take another request on it: never pooled.
             up.drain();
         }
-        if let Some(ust) = rq.upstream.and_then(|u| snap.upstreams.get(u)) {
-            ust.answered(up, meta.status);
-        }
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
         let status = res.status().as_u16();
         stream.send_response(res).await.map_err(client_gone)?;
@@ -98,7 +113,7 @@ pub async fn receive(
             &mut ubuf,
             upos,
             body,
-            (ucfg.read_timeout, scfg.timeouts.send),
+            (plan.timeouts.read, scfg.timeouts.send),
             rq,
         )
         .await?;
@@ -106,7 +121,9 @@ pub async fn receive(
             stream.send_trailers(t).await.map_err(client_gone)?;
         }
         stream.finish().await.map_err(client_gone)?;
-        Ok(clean && meta.upstream_keep_alive && meta.body != BodyKind::CloseDelimited)
+        Ok(Received::Done {
+            reusable: clean && meta.upstream_keep_alive && meta.body != BodyKind::CloseDelimited,
+        })
     }
     .await;
     ctx.give_buffer(head);

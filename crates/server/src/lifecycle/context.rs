@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use shardgate_proxy::Error;
 
 use super::request_id::RequestId;
+use crate::upstream::Tried;
 
 /// Where the request stands, for the access log and metrics. Plain data on
 /// the request task's stack: nothing here allocates.
@@ -32,8 +33,14 @@ pub struct RequestCtx {
     /// balances with `consistent_hash`).
     pub hash: Option<u64>,
     pub server: Option<SocketAddr>,
-    /// Attempts sent upstream (2 after a retry).
+    /// Attempts sent upstream (2 after a retry; a failed connect sent
+    /// nothing and is not counted).
     pub attempts: u8,
+    /// Retries granted (a retry after a failed connect included), so the
+    /// tries so far are `retries + 1`.
+    pub retries: u8,
+    /// The servers tried, so that a retry goes to another one.
+    pub tried: Tried,
     pub reused: bool,
     pub connect: Option<Duration>,
     // send / receive
@@ -66,6 +73,8 @@ impl RequestCtx {
             hash: None,
             server: None,
             attempts: 0,
+            retries: 0,
+            tried: Tried::default(),
             reused: false,
             connect: None,
             first_byte: None,

@@ -92,7 +92,12 @@ pub fn describe_all() {
     describe_counter!(
         "shardgate_upstream_retries_total",
         Unit::Count,
-        "Requests retried on another connection after a reused one died before answering"
+        "Attempts sent again, by reason: connect-failure, keepalive-race (a reused connection died before answering), reset, or the origin's 502/503/504"
+    );
+    describe_counter!(
+        "shardgate_upstream_retries_budget_exhausted_total",
+        Unit::Count,
+        "Retries not sent because the upstream's retry budget (per shard) was used up; the request kept the failure or response it had"
     );
     describe_histogram!(
         "shardgate_upstream_connect_duration_seconds",

@@ -51,5 +51,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 48, "{text}");
+    assert_eq!(families, 49, "{text}");
 }

@@ -2,8 +2,8 @@
 //! back: balancer pick, pooled connection (checked for a peer close before
 //! reuse), else a new connect with timeout and optional TCP Fast Open, else a
 //! place in the server's queue of waiters. Connect failures feed passive
-//! health and the next server is tried: nothing has been sent yet, so that
-//! retry is always safe.
+//! health; whether the next server is tried is the request's retry rule
+//! (`lifecycle::select`), which bounds and counts it.
 
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -19,6 +19,7 @@ use super::connect::connect;
 use super::load::Attempt;
 use super::pick::pick;
 use super::server::{Handoff, IdleConn, OpenGuard, ServerState, UpConn};
+use super::tried::Tried;
 
 /// A pooled connection idle for less than this (10 ms) is reused without the
 /// `MSG_PEEK` check when the request may be retried. Under load a connection
@@ -32,61 +33,82 @@ const RECENT: Duration = Duration::from_millis(10);
 pub struct Failed {
     pub error: Error,
     pub server: Option<std::net::SocketAddr>,
+    /// The server whose connect failed (None: no connect was tried).
+    pub index: Option<usize>,
 }
 
 /// A connection for one attempt.
 pub struct Acquired {
     pub conn: UpConn,
+    /// The server's index in the upstream.
+    pub index: usize,
     /// It came from the pool (so it may have died while idle).
     pub reused: bool,
     /// How long the TCP connect took (None for a pooled connection).
     pub connect: Option<Duration>,
 }
 
-/// A connection to one of `ust`'s servers. `fresh_only`: skip the pool (a
-/// retry after a pooled connection died). `replayable`: the request may be
-/// sent again if a pooled connection turns out dead. `key`: the request's
-/// consistent-hash key.
+/// How to get a connection: which servers the request tried already, and
+/// what the retry rule and the balancer need.
+#[derive(Clone, Copy)]
+pub struct Want {
+    /// Servers not to pick (the request tried them).
+    pub tried: Tried,
+    /// Skip the pool: a retry after a pooled connection died.
+    pub fresh_only: bool,
+    /// The request may be sent again if a pooled connection turns out dead.
+    pub replayable: bool,
+    /// The route's or upstream's `connect_timeout`, cut to what is left of
+    /// the total.
+    pub connect_timeout: Duration,
+    /// The request's consistent-hash key.
+    pub key: Option<u64>,
+}
+
+/// A connection to one of `ust`'s servers not in `want.tried`.
 ///
-/// A server at `max_conns_per_host`, or with requests already waiting for it,
-/// is passed over for the next pick; when no server can give a connection at
-/// once, the request waits for the first such server (`max_pending`,
-/// `pending_timeout`).
+/// At most one connect per call: a failed connect is returned with its
+/// server, and the request's retry rule decides whether another server is
+/// tried (and counts it). A server at `max_conns_per_host`, or with requests
+/// already waiting for it, is passed over for the next pick without counting
+/// as tried; when no server can give a connection at once, the request waits
+/// for the first such server (`max_pending`, `pending_timeout`).
 pub async fn acquire(
     ust: &UpstreamState,
     ucfg: &UpstreamConfig,
     rng: &RefCell<Rng>,
-    fresh_only: bool,
-    replayable: bool,
-    key: Option<u64>,
+    want: Want,
 ) -> Result<Acquired, Failed> {
     let mut last = Error::new(ErrorKind::NoUpstreamAvailable);
-    let mut tried = None;
+    let mut named = None;
     // A second round only when a reload retired the server the request
     // waited for: the wait must not turn into a 503 while others remain.
     for _round in 0..2 {
-        let mut full: Option<&Rc<ServerState>> = None;
+        let mut skip = want.tried;
+        let mut full: Option<(usize, &Rc<ServerState>)> = None;
         for _ in 0..ust.servers.len() {
             let now = Instant::now();
-            let Some(server) = pick(ust, now, key, rng) else {
+            let Some((index, server)) = pick(ust, now, want.key, rng, skip) else {
                 break;
             };
+            skip.add(index);
             if server.is_retired() {
                 continue;
             }
-            tried = Some(server.addr);
+            named = Some(server.addr);
             // Counted in the server's load from here, connect included, so
             // picks during the connect see it (dropped if no connection
             // comes from this server).
             let attempt = Attempt::start(&server.load, ust.load_use, now);
             // Requests already waiting for this server go first.
             let queued = !server.waiters.borrow().is_empty();
-            if !fresh_only && !queued {
-                if let Some(conn) = checkout_live(server, now, replayable) {
+            if !want.fresh_only && !queued {
+                if let Some(conn) = checkout_live(server, now, want.replayable) {
                     ust.metrics.reused.increment(1);
                     return Ok(counting(
                         Acquired {
                             conn,
+                            index,
                             reused: true,
                             connect: None,
                         },
@@ -95,32 +117,46 @@ pub async fn acquire(
                 }
             }
             if queued || !server.pool.borrow().may_open() {
-                full.get_or_insert(server);
+                full.get_or_insert((index, server));
                 continue;
             }
-            match open(ust, ucfg, rng, OpenGuard::reserve(server)).await {
-                Ok(a) => return Ok(counting(a, attempt)),
-                Err(e) => last = e,
-            }
+            let slot = OpenGuard::reserve(server);
+            return match open(ust, ucfg, rng, slot, index, want.connect_timeout).await {
+                Ok(a) => Ok(counting(a, attempt)),
+                Err(error) => Err(Failed {
+                    error,
+                    server: named,
+                    index: Some(index),
+                }),
+            };
         }
-        let Some(server) = full else {
+        let Some((index, server)) = full else {
             break;
         };
-        tried = Some(server.addr);
+        named = Some(server.addr);
         // A request waiting for a server is load on it too.
         let attempt = Attempt::start(&server.load, ust.load_use, Instant::now());
-        match queue(ust, ucfg, rng, server, replayable).await {
+        match queue(ust, ucfg, rng, (index, server), want).await {
             Ok(a) => return Ok(counting(a, attempt)),
             Err(e) if e.kind() == ErrorKind::NoUpstreamAvailable => last = e,
             Err(e) => {
-                last = e;
-                break;
+                // A connect after the wait failed like any other.
+                let connected = matches!(
+                    e.kind(),
+                    ErrorKind::UpstreamConnectRefused | ErrorKind::UpstreamConnectTimeout
+                );
+                return Err(Failed {
+                    error: e,
+                    server: named,
+                    index: connected.then_some(index),
+                });
             }
         }
     }
     Err(Failed {
         error: last,
-        server: tried,
+        server: named,
+        index: None,
     })
 }
 
@@ -130,20 +166,22 @@ fn counting(mut a: Acquired, attempt: Attempt) -> Acquired {
     a
 }
 
-/// Connects to `open`'s server (the slot is already counted); a failure
-/// feeds passive health.
+/// Connects to `open`'s server (the slot is already counted) within
+/// `timeout`; a failure feeds passive health.
 async fn open(
     ust: &UpstreamState,
     ucfg: &UpstreamConfig,
     rng: &RefCell<Rng>,
     open: OpenGuard,
+    index: usize,
+    timeout: Duration,
 ) -> Result<Acquired, Error> {
     let Some(server) = open.server.clone() else {
         return Err(Error::new(ErrorKind::Internal));
     };
     let started = Instant::now();
     ust.metrics.connects.increment(1);
-    match connect(&server, ucfg).await {
+    match connect(&server, ucfg, timeout).await {
         Ok(stream) => {
             // The backoff streak ends with a response, not a connect: a
             // server that accepts and then resets is failing too
@@ -152,6 +190,7 @@ async fn open(
             ust.metrics.connect_seconds.record(took.as_secs_f64());
             Ok(Acquired {
                 conn: UpConn::new(stream, open),
+                index,
                 reused: false,
                 connect: Some(took),
             })
@@ -179,8 +218,8 @@ async fn queue(
     ust: &UpstreamState,
     ucfg: &UpstreamConfig,
     rng: &RefCell<Rng>,
-    server: &Rc<ServerState>,
-    replayable: bool,
+    (index, server): (usize, &Rc<ServerState>),
+    want: Want,
 ) -> Result<Acquired, Error> {
     let (max, timeout) = {
         let c = server.pool_config.borrow();
@@ -203,14 +242,17 @@ async fn queue(
             Err(Error::new(ErrorKind::PoolQueueTimeout))
         }
         Ok(Handoff::Gone) => Err(Error::new(ErrorKind::NoUpstreamAvailable)),
-        Ok(Handoff::Permit(permit)) => open(ust, ucfg, rng, permit).await,
+        Ok(Handoff::Permit(permit)) => {
+            open(ust, ucfg, rng, permit, index, want.connect_timeout).await
+        }
         Ok(Handoff::Conn(conn)) => {
             // Released microseconds ago, so as recent as a pooled connection
             // can be; the same liveness rule applies.
-            if replayable || peek_state(conn.stream.as_raw_fd()) == PeerState::Idle {
+            if want.replayable || peek_state(conn.stream.as_raw_fd()) == PeerState::Idle {
                 ust.metrics.reused.increment(1);
                 return Ok(Acquired {
                     conn,
+                    index,
                     reused: true,
                     connect: None,
                 });
@@ -219,7 +261,7 @@ async fn queue(
                 stream, open: slot, ..
             } = conn;
             drop(stream);
-            open(ust, ucfg, rng, slot).await
+            open(ust, ucfg, rng, slot, index, want.connect_timeout).await
         }
     }
 }

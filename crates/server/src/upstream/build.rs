@@ -8,6 +8,7 @@ use std::sync::Arc;
 use shardgate_config::{Config, OutlierConfig};
 use shardgate_proxy::{Backoff, Balancer, LoadUse, Maglev};
 
+use super::budget::RetryBudget;
 use super::registry::HealthRegistry;
 use super::server::ServerState;
 use super::shared::UpstreamShared;
@@ -25,6 +26,8 @@ pub struct UpstreamState {
     /// The process-wide health of this upstream (same generation).
     pub shared: Arc<UpstreamShared>,
     pub metrics: UpstreamMetrics,
+    /// Kept across reloads by upstream name.
+    pub budget: Rc<RetryBudget>,
 }
 
 /// `tables`: by upstream index, the generation's Maglev table of each
@@ -73,6 +76,7 @@ pub fn build(
                 outlier: u.outlier,
                 shared: shared.clone(),
                 metrics: UpstreamMetrics::new(shard, &u.name),
+                budget: old.map(|o| o.budget.clone()).unwrap_or_default(),
             }
         })
         .collect()

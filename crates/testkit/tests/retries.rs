@@ -18,6 +18,7 @@ each_driver!(
     attempts_bound_the_tries_and_the_last_answer_is_the_origins,
     post_is_not_sent_twice_once_its_body_went_upstream,
     post_is_retried_after_a_failed_connect,
+    connect_failover_is_bounded_by_attempts,
     put_with_a_kept_body_is_retried_on_reset_and_arrives_intact,
     a_body_over_buffer_body_is_not_retried,
     an_origins_504_is_retried_a_timeout_of_ours_is_not,
@@ -172,6 +173,28 @@ fn post_is_retried_after_a_failed_connect(driver: Driver) {
     );
     assert_eq!(count(&b, "/order"), 1);
     assert_eq!(b.last().unwrap().body, body);
+    assert_eq!(gw.retries("connect-failure"), 1.0);
+}
+
+fn connect_failover_is_bounded_by_attempts(driver: Driver) {
+    let ok = Origin::start(receipt("ok")).unwrap();
+    let servers = [closed_addr().unwrap(), closed_addr().unwrap(), ok.addr()];
+    // The default 3 tries reach the third server …
+    let gw = gateway(driver, "failover3", &servers, "", "");
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    assert_eq!(c.get("a", "/three").unwrap().status, 200);
+    assert_eq!(gw.retries("connect-failure"), 2.0);
+    // … two do not: the second refusal is the answer.
+    let gw = gateway(
+        driver,
+        "failover2",
+        &servers,
+        "[route.retry]\nattempts = 2",
+        "",
+    );
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    assert_eq!(c.get("a", "/two").unwrap().status, 502);
+    assert_eq!(count(&ok, "/two"), 0);
     assert_eq!(gw.retries("connect-failure"), 1.0);
 }
 

@@ -4,6 +4,7 @@
 //! in the upstream's retry budget. The retry rule itself is in `select.rs`.
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use shardgate_config::{RetryBudgetConfig, RetryConfig, RouteConfig, UpstreamConfig};
@@ -111,14 +112,77 @@ impl Drop for Attempts<'_> {
 /// Runs `f` within `left` of the total timeout (None: no limit); when it
 /// runs out, `f` is dropped and the attempt failed with a timeout (504 before
 /// the response head, a close after it).
+///
+/// The deadline is checked before `f` is polled, not after: when the shard
+/// was not scheduled for a while (a loaded machine), the attempt's progress
+/// and the timer are ready together, and nothing more may be forwarded once
+/// the deadline has passed.
 pub async fn within<T>(
     left: Option<Duration>,
     f: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    match left {
-        None => f.await,
-        Some(d) => monoio::time::timeout(d, f)
-            .await
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::UpstreamTimeout))),
+    let Some(left) = left else {
+        return f.await;
+    };
+    let deadline = Instant::now() + left;
+    let mut f = std::pin::pin!(f);
+    let mut timer = std::pin::pin!(monoio::time::sleep(left));
+    std::future::poll_fn(|cx| {
+        if timer.as_mut().poll(cx).is_ready() || Instant::now() >= deadline {
+            return Poll::Ready(Err(Error::new(ErrorKind::UpstreamTimeout)));
+        }
+        f.as_mut().poll(cx)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_deadline_wins_over_an_attempt_that_got_ready_during_a_stall() {
+        // The attempt waits (pending, already woken), then the thread does
+        // not run for 30 ms; when it is polled again it is ready, and so is
+        // the 10 ms deadline: the deadline decides.
+        let mut polls = 0;
+        let attempt = std::future::poll_fn(|cx| {
+            polls += 1;
+            if polls == 1 {
+                cx.waker().wake_by_ref();
+                std::thread::sleep(Duration::from_millis(30));
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok::<_, Error>("answered"))
+        });
+        let r = block_on(within(Some(Duration::from_millis(10)), attempt));
+        assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::UpstreamTimeout));
+    }
+
+    #[test]
+    fn an_attempt_within_the_deadline_or_without_one_runs_to_its_end() {
+        let quick = async { Ok::<_, Error>(1) };
+        assert_eq!(block_on(within(Some(Duration::from_secs(5)), quick)), Ok(1));
+        let slow = async {
+            monoio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, Error>(2)
+        };
+        assert_eq!(block_on(within(None, slow)), Ok(2));
+        let hangs = async {
+            monoio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, Error>(3)
+        };
+        let t0 = Instant::now();
+        let r = block_on(within(Some(Duration::from_millis(20)), hangs));
+        assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::UpstreamTimeout));
+        assert!(t0.elapsed() < Duration::from_secs(5));
     }
 }

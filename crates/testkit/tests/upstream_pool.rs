@@ -189,7 +189,12 @@ fn a_closed_connection_becomes_a_permit_for_the_next_waiter(driver: Driver) {
     for t in all {
         assert_eq!(t.join().unwrap().0, 200);
     }
-    assert_eq!(origin.connections(), 3);
+    let seen: Vec<(usize, usize, String)> = origin
+        .received()
+        .iter()
+        .map(|r| (r.conn, r.seq_on_conn, r.target.clone()))
+        .collect();
+    assert_eq!(origin.connections(), 3, "requests (conn, seq, target): {seen:?}");
     assert_eq!(peak.load(Ordering::SeqCst), 1);
 }
 

@@ -16,6 +16,7 @@ fn servers(weights: &[u32]) -> Vec<UpstreamServer> {
         .map(|(i, &weight)| UpstreamServer {
             address: std::net::SocketAddr::from(([10, 0, 0, i as u8], 80)),
             weight,
+            host: None,
         })
         .collect()
 }

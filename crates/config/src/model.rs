@@ -14,9 +14,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod balance;
+mod upstream_tls;
 
 pub use balance::HashKey;
 pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
+pub use upstream_tls::{ClientCert, TrustRoots, UpstreamTls};
 
 /// The whole gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,6 +356,8 @@ pub struct UpstreamConfig {
     pub backoff: BackoffConfig,
     /// `[upstream.retry_budget]`.
     pub retry_budget: RetryBudgetConfig,
+    /// `[upstream.tls]`: speak TLS to the servers (None: cleartext).
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -361,6 +365,9 @@ pub struct UpstreamServer {
     pub address: SocketAddr,
     /// Relative share for weighted policies; ≥ 1.
     pub weight: u32,
+    /// The host name this address was resolved from (None: given as an IP
+    /// address). TLS verifies the server's certificate against it.
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

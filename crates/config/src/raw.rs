@@ -7,7 +7,10 @@
 
 mod health;
 mod retry;
+mod upstream_tls;
 mod values;
+
+pub(crate) use upstream_tls::RawUpstreamTls;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -205,6 +208,7 @@ pub(crate) struct RawUpstream {
     pub outlier: Option<Spanned<RawOutlier>>,
     pub backoff: Option<Spanned<RawBackoff>>,
     pub retry_budget: Option<Spanned<RawRetryBudget>>,
+    pub tls: Option<Spanned<RawUpstreamTls>>,
 }
 
 #[derive(Debug, Deserialize)]

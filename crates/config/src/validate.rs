@@ -19,6 +19,7 @@ mod route;
 mod server;
 mod tls;
 mod upstream;
+mod upstream_tls;
 mod value;
 
 use std::path::Path;
@@ -31,7 +32,7 @@ pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Con
     let server = server::server(r, doc.server.as_ref());
     let (listeners, bound) = listener::listeners(r, doc, dir);
     let admin = listener::admin(r, doc.admin.as_ref(), &bound);
-    let upstreams = upstream::upstreams(r, &doc.upstreams);
+    let upstreams = upstream::upstreams(r, &doc.upstreams, dir);
     let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
     let upstream_names: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();
     let known = route::Known {

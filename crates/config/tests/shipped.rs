@@ -151,7 +151,8 @@ fn reference_config_serves_on_its_own() {
         upstream.servers,
         [UpstreamServer {
             address: "127.0.0.1:8081".parse().unwrap(),
-            weight: 1
+            weight: 1,
+            host: None,
         }]
     );
 }

@@ -180,7 +180,11 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
     let servers: Vec<(String, u32)> = up
         .servers
         .iter()
-        .map(|UpstreamServer { address, weight }| (address.to_string(), *weight))
+        .map(
+            |UpstreamServer {
+                 address, weight, ..
+             }| (address.to_string(), *weight),
+        )
         .collect();
     assert_eq!(
         servers,

@@ -64,7 +64,7 @@ pub(crate) fn tls(
     })
 }
 
-fn certificate(
+pub(crate) fn certificate(
     r: &mut Report<'_>,
     entry: &Spanned<RawCertificate>,
     base: &str,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use serde_spanned::Spanned;
 
@@ -10,6 +11,7 @@ use super::balance::{hash_key, POLICIES};
 use super::health::health_check;
 use super::outlier::{backoff, outlier};
 use super::retry;
+use super::upstream_tls::{upstream_tls, SystemRoots};
 use super::value::{address, at, choice, duration, int, jitter, name, required};
 use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
@@ -23,8 +25,13 @@ pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
 /// is the memory a burst may pin while a server is saturated.
 pub(crate) const MAX_PENDING: usize = 65_536;
 
-pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> Vec<UpstreamConfig> {
+pub(crate) fn upstreams(
+    r: &mut Report<'_>,
+    section: &Section<RawUpstream>,
+    dir: &Path,
+) -> Vec<UpstreamConfig> {
     let mut names: HashMap<String, usize> = HashMap::new();
+    let mut system_roots = SystemRoots::default();
     let mut out = Vec::new();
     for (i, raw) in &section.items {
         let table_at = at(raw);
@@ -108,6 +115,10 @@ pub(crate) fn upstreams(r: &mut Report<'_>, section: &Section<RawUpstream>) -> V
                 raw.retry_budget.as_ref().map(Spanned::get_ref),
                 &key("retry_budget"),
             ),
+            tls: raw
+                .tls
+                .as_ref()
+                .and_then(|t| upstream_tls(r, t, &key("tls"), dir, &mut system_roots)),
         });
     }
     out
@@ -171,6 +182,7 @@ fn servers(
         out.push(UpstreamServer {
             address: addr,
             weight,
+            host: None,
         });
     }
     out

@@ -10,6 +10,7 @@ pub fn servers(weights: &[u32]) -> Vec<UpstreamServer> {
         .map(|(i, &weight)| UpstreamServer {
             address: std::net::SocketAddr::from(([10, 0, (i / 256) as u8, (i % 256) as u8], 80)),
             weight,
+            host: None,
         })
         .collect()
 }

@@ -46,6 +46,10 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// The upstream sent something that is not valid HTTP/1.1 → 502.
     UpstreamMalformed,
+    /// The TLS handshake with the upstream failed (a certificate one side
+    /// refused, a protocol error, the connection lost mid-handshake) → 502.
+    /// No byte of the request was sent.
+    UpstreamTls,
     /// Every server of the upstream is backing off or at its connection limit → 503.
     NoUpstreamAvailable,
     /// The server is at `max_conns_per_host` and `max_pending` requests already
@@ -71,6 +75,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamReset
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed
+            | ErrorKind::UpstreamTls
             | ErrorKind::NoUpstreamAvailable => Side::Upstream,
             // A limit the gateway keeps, not a fault of the server: it
             // must not count against the server's health.
@@ -93,7 +98,8 @@ impl ErrorKind {
             ErrorKind::NoRoute => 404,
             ErrorKind::UpstreamConnectRefused
             | ErrorKind::UpstreamReset
-            | ErrorKind::UpstreamMalformed => 502,
+            | ErrorKind::UpstreamMalformed
+            | ErrorKind::UpstreamTls => 502,
             ErrorKind::UpstreamConnectTimeout | ErrorKind::UpstreamTimeout => 504,
             ErrorKind::NoUpstreamAvailable
             | ErrorKind::PoolQueueFull
@@ -116,6 +122,7 @@ impl ErrorKind {
             ErrorKind::UpstreamReset => "upstream_reset",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamMalformed => "upstream_malformed",
+            ErrorKind::UpstreamTls => "upstream_tls",
             ErrorKind::NoUpstreamAvailable => "no_upstream_available",
             ErrorKind::PoolQueueFull => "pool_queue_full",
             ErrorKind::PoolQueueTimeout => "pool_queue_timeout",
@@ -129,7 +136,9 @@ impl ErrorKind {
     fn retry_safe_by_default(self) -> bool {
         matches!(
             self,
-            ErrorKind::UpstreamConnectRefused | ErrorKind::UpstreamConnectTimeout
+            ErrorKind::UpstreamConnectRefused
+                | ErrorKind::UpstreamConnectTimeout
+                | ErrorKind::UpstreamTls
         )
     }
 }
@@ -148,6 +157,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::UpstreamReset => f.write_str("upstream closed the connection"),
             ErrorKind::UpstreamTimeout => f.write_str("upstream timed out"),
             ErrorKind::UpstreamMalformed => f.write_str("malformed upstream response"),
+            ErrorKind::UpstreamTls => f.write_str("upstream TLS handshake failed"),
             ErrorKind::NoUpstreamAvailable => f.write_str("no upstream server available"),
             ErrorKind::PoolQueueFull => {
                 f.write_str("too many requests wait for an upstream connection")

@@ -35,7 +35,14 @@ pub struct ShardSnap {
 
 impl ShardSnap {
     fn build(shard: usize, snap: Arc<Snapshot>, previous: &[UpstreamState]) -> Self {
-        let upstreams = upstream::build(&snap.config, &snap.maglev, &snap.health, previous, shard);
+        let upstreams = upstream::build(
+            &snap.config,
+            &snap.maglev,
+            &snap.health,
+            &snap.upstream_tls,
+            previous,
+            shard,
+        );
         let routes = snap
             .config
             .routes

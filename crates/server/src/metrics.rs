@@ -16,7 +16,7 @@ pub mod upstream;
 
 pub use pool::PoolGauges;
 pub use route::{RouteMetrics, NO_ROUTE};
-pub use upstream::{RetryReason, UpstreamMetrics};
+pub use upstream::{RetryReason, UpstreamMetrics, UpstreamTlsMetrics};
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 

@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub maglev: Vec<Option<Arc<Maglev>>>,
     /// For each listener, its TLS settings (None: cleartext, or `h3`).
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// For each upstream, its TLS client settings (None: cleartext), built
+    /// once per generation; each shard adds its own session cache.
+    pub upstream_tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     /// For each `h3` listener, its QUIC settings (None: a TCP listener).
     pub quic: Vec<Option<QuicListener>>,
     /// Each upstream server's process-wide health (active checks, outlier
@@ -107,6 +110,16 @@ impl Snapshot {
             .iter()
             .map(|l| quic_listener(l, ticketer))
             .collect::<Result<Vec<_>, _>>()?;
+        let upstream_tls = config
+            .upstreams
+            .iter()
+            .map(|u| {
+                u.tls
+                    .as_ref()
+                    .map(crate::upstream::client_config)
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let router = Router::new(&config);
         let route_upstream = config
             .routes
@@ -130,6 +143,7 @@ impl Snapshot {
             route_upstream,
             maglev,
             tls,
+            upstream_tls,
             quic,
             health: HealthRegistry::default(),
             alt_svc: Vec::new(),

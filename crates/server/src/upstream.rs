@@ -26,7 +26,9 @@ mod pick;
 mod registry;
 mod server;
 mod shared;
+mod stream;
 mod tend;
+mod tls;
 mod tried;
 mod wait;
 
@@ -36,4 +38,5 @@ pub use outlier::is_panic;
 pub use registry::HealthRegistry;
 pub use server::UpConn;
 pub use shared::{millis, Probe, ServerShared, ShardFigures, UpstreamShared};
+pub use tls::client_config;
 pub use tried::Tried;

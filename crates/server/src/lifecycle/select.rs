@@ -112,9 +112,10 @@ impl Attempts<'_> {
             return false;
         }
         let reason = match e.kind() {
-            ErrorKind::UpstreamConnectRefused | ErrorKind::UpstreamConnectTimeout => {
-                RetryReason::ConnectFailure
-            }
+            // A failed TLS handshake sent nothing of the request either.
+            ErrorKind::UpstreamConnectRefused
+            | ErrorKind::UpstreamConnectTimeout
+            | ErrorKind::UpstreamTls => RetryReason::ConnectFailure,
             // Nothing came back, and the sender said the request may go
             // again (idempotent, body none or kept).
             ErrorKind::UpstreamReset if e.retry_safe() => {

@@ -104,6 +104,21 @@ pub fn describe_all() {
         Unit::Seconds,
         "Time to open a new upstream connection"
     );
+    describe_counter!(
+        "shardgate_upstream_tls_handshakes_total",
+        Unit::Count,
+        "TLS handshakes completed with upstream servers ([upstream.tls])"
+    );
+    describe_counter!(
+        "shardgate_upstream_tls_resumed_total",
+        Unit::Count,
+        "Upstream TLS handshakes that resumed an earlier session (no certificate exchange)"
+    );
+    describe_counter!(
+        "shardgate_upstream_tls_errors_total",
+        Unit::Count,
+        "Upstream TLS failures: handshakes refused by either side (a certificate error is one) and fatal alerts on established connections; each request that met one got 502"
+    );
     describe_gauge!(
         "shardgate_upstream_pending_requests",
         Unit::Count,

@@ -2,7 +2,7 @@
 
 use super::control::{admin_rejected, ReloadMetrics};
 use super::recorder::PromRecorder;
-use super::{RouteMetrics, ShardMetrics, UpstreamMetrics};
+use super::{RouteMetrics, ShardMetrics, UpstreamMetrics, UpstreamTlsMetrics};
 use crate::access_log::Sink;
 
 #[test]
@@ -15,6 +15,7 @@ fn every_family_has_help_before_its_type() {
         let upstream = UpstreamMetrics::new(0, "u");
         let _ = super::health::ServerHealthMetrics::new("u", "127.0.0.1:1");
         let _ = super::health::PanicMetrics::new("u");
+        let _ = UpstreamTlsMetrics::new(0, "u");
         // Histograms only show once they have a sample.
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
@@ -51,5 +52,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 49, "{text}");
+    assert_eq!(families, 52, "{text}");
 }

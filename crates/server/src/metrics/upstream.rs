@@ -64,6 +64,27 @@ pub struct UpstreamMetrics {
     pub panic_picks: Counter,
 }
 
+/// `[upstream.tls]`: registered for TLS upstreams only.
+pub struct UpstreamTlsMetrics {
+    pub handshakes: Counter,
+    pub resumed: Counter,
+    pub errors: Counter,
+}
+
+impl UpstreamTlsMetrics {
+    pub fn new(shard: usize, upstream: &str) -> Self {
+        let labels = [
+            ("shard", shard.to_string()),
+            ("upstream", upstream.to_string()),
+        ];
+        Self {
+            handshakes: counter!("shardgate_upstream_tls_handshakes_total", &labels),
+            resumed: counter!("shardgate_upstream_tls_resumed_total", &labels),
+            errors: counter!("shardgate_upstream_tls_errors_total", &labels),
+        }
+    }
+}
+
 impl UpstreamMetrics {
     pub fn new(shard: usize, upstream: &str) -> Self {
         let s = shard.to_string();

@@ -6,12 +6,10 @@
 //! (`lifecycle::select`), which bounds and counts it.
 
 use std::cell::RefCell;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use shardgate_config::UpstreamConfig;
-use shardgate_net::{peek_state, PeerState};
 use shardgate_proxy::{ConnState, Error, ErrorKind, Rng};
 
 use super::build::UpstreamState;
@@ -143,7 +141,9 @@ pub async fn acquire(
                 // A connect after the wait failed like any other.
                 let connected = matches!(
                     e.kind(),
-                    ErrorKind::UpstreamConnectRefused | ErrorKind::UpstreamConnectTimeout
+                    ErrorKind::UpstreamConnectRefused
+                        | ErrorKind::UpstreamConnectTimeout
+                        | ErrorKind::UpstreamTls
                 );
                 return Err(Failed {
                     error: e,
@@ -181,7 +181,7 @@ async fn open(
     };
     let started = Instant::now();
     ust.metrics.connects.increment(1);
-    match connect(&server, ucfg, timeout).await {
+    match connect(&server, ust, ucfg, timeout).await {
         Ok(stream) => {
             // The backoff streak ends with a response, not a connect: a
             // server that accepts and then resets is failing too
@@ -248,7 +248,7 @@ async fn queue(
         Ok(Handoff::Conn(conn)) => {
             // Released microseconds ago, so as recent as a pooled connection
             // can be; the same liveness rule applies.
-            if want.replayable || peek_state(conn.stream.as_raw_fd()) == PeerState::Idle {
+            if conn.stream.reusable(!want.replayable) {
                 ust.metrics.reused.increment(1);
                 return Ok(Acquired {
                     conn,
@@ -270,9 +270,9 @@ async fn queue(
 fn checkout_live(server: &Rc<ServerState>, now: Instant, replayable: bool) -> Option<UpConn> {
     loop {
         let idle = server.pool.borrow_mut().checkout(now)?;
-        let live = (replayable && now.saturating_duration_since(idle.since) < RECENT)
-            // Closed by the peer, or it sent bytes nobody asked for: not reusable.
-            || peek_state(idle.stream.as_raw_fd()) == PeerState::Idle;
+        let recent = replayable && now.saturating_duration_since(idle.since) < RECENT;
+        // Closed by the peer, or it sent bytes nobody asked for: not reusable.
+        let live = idle.stream.reusable(!recent);
         if live {
             return Some(UpConn::new(idle.stream, OpenGuard::counted(server.clone())));
         }

@@ -12,6 +12,7 @@ use super::budget::RetryBudget;
 use super::registry::HealthRegistry;
 use super::server::ServerState;
 use super::shared::UpstreamShared;
+use super::tls::TlsClient;
 use crate::metrics::UpstreamMetrics;
 
 pub struct UpstreamState {
@@ -28,6 +29,8 @@ pub struct UpstreamState {
     pub metrics: UpstreamMetrics,
     /// Kept across reloads by upstream name.
     pub budget: Rc<RetryBudget>,
+    /// `[upstream.tls]`: this shard's client (None: cleartext).
+    pub tls: Option<TlsClient>,
 }
 
 /// `tables`: by upstream index, the generation's Maglev table of each
@@ -35,11 +38,14 @@ pub struct UpstreamState {
 /// generation's process-wide health state, in config order; a server's
 /// shard-local state (pool, backoff) is kept when it belongs to the same
 /// shared state, so a shard that skipped a generation in which the server
-/// was removed and added again starts it fresh too.
+/// was removed and added again starts it fresh too. `tls`: the
+/// generation's TLS client settings, by upstream index (None for a
+/// cleartext upstream).
 pub fn build(
     cfg: &Config,
     tables: &[Option<Arc<Maglev>>],
     registry: &HealthRegistry,
+    tls: &[Option<Arc<rustls::ClientConfig>>],
     previous: &[UpstreamState],
     shard: usize,
 ) -> Vec<UpstreamState> {
@@ -49,19 +55,28 @@ pub fn build(
         .enumerate()
         .map(|(index, (u, shared))| {
             let old = previous.iter().find(|p| p.name == u.name);
+            // The registry lists the config's servers in config order.
             let servers = shared
                 .servers
                 .iter()
-                .map(|s| {
+                .zip(&u.servers)
+                .map(|(s, conf)| {
+                    let host = conf.host.as_deref();
+                    // The same address under another name is another server
+                    // (its connections were verified for the other name).
                     let kept = old
-                        .and_then(|o| o.servers.iter().find(|os| Arc::ptr_eq(&os.shared, s)))
+                        .and_then(|o| {
+                            o.servers
+                                .iter()
+                                .find(|os| Arc::ptr_eq(&os.shared, s) && os.host() == host)
+                        })
                         .filter(|k| !k.is_retired());
                     match kept {
                         Some(k) => {
                             k.reconfigure(&u.pool);
                             k.clone()
                         }
-                        None => Rc::new(ServerState::new(s.clone(), &u.pool)),
+                        None => Rc::new(ServerState::new(s.clone(), host, &u.pool)),
                     }
                 })
                 .collect();
@@ -77,6 +92,10 @@ pub fn build(
                 shared: shared.clone(),
                 metrics: UpstreamMetrics::new(shard, &u.name),
                 budget: old.map(|o| o.budget.clone()).unwrap_or_default(),
+                tls: match (&u.tls, tls.get(index)) {
+                    (Some(t), Some(Some(c))) => Some(TlsClient::new(c, t, &u.name, shard)),
+                    _ => None,
+                },
             }
         })
         .collect()

@@ -13,15 +13,17 @@ use std::time::Instant;
 use shardgate_config::PoolConfig;
 use shardgate_proxy::{ConnState, Pool, PoolCounts, ServerHealth};
 
-use monoio::net::TcpStream;
-
 use super::load::{Attempt, ServerLoad};
 use super::shared::{millis, ServerShared, ShardFigures};
+use super::stream::UpStream;
+use super::tls::TlsLog;
 use super::wait::Waiters;
 use crate::metrics::PoolGauges;
 
 pub struct ServerState {
     pub addr: SocketAddr,
+    /// The host name the address was resolved from, if any.
+    host: Option<Box<str>>,
     pub pool: RefCell<Pool<IdleConn>>,
     /// This shard's reconnect backoff for the server.
     pub health: RefCell<ServerHealth>,
@@ -37,13 +39,17 @@ pub struct ServerState {
     /// Dropped from the config by a reload: take no new requests, keep no
     /// idle connections.
     retired: Cell<bool>,
+    /// TLS failures of this server, for the rate-limited log.
+    pub(super) tls_log: Rc<TlsLog>,
 }
 
 impl ServerState {
-    pub(super) fn new(shared: Arc<ServerShared>, pool: &PoolConfig) -> Self {
+    pub(super) fn new(shared: Arc<ServerShared>, host: Option<&str>, pool: &PoolConfig) -> Self {
         ServerState {
             gauges: PoolGauges::new(&shared.upstream, shared.addr),
             addr: shared.addr,
+            host: host.map(Box::from),
+            tls_log: Rc::new(TlsLog::new(shared.addr)),
             pool: RefCell::new(Pool::new(pool)),
             health: RefCell::new(ServerHealth::new()),
             load: Rc::new(ServerLoad::new(Instant::now())),
@@ -75,6 +81,10 @@ impl ServerState {
 
     pub fn is_retired(&self) -> bool {
         self.retired.get()
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 
     /// Whether the balancer may pick the server now: this shard is not
@@ -175,7 +185,7 @@ pub(super) enum Handoff {
 /// A connection a request holds. Counted open in its server's pool until it
 /// is dropped (closed) or released back to the pool.
 pub struct UpConn {
-    pub stream: TcpStream,
+    pub stream: UpStream,
     pub(super) open: OpenGuard,
     /// The request's attempt, counted in the server's load while it holds
     /// the connection.
@@ -183,7 +193,7 @@ pub struct UpConn {
 }
 
 impl UpConn {
-    pub(super) fn new(stream: TcpStream, open: OpenGuard) -> Self {
+    pub(super) fn new(stream: UpStream, open: OpenGuard) -> Self {
         UpConn {
             stream,
             open,
@@ -256,6 +266,6 @@ impl Drop for OpenGuard {
 /// What the pool keeps: the socket and when it went idle. It holds no
 /// reference to the server, so a pool never keeps its owner alive.
 pub struct IdleConn {
-    pub(super) stream: TcpStream,
+    pub(super) stream: UpStream,
     pub(super) since: Instant,
 }

@@ -34,6 +34,7 @@ pub use gateway::{Gateway, GatewayBuilder};
 pub use h3client::{H3Plan, H3Request, H3Response, H3Results};
 pub use net::{closed_addr, free_port, refuses, wait_until};
 pub use origin::handlers::{self, Gate};
+pub use origin::tls::{Handshake, TlsOrigin};
 pub use origin::{handler, After, Handler, Origin, OriginOptions, Reply, Request};
 pub use shardgate_server::ShardStats;
 pub use tls::{TestCert, TlsClient};

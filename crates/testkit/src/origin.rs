@@ -6,6 +6,7 @@
 
 pub mod faults;
 pub mod handlers;
+pub mod tls;
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

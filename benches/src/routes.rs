@@ -3,8 +3,8 @@
 //! the routing and rewrite inputs.
 
 use shardgate_config::{
-    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RequestIdConfig, RetryConfig,
-    RouteAction, RouteConfig, ServerConfig, Steering, TimeoutOverrides,
+    Config, ForwardedHeaders, HeaderRewrite, ListenerConfig, RequestIdConfig, ResolverConfig,
+    RetryConfig, RouteAction, RouteConfig, ServerConfig, Steering, TimeoutOverrides,
 };
 
 /// Exact-host services, each with an `/api/` and a `/` route.
@@ -119,6 +119,7 @@ pub fn config(routes: Vec<RouteConfig>) -> Config {
         upstreams: Vec::new(),
         access_log: None,
         request_id: RequestIdConfig::default(),
+        resolver: ResolverConfig::default(),
     }
 }
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 use crate::model::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, BackoffConfig, Driver,
     HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy, ListenerConfig, OutlierConfig,
-    PoolConfig, Protocol, QuicConfig, RequestIdConfig, RetryBudgetConfig, RetryConfig, RetryOn,
-    RouteConfig, ServerConfig, ServerTimeouts, StatusRange, Steering, TlsConfig, TlsVersion,
-    UpstreamConfig, UpstreamServer,
+    PoolConfig, Protocol, QuicConfig, RequestIdConfig, ResolverConfig, RetryBudgetConfig,
+    RetryConfig, RetryOn, RouteConfig, ServerConfig, ServerTimeouts, StatusRange, Steering,
+    TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -259,6 +259,7 @@ impl UpstreamConfig {
     pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DEFAULT_TCP_FAST_OPEN: bool = false;
+    pub const DEFAULT_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
 }
 
 impl UpstreamServer {
@@ -302,6 +303,16 @@ impl Default for RetryBudgetConfig {
         Self {
             percent: 20,
             min_per_second: 10,
+        }
+    }
+}
+
+impl Default for ResolverConfig {
+    /// The system's resolver, as every other program on the host uses.
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(2),
         }
     }
 }
@@ -521,6 +532,16 @@ mod tests {
                 "weight",
                 "integer",
                 UpstreamServer::DEFAULT_WEIGHT.to_string(),
+            ),
+            (
+                "resolve_interval",
+                "duration",
+                dur(UpstreamConfig::DEFAULT_RESOLVE_INTERVAL),
+            ),
+            (
+                "timeout",
+                "duration",
+                dur(ResolverConfig::default().timeout),
             ),
             (
                 "max_idle_per_host",

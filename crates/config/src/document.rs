@@ -21,7 +21,7 @@ use locate::KeyIndex;
 const MAX_RETRIES: usize = 256;
 
 const TOP_LEVEL: &str =
-    "`server`, `admin`, `listener`, `route`, `upstream`, `access_log`, `request_id`";
+    "`server`, `admin`, `listener`, `route`, `upstream`, `access_log`, `request_id`, `resolver`";
 
 /// Parses the document. `None` when the TOML itself is broken: the tree is
 /// then partial and checking it would only add noise to the syntax errors.
@@ -50,6 +50,7 @@ pub(crate) fn read(src: &str, report: &mut Report<'_>) -> Option<RawDocument> {
             "upstream" => doc.upstreams = ctx.many(value, "upstream"),
             "access_log" => doc.access_log = ctx.one(value, "access_log"),
             "request_id" => doc.request_id = ctx.one(value, "request_id"),
+            "resolver" => doc.resolver = ctx.one(value, "resolver"),
             other => ctx.report.error(
                 at,
                 locate::join_key("", other),

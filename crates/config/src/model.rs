@@ -14,9 +14,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod balance;
+mod discovery;
 mod upstream_tls;
 
 pub use balance::HashKey;
+pub use discovery::{NamedServer, ResolverConfig};
 pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
 pub use upstream_tls::{ClientCert, TrustRoots, UpstreamTls};
 
@@ -31,6 +33,8 @@ pub struct Config {
     /// `[access_log]`; `None` (section absent) = no access log.
     pub access_log: Option<AccessLogConfig>,
     pub request_id: RequestIdConfig,
+    /// `[resolver]`: how host names in `servers` are resolved.
+    pub resolver: ResolverConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -358,6 +362,13 @@ pub struct UpstreamConfig {
     pub retry_budget: RetryBudgetConfig,
     /// `[upstream.tls]`: speak TLS to the servers (None: cleartext).
     pub tls: Option<UpstreamTls>,
+    /// `servers` entries given by host name. `servers` holds the entries
+    /// given as IP addresses until the server resolves these and adds one
+    /// server per address (`host` set).
+    pub named: Vec<NamedServer>,
+    /// How often the names of `named` are resolved again (sooner when a
+    /// DNS answer's TTL says so).
+    pub resolve_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,11 +5,13 @@
 //! point at is `Spanned`. `deny_unknown_fields` everywhere: a misspelt key
 //! silently falling back to its default is the worst kind of config bug.
 
+mod discovery;
 mod health;
 mod retry;
 mod upstream_tls;
 mod values;
 
+pub(crate) use discovery::RawResolver;
 pub(crate) use upstream_tls::RawUpstreamTls;
 
 use serde::Deserialize;
@@ -53,6 +55,7 @@ pub(crate) struct RawDocument {
     pub upstreams: Section<RawUpstream>,
     pub access_log: Option<Spanned<RawAccessLog>>,
     pub request_id: Option<Spanned<RawRequestId>>,
+    pub resolver: Option<Spanned<RawResolver>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +212,7 @@ pub(crate) struct RawUpstream {
     pub backoff: Option<Spanned<RawBackoff>>,
     pub retry_budget: Option<Spanned<RawRetryBudget>>,
     pub tls: Option<Spanned<RawUpstreamTls>>,
+    pub resolve_interval: Option<Spanned<DurationValue>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -49,6 +49,14 @@ impl<'a> Report<'a> {
         self.pruned.iter().any(|p| p == path)
     }
 
+    /// `file:line:col: key` for the value at `offset`: the prefix of a
+    /// diagnostic, kept for a problem found after validation (a host name
+    /// that does not resolve).
+    pub(crate) fn site(&self, offset: usize, key: &str) -> String {
+        let (line, col) = self.lines.position(offset);
+        format!("{}:{line}:{col}: {key}", self.file)
+    }
+
     pub(crate) fn line_of(&self, offset: usize) -> usize {
         self.lines.position(offset).0
     }

@@ -6,6 +6,7 @@
 
 mod alt_svc;
 mod balance;
+mod discovery;
 mod h3;
 mod headers;
 mod health;
@@ -50,5 +51,6 @@ pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Con
         upstreams,
         access_log: logging::access_log(r, doc.access_log.as_ref(), dir),
         request_id: logging::request_id(r, doc.request_id.as_ref()),
+        resolver: discovery::resolver(r, doc.resolver.as_ref()),
     }
 }

@@ -50,7 +50,7 @@ fn unknown_top_level_key() {
     assert_error(
         &src,
         "t.toml:8:3: routes: unknown key `routes`, expected one of `server`, `admin`, \
-         `listener`, `route`, `upstream`, `access_log`, `request_id`",
+         `listener`, `route`, `upstream`, `access_log`, `request_id`, `resolver`",
     );
 }
 

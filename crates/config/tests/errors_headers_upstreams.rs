@@ -131,7 +131,7 @@ fn upstream_names_and_servers() {
         "servers = []",
         "[[upstream]]",
         "name = \"u\"",
-        "servers = [\"10.0.0.1:80\", { address = \"10.0.0.1:80\", weight = 0 }, \"db:5432\"]",
+        "servers = [\"10.0.0.1:80\", { address = \"10.0.0.1:80\", weight = 0 }, \"db\"]",
         "[[upstream]]",
         "name = \"v\"",
         "[[upstream]]",
@@ -146,8 +146,8 @@ fn upstream_names_and_servers() {
             "t.toml:9:39: upstream[1].servers[1].address: server 10.0.0.1:80 is listed twice \
              (also upstream[1].servers[0])",
             "t.toml:9:63: upstream[1].servers[1].weight: must be between 1 and 65535 (got 0)",
-            "t.toml:9:68: upstream[1].servers[2]: \"db:5432\" is not an IP address with a port; \
-             write e.g. \"127.0.0.1:8080\" or \"[::1]:8080\" (host names are not resolved)",
+            "t.toml:9:68: upstream[1].servers[2]: \"db\" has no port; write an IP address or a \
+             host name with a port, e.g. \"10.0.0.1:8080\", \"[::1]:8080\" or \"app.internal:8080\"",
             "t.toml:10:1: upstream[2].servers: required key is missing",
             "t.toml:14:12: upstream[3].servers[0].address: required key is missing",
             "t.toml:14:28: upstream[3].servers[1]: port 0 cannot be connected to",

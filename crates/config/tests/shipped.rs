@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use shardgate_config::{
-    load, Config, ListenerConfig, RequestIdConfig, RetryBudgetConfig, RetryConfig, RouteAction,
-    RouteConfig, ServerConfig, TimeoutOverrides, UpstreamConfig, UpstreamServer,
+    load, Config, ListenerConfig, RequestIdConfig, ResolverConfig, RetryBudgetConfig, RetryConfig,
+    RouteAction, RouteConfig, ServerConfig, TimeoutOverrides, UpstreamConfig, UpstreamServer,
 };
 
 fn config_dir() -> PathBuf {
@@ -181,6 +181,11 @@ fn reference_config_shows_the_defaults() {
         UpstreamConfig::DEFAULT_TCP_FAST_OPEN
     );
     assert_eq!(upstream.lb, Default::default());
+    assert_eq!(
+        upstream.resolve_interval,
+        UpstreamConfig::DEFAULT_RESOLVE_INTERVAL
+    );
+    assert_eq!(upstream.tls, None);
     assert_eq!(upstream.pool, Default::default());
     assert_eq!(upstream.outlier, Default::default());
     assert_eq!(upstream.backoff, Default::default());
@@ -206,6 +211,7 @@ fn reference_config_shows_the_defaults() {
     // The access log is off unless asked for; the request id is on.
     assert_eq!(config.access_log, None);
     assert_eq!(config.request_id, RequestIdConfig::default());
+    assert_eq!(config.resolver, ResolverConfig::default());
 }
 
 #[test]
@@ -296,6 +302,12 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "base",
         "factor",
         "cap",
+        "resolve_interval",
+        "sni",
+        "ca",
+        "key",
+        "nameservers",
+        "timeout",
         "access_log",
         "path",
         "format",

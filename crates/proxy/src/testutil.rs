@@ -40,6 +40,7 @@ pub(crate) fn config(listeners: &[&str], routes: Vec<RouteConfig>) -> Config {
         upstreams: Vec::new(),
         access_log: None,
         request_id: RequestIdConfig::default(),
+        resolver: ResolverConfig::default(),
     }
 }
 

@@ -8,17 +8,22 @@ use std::path::Path;
 use serde_spanned::Spanned;
 
 use super::balance::{hash_key, POLICIES};
+use super::discovery::{target, Target};
 use super::health::health_check;
 use super::outlier::{backoff, outlier};
 use super::retry;
 use super::upstream_tls::{upstream_tls, SystemRoots};
-use super::value::{address, at, choice, duration, int, jitter, name, required};
-use crate::model::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
+use super::value::{
+    at, choice, duration, duration_within, int, jitter, name, required, MAX_DURATION,
+};
+use crate::model::{LbPolicy, NamedServer, PoolConfig, UpstreamConfig, UpstreamServer};
 use crate::raw::{RawPool, RawUpstream, Section, ServerEntry};
 use crate::report::Report;
 
 /// Keeps the weighted round robin sums far from overflow.
 pub(crate) const MAX_WEIGHT: u32 = 65_535;
+/// Re-resolving more often than this only loads the DNS servers.
+const MIN_RESOLVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Per server per shard; a bound so a typo cannot pin unbounded sockets.
 pub(crate) const MAX_POOL_CONNS: usize = 1 << 20;
 /// Waiters per server per shard: each is a parked request task, so the bound
@@ -66,9 +71,18 @@ pub(crate) fn upstreams(
             LbPolicy::default(),
             &POLICIES,
         );
+        let (servers, named) = servers(r, raw, table_at, &key("servers"));
         out.push(UpstreamConfig {
             name: upstream_name,
-            servers: servers(r, raw, table_at, &key("servers")),
+            servers,
+            named,
+            resolve_interval: duration_within(
+                r,
+                raw.resolve_interval.as_ref(),
+                &key("resolve_interval"),
+                UpstreamConfig::DEFAULT_RESOLVE_INTERVAL,
+                MIN_RESOLVE_INTERVAL..=MAX_DURATION,
+            ),
             lb,
             hash_key: hash_key(
                 r,
@@ -124,15 +138,18 @@ pub(crate) fn upstreams(
     out
 }
 
+/// The entries given as IP addresses, and those given by host name.
 fn servers(
     r: &mut Report<'_>,
     raw: &RawUpstream,
     table_at: usize,
     base: &str,
-) -> Vec<UpstreamServer> {
+) -> (Vec<UpstreamServer>, Vec<NamedServer>) {
     let mut out = Vec::new();
+    let mut named = Vec::new();
+    let mut seen_names: HashMap<(String, u16), usize> = HashMap::new();
     let Some(list) = required(r, raw.servers.as_ref(), table_at, base) else {
-        return out;
+        return (out, named);
     };
     if list.get_ref().0.is_empty() {
         r.error(at(list), base, "an upstream needs at least one server");
@@ -165,8 +182,30 @@ fn servers(
         let Some((addr_value, addr_key)) = addr_value else {
             continue;
         };
-        let Some(addr) = address(r, &addr_value, &addr_key) else {
-            continue;
+        let addr = match target(r, &addr_value, &addr_key) {
+            Some(Target::Ip(addr)) => addr,
+            Some(Target::Name { host, port }) => {
+                let site = r.site(at(&addr_value), &addr_key);
+                if port == 0 {
+                    r.error(at(&addr_value), &addr_key, "port 0 cannot be connected to");
+                } else if let Some(first) = seen_names.get(&(host.clone(), port)) {
+                    r.error(
+                        at(&addr_value),
+                        &addr_key,
+                        format!("server {host}:{port} is listed twice (also {base}[{first}])"),
+                    );
+                } else {
+                    seen_names.insert((host.clone(), port), k);
+                }
+                named.push(NamedServer {
+                    host,
+                    port,
+                    weight,
+                    site,
+                });
+                continue;
+            }
+            None => continue,
         };
         if addr.port() == 0 {
             r.error(at(&addr_value), &addr_key, "port 0 cannot be connected to");
@@ -185,7 +224,7 @@ fn servers(
             host: None,
         });
     }
-    out
+    (out, named)
 }
 
 fn pool(r: &mut Report<'_>, raw: Option<&RawPool>, base: &str) -> PoolConfig {

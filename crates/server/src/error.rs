@@ -35,4 +35,8 @@ pub enum Error {
     },
     #[error("reload refused: {0}")]
     Reload(String),
+    /// A host name in `servers` did not resolve (the message is a
+    /// `file:line:col: key: …` line).
+    #[error("{0}")]
+    Resolve(String),
 }

@@ -11,12 +11,14 @@ mod buffers;
 mod conn;
 mod conn_table;
 mod ctx;
+mod discovery;
 mod error;
 mod event;
 mod h3;
 mod health;
 mod lifecycle;
 mod metrics;
+mod publish;
 mod quic;
 mod shard;
 mod snapshot;
@@ -24,6 +26,7 @@ mod stats;
 mod tls;
 mod upstream;
 
+pub use discovery::unresolved as unresolved_host_names;
 pub use error::Error;
 pub use shardgate_net::ActiveDriver;
 pub use stats::ShardStats;
@@ -33,14 +36,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use shardgate_config::{AccessLogPath, Config, Protocol};
+use shardgate_config::{Config, Protocol};
 use shardgate_net::{bind_tcp_group, bind_tcp_single, online_cores, ListenOpts};
 
-use crate::access_log::Sink;
 use crate::ctx::Shared;
+use crate::discovery::Table;
 use crate::metrics::control::ReloadMetrics;
+use crate::publish::{open_access_log, Publisher};
 use crate::shard::ShardSpec;
 use crate::snapshot::Snapshot;
 
@@ -51,6 +56,8 @@ pub struct Server {
     admin: Option<SocketAddr>,
     drivers: Vec<ActiveDriver>,
     reload_metrics: ReloadMetrics,
+    /// Reloads and DNS changes, one at a time.
+    publisher: Arc<Publisher>,
 }
 
 impl Server {
@@ -60,7 +67,12 @@ impl Server {
         let reload_metrics = ReloadMetrics::register();
         // TLS settings are built first: a bad certificate fails before any bind.
         let ticketer = tls::ticketer()?;
-        let first = Snapshot::new(config, 1, &ticketer)?;
+        // Host names in `servers` too: one that does not resolve refuses
+        // to start (as nginx does), before anything is bound.
+        let mut names = Table::default();
+        names.resolve_new(&config, Instant::now())?;
+        let first = Snapshot::new(names.apply(&config), 1, &ticketer)?;
+        let base = config;
         let config = &first.config;
         let shards = match config.server.shards {
             0 => online_cores(),
@@ -159,6 +171,12 @@ impl Server {
             threads.push(t);
         }
         drop(tx);
+        let publisher = Arc::new(Publisher::new(
+            shared.clone(),
+            listeners.clone(),
+            base,
+            names,
+        ));
         let mut server = Server {
             shared: shared.clone(),
             threads,
@@ -166,6 +184,7 @@ impl Server {
             admin,
             drivers: Vec::new(),
             reload_metrics,
+            publisher: publisher.clone(),
         };
         for _ in 0..shards {
             match rx.recv() {
@@ -190,6 +209,7 @@ impl Server {
                 .spawn(move || admin::run(sock, shared, recorder))?;
             server.threads.push(t);
         }
+        publish::refresh::spawn(publisher)?;
         server.reload_metrics.generation.set(1.0);
         Ok(server)
     }
@@ -228,7 +248,7 @@ impl Server {
     /// need a restart; a config that changes them is refused and the running
     /// one stays.
     pub fn reload(&self, config: Config) -> Result<u64, Error> {
-        self.counted(self.publish(config))
+        self.counted(self.publisher.reload(config))
     }
 
     /// Loads `path` and publishes it, as on SIGHUP: a file that does not load
@@ -236,7 +256,7 @@ impl Server {
     pub fn reload_file(&self, path: &Path) -> Result<u64, Error> {
         let published = shardgate_config::load(path)
             .map_err(Error::from)
-            .and_then(|config| self.publish(config));
+            .and_then(|config| self.publisher.reload(config));
         self.counted(published)
     }
 
@@ -253,93 +273,6 @@ impl Server {
         result
     }
 
-    fn publish(&self, config: Config) -> Result<u64, Error> {
-        let current = self.shared.snapshot.load();
-        let old = &current.config;
-        // Certificates and TLS settings reload; sockets do not.
-        let sockets = |c: &Config| {
-            c.listeners
-                .iter()
-                .map(|l| {
-                    (
-                        l.name.clone(),
-                        l.address,
-                        l.protocol,
-                        l.tcp_fast_open,
-                        l.defer_accept,
-                        l.backlog,
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        if sockets(old) != sockets(&config) {
-            return Err(Error::Reload(
-                "listener names, addresses or socket options changed: restart needed".into(),
-            ));
-        }
-        // The QUIC connection table is allocated at start, and connection IDs
-        // already handed out carry the server id.
-        let tables = |c: &Config| {
-            c.listeners
-                .iter()
-                .map(|l| {
-                    l.quic
-                        .as_ref()
-                        .map(|q| (q.max_connections, q.server_id.clone()))
-                })
-                .collect::<Vec<_>>()
-        };
-        if tables(old) != tables(&config) {
-            return Err(Error::Reload(
-                "listener.quic max_connections or server_id changed: restart needed".into(),
-            ));
-        }
-        if old.server.shards != config.server.shards
-            || old.server.driver != config.server.driver
-            || old.server.steering != config.server.steering
-            || old.server.max_connections_per_shard != config.server.max_connections_per_shard
-            || old.server.buffer_size != config.server.buffer_size
-            || old.admin != config.admin
-        {
-            return Err(Error::Reload(
-                "server.shards/driver/steering/max_connections_per_shard/buffer_size or admin changed: restart needed".into(),
-            ));
-        }
-        let generation = current.generation + 1;
-        let next = Snapshot::new(config, generation, &self.shared.ticketer)?
-            .with_alt_svc(&self.listeners)
-            .with_health(Some(&current.health), self.shared.stats.len());
-        // Last, as it switches the output: nothing after it can refuse the reload.
-        self.apply_access_log(&next.config)?;
-        let next = Arc::new(next);
-        self.shared.snapshot.store(next.clone());
-        next.health.took_over(&current.health);
-        Ok(generation)
-    }
-
-    /// A changed `access_log.path` is opened now (refusing the reload if it
-    /// cannot be) and taken by the writer before its next write. A config that
-    /// adds `[access_log]` starts the writer; one that removes it leaves the
-    /// idle writer running (shards stop logging by the config).
-    fn apply_access_log(&self, config: &Config) -> Result<(), Error> {
-        let Some(a) = &config.access_log else {
-            return Ok(());
-        };
-        match self.shared.access_log.get() {
-            Some(sink) => sink.set_target(&a.path).map_err(|source| Error::AccessLog {
-                path: a.path.to_string(),
-                source,
-            }),
-            None => {
-                let sink = open_access_log(&a.path, self.shared.stats.len())?;
-                // Reloads come from one thread; were there a race, the loser's
-                // sink would just be closed again.
-                let _ = self.shared.access_log.set(sink);
-                Ok(())
-            }
-        }
-    }
-
     /// `SIGUSR1`: the access-log writer reopens its file before its next write
     /// (after logrotate renamed it). No access log, or stdout: nothing happens.
     pub fn reopen_access_log(&self) {
@@ -351,6 +284,7 @@ impl Server {
     /// Starts a graceful stop: listeners close, idle connections close, requests
     /// in flight finish (up to `shutdown_grace`).
     pub fn shutdown(&self) {
+        self.publisher.stop();
         let already = self.shared.stopping.swap(true, Ordering::Relaxed);
         if let (false, Some(addr)) = (already, self.admin) {
             admin::wake(addr);
@@ -366,13 +300,6 @@ impl Server {
             sink.close();
         }
     }
-}
-
-fn open_access_log(path: &AccessLogPath, shards: usize) -> Result<Sink, Error> {
-    Sink::open(path, shards).map_err(|source| Error::AccessLog {
-        path: path.to_string(),
-        source,
-    })
 }
 
 impl Drop for Server {

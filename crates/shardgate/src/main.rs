@@ -43,7 +43,13 @@ enum Command {
     /// Run the gateway (the default).
     Run,
     /// Validate the config and exit: 0 when valid, 1 with `FILE:LINE:COL: key: problem` lines when not.
-    Check,
+    /// Host names in `servers` are resolved as `run` would (with `[resolver]`).
+    Check {
+        /// Check syntax and files only, without resolving host names (for a
+        /// machine that cannot reach the DNS the gateway will use).
+        #[arg(long)]
+        no_resolve: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -55,8 +61,17 @@ fn main() -> ExitCode {
             println!("shardgate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Check => match shardgate_config::load(&cli.config) {
-            Ok(_) => {
+        Command::Check { no_resolve } => match shardgate_config::load(&cli.config) {
+            Ok(config) => {
+                let unresolved = if no_resolve {
+                    Vec::new()
+                } else {
+                    shardgate_server::unresolved_host_names(&config)
+                };
+                if !unresolved.is_empty() {
+                    eprintln!("{}", unresolved.join("\n"));
+                    return ExitCode::from(1);
+                }
                 println!("{}: ok", cli.config.display());
                 ExitCode::SUCCESS
             }

@@ -105,6 +105,21 @@ pub fn describe_all() {
         "Time to open a new upstream connection"
     );
     describe_counter!(
+        super::control::DNS_RESOLUTIONS,
+        Unit::Count,
+        "Resolutions of a host name in `servers` (start-up, reload and periodic), by host"
+    );
+    describe_counter!(
+        super::control::DNS_FAILURES,
+        Unit::Count,
+        "Resolutions that failed (timeout, SERVFAIL, NXDOMAIN, no addresses); the last good addresses stayed in use"
+    );
+    describe_counter!(
+        super::control::DNS_CHANGES,
+        Unit::Count,
+        "Resolutions that changed a host name's addresses (each publishes a config generation)"
+    );
+    describe_counter!(
         "shardgate_upstream_tls_handshakes_total",
         Unit::Count,
         "TLS handshakes completed with upstream servers ([upstream.tls])"

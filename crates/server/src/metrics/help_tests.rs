@@ -1,6 +1,6 @@
 //! Every metric family the server emits has `# HELP` before its `# TYPE`.
 
-use super::control::{admin_rejected, ReloadMetrics};
+use super::control::{admin_rejected, DnsMetrics, ReloadMetrics};
 use super::recorder::PromRecorder;
 use super::{RouteMetrics, ShardMetrics, UpstreamMetrics, UpstreamTlsMetrics};
 use crate::access_log::Sink;
@@ -16,6 +16,7 @@ fn every_family_has_help_before_its_type() {
         let _ = super::health::ServerHealthMetrics::new("u", "127.0.0.1:1");
         let _ = super::health::PanicMetrics::new("u");
         let _ = UpstreamTlsMetrics::new(0, "u");
+        let _ = DnsMetrics::new("app.test");
         // Histograms only show once they have a sample.
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
@@ -52,5 +53,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 52, "{text}");
+    assert_eq!(families, 55, "{text}");
 }

@@ -10,12 +10,15 @@
 //! - [`Client`]: a raw client for exact bytes, with a response reader that
 //!   frames by Content-Length, chunked or close.
 //! - [`each_driver!`]: one test per driver (epoll and io_uring).
-//! - [`tls`]: certificates made per test and a TLS client.
+//! - [`tls`]: certificates made per test and a TLS client; [`TlsOrigin`]: an
+//!   origin behind rustls that records each handshake.
+//! - [`DnsServer`]: a DNS server whose answers the test sets.
 //! - [`tools`] and [`binary`]: curl, wrk and the `shardgate` executable.
 //! - [`h3client`]: HTTP/3 plans run by `tools/h3client.py` (aioquic).
 
 pub mod binary;
 pub mod client;
+pub mod dns;
 pub mod driver;
 pub mod error;
 pub mod gateway;
@@ -28,6 +31,7 @@ pub mod tools;
 pub mod wire;
 
 pub use client::{Client, Interim, Response, DEFAULT_TIMEOUT};
+pub use dns::DnsServer;
 pub use driver::Driver;
 pub use error::{Error, Result};
 pub use gateway::{Gateway, GatewayBuilder};

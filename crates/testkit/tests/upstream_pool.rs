@@ -194,7 +194,11 @@ fn a_closed_connection_becomes_a_permit_for_the_next_waiter(driver: Driver) {
         .iter()
         .map(|r| (r.conn, r.seq_on_conn, r.target.clone()))
         .collect();
-    assert_eq!(origin.connections(), 3, "requests (conn, seq, target): {seen:?}");
+    assert_eq!(
+        origin.connections(),
+        3,
+        "requests (conn, seq, target): {seen:?}"
+    );
     assert_eq!(peak.load(Ordering::SeqCst), 1);
 }
 

@@ -83,11 +83,19 @@ pub async fn proxy<S: Io>(
         // timeout, which is never retried: here `out` still holds the head.
         out.truncate(head_len);
         let left = plan.remaining();
-        let exchanged = within(
-            left,
-            exchange(ctx, snap, down, p, &mut up, out, rq, &mut upload, &mut plan),
-        )
-        .await;
+        // Without a total timeout the attempt is awaited where it is built:
+        // its future is large, and handing it to `within` by value copies
+        // all of it per request.
+        let exchanged = match left {
+            None => exchange(ctx, snap, down, p, &mut up, out, rq, &mut upload, &mut plan).await,
+            Some(_) => {
+                within(
+                    left,
+                    exchange(ctx, snap, down, p, &mut up, out, rq, &mut upload, &mut plan),
+                )
+                .await
+            }
+        };
         match exchanged {
             Ok(Outcome::Sent {
                 next: Next::Upgrade,

@@ -94,21 +94,41 @@ pub async fn proxy(
         // A write that lost `out` failed with a timeout, never retried.
         out.truncate(head_len);
         let left = plan.remaining();
-        let exchanged = within(
-            left,
-            exchange(
-                ctx,
-                snap,
-                stream,
-                &f,
-                &mut up,
-                out,
-                rq,
-                &mut upload,
-                &mut plan,
-            ),
-        )
-        .await;
+        // Awaited where it is built unless a total timeout applies (see
+        // conn/forward.rs).
+        let exchanged = match left {
+            None => {
+                exchange(
+                    ctx,
+                    snap,
+                    stream,
+                    &f,
+                    &mut up,
+                    out,
+                    rq,
+                    &mut upload,
+                    &mut plan,
+                )
+                .await
+            }
+            Some(_) => {
+                within(
+                    left,
+                    exchange(
+                        ctx,
+                        snap,
+                        stream,
+                        &f,
+                        &mut up,
+                        out,
+                        rq,
+                        &mut upload,
+                        &mut plan,
+                    ),
+                )
+                .await
+            }
+        };
         match exchanged {
             Ok(Received::Done { reusable }) => {
                 if reusable {

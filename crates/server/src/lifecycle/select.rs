@@ -49,10 +49,14 @@ pub async fn select(
         connect_timeout: plan.connect_timeout(),
         key: rq.hash,
     };
-    let got = within(plan.remaining(), async {
-        Ok(acquire(ust, ucfg, rng, want).await)
-    })
-    .await?;
+    // Without a total timeout `acquire` is awaited where it is built: its
+    // future is large (connect, TLS handshake, queue), and handing it to
+    // `within` by value copies all of it per request.
+    let left = plan.remaining();
+    let got = match left {
+        None => acquire(ust, ucfg, rng, want).await,
+        Some(_) => within(left, async { Ok(acquire(ust, ucfg, rng, want).await) }).await?,
+    };
     match got {
         Ok(a) => {
             rq.attempts += 1;

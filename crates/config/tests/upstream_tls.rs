@@ -153,3 +153,26 @@ fn broken_files_and_values_are_reported_at_their_keys() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn an_http_health_check_is_refused_behind_tls_a_tcp_one_is_not() {
+    let f = Files::new("check");
+    let errs = errors(
+        &doc(&[
+            "ca = \"ca.crt\"",
+            "[upstream.health_check]",
+            "kind = \"http\"",
+        ]),
+        &f.dir,
+    );
+    assert_eq!(
+        errs,
+        ["t.toml:12:8: upstream[0].health_check.kind: an \"http\" health check is sent in plain text and cannot check a server behind [upstream.tls]; use kind = \"tcp\""]
+    );
+    let tcp = doc(&[
+        "ca = \"ca.crt\"",
+        "[upstream.health_check]",
+        "kind = \"tcp\"",
+    ]);
+    assert!(parse_in(&tcp, "t.toml", &f.dir).is_ok());
+}

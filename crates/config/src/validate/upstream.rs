@@ -134,8 +134,30 @@ pub(crate) fn upstreams(
                 .as_ref()
                 .and_then(|t| upstream_tls(r, t, &key("tls"), dir, &mut system_roots)),
         });
+        http_check_over_tls(r, raw, &key("health_check.kind"));
     }
     out
+}
+
+/// Health probes speak plain HTTP/1.1: against an origin that expects TLS
+/// an HTTP probe would fail every time and mark every server down. Refused
+/// until probes speak TLS; a `tcp` check works for TLS origins.
+fn http_check_over_tls(r: &mut Report<'_>, raw: &RawUpstream, key: &str) {
+    let (Some(_), Some(check)) = (raw.tls.as_ref(), raw.health_check.as_ref()) else {
+        return;
+    };
+    if let Some(kind) = check
+        .get_ref()
+        .kind
+        .as_ref()
+        .filter(|k| k.get_ref() == "http")
+    {
+        r.error(
+            at(kind),
+            key,
+            "an \"http\" health check is sent in plain text and cannot check a server behind [upstream.tls]; use kind = \"tcp\"",
+        );
+    }
 }
 
 /// The entries given as IP addresses, and those given by host name.

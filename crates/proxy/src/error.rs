@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::shed::Shed;
+
 /// Which party a failure is attributed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -57,6 +59,10 @@ pub enum ErrorKind {
     PoolQueueFull,
     /// The request waited `pending_timeout` for a connection → 503.
     PoolQueueTimeout,
+    /// A flow-control limit turned the request away before it was sent
+    /// upstream; `status` is the configured answer (429 for rate limits,
+    /// 503 by default for the others, any 4xx/5xx by configuration).
+    Shed { reason: Shed, status: u16 },
     /// A gateway bug or local resource exhaustion → 500.
     Internal,
 }
@@ -82,6 +88,13 @@ impl ErrorKind {
             ErrorKind::PoolQueueFull | ErrorKind::PoolQueueTimeout | ErrorKind::Internal => {
                 Side::Internal
             }
+            // A client over its rate is the client's doing; the other limits
+            // protect the gateway and the origins and are nobody's fault
+            // (and must not count against a server's health).
+            ErrorKind::Shed { reason, .. } => match reason {
+                Shed::RateLimit => Side::Downstream,
+                Shed::ShardInFlight | Shed::RouteInFlight | Shed::Concurrency => Side::Internal,
+            },
         }
     }
 
@@ -104,6 +117,10 @@ impl ErrorKind {
             ErrorKind::NoUpstreamAvailable
             | ErrorKind::PoolQueueFull
             | ErrorKind::PoolQueueTimeout => 503,
+            ErrorKind::Shed { status, .. } => match status {
+                400..=599 => status,
+                _ => 503,
+            },
             ErrorKind::Internal => 500,
         }
     }
@@ -126,6 +143,7 @@ impl ErrorKind {
             ErrorKind::NoUpstreamAvailable => "no_upstream_available",
             ErrorKind::PoolQueueFull => "pool_queue_full",
             ErrorKind::PoolQueueTimeout => "pool_queue_timeout",
+            ErrorKind::Shed { reason, .. } => reason.name(),
             ErrorKind::Internal => "internal",
         }
     }
@@ -165,6 +183,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PoolQueueTimeout => {
                 f.write_str("timed out waiting for an upstream connection")
             }
+            ErrorKind::Shed { reason, .. } => write!(f, "shed: {}", reason.name()),
             ErrorKind::Internal => f.write_str("internal error"),
         }
     }
@@ -312,6 +331,30 @@ mod tests {
             (ErrorKind::PoolQueueFull, 503, Side::Internal),
             (ErrorKind::PoolQueueTimeout, 503, Side::Internal),
             (ErrorKind::Internal, 500, Side::Internal),
+            (
+                ErrorKind::Shed {
+                    reason: Shed::RateLimit,
+                    status: 429,
+                },
+                429,
+                Side::Downstream,
+            ),
+            (
+                ErrorKind::Shed {
+                    reason: Shed::Concurrency,
+                    status: 503,
+                },
+                503,
+                Side::Internal,
+            ),
+            (
+                ErrorKind::Shed {
+                    reason: Shed::RouteInFlight,
+                    status: 200,
+                },
+                503,
+                Side::Internal,
+            ),
         ];
         for (kind, status, side) in cases {
             let e = Error::new(kind);

@@ -18,6 +18,7 @@ mod pool;
 mod rewrite;
 mod rng;
 mod router;
+mod shed;
 mod status;
 #[cfg(test)]
 mod testutil;
@@ -37,4 +38,5 @@ pub use rewrite::{
 };
 pub use rng::Rng;
 pub use router::Router;
+pub use shed::Shed;
 pub use status::reason;

@@ -1,6 +1,8 @@
 //! Log: the last phase. Per-route metrics always; the access log line when
 //! the access log is on and the route did not turn it off.
 
+use shardgate_proxy::ErrorKind;
+
 use super::context::Field;
 use super::{RequestCtx, RequestView};
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -8,8 +10,11 @@ use crate::ctx::{ShardCtx, ShardSnap};
 pub fn log(ctx: &ShardCtx, snap: &ShardSnap, rq: &RequestCtx) {
     let status = rq.final_status();
     let took = rq.started.elapsed();
-    ctx.route_metrics(snap, rq.route)
-        .record(status, took.as_secs_f64(), rq.bytes_in, rq.bytes_out);
+    let metrics = ctx.route_metrics(snap, rq.route);
+    metrics.record(status, took.as_secs_f64(), rq.bytes_in, rq.bytes_out);
+    if let Some(ErrorKind::Shed { reason, .. }) = rq.failure.map(|e| e.kind()) {
+        metrics.shed(reason);
+    }
     if rq.log_enabled {
         ctx.access_line(snap, rq, status, took);
     }

@@ -48,6 +48,11 @@ pub fn describe_all() {
         Unit::Count,
         "Requests answered, by shard, route and status class (1xx..5xx; 499 counts as 4xx)"
     );
+    describe_counter!(
+        "shardgate_requests_shed_total",
+        Unit::Count,
+        "Requests a flow-control limit turned away, by shard, route and reason (shard_in_flight, route_in_flight, rate_limited, adaptive_concurrency)"
+    );
     describe_histogram!(
         "shardgate_request_duration_seconds",
         Unit::Seconds,

@@ -53,5 +53,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 55, "{text}");
+    assert_eq!(families, 56, "{text}");
 }

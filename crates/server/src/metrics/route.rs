@@ -4,6 +4,7 @@
 //! increment.
 
 use metrics::{counter, histogram, Counter, Histogram};
+use shardgate_proxy::Shed;
 
 /// The `route` label of requests no route took.
 pub const NO_ROUTE: &str = "(none)";
@@ -17,6 +18,8 @@ pub struct RouteMetrics {
     pub bytes_in: Counter,
     /// Response bytes sent to the client (head and body).
     pub bytes_out: Counter,
+    /// Requests a flow-control limit turned away, by [`Shed::index`].
+    pub shed: [Counter; Shed::ALL.len()],
 }
 
 impl RouteMetrics {
@@ -36,6 +39,9 @@ impl RouteMetrics {
             duration: histogram!("shardgate_request_duration_seconds", &labels),
             bytes_in: counter!("shardgate_request_bytes_total", &labels),
             bytes_out: counter!("shardgate_response_bytes_total", &labels),
+            shed: Shed::ALL.map(|reason| {
+                counter!("shardgate_requests_shed_total", "shard" => s.clone(), "route" => r.clone(), "reason" => reason.name())
+            }),
         }
     }
 
@@ -47,5 +53,12 @@ impl RouteMetrics {
         self.duration.record(seconds);
         self.bytes_in.increment(bytes_in);
         self.bytes_out.increment(bytes_out);
+    }
+
+    /// Counts a request a flow-control limit turned away.
+    pub fn shed(&self, reason: Shed) {
+        if let Some(c) = self.shed.get(reason.index()) {
+            c.increment(1);
+        }
     }
 }

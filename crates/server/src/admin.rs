@@ -251,7 +251,7 @@ fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecord
         "/metrics" => match recorder {
             Some(r) => Reply {
                 body: {
-                    for t in &shared.quic_tables {
+                    for t in &shared.snapshot.load().quic_tables {
                         crate::metrics::quic::table_gauges(&t.listener, t.shard, t.slots.counts());
                     }
                     r.render()

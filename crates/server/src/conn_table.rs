@@ -30,6 +30,7 @@ pub enum SlotState {
 pub struct Parked {
     pub fd: OwnedFd,
     pub peer: SocketAddr,
+    /// Its listener's id (`ListenerId.0`).
     pub listener: u32,
     /// No request served yet (the header timeout applies to the first wait).
     pub first: bool,
@@ -137,7 +138,17 @@ impl ConnTable {
     /// `all`, for a drain): frees their slots and hands each one's state to
     /// `end`, which closes the socket. One timer per shard does this instead
     /// of a timer per idle connection.
-    pub fn sweep(&self, now: Instant, all: bool, mut end: impl FnMut(Parked)) -> usize {
+    pub fn sweep(&self, now: Instant, all: bool, end: impl FnMut(Parked)) -> usize {
+        self.sweep_where(|p| all || p.deadline <= now, end)
+    }
+
+    /// Ends the parked connections of listener `listener` (a reload removed
+    /// it), as [`ConnTable::sweep`] does.
+    pub fn sweep_listener(&self, listener: u32, end: impl FnMut(Parked)) -> usize {
+        self.sweep_where(|p| p.listener == listener, end)
+    }
+
+    fn sweep_where(&self, due: impl Fn(&Parked) -> bool, mut end: impl FnMut(Parked)) -> usize {
         let mut ended = 0;
         let len = self.states.borrow().len();
         for i in 0..len {
@@ -145,10 +156,7 @@ impl ConnTable {
                 let states = self.states.borrow();
                 let parked = self.parked.borrow();
                 matches!(states.get(i), Some(SlotState::Parked))
-                    && parked
-                        .get(i)
-                        .and_then(Option::as_ref)
-                        .is_some_and(|p| all || p.deadline <= now)
+                    && parked.get(i).and_then(Option::as_ref).is_some_and(&due)
             };
             if !due {
                 continue;

@@ -17,6 +17,8 @@ use crate::conn_table::ConnTable;
 use crate::event::LocalEvent;
 use crate::lifecycle::access;
 use crate::lifecycle::RequestCtx;
+use crate::listeners::local::Listeners;
+use crate::listeners::ListenerId;
 use crate::metrics::{RouteMetrics, ShardMetrics, NO_ROUTE};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::stats::ShardCounters;
@@ -67,13 +69,14 @@ pub struct Shared {
     pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
     /// Set once `[access_log]` is configured (at start or by a reload); a shard takes its `ShardLog` from it.
     pub access_log: std::sync::OnceLock<crate::access_log::Sink>,
-    /// Every shard's QUIC connection table, for the admin thread's gauges
-    /// (read with atomic loads only).
-    pub quic_tables: Vec<QuicTable>,
+    /// Sockets of listeners added by a reload (or bound at start) on their
+    /// way to their shards (ADR 18).
+    pub handoff: crate::listeners::handoff::Handoff,
 }
 
 /// One shard's QUIC connection table of one listener, as the admin thread
 /// sees it.
+#[derive(Clone)]
 pub struct QuicTable {
     pub listener: String,
     pub shard: usize,
@@ -108,6 +111,8 @@ pub struct ShardCtx {
     pub no_route: RouteMetrics,
     /// This shard's access-log buffers, made when the access log is first on.
     access_log: RefCell<Option<ShardLog>>,
+    /// The listeners this shard serves (and removed ones still draining).
+    pub listeners: RefCell<Listeners<Rc<ShardSnap>>>,
 }
 
 impl ShardCtx {
@@ -142,6 +147,7 @@ impl ShardCtx {
             metrics: ShardMetrics::new(id),
             no_route: RouteMetrics::new(id, NO_ROUTE),
             access_log: RefCell::new(None),
+            listeners: RefCell::new(Listeners::new()),
         }))
     }
 
@@ -154,7 +160,13 @@ impl ShardCtx {
         if !Arc::ptr_eq(latest, &current.snap) {
             let next = ShardSnap::build(self.id, latest.clone(), &current.upstreams);
             upstream::retire_dropped(&current.upstreams, &next.upstreams);
-            *current = Rc::new(next);
+            let previous = std::mem::replace(&mut *current, Rc::new(next));
+            // Listeners this generation lacks start draining now, on this
+            // shard, under the generation that still had them (ADR 18).
+            let grace = latest.config.server.timeouts.shutdown_grace;
+            self.listeners
+                .borrow_mut()
+                .retire_missing(latest.listener_ids(), &previous, || Instant::now() + grace);
             tracing::info!(
                 shard = self.id,
                 generation = latest.generation,
@@ -162,6 +174,30 @@ impl ShardCtx {
             );
         }
         current.clone()
+    }
+
+    /// The generation a request on listener `id` runs under, and the
+    /// listener's position in it: the current one, or for a removed
+    /// listener still draining, the last one that had it. None: the
+    /// listener is gone past its grace period.
+    pub fn snapshot_for(&self, id: ListenerId) -> Option<(Rc<ShardSnap>, usize)> {
+        let snap = self.snapshot();
+        if let Some(pos) = snap.snap.listener_pos(id) {
+            return Some((snap, pos));
+        }
+        let last = self.listeners.borrow().last_generation(id)?;
+        let pos = last.snap.listener_pos(id)?;
+        Some((last, pos))
+    }
+
+    /// The drain event of listener `id` (fired when a reload removes it or
+    /// the shard stops); an already fired one if the shard does not run it.
+    pub fn listener_drain(&self, id: ListenerId) -> LocalEvent {
+        self.listeners.borrow().drain(id).unwrap_or_else(|| {
+            let fired = LocalEvent::new();
+            fired.set();
+            fired
+        })
     }
 
     /// This shard's entry in the server's per-shard counters.

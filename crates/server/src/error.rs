@@ -3,14 +3,17 @@ use std::net::SocketAddr;
 /// Why the server could not start or reload.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("listener {name} ({addr}): {source}")]
+    #[error("{key}: listener \"{name}\" ({addr}): {source}")]
     Bind {
+        /// `listener[N].address`: where in the config.
+        key: String,
         name: String,
         addr: SocketAddr,
         source: shardgate_net::Error,
     },
-    #[error("h3 listener {name} ({addr}): {reason}")]
+    #[error("{key}: h3 listener \"{name}\" ({addr}): {reason}")]
     Quic {
+        key: String,
         name: String,
         addr: SocketAddr,
         reason: String,

@@ -17,6 +17,7 @@ mod event;
 mod h3;
 mod health;
 mod lifecycle;
+mod listeners;
 mod metrics;
 mod publish;
 mod quic;
@@ -39,8 +40,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use shardgate_config::{Config, Protocol};
-use shardgate_net::{bind_tcp_group, bind_tcp_single, online_cores, ListenOpts};
+use shardgate_config::Config;
+use shardgate_net::{bind_tcp_single, online_cores};
 
 use crate::ctx::Shared;
 use crate::discovery::Table;
@@ -52,7 +53,6 @@ use crate::snapshot::Snapshot;
 pub struct Server {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    listeners: Vec<(String, SocketAddr)>,
     admin: Option<SocketAddr>,
     drivers: Vec<ActiveDriver>,
     reload_metrics: ReloadMetrics,
@@ -79,48 +79,10 @@ impl Server {
             n => n,
         };
         let cores = shardgate_net::allowed_cores().unwrap_or_default();
-        let mut per_shard: Vec<Vec<(usize, std::net::TcpListener)>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut quic_per_shard: Vec<Vec<quic::QuicSpec>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut quic_tables = Vec::new();
-        let mut listeners = Vec::new();
-        for (idx, l) in config.listeners.iter().enumerate() {
-            if let Some(q) = l.quic.as_ref().filter(|_| l.protocol == Protocol::H3) {
-                let local = quic::bind(
-                    idx,
-                    l,
-                    q,
-                    shards,
-                    config.server.steering,
-                    &mut quic_per_shard,
-                    &mut quic_tables,
-                )?;
-                listeners.push((l.name.clone(), local));
-                continue;
-            }
-            let opts = ListenOpts {
-                backlog: l.backlog,
-                tcp_fast_open: l.tcp_fast_open,
-                defer_accept: l.defer_accept,
-                steering: net_steering(config.server.steering),
-            };
-            let group = bind_tcp_group(l.address, shards, &opts).map_err(|source| Error::Bind {
-                name: l.name.clone(),
-                addr: l.address,
-                source,
-            })?;
-            let local = group
-                .first()
-                .and_then(|s| s.local_addr().ok())
-                .unwrap_or(l.address);
-            listeners.push((l.name.clone(), local));
-            for (shard, sock) in group.into_iter().enumerate() {
-                if let Some(v) = per_shard.get_mut(shard) {
-                    v.push((idx, sock));
-                }
-            }
-        }
+        // Every listener is "added" to an empty set: bound here, handed to
+        // the shards as a reload's would be (ADR 18).
+        let mut next_id = 0;
+        let planned = listeners::plan::plan(&[], config, &mut next_id, shards)?;
         let admin_sock = match &config.admin {
             Some(a) => Some(
                 bind_tcp_single(a.address, 128).map_err(|source| Error::Admin {
@@ -136,9 +98,15 @@ impl Server {
             Some(a) => OnceLock::from(open_access_log(&a.path, shards)?),
             None => OnceLock::new(),
         };
+        let handoff = listeners::handoff::Handoff::default();
+        for (id, sockets) in planned.added {
+            handoff.put(id, sockets);
+        }
         let shared = Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(
-                first.with_alt_svc(&listeners).with_health(None, shards),
+                first
+                    .with_listeners(&planned.running)
+                    .with_health(None, shards),
             )),
             stopping: AtomicBool::new(false),
             ticketer,
@@ -146,13 +114,12 @@ impl Server {
                 .map(|_| stats::ShardCounters::default())
                 .collect(),
             access_log,
-            quic_tables,
+            handoff,
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
-        for (id, (socks, quic)) in per_shard.into_iter().zip(quic_per_shard).enumerate() {
+        for id in 0..shards {
             let spec = ShardSpec {
-                quic,
                 id,
                 // More shards than cores (tests do this) share cores unpinned.
                 core: if shards <= cores.len() {
@@ -161,7 +128,6 @@ impl Server {
                     None
                 },
                 driver,
-                listeners: socks,
                 shared: shared.clone(),
             };
             let tx = tx.clone();
@@ -173,14 +139,14 @@ impl Server {
         drop(tx);
         let publisher = Arc::new(Publisher::new(
             shared.clone(),
-            listeners.clone(),
+            planned.running,
+            next_id,
             base,
             names,
         ));
         let mut server = Server {
             shared: shared.clone(),
             threads,
-            listeners,
             admin,
             drivers: Vec::new(),
             reload_metrics,
@@ -214,16 +180,18 @@ impl Server {
         Ok(server)
     }
 
-    /// Local address of each listener, by name, in config order.
-    pub fn listeners(&self) -> &[(String, SocketAddr)] {
-        &self.listeners
+    /// Local address of each listener of the running generation, by name,
+    /// in config order.
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        self.publisher.bound()
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners
-            .iter()
+        self.publisher
+            .bound()
+            .into_iter()
             .find(|(n, _)| n == name)
-            .map(|(_, a)| *a)
+            .map(|(_, a)| a)
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -244,9 +212,11 @@ impl Server {
         self.shared.snapshot.load().generation
     }
 
-    /// Publishes a new config generation. Listener, shard and buffer settings
-    /// need a restart; a config that changes them is refused and the running
-    /// one stays.
+    /// Publishes a new config generation. Listeners are added (bound on
+    /// every shard before the generation is published), removed (they
+    /// drain) or kept by name (ADR 18); shard, driver, steering, buffer and
+    /// admin settings need a restart, and a config that changes them is
+    /// refused and the running one stays.
     pub fn reload(&self, config: Config) -> Result<u64, Error> {
         self.counted(self.publisher.reload(config))
     }
@@ -309,21 +279,13 @@ impl Drop for Server {
     }
 }
 
-// shardgate-net keeps its own copies of these two enums so the crate holding
-// the `unsafe` does not depend on the config parser; this is the one place
-// the config's values cross into it.
+// shardgate-net keeps its own copy of this enum (and of `Steering`, see
+// `listeners::bind`) so the crate holding the `unsafe` does not depend on
+// the config parser.
 fn net_driver(d: shardgate_config::Driver) -> shardgate_net::Driver {
     match d {
         shardgate_config::Driver::Auto => shardgate_net::Driver::Auto,
         shardgate_config::Driver::IoUring => shardgate_net::Driver::IoUring,
         shardgate_config::Driver::Epoll => shardgate_net::Driver::Epoll,
-    }
-}
-
-fn net_steering(s: shardgate_config::Steering) -> shardgate_net::Steering {
-    match s {
-        shardgate_config::Steering::Cpu => shardgate_net::Steering::Cpu,
-        shardgate_config::Steering::Hash => shardgate_net::Steering::Hash,
-        shardgate_config::Steering::None => shardgate_net::Steering::None,
     }
 }

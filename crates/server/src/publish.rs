@@ -4,8 +4,10 @@
 //! shard), so neither loses the other's change: a reload keeps the names'
 //! current addresses, and a DNS change applies to the config in force.
 //!
-//! The lock holds the *base* config (as loaded: names unresolved) and the
-//! table of resolved addresses; every generation is `table.apply(base)`.
+//! The lock holds the *base* config (as loaded: names unresolved), the
+//! table of resolved addresses and the bound listeners; every generation is
+//! `table.apply(base)`. A reload binds the listeners it adds under the same
+//! lock, before it publishes (ADR 18).
 
 pub mod refresh;
 mod restart;
@@ -20,14 +22,13 @@ use shardgate_config::{AccessLogPath, Config, ResolverConfig};
 use crate::access_log::Sink;
 use crate::ctx::Shared;
 use crate::discovery::{Answer, Table};
+use crate::listeners::plan::{plan, Running};
 use crate::metrics::control::GENERATION;
 use crate::snapshot::Snapshot;
 use crate::Error;
 
 pub struct Publisher {
     shared: Arc<Shared>,
-    /// Bound listeners, for the `Alt-Svc` values of each generation.
-    listeners: Vec<(String, SocketAddr)>,
     state: Mutex<State>,
     /// Wakes the resolver thread: a reload changed the names, or a stop.
     wake: Condvar,
@@ -37,23 +38,30 @@ pub struct Publisher {
 struct State {
     base: Config,
     table: Table,
+    /// The running generation's listeners, in its config order.
+    listeners: Vec<Running>,
+    /// The next listener id (never reused).
+    next_id: u32,
     stopping: bool,
 }
 
 impl Publisher {
-    /// `base` is running (as `table.apply(base)`) as generation 1.
+    /// `base` is running (as `table.apply(base)`) as generation 1, with
+    /// `listeners` bound.
     pub fn new(
         shared: Arc<Shared>,
-        listeners: Vec<(String, SocketAddr)>,
+        listeners: Vec<Running>,
+        next_id: u32,
         base: Config,
         table: Table,
     ) -> Self {
         Publisher {
             shared,
-            listeners,
             state: Mutex::new(State {
                 base,
                 table,
+                listeners,
+                next_id,
                 stopping: false,
             }),
             wake: Condvar::new(),
@@ -63,6 +71,15 @@ impl Publisher {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Name and bound address of each listener of the running generation.
+    pub fn bound(&self) -> Vec<(String, SocketAddr)> {
+        self.lock()
+            .listeners
+            .iter()
+            .map(|r| (r.name.clone(), r.local))
+            .collect()
     }
 
     /// Publishes `config` as the next generation, or says why not (the
@@ -90,15 +107,29 @@ impl Publisher {
         let current = self.shared.snapshot.load();
         restart::check(&current.config, config)?;
         st.table.resolve_new(config, Instant::now())?;
+        let shards = self.shared.stats.len();
+        // Binds the added listeners: a port in use refuses the reload here.
+        // From here to the store, a refusal drops the new sockets (closed).
+        let mut next_id = st.next_id;
+        let planned = plan(&st.listeners, config, &mut next_id, shards)?;
         let generation = current.generation + 1;
         let next = Snapshot::new(st.table.apply(config), generation, &self.shared.ticketer)?
-            .with_alt_svc(&self.listeners)
-            .with_health(Some(&current.health), self.shared.stats.len());
+            .with_listeners(&planned.running)
+            .with_health(Some(&current.health), shards);
         // Last, as it switches the output: nothing after it can refuse the reload.
         self.apply_access_log(&next.config)?;
+        // The sockets wait for their shards before any shard can see the
+        // generation that names them.
+        for (id, sockets) in planned.added {
+            self.shared.handoff.put(id, sockets);
+        }
+        let ids: Vec<_> = planned.running.iter().map(|r| r.id).collect();
+        self.shared.handoff.retain(&ids);
         let next = Arc::new(next);
         self.shared.snapshot.store(next.clone());
         next.health.took_over(&current.health);
+        st.listeners = planned.running;
+        st.next_id = next_id;
         Ok(generation)
     }
 
@@ -121,8 +152,9 @@ impl Publisher {
         match Snapshot::new(config, generation, &self.shared.ticketer) {
             Ok(next) => {
                 // Servers that stay keep their process-wide health.
+                // The same listeners: `base` is the config they were bound for.
                 let next = Arc::new(
-                    next.with_alt_svc(&self.listeners)
+                    next.with_listeners(&st.listeners)
                         .with_health(Some(&current.health), self.shared.stats.len()),
                 );
                 self.shared.snapshot.store(next.clone());

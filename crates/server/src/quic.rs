@@ -11,6 +11,7 @@ use shardgate_quic::{CidLayout, RedirectHub};
 use shardgate_slots::Slots;
 
 use crate::ctx::QuicTable;
+use crate::listeners::ListenerId;
 use crate::Error;
 
 /// The generation every connection ID of this process carries (ADR 10):
@@ -19,7 +20,7 @@ pub const GENERATION: u8 = 0;
 
 /// One shard's part of an `h3` listener (see `crate::quic::bind`).
 pub struct QuicSpec {
-    pub listener: usize,
+    pub listener: ListenerId,
     pub socket: std::net::UdpSocket,
     pub inbox: shardgate_quic::Inbox,
     pub hub: Arc<shardgate_quic::RedirectHub>,
@@ -27,18 +28,18 @@ pub struct QuicSpec {
     pub slots: Arc<shardgate_slots::Slots>,
 }
 
-/// Binds the listener's group and hands each shard its part; returns the
-/// bound address.
+/// Binds the listener's group (`listener[idx]` of the config); returns the
+/// bound address, each shard's part and each shard's connection table.
 pub fn bind(
+    id: ListenerId,
     idx: usize,
     l: &ListenerConfig,
     q: &QuicConfig,
     shards: usize,
     steering: Steering,
-    per_shard: &mut [Vec<QuicSpec>],
-    tables: &mut Vec<QuicTable>,
-) -> Result<SocketAddr, Error> {
+) -> Result<(SocketAddr, Vec<QuicSpec>, Vec<QuicTable>), Error> {
     let err = |e: String| Error::Quic {
+        key: format!("listener[{idx}].address"),
         name: l.name.clone(),
         addr: l.address,
         reason: e,
@@ -61,12 +62,9 @@ pub fn bind(
         .and_then(|s| s.local_addr().ok())
         .unwrap_or(l.address);
     let (hub, inboxes) = RedirectHub::new(shards).map_err(|e| err(e.to_string()))?;
-    for (shard, ((socket, inbox), specs)) in group
-        .into_iter()
-        .zip(inboxes)
-        .zip(per_shard.iter_mut())
-        .enumerate()
-    {
+    let mut specs = Vec::with_capacity(shards);
+    let mut tables = Vec::with_capacity(shards);
+    for (shard, (socket, inbox)) in group.into_iter().zip(inboxes).enumerate() {
         let slots = Arc::new(Slots::new(q.max_connections));
         tables.push(QuicTable {
             listener: l.name.clone(),
@@ -74,7 +72,7 @@ pub fn bind(
             slots: slots.clone(),
         });
         specs.push(QuicSpec {
-            listener: idx,
+            listener: id,
             socket,
             inbox,
             hub: hub.clone(),
@@ -82,5 +80,5 @@ pub fn bind(
             slots,
         });
     }
-    Ok(local)
+    Ok((local, specs, tables))
 }

@@ -2,6 +2,7 @@
 //! its own listeners, connection table, buffers and upstream pools.
 
 pub mod accept;
+pub mod listeners;
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -20,10 +21,7 @@ pub struct ShardSpec {
     pub id: usize,
     pub core: Option<usize>,
     pub driver: Driver,
-    /// (listener index, socket) for every listener, this shard's member of each group.
-    pub listeners: Vec<(usize, std::net::TcpListener)>,
-    /// This shard's part of every `h3` listener.
-    pub quic: Vec<crate::quic::QuicSpec>,
+    /// The shard's sockets wait in `shared.handoff` (ADR 18).
     pub shared: Arc<Shared>,
 }
 
@@ -61,30 +59,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         }
     };
     let lot = monoio::spawn(crate::conn::lot::lot(ctx.clone()));
-    let mut accepts = Vec::new();
-    for (idx, std_listener) in spec.listeners {
-        match monoio::net::TcpListener::from_std(std_listener) {
-            Ok(l) => accepts.push(monoio::spawn(accept::accept_loop(ctx.clone(), idx, l))),
-            Err(e) => {
-                let _ = ready.send(Err(format!("shard {}: listener {idx}: {e}", spec.id)));
-                return;
-            }
-        }
-    }
-    let shards = spec.shared.stats.len();
-    for q in spec.quic {
-        match quic_endpoint(&ctx, q, shards) {
-            Ok((idx, endpoint, slots)) => accepts.push(monoio::spawn(crate::h3::listener::serve(
-                ctx.clone(),
-                idx,
-                endpoint,
-                slots,
-            ))),
-            Err(e) => {
-                let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
-                return;
-            }
-        }
+    if let Err(e) = listeners::sync(&ctx) {
+        let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
+        return;
     }
     tracing::info!(shard = spec.id, %driver, "shard serving");
     let _ = ready.send(Ok(driver));
@@ -98,6 +75,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         }
         ticks = ticks.wrapping_add(1);
         ctx.flush_access_log();
+        // Errors are logged there; a reload's listener that did not start
+        // leaves the others serving.
+        let _ = listeners::sync(&ctx);
         if ticks.is_multiple_of(SWEEP_TICKS) {
             ctx.table.sweep(Instant::now(), false, |p| {
                 crate::conn::park::expire(&ctx, p);
@@ -111,6 +91,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     // Graceful stop: listeners close (accept loops end), idle connections close,
     // busy ones finish their request (answering with `connection: close`).
     ctx.shutdown.set();
+    let accepts = ctx.listeners.borrow_mut().drain_all();
     lot.await;
     ctx.table
         .sweep(Instant::now(), true, |p| crate::conn::park::expire(&ctx, p));
@@ -133,34 +114,4 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         );
     }
     ctx.flush_access_log();
-}
-
-/// The shard's endpoint of one `h3` listener, on the shard's own thread.
-fn quic_endpoint(
-    ctx: &ShardCtx,
-    q: crate::quic::QuicSpec,
-    shards: usize,
-) -> Result<(usize, quinn::Endpoint, Arc<shardgate_slots::Slots>), String> {
-    let snap = ctx.snapshot();
-    let default = snap
-        .snap
-        .quic
-        .get(q.listener)
-        .and_then(|l| l.as_ref())
-        .and_then(|l| l.default_config())
-        .ok_or("h3 listener without QUIC settings")?;
-    let steer = shardgate_quic::Steer {
-        shard: ctx.id,
-        shards,
-        shard_offset: q.layout.shard_offset(),
-        hub: q.hub,
-        inbox: q.inbox,
-        redirected: ctx.metrics.quic.redirected.clone(),
-        dropped: ctx.metrics.quic.redirect_dropped.clone(),
-    };
-    let socket =
-        shardgate_quic::ShardSocket::new(q.socket, Some(steer)).map_err(|e| e.to_string())?;
-    let endpoint = shardgate_quic::shard_endpoint(socket, &q.layout, ctx.id, default)
-        .map_err(|e| e.to_string())?;
-    Ok((q.listener, endpoint, q.slots))
 }

@@ -11,6 +11,9 @@ use rustls::server::ProducesTickets;
 use shardgate_config::{Config, LbPolicy, Protocol, RouteAction};
 use shardgate_proxy::{Maglev, Rng, Router};
 
+use crate::ctx::QuicTable;
+use crate::listeners::plan::Running;
+use crate::listeners::ListenerId;
 use crate::upstream::HealthRegistry;
 use crate::Error;
 
@@ -38,6 +41,14 @@ pub struct Snapshot {
     /// For each listener, the `Alt-Svc` value its responses carry (from
     /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
     alt_svc: Vec<Option<Vec<u8>>>,
+    /// For each listener (by its position in this generation's config), its
+    /// stable id (ADR 18): what connections hold, so a reload that adds,
+    /// removes or reorders listeners never moves one onto another's tables.
+    listener_ids: Vec<ListenerId>,
+    /// Every shard's QUIC connection table of every `h3` listener of this
+    /// generation, for the admin thread's gauges (atomic loads only); a
+    /// removed listener's tables leave with it.
+    pub quic_tables: Vec<QuicTable>,
 }
 
 /// What a shard needs to accept a QUIC connection under this generation.
@@ -147,6 +158,8 @@ impl Snapshot {
             quic,
             health: HealthRegistry::default(),
             alt_svc: Vec::new(),
+            listener_ids: Vec::new(),
+            quic_tables: Vec::new(),
         })
     }
 
@@ -159,22 +172,52 @@ impl Snapshot {
         self
     }
 
-    /// Fills in the `Alt-Svc` values once the listeners are bound (`bound`:
-    /// name and local address, so a port-0 h3 listener advertises the port
-    /// it got).
-    pub fn with_alt_svc(mut self, bound: &[(String, std::net::SocketAddr)]) -> Self {
+    /// Takes the bound listeners (`running`: this config's listeners in
+    /// config order, as `listeners::plan` returns them): their ids, QUIC
+    /// tables, and the `Alt-Svc` values (a port-0 h3 listener advertises
+    /// the port it got).
+    pub fn with_listeners(mut self, running: &[Running]) -> Self {
+        let by_name = |name: &str| running.iter().find(|r| r.name == name);
+        // Not found cannot happen (the plan is made from this config); an
+        // id no connection holds keeps the tables aligned if it did.
+        self.listener_ids = self
+            .config
+            .listeners
+            .iter()
+            .map(|l| by_name(&l.name).map_or(ListenerId(u32::MAX), |r| r.id))
+            .collect();
+        self.quic_tables = running
+            .iter()
+            .flat_map(|r| r.quic_tables.iter().cloned())
+            .collect();
         self.alt_svc = self
             .config
             .listeners
             .iter()
             .map(|l| {
                 let target = l.tls.as_ref()?.alt_svc.as_ref()?;
-                let (_, addr) = bound.iter().find(|(n, _)| n == target)?;
+                let bound = by_name(target)?;
                 // RFC 7838 §3: h3 on the same host, another port; a day's cache.
-                Some(format!("h3=\":{}\"; ma=86400", addr.port()).into_bytes())
+                Some(format!("h3=\":{}\"; ma=86400", bound.local.port()).into_bytes())
             })
             .collect();
         self
+    }
+
+    /// Where listener `id` is in this generation's config (and so in its
+    /// per-listener tables); None when this generation does not have it.
+    pub fn listener_pos(&self, id: ListenerId) -> Option<usize> {
+        self.listener_ids.iter().position(|l| *l == id)
+    }
+
+    /// Every listener of this generation, by config position.
+    pub fn listener_ids(&self) -> &[ListenerId] {
+        &self.listener_ids
+    }
+
+    /// The TLS settings of listener `id` under this generation.
+    pub fn tls_of(&self, id: ListenerId) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.get(self.listener_pos(id)?)?.clone()
     }
 
     /// The `Alt-Svc` value for responses of `listener`, if it advertises one.

@@ -1,6 +1,7 @@
 //! Config reload: a new generation is picked up by the next request, even on a
-//! keep-alive connection opened before the reload; a config that needs a restart
-//! is refused and the running one keeps serving.
+//! keep-alive connection opened before the reload; a moved listener serves on
+//! its new address; a config that needs a restart is refused and the running
+//! one keeps serving.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -55,7 +56,7 @@ fn get(conn: &mut TcpStream) -> String {
 }
 
 #[test]
-fn reload_applies_to_open_connections_and_refuses_listener_changes() {
+fn reload_applies_to_open_connections_moves_listeners_and_refuses_shard_changes() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -84,14 +85,36 @@ fn reload_applies_to_open_connections_and_refuses_listener_changes() {
         .unwrap();
     assert_eq!(get(&mut fresh), "v2");
 
-    // Moving the listener needs a restart: refused, v2 keeps serving.
+    // Moving the listener is a removal plus an addition: the new address
+    // serves, the old one is closed.
     let other = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let err = server.reload(config("v3", other)).unwrap_err();
-    assert!(err.to_string().contains("restart"), "{err}");
-    assert_eq!(server.generation(), 2);
-    assert_eq!(get(&mut fresh), "v2");
+    assert_eq!(server.reload(config("v3", other)).unwrap(), 3);
+    let moved = server.listener_addr("public").unwrap();
+    assert_eq!(moved.port(), other);
+    let mut conn = TcpStream::connect(moved).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(get(&mut conn), "v3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old address still accepts"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The shard count needs a restart: refused, naming the key; v3 stays.
+    let mut more = config("v4", other);
+    more.server.shards = 3;
+    let err = server.reload(more).unwrap_err().to_string();
+    assert!(
+        err.contains("server.shards") && err.contains("restart needed"),
+        "{err}"
+    );
+    assert_eq!(server.generation(), 3);
+    assert_eq!(get(&mut conn), "v3");
 }

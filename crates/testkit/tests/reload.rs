@@ -20,7 +20,7 @@ name = "origin"
 servers = ["${UP}"]
 "#;
 
-fn reload_switches_routes_and_refuses_listener_changes(driver: Driver) {
+fn reload_switches_routes_and_refuses_restart_changes(driver: Driver) {
     let origin = Origin::start(handlers::fixed(200, &[], b"from origin")).unwrap();
     let other = Origin::start(handlers::fixed(200, &[], b"from other")).unwrap();
     let gw = Gateway::builder(V1)
@@ -42,15 +42,17 @@ fn reload_switches_routes_and_refuses_listener_changes(driver: Driver) {
     assert_eq!(kept.get("a", "/").unwrap().body, b"v2");
     assert_eq!(kept.get("a", "/api/x").unwrap().body, b"from other");
 
-    // A listener change needs a restart: refused, v2 stays.
-    let v3 = v2
-        .replace("\"v2\"", "\"v3\"")
-        .replace("name = \"public\"", "name = \"renamed\"");
-    assert!(gw.reload(&v3).is_err());
+    // A change that needs a restart is refused, naming the key: v2 stays.
+    let v3 = format!("[server]\nmax_connections_per_shard = 77\n{v2}").replace("\"v2\"", "\"v3\"");
+    let err = gw.reload(&v3).unwrap_err().to_string();
+    assert!(
+        err.contains("server.max_connections_per_shard") && err.contains("restart needed"),
+        "{err}"
+    );
     assert_eq!(fresh.get("a", "/").unwrap().body, b"v2");
     // An invalid config is refused too.
     assert!(gw.reload("this is not toml [").is_err());
     assert_eq!(fresh.get("a", "/").unwrap().body, b"v2");
 }
 
-each_driver!(reload_switches_routes_and_refuses_listener_changes,);
+each_driver!(reload_switches_routes_and_refuses_restart_changes,);

@@ -9,6 +9,7 @@ use shardgate_proxy::write_error_response;
 use super::io::{write_all, Io};
 use super::secure::handshake::TlsInfo;
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
 use crate::lifecycle::RequestCtx;
 use crate::upstream::UpConn;
 
@@ -24,6 +25,9 @@ pub struct Downstream<S = TcpStream> {
     /// TLS version and SNI name (None: cleartext); also picks the scheme
     /// forwarded upstream.
     pub tls: Option<TlsInfo>,
+    /// Its listener's drain event: fired when a reload removes the
+    /// listener or the shard stops (ADR 18).
+    pub drain: LocalEvent,
 }
 
 pub enum Next {
@@ -36,6 +40,14 @@ pub enum Next {
     /// The upstream connection, and its upstream's `read_timeout` (the
     /// tunnel's idle limit, as nginx's `proxy_read_timeout`).
     Tunnel(UpConn, Duration),
+}
+
+impl<S> Downstream<S> {
+    /// No further request on this connection: the response says
+    /// `Connection: close` and the connection ends after it.
+    pub fn draining(&self, ctx: &ShardCtx) -> bool {
+        self.drain.is_set() || ctx.stopping()
+    }
 }
 
 impl<S: Io> Downstream<S> {

@@ -10,6 +10,7 @@ use super::downstream::Downstream;
 use super::run::run;
 use super::state::{closed, Conn};
 use crate::ctx::ShardCtx;
+use crate::listeners::ListenerId;
 
 /// The shard's parking lot: resumes parked connections as they become ready.
 pub async fn lot(ctx: Rc<ShardCtx>) {
@@ -53,6 +54,15 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
         return;
     };
     let _ = ctx.poller.borrow().unwatch(&p.fd);
+    let listener = ListenerId(p.listener);
+    let drain = ctx.listener_drain(listener);
+    if drain.is_set() {
+        // Its listener was removed (the sweep closes the others): no
+        // request is served on it any more.
+        let _ = ctx.poller.borrow().unwatch(&p.fd);
+        closed(ctx, slot, p.accepted);
+        return;
+    }
     let stream = match TcpStream::from_std(std::net::TcpStream::from(p.fd)) {
         Ok(s) => s,
         Err(e) => {
@@ -69,8 +79,9 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
             pos: 0,
             canceller: None,
             tls: None,
+            drain,
         },
-        listener: p.listener as usize,
+        listener,
         slot,
         accepted: p.accepted,
         first: p.first,

@@ -48,7 +48,7 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
     slot.park(Parked {
         fd,
         peer,
-        listener: u32::try_from(listener).unwrap_or(u32::MAX),
+        listener: listener.0,
         first,
         accepted,
         deadline,

@@ -15,13 +15,16 @@ use super::state::{closed, Conn};
 use super::{park, tunnel, wait};
 use crate::conn_table::{Slot, SlotState};
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
+use crate::listeners::ListenerId;
 
 /// A new connection from the accept loop.
 pub async fn serve(
     ctx: Rc<ShardCtx>,
     stream: TcpStream,
     peer: SocketAddr,
-    listener: usize,
+    listener: ListenerId,
+    drain: LocalEvent,
     slot: Slot,
 ) {
     ctx.metrics.active.increment(1.0);
@@ -33,6 +36,7 @@ pub async fn serve(
             pos: 0,
             canceller: None,
             tls: None,
+            drain,
         },
         listener,
         slot,
@@ -59,7 +63,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                 wait::Hot::Cold => {
                     // This task's state (the whole request path) is large; a
                     // parked connection is a table slot and an epoll entry.
-                    if ctx.stopping() {
+                    if c.down.draining(&ctx) {
                         break;
                     }
                     let idle = {
@@ -93,7 +97,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
             c.down.buf = ctx.buffers.take();
         }
         match serve_one(&ctx, &mut c.down, c.listener).await {
-            Next::KeepAlive if !ctx.stopping() => continue,
+            Next::KeepAlive if !c.down.draining(&ctx) => continue,
             Next::Tunnel(up, idle) => {
                 let Conn {
                     down,

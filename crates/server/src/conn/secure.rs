@@ -25,6 +25,8 @@ use super::state::closed;
 use super::tunnel;
 use crate::conn_table::{Slot, SlotState};
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
+use crate::listeners::ListenerId;
 
 type Tls = Guarded<monoio_rustls::ServerTlsStream<TcpStream>>;
 
@@ -32,7 +34,8 @@ pub async fn serve_tls(
     ctx: Rc<ShardCtx>,
     stream: TcpStream,
     peer: std::net::SocketAddr,
-    listener: usize,
+    listener: ListenerId,
+    drain: LocalEvent,
     slot: Slot,
     config: Arc<rustls::ServerConfig>,
 ) {
@@ -41,7 +44,7 @@ pub async fn serve_tls(
     let limit = ctx.snapshot().snap.config.server.timeouts.tls_handshake;
     let done = monoio::select! {
         r = monoio::time::timeout(limit, handshake(stream, config)) => r.ok().and_then(Result::ok),
-        _ = ctx.shutdown.wait() => None,
+        _ = drain.wait() => None,
     };
     let Some((tls, info)) = done else {
         ctx.metrics.tls_handshake_failures.increment(1);
@@ -56,6 +59,7 @@ pub async fn serve_tls(
         pos: 0,
         canceller: None,
         tls: Some(info),
+        drain,
     };
     serve_requests(&ctx, down, listener, &slot).await;
     closed(&ctx, slot, accepted);
@@ -64,7 +68,7 @@ pub async fn serve_tls(
 async fn serve_requests(
     ctx: &Rc<ShardCtx>,
     mut down: Downstream<Tls>,
-    listener: usize,
+    listener: ListenerId,
     slot: &Slot,
 ) {
     let mut first = true;
@@ -80,7 +84,7 @@ async fn serve_requests(
         }
         first = false;
         match serve_one(ctx, &mut down, listener).await {
-            Next::KeepAlive if !ctx.stopping() => continue,
+            Next::KeepAlive if !down.draining(ctx) => continue,
             Next::Tunnel(up, idle) => {
                 let pending = tunnel::pending(&down);
                 ctx.give_buffer(std::mem::take(&mut down.buf));

@@ -15,16 +15,21 @@ use super::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
 use crate::lifecycle::{log, RequestCtx};
+use crate::listeners::ListenerId;
 
 /// One request on `down`: the context, a pooled buffer for the outgoing
 /// head, and the log phase at the end.
 pub(crate) async fn serve_one<S: Io>(
     ctx: &ShardCtx,
     down: &mut Downstream<S>,
-    listener: usize,
+    listener: ListenerId,
 ) -> Next {
-    let snap = ctx.snapshot();
-    let mut rq = RequestCtx::new(listener, down.peer, down.tls.as_ref().map(|t| t.version));
+    // Its listener's position under this request's own generation; a
+    // listener gone past its grace period serves nothing more.
+    let Some((snap, pos)) = ctx.snapshot_for(listener) else {
+        return Next::Close;
+    };
+    let mut rq = RequestCtx::new(pos, down.peer, down.tls.as_ref().map(|t| t.version));
     rq.log_enabled = snap.snap.config.access_log.is_some();
     if rq.log_enabled {
         rq.wall = std::time::SystemTime::now();

@@ -6,10 +6,11 @@ use std::time::Instant;
 use super::downstream::Downstream;
 use crate::conn_table::Slot;
 use crate::ctx::ShardCtx;
+use crate::listeners::ListenerId;
 
 pub struct Conn {
     pub down: Downstream,
-    pub listener: usize,
+    pub listener: ListenerId,
     pub slot: Slot,
     pub accepted: Instant,
     /// No request served yet: the header timeout applies to the first wait.

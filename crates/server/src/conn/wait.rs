@@ -35,7 +35,7 @@ const ECANCELED: i32 = 125;
 /// window. `Cold` means the window passed with no byte: the buffer is back in
 /// the pool and the caller parks the connection (see `conn::park`).
 pub async fn hot(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot {
-    if ctx.stopping() {
+    if down.draining(ctx) {
         return Hot::Closed;
     }
     // Wait with a small buffer, as nginx does with its 1 KiB header buffer:
@@ -43,7 +43,7 @@ pub async fn hot(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot
     ctx.give_buffer(std::mem::take(&mut down.buf));
     down.buf = ctx.small_buffers.take();
     down.pos = 0;
-    let hot = hot_read(ctx, down, window).await;
+    let hot = hot_read(down, window).await;
     let small = std::mem::take(&mut down.buf);
     if matches!(hot, Hot::Data) {
         // The request gets a full buffer; copying a head of a few hundred bytes
@@ -61,7 +61,7 @@ pub enum Hot {
     Cold,
 }
 
-async fn hot_read(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Hot {
+async fn hot_read(down: &mut Downstream, window: Duration) -> Hot {
     let canceller = down.canceller.get_or_insert_with(Canceller::new);
     let handle = canceller.handle();
     let buf = std::mem::take(&mut down.buf);
@@ -69,7 +69,7 @@ async fn hot_read(ctx: &ShardCtx, down: &mut Downstream, window: Duration) -> Ho
     let finished = monoio::select! {
         r = &mut read => Some(r),
         _ = monoio::time::sleep(window) => None,
-        _ = ctx.shutdown.wait() => None,
+        _ = down.drain.wait() => None,
     };
     let (res, buf) = match finished {
         Some(r) => r,
@@ -99,7 +99,7 @@ pub async fn until<S: AsyncReadRent>(
     down: &mut Downstream<S>,
     idle: Duration,
 ) -> bool {
-    if ctx.stopping() {
+    if down.draining(ctx) {
         return false;
     }
     ctx.give_buffer(std::mem::take(&mut down.buf));
@@ -108,7 +108,7 @@ pub async fn until<S: AsyncReadRent>(
     let read = monoio::select! {
         r = down.stream.read(small) => Some(r),
         _ = monoio::time::sleep(idle) => None,
-        _ = ctx.shutdown.wait() => None,
+        _ = down.drain.wait() => None,
     };
     let Some((res, small)) = read else {
         return false;

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use shardgate_slots::Slot;
 
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
+use crate::listeners::ListenerId;
 
 /// RFC 9114 §8.1 error codes for the connection close.
 const H3_NO_ERROR: u32 = 0x100;
@@ -41,7 +43,8 @@ impl Drop for InFlight {
 
 pub async fn serve(
     ctx: Rc<ShardCtx>,
-    listener: usize,
+    listener: ListenerId,
+    drain: LocalEvent,
     incoming: quinn::Incoming,
     config: Arc<quinn::ServerConfig>,
     early_data: bool,
@@ -156,7 +159,8 @@ pub async fn serve(
                 Ok(None) | Err(_) if draining => accept_done = true,
                 Ok(None) | Err(_) => break,
             },
-            _ = ctx.shutdown.wait(), if !draining => {
+            // The shard stops, or a reload removed the listener.
+            _ = drain.wait(), if !draining => {
                 // RFC 9114 §5.2: GOAWAY carries the first request stream
                 // not processed: one past the last accepted (h3 adds the
                 // argument to the last accepted id), so those finish.

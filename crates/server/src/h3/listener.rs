@@ -10,6 +10,8 @@ use std::time::Instant;
 use shardgate_slots::Slots;
 
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
+use crate::listeners::ListenerId;
 
 /// Longest wait for the endpoint's close frames to leave.
 const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
@@ -17,9 +19,14 @@ const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 /// How often a draining listener looks whether its connections are done.
 const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Serves until `drain` fires (the shard stops, or a reload removed the
+/// listener), then keeps the endpoint and its socket open while the
+/// connections drain (GOAWAY, in-flight streams finish) up to the grace
+/// period, and closes it.
 pub async fn serve(
     ctx: Rc<ShardCtx>,
-    listener: usize,
+    listener: ListenerId,
+    drain: LocalEvent,
     endpoint: quinn::Endpoint,
     slots: Arc<Slots>,
 ) {
@@ -27,11 +34,15 @@ pub async fn serve(
     loop {
         let incoming = monoio::select! {
             i = endpoint.accept() => i,
-            _ = ctx.shutdown.wait() => break,
+            _ = drain.wait() => break,
         };
         let Some(incoming) = incoming else { break };
         let snap = ctx.snapshot();
-        let Some(Some(quic)) = snap.snap.quic.get(listener) else {
+        let quic = snap
+            .snap
+            .listener_pos(listener)
+            .and_then(|p| snap.snap.quic.get(p));
+        let Some(Some(quic)) = quic else {
             incoming.refuse();
             continue;
         };
@@ -58,6 +69,7 @@ pub async fn serve(
         monoio::spawn(super::connection::serve(
             ctx.clone(),
             listener,
+            drain.clone(),
             incoming,
             config,
             early_data,

@@ -20,6 +20,7 @@ use super::stream::{client_gone, reset, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
 use crate::lifecycle::{self, Decision, HeaderFields, RequestCtx, RequestView};
+use crate::listeners::ListenerId;
 
 /// Longest wait for the first DATA frame (or the end of the stream) of a
 /// request without Content-Length, to learn whether it has a body.
@@ -37,7 +38,7 @@ pub struct OnConnection {
 
 pub async fn serve(
     ctx: Rc<ShardCtx>,
-    listener: usize,
+    listener: ListenerId,
     client: SocketAddr,
     resolver: RequestResolver<h3_quinn::Connection, Bytes>,
     on: OnConnection,
@@ -65,8 +66,12 @@ pub async fn serve(
             return;
         }
     };
-    let snap = ctx.snapshot();
-    let mut rq = RequestCtx::new(listener, client, Some("TLSv1.3"));
+    // Under this request's own generation (for a listener a reload removed,
+    // the last one that had it, while it drains).
+    let Some((snap, pos)) = ctx.snapshot_for(listener) else {
+        return;
+    };
+    let mut rq = RequestCtx::new(pos, client, Some("TLSv1.3"));
     rq.protocol = "HTTP/3";
     rq.log_enabled = snap.snap.config.access_log.is_some();
     if rq.log_enabled {

@@ -1,60 +1,36 @@
-//! What a reload cannot change: the sockets, the QUIC connection tables and
-//! the shard layout are set up once, at start.
+//! What a reload cannot change: the shard layout, the runtime driver, the
+//! steering programs already attached, the connection tables and buffers
+//! allocated at start, and the admin listener. Listeners themselves reload
+//! (ADR 18).
 
 use shardgate_config::Config;
 
 use crate::Error;
 
-/// Refuses `config` when it changes something only a restart applies.
+/// Refuses `config` when it changes something only a restart applies,
+/// naming every key that changed.
 pub fn check(old: &Config, config: &Config) -> Result<(), Error> {
-    // Certificates and TLS settings reload; sockets do not.
-    let sockets = |c: &Config| {
-        c.listeners
-            .iter()
-            .map(|l| {
-                (
-                    l.name.clone(),
-                    l.address,
-                    l.protocol,
-                    l.tcp_fast_open,
-                    l.defer_accept,
-                    l.backlog,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    if sockets(old) != sockets(config) {
-        return Err(Error::Reload(
-            "listener names, addresses or socket options changed: restart needed".into(),
-        ));
+    let (o, n) = (&old.server, &config.server);
+    let changed: Vec<&str> = [
+        ("server.shards", o.shards != n.shards),
+        ("server.driver", o.driver != n.driver),
+        ("server.steering", o.steering != n.steering),
+        (
+            "server.max_connections_per_shard",
+            o.max_connections_per_shard != n.max_connections_per_shard,
+        ),
+        ("server.buffer_size", o.buffer_size != n.buffer_size),
+        ("admin", old.admin != config.admin),
+    ]
+    .into_iter()
+    .filter_map(|(key, differs)| differs.then_some(key))
+    .collect();
+    if changed.is_empty() {
+        return Ok(());
     }
-    // The QUIC connection table is allocated at start, and connection IDs
-    // already handed out carry the server id.
-    let tables = |c: &Config| {
-        c.listeners
-            .iter()
-            .map(|l| {
-                l.quic
-                    .as_ref()
-                    .map(|q| (q.max_connections, q.server_id.clone()))
-            })
-            .collect::<Vec<_>>()
-    };
-    if tables(old) != tables(config) {
-        return Err(Error::Reload(
-            "listener.quic max_connections or server_id changed: restart needed".into(),
-        ));
-    }
-    if old.server.shards != config.server.shards
-        || old.server.driver != config.server.driver
-        || old.server.steering != config.server.steering
-        || old.server.max_connections_per_shard != config.server.max_connections_per_shard
-        || old.server.buffer_size != config.server.buffer_size
-        || old.admin != config.admin
-    {
-        return Err(Error::Reload(
-            "server.shards/driver/steering/max_connections_per_shard/buffer_size or admin changed: restart needed".into(),
-        ));
-    }
-    Ok(())
+    Err(Error::Reload(format!(
+        "{} changed: restart needed (a reload cannot apply {})",
+        changed.join(", "),
+        if changed.len() == 1 { "it" } else { "them" }
+    )))
 }

@@ -10,19 +10,33 @@ use monoio::net::TcpListener;
 
 use crate::conn;
 use crate::ctx::ShardCtx;
+use crate::event::LocalEvent;
+use crate::listeners::ListenerId;
 
 /// Pause after accept fails for lack of file descriptors, so the loop does not spin.
 const EMFILE_PAUSE: Duration = Duration::from_millis(50);
 
-pub async fn accept_loop(ctx: Rc<ShardCtx>, listener_idx: usize, listener: TcpListener) {
-    serve_accepts(&ctx, listener_idx, &listener).await;
+/// Accepts until `drain` fires (the listener was removed by a reload, or the
+/// shard stops), then closes this shard's member of the group.
+pub async fn accept_loop(
+    ctx: Rc<ShardCtx>,
+    id: ListenerId,
+    drain: LocalEvent,
+    listener: TcpListener,
+) {
+    serve_accepts(&ctx, id, &drain, &listener).await;
     // Stop listening now, not when the runtime gets round to closing the fd.
     if let Err(e) = shardgate_net::stop_listening(listener.as_raw_fd()) {
         tracing::debug!(shard = ctx.id, error = %e, "shutdown of listener failed");
     }
 }
 
-async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpListener) {
+async fn serve_accepts(
+    ctx: &Rc<ShardCtx>,
+    id: ListenerId,
+    drain: &LocalEvent,
+    listener: &TcpListener,
+) {
     loop {
         let slot = match ctx.table.try_acquire() {
             Some(s) => s,
@@ -35,13 +49,13 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
                 }
                 monoio::select! {
                     s = ctx.table.acquire() => s,
-                    _ = ctx.shutdown.wait() => break,
+                    _ = drain.wait() => break,
                 }
             }
         };
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            _ = ctx.shutdown.wait() => break,
+            _ = drain.wait() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -51,13 +65,14 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
                 }
                 // Per connection, so a reload that changes certificates applies
                 // to the next handshake.
-                let tls = ctx.snapshot().snap.tls.get(listener_idx).cloned().flatten();
+                let tls = ctx.snapshot().snap.tls_of(id);
                 match tls {
                     Some(cfg) => monoio::spawn(conn::secure::serve_tls(
                         ctx.clone(),
                         stream,
                         peer,
-                        listener_idx,
+                        id,
+                        drain.clone(),
                         slot,
                         cfg,
                     )),
@@ -65,14 +80,15 @@ async fn serve_accepts(ctx: &Rc<ShardCtx>, listener_idx: usize, listener: &TcpLi
                         ctx.clone(),
                         stream,
                         peer,
-                        listener_idx,
+                        id,
+                        drain.clone(),
                         slot,
                     )),
                 };
             }
             Err(e) => {
                 drop(slot);
-                tracing::warn!(shard = ctx.id, listener = listener_idx, error = %e, "accept failed");
+                tracing::warn!(shard = ctx.id, listener = id.0, error = %e, "accept failed");
                 // EMFILE / ENFILE
                 if matches!(e.raw_os_error(), Some(23 | 24)) {
                     monoio::time::sleep(EMFILE_PAUSE).await;

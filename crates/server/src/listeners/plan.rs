@@ -1,0 +1,90 @@
+//! What a reload does to the listeners: which it keeps (same name, same
+//! socket parameters), which it removes, and the binding of the ones it
+//! adds — all before anything is published, so a failure changes nothing.
+
+use std::net::SocketAddr;
+
+use shardgate_config::Config;
+
+use super::bind::{bind, ShardSockets};
+use super::id::SocketParams;
+use super::ListenerId;
+use crate::ctx::QuicTable;
+use crate::Error;
+
+/// A listener of the running generation, as the control thread knows it.
+#[derive(Clone)]
+pub struct Running {
+    pub id: ListenerId,
+    pub name: String,
+    pub params: SocketParams,
+    /// Its bound address (the port the kernel chose for port 0).
+    pub local: SocketAddr,
+    /// Its QUIC connection tables, one per shard (none for TCP).
+    pub quic_tables: Vec<QuicTable>,
+}
+
+/// The outcome of [`plan`]: the next generation's listeners in config order
+/// and the sockets of the ones it adds, still to be handed to the shards.
+pub struct Plan {
+    pub running: Vec<Running>,
+    pub added: Vec<(ListenerId, Vec<ShardSockets>)>,
+}
+
+/// Plans `config`'s listeners against `current` (empty at start), binding
+/// the added ones. `next_id` is the publisher's id counter.
+pub fn plan(
+    current: &[Running],
+    config: &Config,
+    next_id: &mut u32,
+    shards: usize,
+) -> Result<Plan, Error> {
+    let params: Vec<SocketParams> = config.listeners.iter().map(SocketParams::of).collect();
+    let kept =
+        |name: &str, p: &SocketParams| current.iter().find(|r| r.name == name && &r.params == p);
+    // A reuseport bind on an address this process still holds joins the old
+    // group instead of failing, and the old members closing afterwards would
+    // renumber the new group under its steering program (ADR 18).
+    for (idx, (l, p)) in config.listeners.iter().zip(&params).enumerate() {
+        if kept(&l.name, p).is_some() || p.address.port() == 0 {
+            continue;
+        }
+        let held = current.iter().find(|r| {
+            r.params.address == p.address
+                && r.params.udp() == p.udp()
+                && !config
+                    .listeners
+                    .iter()
+                    .zip(&params)
+                    .any(|(k, kp)| k.name == r.name && kp == &r.params)
+        });
+        if let Some(old) = held {
+            return Err(Error::Reload(format!(
+                "listener[{idx}].address: {} is still bound by listener \"{}\", which this reload removes or changes; \
+                 remove it in one reload and add \"{}\" in the next (or restart)",
+                p.address, old.name, l.name
+            )));
+        }
+    }
+    let mut running = Vec::with_capacity(config.listeners.len());
+    let mut added = Vec::new();
+    for (idx, (l, p)) in config.listeners.iter().zip(params).enumerate() {
+        if let Some(r) = kept(&l.name, &p) {
+            running.push(r.clone());
+            continue;
+        }
+        let id = ListenerId(*next_id);
+        *next_id = next_id.wrapping_add(1);
+        // A failure drops what was bound for earlier listeners: closed.
+        let bound = bind(id, idx, l, shards, config.server.steering)?;
+        running.push(Running {
+            id,
+            name: l.name.clone(),
+            params: p,
+            local: bound.local,
+            quic_tables: bound.quic_tables,
+        });
+        added.push((id, bound.shards));
+    }
+    Ok(Plan { running, added })
+}

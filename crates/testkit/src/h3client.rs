@@ -146,6 +146,12 @@ impl H3Plan {
         self.set("idle_timeout", json!(d.as_secs_f64()))
     }
 
+    /// Once every request is done, wait up to `d` for the server to close
+    /// the connection (a GOAWAY drain) before closing it from the client.
+    pub fn wait_close(self, d: Duration) -> Self {
+        self.set("wait_close", json!(d.as_secs_f64()))
+    }
+
     pub fn keep_body(self, n: usize) -> Self {
         self.set("keep_body", json!(n))
     }
@@ -194,6 +200,12 @@ pub struct H3Conn {
     pub rebinds: u64,
     /// `"0xcode:reason"` of the CONNECTION_CLOSE, if one arrived or was sent.
     pub close_reason: Option<String>,
+    /// The server sent GOAWAY on its control stream.
+    pub goaway: bool,
+    /// When the GOAWAY arrived, in ms since the connection started.
+    pub goaway_ms: Option<f64>,
+    /// The server closed the connection before the client did.
+    pub peer_closed: bool,
     pub error: Option<String>,
 }
 
@@ -248,8 +260,14 @@ impl H3Results {
         let mut s = String::new();
         for c in &self.connections {
             s.push_str(&format!(
-                "conn hs={} migrated={} ports={:?} close={:?} err={:?}\n",
-                c.handshake_ok, c.migrated, c.local_ports, c.close_reason, c.error
+                "conn hs={} migrated={} ports={:?} goaway={:?} peer_closed={} close={:?} err={:?}\n",
+                c.handshake_ok,
+                c.migrated,
+                c.local_ports,
+                c.goaway_ms,
+                c.peer_closed,
+                c.close_reason,
+                c.error
             ));
         }
         for r in &self.requests {
@@ -329,6 +347,12 @@ fn parse(raw: Value, stderr: String) -> Result<H3Results> {
             migrated: c.get("migrated").and_then(Value::as_bool).unwrap_or(false),
             rebinds: u64_of(c, "rebinds"),
             close_reason: str_of(c, "close_reason"),
+            goaway: c.get("goaway").and_then(Value::as_bool).unwrap_or(false),
+            goaway_ms: c.get("goaway_ms").and_then(Value::as_f64),
+            peer_closed: c
+                .get("peer_closed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             error: str_of(c, "error"),
         })
         .collect();

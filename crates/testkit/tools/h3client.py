@@ -22,6 +22,9 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                 requests remain), migrate it: bind a new UDP socket (new local port),
                 switch to it, change_connection_id(), PING on the new path
   keep_body     keep up to this many response-body bytes in `body` (default 65536)
+  wait_close    seconds: once every request is done, wait up to this long for the
+                server to close the connection (a GOAWAY drain) before closing it
+                ourselves (default 0)
   requests      list of request objects (default [{}] = one GET /):
     method        default "GET"
     path          default "/"
@@ -49,7 +52,10 @@ OUTPUT
                     "local_ports" (every local UDP port used, in order), "migrated"
                     (a rebind happened and the PING on the new path was answered),
                     "rebinds", "cid_changes", "close_reason" (null or
-                    "<0xcode>:<reason>" from the CONNECTION_CLOSE), "error", "elapsed_ms"}],
+                    "<0xcode>:<reason>" from the CONNECTION_CLOSE), "goaway" (the server
+                    sent GOAWAY on its control stream), "goaway_ms" (when, since the
+                    connection started), "peer_closed" (the server closed the connection
+                    before we did), "error", "elapsed_ms"}],
    "requests": [{"conn", "index", "stream_id", "local_port", "status" (int or null),
                  "headers" [[n,v]], "interim" [status...], "body_len", "body_sha256",
                  "body" (first keep_body bytes, UTF-8 with replacement), "body_truncated",
@@ -85,7 +91,7 @@ except ImportError as exc:  # pragma: no cover
 
 PLAN_KEYS = {
     "connect", "server_name", "insecure", "ca", "alpn", "timeout", "idle_timeout",
-    "connections", "parallel", "rebind_after", "keep_body", "requests",
+    "connections", "parallel", "rebind_after", "keep_body", "requests", "wait_close",
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
@@ -154,6 +160,9 @@ def check_plan(plan):
         v = plan.get(key, 1)
         if not isinstance(v, int) or v < 1:
             raise UsageError(f"{key} must be an integer >= 1")
+    wc = plan.get("wait_close", 0)
+    if isinstance(wc, bool) or not isinstance(wc, (int, float)) or wc < 0:
+        raise UsageError("wait_close must be a number >= 0")
     rb = plan.get("rebind_after")
     if rb is not None and (not isinstance(rb, int) or rb < 1):
         raise UsageError("rebind_after must be an integer >= 1")
@@ -243,13 +252,33 @@ class Exchange:
             self.finish()
 
 
+class TracingH3(H3Connection):
+    """aioquic reads a GOAWAY frame and drops it without an event; this notes
+    that one arrived (its frame type is checked as its header is read)."""
+
+    def __init__(self, quic, on_goaway):
+        super().__init__(quic)
+        self._on_goaway = on_goaway
+
+    def _check_control_frame_type(self, frame_type):
+        super()._check_control_frame_type(frame_type)
+        if frame_type == FrameType.GOAWAY:
+            self._on_goaway()
+
+
 class ClientProtocol(QuicConnectionProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.h3 = H3Connection(self._quic)
+        self.t0 = time.monotonic()
+        self.goaway_ms = None
+        self.h3 = TracingH3(self._quic, self._goaway)
         self.exchanges = {}
         self.progress = asyncio.Event()
         self.terminated = None  # ConnectionTerminated event
+
+    def _goaway(self):
+        if self.goaway_ms is None:
+            self.goaway_ms = ms_since(self.t0)
 
     # every received datagram / timer may free send buffer space
     def datagram_received(self, data, addr):
@@ -332,6 +361,7 @@ class ConnRunner:
             "conn": conn, "handshake_ok": False, "alpn": None, "tls_server_cert_subject": None,
             "tls_server_cert_cn": None, "tls_server_cert_sans": [], "local_ports": [],
             "migrated": False, "rebinds": 0, "cid_changes": 0, "close_reason": None,
+            "goaway": False, "goaway_ms": None, "peer_closed": False,
             "error": None, "elapsed_ms": None,
         }
 
@@ -418,6 +448,9 @@ class ConnRunner:
     async def _close(self):
         p = self.protocol
         if p is not None:
+            self.info["goaway"] = p.goaway_ms is not None
+            self.info["goaway_ms"] = p.goaway_ms
+            self.info["peer_closed"] = p.terminated is not None
             if p.terminated is None:
                 p.close()
                 try:
@@ -456,6 +489,10 @@ class ConnRunner:
         self.info["handshake_ok"] = True
         self.record_tls()
         await self.run_requests()
+        wait = float(self.plan.get("wait_close", 0))
+        until = time.monotonic() + wait
+        while self.protocol.terminated is None and time.monotonic() < until:
+            await self.protocol.wait_progress(min(0.2, max(until - time.monotonic(), 0.01)))
 
     async def run_requests(self):
         parallel = int(self.plan.get("parallel", 1))

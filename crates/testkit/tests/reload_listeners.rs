@@ -1,0 +1,275 @@
+//! Reloads that add and remove listeners (issue 11, ADR 18), on real
+//! sockets and both drivers: an added TCP, TLS or h3 listener serves as soon
+//! as the reload returns; a removed one refuses new connections, lets its
+//! in-flight request finish (`Connection: close`), closes its idle
+//! keep-alive connections, and for h3 sends GOAWAY and closes once the
+//! stream is done; a port already in use refuses the reload and changes
+//! nothing; connections on kept listeners survive many reloads.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::thread;
+use std::time::Duration;
+
+use shardgate_testkit::h3client::{self, H3Plan, H3Request};
+use shardgate_testkit::metrics::scrape_sum;
+use shardgate_testkit::{
+    each_driver, handlers, refuses, wait_until, Client, Driver, Gateway, Origin, TestCert,
+    TlsClient,
+};
+
+/// Held by the tests that read `shardgate_config_reload_failures_total`
+/// (process-wide: parallel tests would add to each other's deltas).
+static COUNTERS: Mutex<()> = Mutex::new(());
+
+/// The slow origin's answer time: long enough to reload while it waits.
+const SLOW: Duration = Duration::from_millis(1500);
+
+const BASE: &str = r#"
+[admin]
+address = "127.0.0.1:0"
+
+[[listener]]
+name = "${N}-main"
+address = "127.0.0.1:0"
+
+[[route]]
+name = "${N}-slow"
+path_prefix = "/slow"
+proxy = "${N}-slow"
+
+[[route]]
+name = "${N}-fast"
+respond = { status = 200, body = "fast" }
+
+[[upstream]]
+name = "${N}-slow"
+servers = ["${SLOW}"]
+"#;
+
+const EXTRA_TCP: &str = r#"
+[[listener]]
+name = "${N}-extra"
+address = "${EXTRA_ADDR}"
+"#;
+
+const EXTRA_TLS: &str = r#"
+[[listener]]
+name = "${N}-extra"
+address = "127.0.0.1:0"
+[listener.tls]
+certificates = [${CERTS}]
+"#;
+
+const EXTRA_H3: &str = r#"
+[[listener]]
+name = "${N}-extra"
+address = "${EXTRA_ADDR}"
+protocol = "h3"
+[listener.tls]
+certificates = [${CERTS}]
+[listener.quic]
+max_connections = 64
+"#;
+
+fn slow_origin() -> Origin {
+    Origin::start(handlers::slow(
+        SLOW,
+        vec![b"slow-body".to_vec()],
+        Duration::ZERO,
+    ))
+    .unwrap()
+}
+
+fn gateway(driver: Driver, name: &str, slow: &Origin, cert: &TestCert) -> Gateway {
+    Gateway::builder(BASE)
+        .var("N", format!("{name}-{driver}"))
+        .var("SLOW", slow.addr())
+        .var("CERTS", cert.toml())
+        .var("EXTRA_ADDR", "127.0.0.1:0")
+        .driver(driver)
+        .shards(2)
+        .start()
+        .unwrap()
+}
+
+fn failures(gw: &Gateway) -> f64 {
+    scrape_sum(
+        gw.admin().unwrap(),
+        "shardgate_config_reload_failures_total",
+        &[],
+    )
+}
+
+/// Sends a GET for `/slow` on a thread; returns once the origin has it.
+fn in_flight<C: Send + 'static>(
+    slow: &Origin,
+    mut conn: C,
+    get: fn(&mut C) -> shardgate_testkit::Result<shardgate_testkit::Response>,
+) -> thread::JoinHandle<shardgate_testkit::Response> {
+    let before = slow.requests();
+    let t = thread::spawn(move || get(&mut conn).unwrap());
+    assert!(slow.wait_requests(before + 1, Duration::from_secs(10)));
+    t
+}
+
+fn add_serve_remove(driver: Driver, tls: bool) {
+    let name = if tls { "tls" } else { "tcp" };
+    let cert = TestCert::new(&["extra.test"]).unwrap();
+    let slow = slow_origin();
+    let gw = gateway(driver, name, &slow, &cert);
+    let n = format!("{name}-{driver}");
+    let extra = format!("{n}-extra");
+    let main = gw.addr(&format!("{n}-main"));
+    let mut kept = Client::connect(main).unwrap();
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+
+    let with_extra = format!("{BASE}{}", if tls { EXTRA_TLS } else { EXTRA_TCP });
+    gw.reload(&with_extra).unwrap();
+    let addr = gw.addr(&extra);
+    assert_ne!(addr, main);
+    let (idle, busy) = if tls {
+        let mut c = TlsClient::connect(addr, "extra.test", &[&cert]).unwrap();
+        assert_eq!(c.get("extra.test", "/").unwrap().body, b"fast");
+        assert_eq!(c.peer_certificate().as_ref(), Some(&cert.der), "its cert");
+        let busy = TlsClient::connect(addr, "extra.test", &[&cert]).unwrap();
+        let t = in_flight(&slow, busy, |c| c.get("extra.test", "/slow"));
+        (Conn::Tls(c), t)
+    } else {
+        let mut c = Client::connect(addr).unwrap();
+        assert_eq!(c.get("a", "/").unwrap().body, b"fast");
+        let t = in_flight(&slow, Client::connect(addr).unwrap(), |c| {
+            c.get("a", "/slow")
+        });
+        (Conn::Tcp(c), t)
+    };
+
+    gw.reload(BASE).unwrap();
+    assert!(gw.server().listener_addr(&extra).is_none());
+    // New connections are refused once every shard closed its socket.
+    assert!(
+        wait_until(Duration::from_secs(5), || refuses(addr)),
+        "the removed listener still accepts"
+    );
+    // The idle keep-alive connection is closed.
+    idle.wait_closed(Duration::from_secs(5));
+    // The request in flight completes, and says the connection closes.
+    let r = busy.join().unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"slow-body"[..]));
+    assert!(r.closes(), "no Connection: close: {:?}", r.headers);
+    // The kept listener and its connection never noticed.
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+}
+
+enum Conn {
+    Tcp(Client),
+    Tls(TlsClient),
+}
+
+impl Conn {
+    fn wait_closed(self, within: Duration) {
+        match self {
+            Conn::Tcp(mut c) => c.wait_closed(within).unwrap(),
+            // Bounded by the client's read timeout (`DEFAULT_TIMEOUT`).
+            Conn::Tls(mut c) => {
+                let _ = within;
+                let (rest, _) = c.read_to_close().unwrap();
+                assert!(rest.is_empty(), "{rest:?}");
+            }
+        }
+    }
+}
+
+fn tcp_listener_is_added_and_removed(driver: Driver) {
+    add_serve_remove(driver, false);
+}
+
+fn tls_listener_is_added_and_removed(driver: Driver) {
+    add_serve_remove(driver, true);
+}
+
+fn h3_plan(addr: SocketAddr, cert: &TestCert) -> H3Plan {
+    H3Plan::new(addr, "extra.test", cert)
+}
+
+fn h3_listener_is_added_and_removed_with_goaway(driver: Driver) {
+    let cert = TestCert::new(&["extra.test"]).unwrap();
+    let slow = slow_origin();
+    let gw = gateway(driver, "h3", &slow, &cert);
+    let n = format!("h3-{driver}");
+    gw.reload(&format!("{BASE}{EXTRA_H3}")).unwrap();
+    let addr = gw.addr(&format!("{n}-extra"));
+    let res = h3client::run(&h3_plan(addr, &cert).timeout(Duration::from_secs(10))).unwrap();
+    assert!(res.ok, "{}", res.summary());
+    assert_eq!(res.requests[0].body, "fast");
+
+    // A slow request in flight when the listener goes.
+    let plan = h3_plan(addr, &cert)
+        .timeout(Duration::from_secs(20))
+        .wait_close(Duration::from_secs(10))
+        .request(H3Request::get("/slow"));
+    let before = slow.requests();
+    let run = h3client::spawn(&plan).unwrap();
+    assert!(slow.wait_requests(before + 1, Duration::from_secs(10)));
+    gw.reload(BASE).unwrap();
+    let res = run.wait().unwrap();
+    let s = res.summary();
+    let (c, r) = (&res.connections[0], &res.requests[0]);
+    assert_eq!(r.status, Some(200), "{s}");
+    assert_eq!((r.body.as_str(), &r.error), ("slow-body", &None), "{s}");
+    assert!(c.goaway, "no GOAWAY: {s}");
+    let done_ms = res.raw["requests"][0]["elapsed_ms"].as_f64().unwrap();
+    assert!(
+        c.goaway_ms.unwrap() < done_ms,
+        "GOAWAY came after the response, not while it was in flight: {s}"
+    );
+    assert!(
+        c.peer_closed,
+        "the gateway did not close the connection: {s}"
+    );
+    assert_eq!(c.error, None, "{s}");
+    // The endpoint is gone: a new connection gets no handshake.
+    let late = h3client::run(&h3_plan(addr, &cert).timeout(Duration::from_secs(3))).unwrap();
+    assert!(!late.connections[0].handshake_ok, "{}", late.summary());
+}
+
+fn a_busy_port_refuses_the_reload_and_changes_nothing(driver: Driver) {
+    let _lock = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+    let cert = TestCert::new(&["extra.test"]).unwrap();
+    let slow = slow_origin();
+    let gw = gateway(driver, "busy", &slow, &cert);
+    let n = format!("busy-{driver}");
+    let main = gw.addr(&format!("{n}-main"));
+    let mut kept = Client::connect(main).unwrap();
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+    let generation = gw.server().generation();
+    let failed = failures(&gw);
+    // Held without SO_REUSEPORT, as another program would.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (extra, busy) in [
+        (EXTRA_TCP, tcp.local_addr().unwrap()),
+        (EXTRA_H3, udp.local_addr().unwrap()),
+    ] {
+        let text = format!("{BASE}{extra}").replace("${EXTRA_ADDR}", &busy.to_string());
+        let err = gw.reload(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("listener[1].address") && err.contains(&format!("{n}-extra")),
+            "the error names the listener: {err}"
+        );
+        assert!(err.contains(&busy.to_string()), "{err}");
+    }
+    assert_eq!(gw.server().generation(), generation);
+    assert!(gw.server().listener_addr(&format!("{n}-extra")).is_none());
+    assert_eq!(failures(&gw) - failed, 2.0);
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+    let mut fresh = Client::connect(main).unwrap();
+    assert_eq!(fresh.get("a", "/").unwrap().body, b"fast");
+}
+
+each_driver!(
+    tcp_listener_is_added_and_removed,
+    tls_listener_is_added_and_removed,
+    h3_listener_is_added_and_removed_with_goaway,
+    a_busy_port_refuses_the_reload_and_changes_nothing,
+);

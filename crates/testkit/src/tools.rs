@@ -60,7 +60,24 @@ pub struct WrkReport {
 
 /// `wrk -t THREADS -c CONNS -d SECSs URL`.
 pub fn wrk(url: &str, secs: u32, conns: u32, threads: u32) -> Result<WrkReport> {
-    let out = Command::new("wrk")
+    wrk_with_timeout(url, secs, conns, threads, None)
+}
+
+/// [`wrk`] with `--timeout`: a request unanswered for that long counts as a
+/// timeout error (wrk's own default is 2 s, which a loaded 2-core machine
+/// can exceed with nothing wrong in the gateway).
+pub fn wrk_with_timeout(
+    url: &str,
+    secs: u32,
+    conns: u32,
+    threads: u32,
+    timeout: Option<std::time::Duration>,
+) -> Result<WrkReport> {
+    let mut cmd = Command::new("wrk");
+    if let Some(t) = timeout {
+        cmd.args(["--timeout", &format!("{}s", t.as_secs().max(1))]);
+    }
+    let out = cmd
         .args([
             "-t",
             &threads.to_string(),

@@ -74,15 +74,6 @@ pub struct Shared {
     pub handoff: crate::listeners::handoff::Handoff,
 }
 
-/// One shard's QUIC connection table of one listener, as the admin thread
-/// sees it.
-#[derive(Clone)]
-pub struct QuicTable {
-    pub listener: String,
-    pub shard: usize,
-    pub slots: Arc<shardgate_slots::Slots>,
-}
-
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
 const STREAM_BUFFER: usize = 64 * 1024;
 /// Size of the buffer a connection waits with (see `ShardCtx::small_buffers`);

@@ -3,17 +3,17 @@ use std::net::SocketAddr;
 /// Why the server could not start or reload.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{key}: listener \"{name}\" ({addr}): {source}")]
+    #[error("listener[{idx}].address: listener \"{name}\" ({addr}): {source}")]
     Bind {
-        /// `listener[N].address`: where in the config.
-        key: String,
+        /// The listener's index in the config (for the key in the message).
+        idx: usize,
         name: String,
         addr: SocketAddr,
         source: shardgate_net::Error,
     },
-    #[error("{key}: h3 listener \"{name}\" ({addr}): {reason}")]
+    #[error("listener[{idx}].address: h3 listener \"{name}\" ({addr}): {reason}")]
     Quic {
-        key: String,
+        idx: usize,
         name: String,
         addr: SocketAddr,
         reason: String,

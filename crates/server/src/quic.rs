@@ -10,13 +10,21 @@ use shardgate_config::{ListenerConfig, QuicConfig, Steering};
 use shardgate_quic::{CidLayout, RedirectHub};
 use shardgate_slots::Slots;
 
-use crate::ctx::QuicTable;
 use crate::listeners::ListenerId;
 use crate::Error;
 
 /// The generation every connection ID of this process carries (ADR 10):
 /// fixed until binary upgrades hand listeners to a successor.
 pub const GENERATION: u8 = 0;
+
+/// One shard's QUIC connection table of one listener, as the admin thread
+/// sees it.
+#[derive(Clone)]
+pub struct QuicTable {
+    pub listener: String,
+    pub shard: usize,
+    pub slots: Arc<shardgate_slots::Slots>,
+}
 
 /// One shard's part of an `h3` listener (see `crate::quic::bind`).
 pub struct QuicSpec {
@@ -39,7 +47,7 @@ pub fn bind(
     steering: Steering,
 ) -> Result<(SocketAddr, Vec<QuicSpec>, Vec<QuicTable>), Error> {
     let err = |e: String| Error::Quic {
-        key: format!("listener[{idx}].address"),
+        idx,
         name: l.name.clone(),
         addr: l.address,
         reason: e,

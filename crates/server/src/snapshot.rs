@@ -11,9 +11,9 @@ use rustls::server::ProducesTickets;
 use shardgate_config::{Config, LbPolicy, Protocol, RouteAction};
 use shardgate_proxy::{Maglev, Rng, Router};
 
-use crate::ctx::QuicTable;
 use crate::listeners::plan::Running;
 use crate::listeners::ListenerId;
+use crate::quic::QuicTable;
 use crate::upstream::HealthRegistry;
 use crate::Error;
 

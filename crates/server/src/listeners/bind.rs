@@ -10,8 +10,7 @@ use shardgate_config::{ListenerConfig, Protocol, Steering};
 use shardgate_net::{bind_tcp_group, ListenOpts};
 
 use super::ListenerId;
-use crate::ctx::QuicTable;
-use crate::quic::{self, QuicSpec};
+use crate::quic::{self, QuicSpec, QuicTable};
 use crate::Error;
 
 /// One shard's member of a listener's group.
@@ -52,7 +51,7 @@ pub fn bind(
         steering: net_steering(steering),
     };
     let group = bind_tcp_group(l.address, shards, &opts).map_err(|source| Error::Bind {
-        key: format!("listener[{idx}].address"),
+        idx,
         name: l.name.clone(),
         addr: l.address,
         source,

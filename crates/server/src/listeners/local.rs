@@ -102,7 +102,7 @@ impl<G: Clone> Listeners<G> {
 
     /// Removed listeners whose parked connections are still to be closed
     /// (each reported once).
-    pub fn to_sweep(&mut self, out: &mut Vec<ListenerId>) {
+    pub fn take_unswept(&mut self, out: &mut Vec<ListenerId>) {
         for e in &mut self.entries {
             if let Some(g) = e.gone.as_mut().filter(|g| !g.swept) {
                 g.swept = true;
@@ -159,8 +159,8 @@ mod tests {
         assert_eq!(l.last_generation(ListenerId(2)), Some(7));
         assert_eq!(l.last_generation(ListenerId(1)), None);
         let mut sweep = Vec::new();
-        l.to_sweep(&mut sweep);
-        l.to_sweep(&mut sweep);
+        l.take_unswept(&mut sweep);
+        l.take_unswept(&mut sweep);
         assert_eq!(sweep, vec![ListenerId(2)], "swept once");
         l.expire(now + Duration::from_secs(1));
         assert!(l.contains(ListenerId(2)));

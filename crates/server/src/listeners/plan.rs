@@ -9,7 +9,7 @@ use shardgate_config::Config;
 use super::bind::{bind, ShardSockets};
 use super::id::SocketParams;
 use super::ListenerId;
-use crate::ctx::QuicTable;
+use crate::quic::QuicTable;
 use crate::Error;
 
 /// A listener of the running generation, as the control thread knows it.

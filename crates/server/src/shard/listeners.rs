@@ -47,7 +47,7 @@ pub fn sync(ctx: &Rc<ShardCtx>) -> Result<(), String> {
     }
     drop(snap);
     let mut gone = Vec::new();
-    ctx.listeners.borrow_mut().to_sweep(&mut gone);
+    ctx.listeners.borrow_mut().take_unswept(&mut gone);
     for id in gone {
         let closed = ctx.table.sweep_listener(id.0, |p| {
             crate::conn::park::expire(ctx, p);

@@ -15,6 +15,7 @@ mod error;
 mod health;
 mod method;
 mod pool;
+mod ratelimit;
 mod rewrite;
 mod rng;
 mod router;
@@ -31,6 +32,7 @@ pub use error::{Error, ErrorKind, Side};
 pub use health::{Backoff, ServerHealth};
 pub use method::{is_idempotent, is_safe};
 pub use pool::{ConnState, Pool, PoolCounts, PoolStats};
+pub use ratelimit::{key_hash, key_hash_ip, Limit, Table, Verdict};
 pub use rewrite::{
     absolute_authority, origin_form, put_alt_svc, write_downstream_response, write_error_response,
     write_error_response_for, write_static_response, write_upstream_request, ForwardCtx, Framing,

@@ -97,6 +97,7 @@ pub fn proxy_route(hosts: &[&str], prefix: &str) -> RouteConfig {
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
+        rate_limits: Vec::new(),
     }
 }
 

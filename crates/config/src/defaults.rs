@@ -14,9 +14,10 @@ use std::time::Duration;
 use crate::model::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, BackoffConfig, Driver,
     HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy, ListenerConfig, OutlierConfig,
-    PoolConfig, Protocol, QuicConfig, RequestIdConfig, ResolverConfig, RetryBudgetConfig,
-    RetryConfig, RetryOn, RouteConfig, ServerConfig, ServerTimeouts, StatusRange, Steering,
-    TlsConfig, TlsVersion, UpstreamConfig, UpstreamServer,
+    PoolConfig, Protocol, QuicConfig, Rate, RateLimitConfig, RedisConfig, RequestIdConfig,
+    ResolverConfig, RetryBudgetConfig, RetryConfig, RetryOn, RouteConfig, ServerConfig,
+    ServerTimeouts, Sharing, StatusRange, Steering, TlsConfig, TlsVersion, UpstreamConfig,
+    UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -214,6 +215,38 @@ impl RouteConfig {
     pub fn default_name(index: usize) -> String {
         format!("route[{index}]")
     }
+}
+
+impl RateLimitConfig {
+    /// RFC 6585 §4: Too Many Requests.
+    pub const DEFAULT_STATUS: u16 = 429;
+    /// One bucket per key for the whole process: exact whichever shard a
+    /// request lands on, for ≈ nothing in CPU (measured in ADR 14).
+    pub const DEFAULT_SHARING: Sharing = Sharing::Atomic;
+    /// 64 Ki buckets: 512 KiB per rule.
+    pub const DEFAULT_TABLE_SIZE: usize = 65_536;
+    /// 16 Mi buckets (128 MiB): a bound against typos.
+    pub const MAX_TABLE_SIZE: usize = 1 << 24;
+    pub const MAX_BURST: u32 = 1_000_000;
+    /// `burst / rate` at most: the GCRA clock covers 52 days, a day is plenty.
+    pub const MAX_BURST_TIME: Duration = Duration::from_secs(24 * 3600);
+    /// 1 µs: at most 1,000,000 requests per second per rule.
+    pub const MIN_INTERVAL_NS: u64 = 1_000;
+    /// Rules per route (each is checked on every request).
+    pub const MAX_RULES: usize = 8;
+    /// A limited request's body is written into the connection's buffer.
+    pub const MAX_BODY: usize = 1024;
+    /// Stands in for a rate that failed validation (the config is refused).
+    pub const PLACEHOLDER_RATE: Rate = Rate {
+        count: 1,
+        per: Duration::from_secs(1),
+    };
+}
+
+impl RedisConfig {
+    pub const DEFAULT_KEY_PREFIX: &'static str = "shardgate:rl:";
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+    pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(100);
 }
 
 impl AccessLogPath {
@@ -614,6 +647,37 @@ mod tests {
             ("on", "array of strings", on_words(retry.on)),
             ("buffer_body", "size", bytes(retry.buffer_body)),
             ("percent", "integer", budget.percent.to_string()),
+            ("key", "string", quoted("client_ip")),
+            (
+                "status",
+                "integer",
+                RateLimitConfig::DEFAULT_STATUS.to_string(),
+            ),
+            (
+                "sharing",
+                "string",
+                quoted(match RateLimitConfig::DEFAULT_SHARING {
+                    Sharing::Atomic => "atomic",
+                    Sharing::Split => "split",
+                }),
+            ),
+            (
+                "table_size",
+                "integer",
+                RateLimitConfig::DEFAULT_TABLE_SIZE.to_string(),
+            ),
+            ("backend", "string", quoted("local")),
+            (
+                "key_prefix",
+                "string",
+                quoted(RedisConfig::DEFAULT_KEY_PREFIX),
+            ),
+            ("timeout", "duration", any_dur(RedisConfig::DEFAULT_TIMEOUT)),
+            (
+                "sync_interval",
+                "duration",
+                any_dur(RedisConfig::DEFAULT_SYNC_INTERVAL),
+            ),
             (
                 "min_per_second",
                 "integer",

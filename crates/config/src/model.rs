@@ -15,11 +15,13 @@ use std::time::Duration;
 
 mod balance;
 mod discovery;
+mod rate_limit;
 mod upstream;
 mod upstream_tls;
 
 pub use balance::HashKey;
 pub use discovery::{NamedServer, ResolverConfig};
+pub use rate_limit::{Rate, RateLimitBackend, RateLimitConfig, RateLimitKey, RedisConfig, Sharing};
 pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
 pub use upstream::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 pub use upstream_tls::{ClientCert, TrustRoots, UpstreamTls};
@@ -278,6 +280,8 @@ pub struct RouteConfig {
     pub retry: RetryConfig,
     /// `[route.timeouts]`.
     pub timeouts: TimeoutOverrides,
+    /// `[[route.rate_limit]]`, in file order; every rule must pass.
+    pub rate_limits: Vec<RateLimitConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

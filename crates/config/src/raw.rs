@@ -7,6 +7,7 @@
 
 mod discovery;
 mod health;
+mod rate_limit;
 mod retry;
 mod upstream_tls;
 mod values;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 pub(crate) use health::{RawBackoff, RawHealthCheck, RawOutlier};
+pub(crate) use rate_limit::{RawRateLimit, RawRedis};
 pub(crate) use retry::{RawRetry, RawRetryBudget, RawRouteTimeouts};
 pub(crate) use values::{
     DurationValue, Float, HeaderMap, Int, List, Scalar, ServerEntry, SizeValue,
@@ -167,6 +169,7 @@ pub(crate) struct RawRoute {
     pub access_log: Option<bool>,
     pub retry: Option<Spanned<RawRetry>>,
     pub timeouts: Option<Spanned<RawRouteTimeouts>>,
+    pub rate_limit: Option<Spanned<List<RawRateLimit>>>,
 }
 
 #[derive(Debug, Deserialize)]

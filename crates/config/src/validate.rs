@@ -15,6 +15,7 @@ mod listener;
 mod logging;
 mod outlier;
 mod quic;
+mod rate_limit;
 mod retry;
 mod route;
 mod server;

@@ -158,6 +158,7 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
             access_log: true,
             retry: RetryConfig::default(),
             timeouts: TimeoutOverrides::default(),
+            rate_limits: Vec::new(),
         }
     );
     let unnamed = &config.routes[1];

@@ -17,6 +17,7 @@ pub(crate) fn route(hosts: &[&str], prefix: &str) -> RouteConfig {
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
+        rate_limits: Vec::new(),
     }
 }
 

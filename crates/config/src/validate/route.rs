@@ -124,6 +124,7 @@ fn route(r: &mut Report<'_>, i: usize, raw: &Spanned<RawRoute>, known: &Known<'_
         access_log: raw.access_log.unwrap_or(RouteConfig::DEFAULT_ACCESS_LOG),
         retry: retry::retry(r, raw.retry.as_ref(), &key("retry"), proxied),
         timeouts: retry::route_timeouts(r, raw.timeouts.as_ref(), &key("timeouts"), proxied),
+        rate_limits: super::rate_limit::rules(r, raw.rate_limit.as_ref(), &key("rate_limit")),
     }
 }
 

@@ -25,6 +25,7 @@ pub fn route() -> RouteConfig {
         access_log: RouteConfig::DEFAULT_ACCESS_LOG,
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
+        rate_limits: Vec::new(),
     }
 }
 

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
 
-pub use table::{Limit, Table, Verdict};
+pub use table::{Limit, Table, Verdict, WAYS};
 
 /// SipHash keys of [`key_hash`]. Fixed on purpose: the Redis backend sends
 /// key hashes to a server shared by a fleet, so every gateway, of any

@@ -12,6 +12,7 @@
 mod fields;
 mod forwarded;
 mod framing;
+mod limited;
 mod request;
 mod response;
 mod target;
@@ -19,6 +20,7 @@ mod wire;
 
 pub use forwarded::{VIA_HTTP11, VIA_HTTP3};
 pub use framing::Framing;
+pub use limited::{write_limited_response, Limited};
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{
     put_alt_svc, write_downstream_response, write_error_response, write_error_response_for,

@@ -33,6 +33,9 @@ pub struct ShardSnap {
     pub upstreams: Vec<UpstreamState>,
     /// By route index.
     pub routes: Vec<RouteMetrics>,
+    /// By route index: `shardgate_rate_limit_evictions_total{route}` (a
+    /// no-op handle for routes without rate limits).
+    pub rate_limit_evictions: Vec<metrics::Counter>,
 }
 
 impl ShardSnap {
@@ -51,10 +54,17 @@ impl ShardSnap {
             .iter()
             .map(|r| RouteMetrics::new(shard, &r.name))
             .collect();
+        let rate_limit_evictions = snap
+            .config
+            .routes
+            .iter()
+            .map(crate::metrics::ratelimit::evictions)
+            .collect();
         ShardSnap {
             snap,
             upstreams,
             routes,
+            rate_limit_evictions,
         }
     }
 }
@@ -233,6 +243,15 @@ impl ShardCtx {
         for u in &self.current.borrow().upstreams {
             u.tend(self.id, now);
         }
+    }
+
+    /// Moves the rate-limit tables' eviction counts into the metrics.
+    pub fn publish_rate_limits(&self) {
+        let current = self.current.borrow();
+        current
+            .snap
+            .rate_limits
+            .publish_evictions(self.id, &current.rate_limit_evictions);
     }
 
     /// Writes `rq`'s access log line into this shard's buffer (never waits:

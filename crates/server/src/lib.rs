@@ -21,6 +21,7 @@ mod listeners;
 mod metrics;
 mod publish;
 mod quic;
+mod ratelimit;
 mod shard;
 mod snapshot;
 mod stats;
@@ -106,7 +107,8 @@ impl Server {
             snapshot: Arc::new(ArcSwap::from_pointee(
                 first
                     .with_listeners(&planned.running)
-                    .with_health(None, shards),
+                    .with_health(None, shards)
+                    .with_limits(None, shards),
             )),
             stopping: AtomicBool::new(false),
             ticketer,

@@ -8,7 +8,7 @@
 //!      │        │          (attempts: timeouts, budget;      │
 //!      │        │           replay: the kept request body)   │
 //!      │        └ router → Respond | Proxy                   └ access log line
-//!      └ method, body limit (rate limits and in-flight caps join here)
+//!      └ method, body limit      (after route: the route's rate limits, `limit`)
 //! ```
 //!
 //! One [`RequestCtx`] per request carries what every phase reads and writes;
@@ -27,6 +27,7 @@ pub mod attempts;
 pub mod context;
 pub mod enter;
 pub mod hash_key;
+pub mod limit;
 pub mod log;
 pub mod replay;
 pub mod request_id;

@@ -10,6 +10,7 @@ mod help_tests;
 pub mod histogram;
 pub mod pool;
 pub mod quic;
+pub mod ratelimit;
 pub mod recorder;
 pub mod route;
 pub mod upstream;

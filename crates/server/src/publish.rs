@@ -115,7 +115,8 @@ impl Publisher {
         let generation = current.generation + 1;
         let next = Snapshot::new(st.table.apply(config), generation, &self.shared.ticketer)?
             .with_listeners(&planned.running)
-            .with_health(Some(&current.health), shards);
+            .with_health(Some(&current.health), shards)
+            .with_limits(Some(&current.rate_limits), shards);
         // Last, as it switches the output: nothing after it can refuse the reload.
         self.apply_access_log(&next.config)?;
         // The sockets wait for their shards before any shard can see the
@@ -155,7 +156,8 @@ impl Publisher {
                 // The same listeners: `base` is the config they were bound for.
                 let next = Arc::new(
                     next.with_listeners(&st.listeners)
-                        .with_health(Some(&current.health), self.shared.stats.len()),
+                        .with_health(Some(&current.health), self.shared.stats.len())
+                        .with_limits(Some(&current.rate_limits), self.shared.stats.len()),
                 );
                 self.shared.snapshot.store(next.clone());
                 next.health.took_over(&current.health);

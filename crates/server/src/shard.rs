@@ -83,6 +83,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
                 crate::conn::park::expire(&ctx, p);
             });
             ctx.trim_buffers();
+            ctx.publish_rate_limits();
         }
         if ticks.is_multiple_of(40) {
             ctx.evict_idle();

@@ -14,6 +14,7 @@ use shardgate_proxy::{Maglev, Rng, Router};
 use crate::listeners::plan::Running;
 use crate::listeners::ListenerId;
 use crate::quic::QuicTable;
+use crate::ratelimit::RateLimits;
 use crate::upstream::HealthRegistry;
 use crate::Error;
 
@@ -38,6 +39,9 @@ pub struct Snapshot {
     /// Each upstream server's process-wide health (active checks, outlier
     /// ejection, panic), carried over from the previous generation.
     pub health: HealthRegistry,
+    /// The rate-limit tables of every route's rules, carried over from the
+    /// previous generation for the rules a reload left unchanged.
+    pub rate_limits: RateLimits,
     /// For each listener, the `Alt-Svc` value its responses carry (from
     /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
     alt_svc: Vec<Option<Vec<u8>>>,
@@ -157,6 +161,7 @@ impl Snapshot {
             upstream_tls,
             quic,
             health: HealthRegistry::default(),
+            rate_limits: RateLimits::default(),
             alt_svc: Vec::new(),
             listener_ids: Vec::new(),
             quic_tables: Vec::new(),
@@ -169,6 +174,14 @@ impl Snapshot {
     /// process's shard count.
     pub fn with_health(mut self, previous: Option<&HealthRegistry>, shards: usize) -> Self {
         self.health = HealthRegistry::build(&self.config, previous, shards);
+        self
+    }
+
+    /// Builds the rate-limit tables, keeping those of every rule `previous`
+    /// (the running generation) has unchanged. `shards`: the process's shard
+    /// count.
+    pub fn with_limits(mut self, previous: Option<&RateLimits>, shards: usize) -> Self {
+        self.rate_limits = RateLimits::build(&self.config, previous, shards);
         self
     }
 

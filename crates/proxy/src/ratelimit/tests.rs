@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::table::WAYS;
 use super::*;
 
 /// 100/s: T = 10 ms.

@@ -7,7 +7,8 @@
 
 use shardgate_http::{parse_request, BodyKind, HeaderStore, Limits, Parsed};
 use shardgate_proxy::{
-    write_static_response, write_upstream_request, Error, ErrorKind, ForwardCtx, Framing,
+    write_limited_response, write_static_response, write_upstream_request, Error, ErrorKind,
+    ForwardCtx, Framing, Limited,
 };
 
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -104,16 +105,25 @@ pub fn prepare(
     match decision {
         Err(e) => rq.fail(e),
         Ok(Decision::Respond(route, resp)) => {
-            // Answering without reading a body the client was told to hold back
-            // leaves the framing in doubt, and a large body is not worth reading
-            // just to drop it: close afterwards in both cases.
-            let held_back = p.expect_continue && head.body != BodyKind::None;
-            let large = matches!(head.body, BodyKind::Length(n) if n > DISCARD_LIMIT);
-            let keep = p.keep_alive && !held_back && !large;
-            p.keep_alive = keep;
+            let keep = keep_after_local(&mut p);
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, keep, p.is_head, date)
             });
+            if let Some(v) = snap.snap.alt_svc(rq.listener) {
+                shardgate_proxy::put_alt_svc(out, v);
+            }
+            p.action = Action::Respond;
+        }
+        Ok(Decision::Limited(route, refusal)) => {
+            // A complete answer: the connection stays open for the next request.
+            let keep = keep_after_local(&mut p);
+            let limited = Limited {
+                route: &route.name,
+                rules: &route.rate_limits,
+                rule: refusal.rule,
+                retry_after: refusal.retry_after,
+            };
+            ctx.date_bytes(|date| write_limited_response(out, &limited, keep, p.is_head, date));
             if let Some(v) = snap.snap.alt_svc(rq.listener) {
                 shardgate_proxy::put_alt_svc(out, v);
             }
@@ -153,4 +163,15 @@ pub fn prepare(
         }
     }
     Step::Ready(p)
+}
+
+/// Whether the connection can stay open after the gateway answers itself.
+/// Answering without reading a body the client was told to hold back leaves
+/// the framing in doubt, and a large body is not worth reading just to drop
+/// it: close afterwards in both cases.
+fn keep_after_local(p: &mut Prepared) -> bool {
+    let held_back = p.expect_continue && p.body != BodyKind::None;
+    let large = matches!(p.body, BodyKind::Length(n) if n > DISCARD_LIMIT);
+    p.keep_alive = p.keep_alive && !held_back && !large;
+    p.keep_alive
 }

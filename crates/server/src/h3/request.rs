@@ -11,7 +11,10 @@ use h3::error::Code;
 use h3::server::RequestResolver;
 use http::Request;
 use shardgate_http::BodyKind;
-use shardgate_proxy::{write_error_response_for, write_static_response, Error, ErrorKind};
+use shardgate_proxy::{
+    write_error_response_for, write_limited_response, write_static_response, Error, ErrorKind,
+    Limited,
+};
 
 use super::forward;
 use super::head::{h1_to_h3, validate};
@@ -197,6 +200,22 @@ async fn handle(
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, true, is_head, date)
             });
+            if let Err(e) = send_h1(stream, out, rq).await {
+                rq.fail(e);
+            }
+        }
+        Ok(Decision::Limited(route, refusal)) => {
+            if !body.is_empty() {
+                stream.stop_sending(Code::H3_NO_ERROR);
+            }
+            out.clear();
+            let limited = Limited {
+                route: &route.name,
+                rules: &route.rate_limits,
+                rule: refusal.rule,
+                retry_after: refusal.retry_after,
+            };
+            ctx.date_bytes(|date| write_limited_response(out, &limited, true, is_head, date));
             if let Err(e) = send_h1(stream, out, rq).await {
                 rq.fail(e);
             }

@@ -3,6 +3,7 @@
 use shardgate_config::{RouteAction, RouteConfig, StaticResponse};
 use shardgate_proxy::{Error, ErrorKind};
 
+use super::limit::Refusal;
 use super::{RequestCtx, RequestView};
 use crate::snapshot::Snapshot;
 
@@ -11,6 +12,16 @@ pub enum Decision<'s> {
     Respond(&'s RouteConfig, &'s StaticResponse),
     /// Forward to upstream index `upstream`.
     Proxy(&'s RouteConfig, usize),
+    /// A rate limit of the route refused the request: answer it (429).
+    Limited(&'s RouteConfig, Refusal),
+}
+
+impl<'s> Decision<'s> {
+    pub fn route(&self) -> &'s RouteConfig {
+        match self {
+            Decision::Respond(r, _) | Decision::Proxy(r, _) | Decision::Limited(r, _) => r,
+        }
+    }
 }
 
 /// Records the route (and upstream) in `rq`.

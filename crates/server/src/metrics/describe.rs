@@ -53,6 +53,11 @@ pub fn describe_all() {
         Unit::Count,
         "Requests a flow-control limit turned away, by shard, route and reason (shard_in_flight, route_in_flight, rate_limited, adaptive_concurrency)"
     );
+    describe_counter!(
+        "shardgate_rate_limit_evictions_total",
+        Unit::Count,
+        "Rate-limit buckets evicted because a rule's table was full (more active keys than table_size), by route; an evicted key starts again with a full bucket"
+    );
     describe_histogram!(
         "shardgate_request_duration_seconds",
         Unit::Seconds,

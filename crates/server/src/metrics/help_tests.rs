@@ -12,6 +12,12 @@ fn every_family_has_help_before_its_type() {
         super::describe::describe_all();
         let shard = ShardMetrics::new(0);
         let route = RouteMetrics::new(0, "r");
+        let limited = shardgate_config::parse(
+            "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nrespond = { status = 200 }\n[[route.rate_limit]]\nrate = \"1/s\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        super::ratelimit::evictions(&limited.routes[0]).increment(1);
         let upstream = UpstreamMetrics::new(0, "u");
         let _ = super::health::ServerHealthMetrics::new("u", "127.0.0.1:1");
         let _ = super::health::PanicMetrics::new("u");
@@ -53,5 +59,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 56, "{text}");
+    assert_eq!(families, 57, "{text}");
 }

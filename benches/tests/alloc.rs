@@ -9,7 +9,10 @@
 //!     (a''), the same small GET to two-server upstreams balanced with `p2c`
 //!     and with `consistent_hash` on a header, to cover the load-aware and
 //!     hashing policies),
-//! (b) static `respond` GET over keep-alive connections,
+//!     and, as (a'''), a GET to a route with two rate limits it stays within,
+//!     keyed by client address and by a header),
+//! (b) static `respond` GET over keep-alive connections (and, as (b'), a
+//!     GET a rate limit refuses: the 429 with its headers),
 //! (c) a new connection per request (`Connection: close`),
 //! (d) static GET over keep-alive connections that sit idle between requests
 //!     for longer than the server's hot-read window (browser-like think time),
@@ -60,6 +63,8 @@ const PROXIED: &[u8] = b"GET /proxied/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const STATIC: &[u8] = b"GET /static HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const P2C: &[u8] = b"GET /p2c/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const HASHED: &[u8] = b"GET /hashed/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
+const LIMITED: &[u8] = b"GET /limited/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
+const REFUSED: &[u8] = b"GET /refused HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const STATIC_CLOSE: &[u8] =
     b"GET /static HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
 
@@ -195,7 +200,9 @@ struct Scenarios {
     proxied_browser: Measured,
     proxied_p2c: Measured,
     proxied_hashed: Measured,
+    proxied_limited: Measured,
     static_keep_alive: Measured,
+    refused: Measured,
     new_connection: Measured,
     idle_keep_alive: Measured,
 }
@@ -246,7 +253,15 @@ fn measure(driver: &str) -> Scenarios {
     );
     let proxied_p2c = keep_alive(&server, P2C, b"origin\n", &format!("{active}-p2c"));
     let proxied_hashed = keep_alive(&server, HASHED, b"origin\n", &format!("{active}-hashed"));
+    let proxied_limited = keep_alive(&server, LIMITED, b"origin\n", &format!("{active}-limited"));
     let static_keep_alive = keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"));
+    let refused = keep_alive_status(
+        &server,
+        REFUSED,
+        429,
+        b"429 Too Many Requests\n",
+        &format!("{active}-refused"),
+    );
     let new_connection = connection_per_request(&server, &format!("{active}-connection"));
     let idle_keep_alive = idle_keep_alive(&server, &format!("{active}-idle"));
 
@@ -256,7 +271,9 @@ fn measure(driver: &str) -> Scenarios {
         proxied_browser,
         proxied_p2c,
         proxied_hashed,
+        proxied_limited,
         static_keep_alive,
+        refused,
         new_connection,
         idle_keep_alive,
     };
@@ -268,7 +285,10 @@ fn measure(driver: &str) -> Scenarios {
         .report(active, "(a'') proxied keep-alive, p2c");
     s.proxied_hashed
         .report(active, "(a'') proxied keep-alive, consistent_hash");
+    s.proxied_limited
+        .report(active, "(a''') proxied keep-alive, two rate limits");
     s.static_keep_alive.report(active, "(b) static keep-alive");
+    s.refused.report(active, "(b') rate-limited 429 keep-alive");
     s.new_connection
         .report(active, "(c) new connection per request");
     s.idle_keep_alive
@@ -328,6 +348,26 @@ name = "hashed"
 path_prefix = "/hashed/"
 proxy = "hashed"
 
+[[route]]
+name = "limited"
+path_prefix = "/limited/"
+proxy = "origin"
+[[route.rate_limit]]
+rate = "1000000/s"
+[[route.rate_limit]]
+key = "header:x-user"
+rate = "1000000/s"
+sharing = "split"
+
+[[route]]
+name = "refused"
+path_prefix = "/refused"
+respond = {{ status = 200, body = "never\n" }}
+[[route.rate_limit]]
+key = "route"
+rate = "1/h"
+burst = 1
+
 [[upstream]]
 name = "origin"
 servers = ["{origin}"]
@@ -350,23 +390,37 @@ servers = ["{origin}", "{second}"]
 
 /// Warm-up, then `N` measured requests, rotating over `CLIENTS` connections.
 fn keep_alive(server: &Server, request: &[u8], body: &[u8], name: &str) -> Measured {
+    keep_alive_status(server, request, 200, body, name)
+}
+
+/// As [`keep_alive`], expecting `status` (the first request of a warm-up
+/// may differ: a rate limit's burst).
+fn keep_alive_status(
+    server: &Server,
+    request: &[u8],
+    status: u16,
+    body: &[u8],
+    name: &str,
+) -> Measured {
     let addr = server.listener_addr("public").unwrap();
     let mut clients: Vec<Client> = (0..CLIENTS)
         .map(|_| Client::connect(addr).unwrap())
         .collect();
-    let mut send = |i: usize| {
+    let mut send = |i: usize, check: bool| {
         let c = &mut clients[i % CLIENTS];
         let r = c.request(request).unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, body);
+        if check {
+            assert_eq!(r.status, status);
+            assert_eq!(r.body, body);
+        }
     };
     for i in 0..WARMUP {
-        send(i);
+        send(i, i > 0);
     }
     let p0 = parked(server);
     let window = Window::start(name);
     for i in 0..N {
-        send(i);
+        send(i, true);
     }
     let counts = window.finish();
     Measured {
@@ -469,6 +523,7 @@ fn proxied_keep_alive_request_allocates_nothing() {
         assert_hot_path_allocates_nothing(s.driver, "browser", s.proxied_browser);
         assert_hot_path_allocates_nothing(s.driver, "p2c", s.proxied_p2c);
         assert_hot_path_allocates_nothing(s.driver, "consistent_hash", s.proxied_hashed);
+        assert_hot_path_allocates_nothing(s.driver, "rate limits", s.proxied_limited);
     }
 }
 
@@ -476,6 +531,7 @@ fn proxied_keep_alive_request_allocates_nothing() {
 fn static_keep_alive_request_allocates_nothing() {
     for s in results() {
         assert_hot_path_allocates_nothing(s.driver, "static", s.static_keep_alive);
+        assert_hot_path_allocates_nothing(s.driver, "rate-limited 429", s.refused);
     }
 }
 

@@ -124,7 +124,10 @@ burst = 5
     assert_eq!(r.status, 503, "alice's own limit");
     assert_eq!(r.body_str(), "client over quota\n");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((55..=60).contains(&retry), "1/min: the next token in a minute: {retry}");
+    assert!(
+        (55..=60).contains(&retry),
+        "1/min: the next token in a minute: {retry}"
+    );
     assert_eq!(
         r.header("ratelimit"),
         Some(format!("\"{route}-0\";r=0;t={retry}").as_str())

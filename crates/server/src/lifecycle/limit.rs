@@ -4,25 +4,19 @@
 //! "rate_limited"}` and the access log shows `rate_limited`) and becomes a
 //! [`Decision::Limited`] the front end answers with the 429.
 //!
-//! No clock read (the request's start time is the check's `now`), no
-//! allocation: a hash of the key and one CAS per rule.
+//! One clock read per request on a limited route (none on other routes; the
+//! request's start time will not do: on a kept-alive connection it can lie
+//! long before the head arrived, and shards sharing a bucket must agree on
+//! the time), no allocation: a hash of the key and one CAS per rule.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shardgate_config::RateLimitKey;
 use shardgate_proxy::{key_hash, key_hash_ip, Error, ErrorKind, Shed, Verdict};
 
+use super::route::Refusal;
 use super::{Decision, RequestCtx, RequestView};
 use crate::ctx::ShardSnap;
-
-/// Which rule refused a request, and when it would admit one again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refusal {
-    /// Index of the rule in the route's `rate_limits`.
-    pub rule: usize,
-    /// Whole seconds (rounded up, at least 1): `Retry-After`.
-    pub retry_after: u64,
-}
 
 /// Passes `decision` through when every rule admits the request.
 pub fn check<'s>(
@@ -40,6 +34,7 @@ pub fn check<'s>(
         return decision;
     }
     let route = decision.route();
+    let now = Instant::now();
     for (i, (cfg, rule)) in route.rate_limits.iter().zip(rules).enumerate() {
         let key = match &cfg.key {
             RateLimitKey::ClientIp => key_hash_ip(rq.client.ip()),
@@ -55,7 +50,7 @@ pub fn check<'s>(
         let Some(table) = rule.table(shard) else {
             continue;
         };
-        if let Verdict::Limited { retry_after } = table.check(key, rq.started) {
+        if let Verdict::Limited { retry_after } = table.check(key, now) {
             rq.fail(Error::new(ErrorKind::Shed {
                 reason: Shed::RateLimit,
                 status: cfg.status,

@@ -3,9 +3,17 @@
 use shardgate_config::{RouteAction, RouteConfig, StaticResponse};
 use shardgate_proxy::{Error, ErrorKind};
 
-use super::limit::Refusal;
 use super::{RequestCtx, RequestView};
 use crate::snapshot::Snapshot;
+
+/// Which rule refused a request, and when it would admit one again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Index of the rule in the route's `rate_limits`.
+    pub rule: usize,
+    /// Whole seconds (rounded up, at least 1): `Retry-After`.
+    pub retry_after: u64,
+}
 
 pub enum Decision<'s> {
     /// Answer from the gateway.

@@ -99,7 +99,8 @@ pub fn wrk_with_timeout(
     parse_wrk(&text)
 }
 
-fn parse_wrk(text: &str) -> Result<WrkReport> {
+/// The summary of `wrk`'s output (for runs with a script, started by the caller).
+pub fn parse_wrk(text: &str) -> Result<WrkReport> {
     let mut r = WrkReport {
         output: text.to_string(),
         ..WrkReport::default()

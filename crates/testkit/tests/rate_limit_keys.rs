@@ -1,6 +1,7 @@
-//! A flood of distinct keys against a rate limit: the real binary's memory
-//! stays flat (the table is fixed-size) and the evictions show in /metrics.
-//! Its own process, so VmRSS is the gateway's alone.
+//! Rate limits in the real binary: a flood of distinct keys leaves its
+//! memory flat (the table is fixed-size) with the evictions in /metrics, and
+//! a client over its limit stays limited across SIGHUP reloads. Each test
+//! runs its own process, so VmRSS and every count are its alone.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,9 +9,12 @@ use std::process::Command;
 use shardgate_testkit::binary::Running;
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::tools::TempDir;
-use shardgate_testkit::{each_driver, free_port, Driver};
+use shardgate_testkit::{each_driver, free_port, wait_until, Client, Driver};
 
-each_driver!(a_million_distinct_keys_keep_memory_flat,);
+each_driver!(
+    a_million_distinct_keys_keep_memory_flat,
+    a_limited_client_stays_limited_across_sighup,
+);
 
 /// Each wrk thread pipelines 50 requests per write, each with a new
 /// `X-Key` (run, thread id and counter: never seen before).
@@ -139,4 +143,84 @@ table_size = 65536
         evicted <= total - 65_536.0 && evicted > total - 65_536.0 - 1_000.0,
         "{evicted} evictions for {total} keys"
     );
+}
+
+fn binary_config(driver: Driver, admin: u16, port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+shards = 2
+driver = "{driver}"
+
+[admin]
+address = "127.0.0.1:{admin}"
+
+[[listener]]
+name = "public"
+address = "127.0.0.1:{port}"
+
+[[route]]
+name = "hup"
+respond = {{ status = 200, body = "ok\n" }}
+{extra}
+"#
+    )
+}
+
+/// Writes `text`, sends SIGHUP and waits for config generation `generation`.
+fn hup(gw: &Running, path: &Path, text: &str, admin: u16, generation: f64) {
+    std::fs::write(path, text).unwrap();
+    gw.signal("HUP").unwrap();
+    let addr = format!("127.0.0.1:{admin}").parse().unwrap();
+    assert!(
+        wait_until(std::time::Duration::from_secs(5), || scrape_sum(
+            addr,
+            "shardgate_config_generation",
+            &[]
+        ) == generation),
+        "generation {generation} never published"
+    );
+}
+
+fn a_limited_client_stays_limited_across_sighup(driver: Driver) {
+    let dir = TempDir::new("rl-hup").unwrap();
+    let (port, admin) = (free_port().unwrap(), free_port().unwrap());
+    let rule = "[[route.rate_limit]]\nrate = \"1/min\"\nburst = 2\n";
+    let path = dir
+        .write("gw.toml", binary_config(driver, admin, port, rule))
+        .unwrap();
+    let gw = Running::start(&path, admin, &[], None).unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let status = || Client::connect(addr).unwrap().get("x", "/").unwrap().status;
+    assert_eq!([status(), status(), status()], [200, 200, 429]);
+    // Reloads that leave the rule alone: still limited, no fresh burst.
+    let other = format!(
+        "{rule}[[route]]\nname = \"other\"\npath_prefix = \"/other\"\nrespond = {{ status = 204 }}\n"
+    );
+    hup(
+        &gw,
+        &path,
+        &binary_config(driver, admin, port, &other),
+        admin,
+        2.0,
+    );
+    assert_eq!(status(), 429, "no fresh burst after SIGHUP");
+    hup(
+        &gw,
+        &path,
+        &binary_config(driver, admin, port, rule),
+        admin,
+        3.0,
+    );
+    assert_eq!(status(), 429);
+    // A changed rule starts with full buckets.
+    let changed = "[[route.rate_limit]]\nrate = \"2/min\"\nburst = 2\n";
+    hup(
+        &gw,
+        &path,
+        &binary_config(driver, admin, port, changed),
+        admin,
+        4.0,
+    );
+    assert_eq!([status(), status(), status()], [200, 200, 429]);
 }

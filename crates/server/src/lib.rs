@@ -22,6 +22,7 @@ mod metrics;
 mod publish;
 mod quic;
 mod ratelimit;
+mod redis_sync;
 mod shard;
 mod snapshot;
 mod stats;

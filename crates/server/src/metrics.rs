@@ -12,6 +12,7 @@ pub mod pool;
 pub mod quic;
 pub mod ratelimit;
 pub mod recorder;
+pub mod redis_sync;
 pub mod route;
 pub mod upstream;
 

@@ -58,6 +58,26 @@ pub fn describe_all() {
         Unit::Count,
         "Rate-limit buckets evicted because a rule's table was full (more active keys than table_size), by route; an evicted key starts again with a full bucket"
     );
+    describe_counter!(
+        super::redis_sync::ERRORS,
+        Unit::Count,
+        "Syncs of a redis-backed rate limit with Redis that failed (connect, timeout, error reply), by route; the local limit kept applying"
+    );
+    describe_gauge!(
+        super::redis_sync::FALLBACK,
+        Unit::Count,
+        "1 while a redis-backed rate limit runs on its local limit alone because Redis is unreachable, by route"
+    );
+    describe_counter!(
+        super::redis_sync::SYNCS,
+        Unit::Count,
+        "Completed syncs of a redis-backed rate limit with Redis, by route"
+    );
+    describe_counter!(
+        super::redis_sync::CHARGED,
+        Unit::Count,
+        "Requests other gateways admitted under a redis-backed rate limit, charged to this gateway's buckets, by route"
+    );
     describe_histogram!(
         "shardgate_request_duration_seconds",
         Unit::Seconds,

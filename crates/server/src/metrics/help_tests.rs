@@ -23,6 +23,7 @@ fn every_family_has_help_before_its_type() {
         let _ = super::health::PanicMetrics::new("u");
         let _ = UpstreamTlsMetrics::new(0, "u");
         let _ = DnsMetrics::new("app.test");
+        let _ = super::redis_sync::RedisSyncMetrics::new("r");
         // Histograms only show once they have a sample.
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
@@ -59,5 +60,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 57, "{text}");
+    assert_eq!(families, 61, "{text}");
 }

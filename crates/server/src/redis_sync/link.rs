@@ -1,0 +1,184 @@
+//! One Redis server as the sync thread sees it: the connection when there is
+//! one, whether it is reachable, when to try again after a failure
+//! (exponential backoff with jitter, so a fleet that lost Redis together does
+//! not reconnect in lockstep), and the log lines of its state changes (one
+//! per change, at most one per [`LOG_EVERY`], the rest counted into the next).
+
+use std::time::{Duration, Instant};
+
+use redis::RedisResult;
+use shardgate_proxy::Rng;
+
+use super::client::Client;
+use super::script::Call;
+
+/// First wait after a failure; it doubles per failure up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait: how late, at most, sync resumes after Redis is back.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// At most one state-change line per this long per server (a flapping Redis
+/// must not flood the log).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Link {
+    pub address: String,
+    pub timeout: Duration,
+    client: Option<Client>,
+    /// Set while unreachable: when to try again, and the next backoff.
+    down: Option<Down>,
+    last_log: Option<Instant>,
+    /// State changes not logged since the last line.
+    unlogged: u64,
+    rng: Rng,
+}
+
+struct Down {
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+impl Link {
+    pub fn new(address: &str, timeout: Duration, seed: u64) -> Self {
+        Link {
+            address: address.to_string(),
+            timeout,
+            client: None,
+            down: None,
+            last_log: None,
+            unlogged: 0,
+            rng: Rng::new(seed),
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Whether a round trip may be tried now (up, or its backoff is over).
+    pub fn ready(&self, now: Instant) -> bool {
+        self.down.as_ref().is_none_or(|d| now >= d.retry_at)
+    }
+
+    /// Sends `calls` in one round trip, connecting first if needed. On
+    /// failure the link is down until its backoff is over.
+    pub fn run<'a>(
+        &mut self,
+        calls: impl Iterator<Item = &'a Call>,
+        now: Instant,
+    ) -> RedisResult<Vec<Vec<i64>>> {
+        let result = self.round_trip(calls);
+        match &result {
+            Ok(_) => self.up(now),
+            Err(e) => self.failed(e, now),
+        }
+        result
+    }
+
+    fn round_trip<'a>(
+        &mut self,
+        calls: impl Iterator<Item = &'a Call>,
+    ) -> RedisResult<Vec<Vec<i64>>> {
+        let client = match &mut self.client {
+            Some(c) => c,
+            None => self
+                .client
+                .insert(Client::connect(&self.address, self.timeout)?),
+        };
+        client.run(calls)
+    }
+
+    fn up(&mut self, now: Instant) {
+        if self.down.take().is_some() {
+            if let Some(unlogged) = self.log_now(now) {
+                tracing::info!(
+                    address = %self.address,
+                    unlogged,
+                    "redis rate-limit sync resumed: cluster-wide limits apply again"
+                );
+            }
+        }
+    }
+
+    fn failed(&mut self, e: &redis::RedisError, now: Instant) {
+        self.client = None;
+        let backoff = match &self.down {
+            Some(d) => d.backoff.saturating_mul(2).min(MAX_BACKOFF),
+            None => {
+                if let Some(unlogged) = self.log_now(now) {
+                    tracing::warn!(
+                        address = %self.address,
+                        error = %e,
+                        unlogged,
+                        "redis rate-limit sync failed: local limits only until it is back"
+                    );
+                }
+                MIN_BACKOFF
+            }
+        };
+        // Half fixed, half random: never sooner than backoff / 2.
+        let wait = backoff.mul_f64(0.5 + 0.5 * self.rng.next_f64());
+        self.down = Some(Down {
+            retry_at: now + wait,
+            backoff,
+        });
+    }
+
+    /// Whether a state change is logged now: not when a line was written
+    /// less than [`LOG_EVERY`] ago (it is counted instead). Some: the count
+    /// of changes left unlogged since the last line, for this one.
+    fn log_now(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last_log
+            .is_some_and(|t| now.duration_since(t) < LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_log = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_exponentially_with_jitter_up_to_the_cap() {
+        // Nothing listens on a closed port: every connect fails at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let mut link = Link::new(&address, Duration::from_millis(100), 1);
+        let t0 = Instant::now();
+        assert!(link.ready(t0) && !link.is_down());
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            assert!(link.run([].iter(), now).is_err());
+            let retry_at = link.down.as_ref().unwrap().retry_at;
+            assert!(!link.ready(now) && link.ready(retry_at));
+            waits.push(retry_at - now);
+            now = retry_at;
+        }
+        let mut backoff = MIN_BACKOFF;
+        for w in &waits {
+            assert!(*w >= backoff / 2 && *w <= backoff, "{waits:?}");
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        assert!(waits[9] >= MAX_BACKOFF / 2, "capped, not reset: {waits:?}");
+        // One line for the first failure; the rest were not state changes.
+        assert_eq!(link.unlogged, 0);
+    }
+
+    #[test]
+    fn state_changes_log_at_most_once_per_interval() {
+        let mut link = Link::new("127.0.0.1:1", Duration::from_millis(100), 1);
+        let t0 = Instant::now();
+        let mut lines: Vec<Option<u64>> = (0..5)
+            .map(|i| link.log_now(t0 + Duration::from_secs(i)))
+            .collect();
+        lines.push(link.log_now(t0 + LOG_EVERY));
+        assert_eq!(lines, [Some(0), None, None, None, None, Some(4)]);
+    }
+}

@@ -171,6 +171,7 @@ impl Server {
             }
         }
         server.threads.push(health::spawn(shared.clone())?);
+        server.threads.push(redis_sync::spawn(shared.clone())?);
         if let Some(sock) = admin_sock {
             let shared = shared.clone();
             let t = std::thread::Builder::new()

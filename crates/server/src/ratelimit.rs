@@ -96,6 +96,15 @@ impl RateLimits {
 }
 
 impl Rule {
+    /// Every table of the rule: the one, or one per shard. The Redis sync
+    /// drains and charges them all.
+    pub fn tables(&self) -> Vec<Arc<Table>> {
+        match &self.tables {
+            Tables::Atomic(t) => vec![t.clone()],
+            Tables::Split(by_shard) => by_shard.clone(),
+        }
+    }
+
     /// The table shard `shard` checks.
     pub fn table(&self, shard: usize) -> Option<&Table> {
         match &self.tables {

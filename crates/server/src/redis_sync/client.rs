@@ -7,9 +7,10 @@
 //! `timeout`; after any error the connection is dropped (a reply cut off by
 //! a timeout leaves the stream mid-reply) and the caller reconnects later.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, RedisError, RedisResult};
+use redis::{ConnectionAddr, ConnectionInfo, RedisResult};
 
 use super::script::{Call, SOURCE};
 
@@ -20,13 +21,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `address` (`host:port`, `[v6]:port`) and loads the
-    /// script. A Redis that restarted has forgotten the script: its
-    /// `NOSCRIPT` error drops the connection, and the next one loads it again.
-    pub fn connect(address: &str, timeout: Duration) -> RedisResult<Self> {
-        let (host, port) = split_address(address)?;
+    /// Connects to `address` and loads the script. A Redis that restarted
+    /// has forgotten the script: its `NOSCRIPT` error drops the connection,
+    /// and the next one loads it again.
+    pub fn connect(address: SocketAddr, timeout: Duration) -> RedisResult<Self> {
         let info = ConnectionInfo {
-            addr: ConnectionAddr::Tcp(host.to_string(), port),
+            addr: ConnectionAddr::Tcp(address.ip().to_string(), address.port()),
             redis: Default::default(),
         };
         let mut con = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
@@ -51,38 +51,5 @@ impl Client {
                 .arg(&call.args);
         }
         pipe.query(&mut self.con)
-    }
-}
-
-/// `host:port` or `[v6]:port`. The config validates the form; this only
-/// refuses what it cannot split.
-fn split_address(address: &str) -> RedisResult<(&str, u16)> {
-    let bad = || RedisError::from((ErrorKind::InvalidClientConfig, "address is not host:port"));
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let port = port.parse().map_err(|_| bad())?;
-    Ok((host, port))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_split_into_host_and_port() {
-        assert_eq!(
-            split_address("127.0.0.1:6379").ok(),
-            Some(("127.0.0.1", 6379))
-        );
-        assert_eq!(split_address("[::1]:7000").ok(), Some(("::1", 7000)));
-        assert_eq!(
-            split_address("redis.internal:1").ok(),
-            Some(("redis.internal", 1))
-        );
-        assert!(split_address("127.0.0.1").is_err());
-        assert!(split_address("h:port").is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! not reconnect in lockstep), and the log lines of its state changes (one
 //! per change, at most one per [`LOG_EVERY`], the rest counted into the next).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use redis::RedisResult;
@@ -21,7 +22,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Link {
-    pub address: String,
+    pub address: SocketAddr,
     pub timeout: Duration,
     client: Option<Client>,
     /// Set while unreachable: when to try again, and the next backoff.
@@ -38,9 +39,9 @@ struct Down {
 }
 
 impl Link {
-    pub fn new(address: &str, timeout: Duration, seed: u64) -> Self {
+    pub fn new(address: SocketAddr, timeout: Duration, seed: u64) -> Self {
         Link {
-            address: address.to_string(),
+            address,
             timeout,
             client: None,
             down: None,
@@ -82,7 +83,7 @@ impl Link {
             Some(c) => c,
             None => self
                 .client
-                .insert(Client::connect(&self.address, self.timeout)?),
+                .insert(Client::connect(self.address, self.timeout)?),
         };
         client.run(calls)
     }
@@ -147,9 +148,9 @@ mod tests {
     fn failures_back_off_exponentially_with_jitter_up_to_the_cap() {
         // Nothing listens on a closed port: every connect fails at once.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = closed.local_addr().unwrap().to_string();
+        let address = closed.local_addr().unwrap();
         drop(closed);
-        let mut link = Link::new(&address, Duration::from_millis(100), 1);
+        let mut link = Link::new(address, Duration::from_millis(100), 1);
         let t0 = Instant::now();
         assert!(link.ready(t0) && !link.is_down());
         let mut now = t0;
@@ -173,7 +174,7 @@ mod tests {
 
     #[test]
     fn state_changes_log_at_most_once_per_interval() {
-        let mut link = Link::new("127.0.0.1:1", Duration::from_millis(100), 1);
+        let mut link = Link::new(([127, 0, 0, 1], 1).into(), Duration::from_millis(100), 1);
         let t0 = Instant::now();
         let mut lines: Vec<Option<u64>> = (0..5)
             .map(|i| link.log_now(t0 + Duration::from_secs(i)))

@@ -23,7 +23,7 @@ struct Gw {
 impl Gw {
     fn new(redis: &RedisServer, id: u64) -> Self {
         Gw {
-            client: Client::connect(&redis.address, TIMEOUT).unwrap(),
+            client: Client::connect(redis.address, TIMEOUT).unwrap(),
             names: KeyNames::new("t:", "route", 0, id),
         }
     }
@@ -130,7 +130,7 @@ fn a_flushed_script_fails_the_batch_and_a_new_connection_loads_it_again() {
     let calls = calls(&a.names, gcra(), &[(1, 1)]);
     let err = a.client.run(calls.iter()).unwrap_err();
     assert_eq!(err.code(), Some("NOSCRIPT"), "{err}");
-    a.client = Client::connect(&redis.address, TIMEOUT).unwrap();
+    a.client = Client::connect(redis.address, TIMEOUT).unwrap();
     assert_eq!(a.sync(&[(1, 1)]), [0]);
 }
 
@@ -138,9 +138,9 @@ fn a_flushed_script_fails_the_batch_and_a_new_connection_loads_it_again() {
 fn a_server_that_never_answers_fails_within_the_timeout() {
     // Accepts (the backlog does) but never reads or writes.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = silent.local_addr().unwrap().to_string();
+    let address = silent.local_addr().unwrap();
     let started = Instant::now();
-    let err = Client::connect(&address, Duration::from_millis(100))
+    let err = Client::connect(address, Duration::from_millis(100))
         .err()
         .expect("no reply to SCRIPT LOAD");
     assert!(err.is_timeout(), "{err}");
@@ -151,5 +151,5 @@ fn a_server_that_never_answers_fails_within_the_timeout() {
     );
     // Nothing listening: refused at once.
     drop(silent);
-    assert!(Client::connect(&address, Duration::from_millis(100)).is_err());
+    assert!(Client::connect(address, Duration::from_millis(100)).is_err());
 }

@@ -9,7 +9,7 @@
 //! one step to the next (counts drained while Redis is unreachable are
 //! dropped: the local limit has already applied to them).
 
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use shardgate_proxy::Rng;
@@ -18,31 +18,33 @@ use super::link::Link;
 use super::script::{calls, charges, Call, Gcra, KeyNames};
 use crate::metrics::redis_sync::RedisSyncMetrics;
 
-/// What the sync needs of a local table (one built with sync on).
-pub trait Pending: Send + Sync {
+/// What the sync needs of a rule's local tables (built with sync on).
+pub trait Pending {
     /// Every key hash admitted locally since the last call, with its count.
     fn drain_pending(&self, f: &mut dyn FnMut(u64, u32));
     /// `n` requests admitted elsewhere for `key`.
     fn charge(&self, key: u64, n: u32, now: Instant);
+    /// The same tables (a reload kept them).
+    fn same(&self, other: &Self) -> bool;
 }
 
 /// A redis-backed rule of the config in force.
 pub struct RuleSpec<T> {
-    pub table: Arc<T>,
+    pub table: T,
     pub route: String,
     /// The rule's index in its route.
     pub rule: usize,
     pub gcra: Gcra,
-    pub address: String,
+    pub address: SocketAddr,
     pub key_prefix: String,
     pub timeout: Duration,
     pub interval: Duration,
 }
 
-impl<T> RuleSpec<T> {
+impl<T: Pending> RuleSpec<T> {
     /// The same rule with the same settings (a reload that kept it).
     fn same(&self, o: &RuleSpec<T>) -> bool {
-        Arc::ptr_eq(&self.table, &o.table)
+        self.table.same(&o.table)
             && (&self.route, self.rule, &self.address, &self.key_prefix)
                 == (&o.route, o.rule, &o.address, &o.key_prefix)
             && (self.gcra, self.timeout, self.interval) == (o.gcra, o.timeout, o.interval)
@@ -97,7 +99,7 @@ impl<T: Pending> Syncer<T> {
                         .position(|l| l.address == spec.address && l.timeout == spec.timeout)
                     {
                         Some(i) => links.swap_remove(i),
-                        None => Link::new(&spec.address, spec.timeout, self.rng.next_u64()),
+                        None => Link::new(spec.address, spec.timeout, self.rng.next_u64()),
                     };
                     kept_links.push(l);
                     kept_links.len() - 1

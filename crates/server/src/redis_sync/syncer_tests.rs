@@ -1,6 +1,7 @@
 //! The sync loop's logic on stand-in tables, against a real `redis-server`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ impl FakeTable {
     }
 }
 
-impl Pending for FakeTable {
+impl Pending for Arc<FakeTable> {
     fn drain_pending(&self, f: &mut dyn FnMut(u64, u32)) {
         for (k, n) in self.pending.lock().unwrap().drain(..) {
             f(k, n);
@@ -36,18 +37,22 @@ impl Pending for FakeTable {
     fn charge(&self, key: u64, n: u32, _now: Instant) {
         *self.charged.lock().unwrap().entry(key).or_default() += n;
     }
+
+    fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self, other)
+    }
 }
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
-fn spec(table: &Arc<FakeTable>, address: &str, rule: usize) -> RuleSpec<FakeTable> {
+fn spec(table: &Arc<FakeTable>, address: SocketAddr, rule: usize) -> RuleSpec<Arc<FakeTable>> {
     RuleSpec {
         table: table.clone(),
         route: "api".into(),
         rule,
         // 4/s, burst 20: T = 250 ms, far longer than a test's stalls.
         gcra: Gcra::new(Duration::from_millis(250), 20),
-        address: address.into(),
+        address,
         key_prefix: "sg:".into(),
         timeout: Duration::from_millis(500),
         interval: INTERVAL,
@@ -55,10 +60,10 @@ fn spec(table: &Arc<FakeTable>, address: &str, rule: usize) -> RuleSpec<FakeTabl
 }
 
 /// A gateway: its syncer and its table for rule 0 of route `api`.
-fn gateway(id: u64, redis: &RedisServer) -> (Syncer<FakeTable>, Arc<FakeTable>) {
+fn gateway(id: u64, redis: &RedisServer) -> (Syncer<Arc<FakeTable>>, Arc<FakeTable>) {
     let table = Arc::new(FakeTable::default());
     let mut s = Syncer::new(id, id);
-    s.follow(vec![spec(&table, &redis.address, 0)], Instant::now());
+    s.follow(vec![spec(&table, redis.address, 0)], Instant::now());
     (s, table)
 }
 
@@ -132,22 +137,22 @@ fn a_reload_keeps_unchanged_rules_and_drops_servers_no_rule_names() {
     let other = Arc::new(FakeTable::default());
     let mut s = Syncer::new(1, 1);
     let t0 = Instant::now();
-    s.follow(vec![spec(&table, &one.address, 0)], t0);
+    s.follow(vec![spec(&table, one.address, 0)], t0);
     assert_eq!(s.step(t0), Some(t0 + INTERVAL));
     // Kept (same table, same settings): still due at t0 + INTERVAL. The new
     // rule on the second server is due at once.
     let t1 = t0 + INTERVAL / 2;
     s.follow(
-        vec![spec(&table, &one.address, 0), spec(&other, &two.address, 1)],
+        vec![spec(&table, one.address, 0), spec(&other, two.address, 1)],
         t1,
     );
     assert_eq!(s.links(), 2);
     assert_eq!(s.step(t1), Some(t0 + INTERVAL));
-    s.follow(vec![spec(&other, &two.address, 1)], t1);
+    s.follow(vec![spec(&other, two.address, 1)], t1);
     assert_eq!(s.links(), 1);
     // Same settings, another table (the rule changed): a new rule, due now.
     let replaced = Arc::new(FakeTable::default());
-    s.follow(vec![spec(&replaced, &two.address, 1)], t1);
+    s.follow(vec![spec(&replaced, two.address, 1)], t1);
     replaced.admit(5, 1);
     s.step(t1);
     assert!(replaced.pending.lock().unwrap().is_empty());

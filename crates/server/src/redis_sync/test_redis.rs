@@ -1,13 +1,13 @@
 //! A throwaway `redis-server` for the unit tests (testkit's `RedisServer`
 //! serves the end-to-end tests; this crate cannot depend on testkit).
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Child,
-    pub address: String,
+    pub address: SocketAddr,
 }
 
 impl RedisServer {
@@ -19,7 +19,7 @@ impl RedisServer {
             .port();
         let server = RedisServer {
             child: spawn(port),
-            address: format!("127.0.0.1:{port}"),
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         server.wait_up();
         server
@@ -34,11 +34,7 @@ impl RedisServer {
     /// A new, empty one on the same port.
     pub fn restart(&mut self) {
         self.kill();
-        let port = self
-            .address
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok());
-        self.child = spawn(port.expect("our own address"));
+        self.child = spawn(self.address.port());
         self.wait_up();
     }
 

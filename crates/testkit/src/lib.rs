@@ -13,6 +13,7 @@
 //! - [`tls`]: certificates made per test and a TLS client; [`TlsOrigin`]: an
 //!   origin behind rustls that records each handshake.
 //! - [`DnsServer`]: a DNS server whose answers the test sets.
+//! - [`RedisServer`]: a real `redis-server` the test can kill and restart.
 //! - [`tools`] and [`binary`]: curl, wrk and the `shardgate` executable.
 //! - [`h3client`]: HTTP/3 plans run by `tools/h3client.py` (aioquic).
 
@@ -26,6 +27,7 @@ pub mod h3client;
 pub mod metrics;
 pub mod net;
 pub mod origin;
+pub mod redis;
 pub mod tls;
 pub mod tools;
 pub mod wire;
@@ -40,6 +42,7 @@ pub use net::{closed_addr, free_port, refuses, wait_until};
 pub use origin::handlers::{self, Gate};
 pub use origin::tls::{Handshake, TlsOrigin};
 pub use origin::{handler, After, Handler, Origin, OriginOptions, Reply, Request};
+pub use redis::RedisServer;
 pub use shardgate_server::ShardStats;
 pub use tls::{TestCert, TlsClient};
 pub use wire::{Framing, Headers};

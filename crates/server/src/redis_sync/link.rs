@@ -1,8 +1,10 @@
 //! One Redis server as the sync thread sees it: the connection when there is
 //! one, whether it is reachable, when to try again after a failure
 //! (exponential backoff with jitter, so a fleet that lost Redis together does
-//! not reconnect in lockstep), and the log lines of its state changes (one
-//! per change, at most one per [`LOG_EVERY`], the rest counted into the next).
+//! not reconnect in lockstep), and the log lines of its state changes: one
+//! per change, [`LOG_BURST`] at once and then one per [`LOG_REFILL`] (an
+//! outage and its end are two lines; a flapping Redis does not flood the
+//! log: the changes left out are counted into the next line).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,9 +19,10 @@ use super::script::Call;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait: how late, at most, sync resumes after Redis is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// At most one state-change line per this long per server (a flapping Redis
-/// must not flood the log).
-const LOG_EVERY: Duration = Duration::from_secs(10);
+/// State-change lines a server may log at once...
+const LOG_BURST: f64 = 4.0;
+/// ...and how often after that.
+const LOG_REFILL: Duration = Duration::from_secs(15);
 
 pub struct Link {
     pub address: SocketAddr,
@@ -27,7 +30,9 @@ pub struct Link {
     client: Option<Client>,
     /// Set while unreachable: when to try again, and the next backoff.
     down: Option<Down>,
-    last_log: Option<Instant>,
+    /// Lines that may be logged now (a token bucket), as of `log_at`.
+    log_tokens: f64,
+    log_at: Option<Instant>,
     /// State changes not logged since the last line.
     unlogged: u64,
     rng: Rng,
@@ -45,7 +50,8 @@ impl Link {
             timeout,
             client: None,
             down: None,
-            last_log: None,
+            log_tokens: LOG_BURST,
+            log_at: None,
             unlogged: 0,
             rng: Rng::new(seed),
         }
@@ -124,18 +130,20 @@ impl Link {
         });
     }
 
-    /// Whether a state change is logged now: not when a line was written
-    /// less than [`LOG_EVERY`] ago (it is counted instead). Some: the count
-    /// of changes left unlogged since the last line, for this one.
+    /// Whether a state change is logged now (else it is counted). Some: the
+    /// count of changes left unlogged since the last line, for this one.
     fn log_now(&mut self, now: Instant) -> Option<u64> {
-        if self
-            .last_log
-            .is_some_and(|t| now.duration_since(t) < LOG_EVERY)
-        {
+        if let Some(at) = self.log_at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            let refill = elapsed / LOG_REFILL.as_secs_f64();
+            self.log_tokens = (self.log_tokens + refill).min(LOG_BURST);
+        }
+        self.log_at = Some(now);
+        if self.log_tokens < 1.0 {
             self.unlogged += 1;
             return None;
         }
-        self.last_log = Some(now);
+        self.log_tokens -= 1.0;
         Some(std::mem::take(&mut self.unlogged))
     }
 }
@@ -173,13 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn state_changes_log_at_most_once_per_interval() {
+    fn state_changes_log_a_burst_then_one_per_refill() {
         let mut link = Link::new(([127, 0, 0, 1], 1).into(), Duration::from_millis(100), 1);
         let t0 = Instant::now();
-        let mut lines: Vec<Option<u64>> = (0..5)
-            .map(|i| link.log_now(t0 + Duration::from_secs(i)))
+        // A flapping server: a change every 100 ms.
+        let mut lines: Vec<Option<u64>> = (0..8)
+            .map(|i| link.log_now(t0 + Duration::from_millis(100 * i)))
             .collect();
-        lines.push(link.log_now(t0 + LOG_EVERY));
-        assert_eq!(lines, [Some(0), None, None, None, None, Some(4)]);
+        lines.push(link.log_now(t0 + LOG_REFILL));
+        let mut want = vec![Some(0); 4];
+        want.extend([None; 4]);
+        want.push(Some(4));
+        assert_eq!(lines, want);
     }
 }

@@ -1,0 +1,279 @@
+//! Cluster-wide rate limits (`backend = "redis"`) as a fleet runs them: real
+//! `shardgate` processes, a real `redis-server` started (and killed) by the
+//! test, clients hammering every gateway at once. The error bound asserted
+//! is ADR 0016's: over a window W, G gateways admit at most
+//! rate x W + G x burst + (G - 1) x rate x sync_interval.
+
+use std::net::SocketAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use shardgate_testkit::binary::Running;
+use shardgate_testkit::metrics::scrape_sum;
+use shardgate_testkit::tools::TempDir;
+use shardgate_testkit::{each_driver, free_port, wait_until, Client, Driver, RedisServer};
+
+/// The limit: 50/s, burst 10, synced every 100 ms.
+const RATE: f64 = 50.0;
+const BURST: f64 = 10.0;
+const SYNC: Duration = Duration::from_millis(100);
+
+/// One gateway process and where to reach it.
+struct Gw {
+    _running: Running,
+    public: SocketAddr,
+    admin: SocketAddr,
+    dir: TempDir,
+    route: String,
+}
+
+impl Gw {
+    /// `shardgate run` with two shards on `driver` and one route whose
+    /// requests share one redis-backed bucket (`key = "route"`).
+    fn start(driver: Driver, route: &str, redis: SocketAddr) -> Gw {
+        let (port, admin_port) = (free_port().unwrap(), free_port().unwrap());
+        let cfg = format!(
+            r#"
+[admin]
+address = "127.0.0.1:{admin_port}"
+[server]
+shards = 2
+driver = "{driver}"
+[[listener]]
+name = "public"
+address = "127.0.0.1:{port}"
+[[route]]
+name = "{route}"
+respond = {{ status = 200, body = "ok\n" }}
+[[route.rate_limit]]
+key = "route"
+rate = "{RATE}/s"
+burst = {BURST}
+backend = "redis"
+[route.rate_limit.redis]
+address = "{redis}"
+key_prefix = "sg-test:"
+# Generous: a loaded CI machine must not turn into a test of the fallback.
+timeout = "500ms"
+sync_interval = "{}ms"
+"#,
+            SYNC.as_millis()
+        );
+        let dir = TempDir::new("rl-redis").unwrap();
+        let path = dir.write("gw.toml", cfg).unwrap();
+        let running = Running::start(
+            &path,
+            admin_port,
+            &["--log-format", "json", "--log", "info"],
+            Some(dir.path()),
+        )
+        .unwrap();
+        Gw {
+            _running: running,
+            public: ([127, 0, 0, 1], port).into(),
+            admin: ([127, 0, 0, 1], admin_port).into(),
+            dir,
+            route: route.to_string(),
+        }
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        scrape_sum(self.admin, name, &[("route", &self.route)])
+    }
+
+    /// Lines of its log that contain `message`.
+    fn log_lines(&self, message: &str) -> usize {
+        let stderr = std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
+        stderr.lines().filter(|l| l.contains(message)).count()
+    }
+}
+
+/// What clients saw.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    ok: u64,
+    limited: u64,
+    /// Anything but 200 and 429, connection failures included.
+    failed: u64,
+    /// When the first request was sent and the last answer came: the
+    /// window the counts are over (a loaded machine starts client threads
+    /// late).
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Seen {
+    fn window(&self) -> Duration {
+        match (self.first, self.last) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+impl std::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ok, {} limited, {} failed in {:?}",
+            self.ok,
+            self.limited,
+            self.failed,
+            self.window()
+        )
+    }
+}
+
+impl std::ops::AddAssign for Seen {
+    fn add_assign(&mut self, o: Seen) {
+        self.ok += o.ok;
+        self.limited += o.limited;
+        self.failed += o.failed;
+        self.first = self.first.into_iter().chain(o.first).min();
+        self.last = self.last.into_iter().chain(o.last).max();
+    }
+}
+
+/// A client on one keep-alive connection sending GETs (about one a
+/// millisecond: far over the limit, without starving the gateways of CPU)
+/// until `until`.
+fn hammer(addr: SocketAddr, until: Instant) -> thread::JoinHandle<Seen> {
+    thread::spawn(move || {
+        let mut seen = Seen::default();
+        let mut client = None;
+        while Instant::now() < until {
+            let c = match &mut client {
+                Some(c) => c,
+                None => match Client::connect(addr) {
+                    Ok(c) => client.insert(c),
+                    Err(_) => {
+                        seen.failed += 1;
+                        thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                },
+            };
+            seen.first.get_or_insert_with(Instant::now);
+            match c.get("x", "/").map(|r| r.status) {
+                Ok(200) => seen.ok += 1,
+                Ok(429) => seen.limited += 1,
+                _ => {
+                    seen.failed += 1;
+                    client = None;
+                }
+            }
+            seen.last = Some(Instant::now());
+            thread::sleep(Duration::from_millis(1));
+        }
+        seen
+    })
+}
+
+/// Runs two clients per gateway for `run`; what they saw, per gateway.
+fn run(gws: &[&Gw], run: Duration) -> Vec<Seen> {
+    let until = Instant::now() + run;
+    let clients: Vec<Vec<_>> = gws
+        .iter()
+        .map(|g| (0..2).map(|_| hammer(g.public, until)).collect())
+        .collect();
+    clients
+        .into_iter()
+        .map(|cs| {
+            let mut sum = Seen::default();
+            for c in cs {
+                sum += c.join().unwrap();
+            }
+            sum
+        })
+        .collect()
+}
+
+/// ADR 0016's bound on what `g` gateways admit in `window`.
+fn upper_bound(g: f64, window: Duration) -> f64 {
+    RATE * window.as_secs_f64() + g * BURST + (g - 1.0) * RATE * SYNC.as_secs_f64()
+}
+
+fn two_gateways_share_one_limit(driver: Driver) {
+    let redis = RedisServer::start().unwrap();
+    let route = format!("shared_{driver}");
+    let a = Gw::start(driver, &route, redis.addr());
+    let b = Gw::start(driver, &route, redis.addr());
+    let seen = run(&[&a, &b], Duration::from_secs(10));
+    let (sa, sb) = (seen[0], seen[1]);
+    let mut both = sa;
+    both += sb;
+    let window = both.window();
+    assert_eq!(sa.failed + sb.failed, 0, "{sa:?} {sb:?}");
+    let admitted = (sa.ok + sb.ok) as f64;
+    let hi = upper_bound(2.0, window);
+    // The sync undercharges or overcharges by rounding only: the fleet gets
+    // its rate (the two gateways alone would admit twice that).
+    let lo = 0.9 * RATE * window.as_secs_f64();
+    eprintln!(
+        "{driver}: {admitted} admitted in {window:?} (bound {lo:.0}..={hi:.0}); A {sa:?}, B {sb:?}"
+    );
+    assert!(admitted <= hi, "{admitted} > {hi}: A {sa:?}, B {sb:?}");
+    assert!(admitted >= lo, "{admitted} < {lo}: A {sa:?}, B {sb:?}");
+    // Both took part: each admitted some, each was charged the other's.
+    for (g, s) in [(&a, sa), (&b, sb)] {
+        assert!(s.ok > 0 && s.limited > 0, "{s:?}");
+        assert!(g.metric("shardgate_rate_limit_redis_syncs_total") > 0.0);
+        assert!(g.metric("shardgate_rate_limit_redis_charged_total") > 0.0);
+        assert_eq!(g.metric("shardgate_rate_limit_redis_errors_total"), 0.0);
+    }
+    // The fleet's state: key_prefix + route + rule + key hash (0 for
+    // `key = "route"`), and one mirror per gateway.
+    let keys = redis.keys("sg-test:*").unwrap();
+    let fleet = format!("sg-test:{route}:0:{:016x}", 0);
+    assert!(keys.contains(&fleet), "{keys:?}");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+}
+
+fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
+    let mut redis = RedisServer::start().unwrap();
+    let route = format!("fallback_{driver}");
+    let gw = Gw::start(driver, &route, redis.addr());
+    let syncs = || gw.metric("shardgate_rate_limit_redis_syncs_total");
+    let fallback = || gw.metric("shardgate_rate_limit_redis_fallback");
+
+    let before = run(&[&gw], Duration::from_secs(2))[0];
+    assert!(syncs() > 0.0 && fallback() == 0.0);
+
+    redis.kill();
+    let during = run(&[&gw], Duration::from_secs(3))[0];
+    let window = during.window();
+    // No request failed; the local limit held alone.
+    assert_eq!(during.failed, 0, "{during:?}");
+    assert!(during.limited > 0, "{during:?}");
+    assert!(
+        (during.ok as f64) <= upper_bound(1.0, window),
+        "{during:?} in {window:?}"
+    );
+    assert!(gw.metric("shardgate_rate_limit_redis_errors_total") >= 1.0);
+    assert_eq!(fallback(), 1.0);
+    let synced_before_restart = syncs();
+
+    redis.restart().unwrap();
+    let until = Instant::now() + Duration::from_secs(15);
+    let clients: Vec<_> = (0..2).map(|_| hammer(gw.public, until)).collect();
+    // Reconnected within the backoff (at most 5 s), counted.
+    let resumed = wait_until(Duration::from_secs(10), || {
+        syncs() > synced_before_restart && fallback() == 0.0
+    });
+    let keys = redis.keys("sg-test:*").unwrap();
+    let mut after = Seen::default();
+    for c in clients {
+        after += c.join().unwrap();
+    }
+    assert!(resumed, "sync did not resume");
+    assert_eq!(keys.len(), 2, "fleet and mirror written again: {keys:?}");
+    assert_eq!(before.failed + after.failed, 0, "{before:?} {after:?}");
+    // One line for the outage, one for its end.
+    assert_eq!(gw.log_lines("redis rate-limit sync failed"), 1);
+    assert_eq!(gw.log_lines("redis rate-limit sync resumed"), 1);
+}
+
+each_driver!(
+    two_gateways_share_one_limit,
+    redis_down_means_local_limits_and_sync_resumes
+);

@@ -38,9 +38,9 @@ impl Gcra {
     }
 }
 
-/// Names the Redis keys of one rule: `key_prefix` + route + `:` + rule index
-/// + `:` + the key hash in hex (the fleet's state), and the same + `:` + this
-/// gateway's id (its mirror).
+/// Names the Redis keys of one rule: `{key_prefix}{route}:{rule}:{hash}`
+/// (the key hash in hex) for the fleet's state, and that plus
+/// `:{gateway id}` for this gateway's mirror.
 pub struct KeyNames {
     base: String,
     gateway: u64,

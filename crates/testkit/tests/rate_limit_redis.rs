@@ -249,6 +249,7 @@ fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
         (during.ok as f64) <= upper_bound(1.0, window),
         "{during:?} in {window:?}"
     );
+    eprintln!("{driver}: with Redis {before:?}; without {during:?}");
     assert!(gw.metric("shardgate_rate_limit_redis_errors_total") >= 1.0);
     assert_eq!(fallback(), 1.0);
     let synced_before_restart = syncs();
@@ -265,6 +266,7 @@ fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
     for c in clients {
         after += c.join().unwrap();
     }
+    eprintln!("{driver}: after the restart {after:?}");
     assert!(resumed, "sync did not resume");
     assert_eq!(keys.len(), 2, "fleet and mirror written again: {keys:?}");
     assert_eq!(before.failed + after.failed, 0, "{before:?} {after:?}");

@@ -20,20 +20,93 @@ const SYNC: Duration = Duration::from_millis(100);
 
 /// One gateway process and where to reach it.
 struct Gw {
-    _running: Running,
+    running: Running,
+    port: u16,
     public: SocketAddr,
     admin: SocketAddr,
     dir: TempDir,
     route: String,
+    driver: Driver,
 }
 
 impl Gw {
-    /// `shardgate run` with two shards on `driver` and one route whose
-    /// requests share one redis-backed bucket (`key = "route"`).
+    /// `shardgate run` with [`config`]'s redis-backed route.
     fn start(driver: Driver, route: &str, redis: SocketAddr) -> Gw {
         let (port, admin_port) = (free_port().unwrap(), free_port().unwrap());
-        let cfg = format!(
-            r#"
+        let cfg = config(driver, route, port, admin_port, Some(redis));
+        let dir = TempDir::new("rl-redis").unwrap();
+        let path = dir.write("gw.toml", cfg).unwrap();
+        let running = Running::start(
+            &path,
+            admin_port,
+            &["--log-format", "json", "--log", "info"],
+            Some(dir.path()),
+        )
+        .unwrap();
+        Gw {
+            running,
+            port,
+            public: ([127, 0, 0, 1], port).into(),
+            admin: ([127, 0, 0, 1], admin_port).into(),
+            dir,
+            route: route.to_string(),
+            driver,
+        }
+    }
+
+    /// Rewrites its config (with the Redis backend when `redis` is Some)
+    /// and reloads it with SIGHUP; waits for the new generation.
+    fn reload(&self, redis: Option<SocketAddr>) {
+        let generation = || scrape_sum(self.admin, "shardgate_config_generation", &[]);
+        let before = generation();
+        let cfg = config(
+            self.driver,
+            &self.route,
+            self.port,
+            self.admin.port(),
+            redis,
+        );
+        self.dir.write("gw.toml", cfg).unwrap();
+        self.running.signal("HUP").unwrap();
+        assert!(wait_until(Duration::from_secs(10), || generation() > before));
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        scrape_sum(self.admin, name, &[("route", &self.route)])
+    }
+
+    /// Lines of its log that contain `message`.
+    fn log_lines(&self, message: &str) -> usize {
+        let stderr = std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
+        stderr.lines().filter(|l| l.contains(message)).count()
+    }
+}
+
+/// Two shards on `driver`, one route whose requests share one bucket
+/// (`key = "route"`), backed by Redis at `redis` or local.
+fn config(
+    driver: Driver,
+    route: &str,
+    port: u16,
+    admin_port: u16,
+    redis: Option<SocketAddr>,
+) -> String {
+    let backend = match redis {
+        None => String::new(),
+        Some(redis) => format!(
+            r#"backend = "redis"
+[route.rate_limit.redis]
+address = "{redis}"
+key_prefix = "sg-test:"
+# Generous: a loaded CI machine must not turn into a test of the fallback.
+timeout = "500ms"
+sync_interval = "{}ms"
+"#,
+            SYNC.as_millis()
+        ),
+    };
+    format!(
+        r#"
 [admin]
 address = "127.0.0.1:{admin_port}"
 [server]
@@ -49,43 +122,8 @@ respond = {{ status = 200, body = "ok\n" }}
 key = "route"
 rate = "{RATE}/s"
 burst = {BURST}
-backend = "redis"
-[route.rate_limit.redis]
-address = "{redis}"
-key_prefix = "sg-test:"
-# Generous: a loaded CI machine must not turn into a test of the fallback.
-timeout = "500ms"
-sync_interval = "{}ms"
-"#,
-            SYNC.as_millis()
-        );
-        let dir = TempDir::new("rl-redis").unwrap();
-        let path = dir.write("gw.toml", cfg).unwrap();
-        let running = Running::start(
-            &path,
-            admin_port,
-            &["--log-format", "json", "--log", "info"],
-            Some(dir.path()),
-        )
-        .unwrap();
-        Gw {
-            _running: running,
-            public: ([127, 0, 0, 1], port).into(),
-            admin: ([127, 0, 0, 1], admin_port).into(),
-            dir,
-            route: route.to_string(),
-        }
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        scrape_sum(self.admin, name, &[("route", &self.route)])
-    }
-
-    /// Lines of its log that contain `message`.
-    fn log_lines(&self, message: &str) -> usize {
-        let stderr = std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
-        stderr.lines().filter(|l| l.contains(message)).count()
-    }
+{backend}"#
+    )
 }
 
 /// What clients saw.
@@ -275,7 +313,41 @@ fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
     assert_eq!(gw.log_lines("redis rate-limit sync resumed"), 1);
 }
 
+fn reloads_add_and_remove_the_redis_backend(driver: Driver) {
+    let redis = RedisServer::start().unwrap();
+    let route = format!("reload_{driver}");
+    let gw = Gw::start(driver, &route, redis.addr());
+    let syncs = || gw.metric("shardgate_rate_limit_redis_syncs_total");
+    run(&[&gw], Duration::from_millis(500));
+    assert!(syncs() > 0.0);
+    // Local only: the thread lets the rule go.
+    gw.reload(None);
+    // The thread looks at the snapshot every 100 ms: a sync it started
+    // before seeing the new generation may still count.
+    thread::sleep(Duration::from_millis(300));
+    let synced = syncs();
+    let seen = run(&[&gw], Duration::from_secs(1))[0];
+    assert!(
+        seen.ok > 0 && seen.limited > 0 && seen.failed == 0,
+        "{seen:?}"
+    );
+    assert_eq!(syncs(), synced, "a local rule was synced");
+    // Redis again: the new rule syncs.
+    gw.reload(Some(redis.addr()));
+    let seen = run(&[&gw], Duration::from_secs(1))[0];
+    assert!(seen.failed == 0, "{seen:?}");
+    assert!(syncs() > synced);
+    // A clean stop: the sync thread ends with the rest.
+    gw.running.signal("TERM").unwrap();
+    let mut gw = gw;
+    assert!(wait_until(Duration::from_secs(10), || matches!(
+        gw.running.0.try_wait(),
+        Ok(Some(s)) if s.success()
+    )));
+}
+
 each_driver!(
     two_gateways_share_one_limit,
-    redis_down_means_local_limits_and_sync_resumes
+    redis_down_means_local_limits_and_sync_resumes,
+    reloads_add_and_remove_the_redis_backend
 );

@@ -5,6 +5,7 @@
 //! rate x W + G x burst + (G - 1) x rate x sync_interval.
 
 use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,15 @@ use shardgate_testkit::{each_driver, free_port, wait_until, Client, Driver, Redi
 const RATE: f64 = 50.0;
 const BURST: f64 = 10.0;
 const SYNC: Duration = Duration::from_millis(100);
+
+/// One test at a time: each runs gateway processes, clients and Redis, and
+/// on a 2-core machine six at once starve each other's clients, which then
+/// ask their buckets too little for a rate to be measured.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// One gateway process and where to reach it.
 struct Gw {
@@ -172,9 +182,9 @@ impl std::ops::AddAssign for Seen {
     }
 }
 
-/// A client on one keep-alive connection sending GETs (about one a
-/// millisecond: far over the limit, without starving the gateways of CPU)
-/// until `until`.
+/// A client on one keep-alive connection sending GETs (one every 2 ms or
+/// so: ten times the limit per gateway, without starving the gateways of
+/// CPU) until `until`.
 fn hammer(addr: SocketAddr, until: Instant) -> thread::JoinHandle<Seen> {
     thread::spawn(move || {
         let mut seen = Seen::default();
@@ -201,7 +211,7 @@ fn hammer(addr: SocketAddr, until: Instant) -> thread::JoinHandle<Seen> {
                 }
             }
             seen.last = Some(Instant::now());
-            thread::sleep(Duration::from_millis(1));
+            thread::sleep(Duration::from_millis(2));
         }
         seen
     })
@@ -232,6 +242,7 @@ fn upper_bound(g: f64, window: Duration) -> f64 {
 }
 
 fn two_gateways_share_one_limit(driver: Driver) {
+    let _serial = serial();
     let redis = RedisServer::start().unwrap();
     let route = format!("shared_{driver}");
     let a = Gw::start(driver, &route, redis.addr());
@@ -242,11 +253,25 @@ fn two_gateways_share_one_limit(driver: Driver) {
     both += sb;
     let window = both.window();
     assert_eq!(sa.failed + sb.failed, 0, "{sa:?} {sb:?}");
+    // A bucket nobody asks loses its refill, with or without Redis: the
+    // clients must have kept asking (at least four times the rate each
+    // gateway) for the fleet's rate to be measurable.
+    for s in [sa, sb] {
+        let asked = (s.ok + s.limited) as f64 / s.window().as_secs_f64().max(1.0);
+        assert!(
+            asked >= 4.0 * RATE,
+            "{driver}: too loaded to measure: clients got {asked:.0} answers/s ({s:?})"
+        );
+    }
     let admitted = (sa.ok + sb.ok) as f64;
     let hi = upper_bound(2.0, window);
-    // The sync undercharges or overcharges by rounding only: the fleet gets
-    // its rate (the two gateways alone would admit twice that).
-    let lo = 0.9 * RATE * window.as_secs_f64();
+    // The fleet gets its rate: the sync charges each gateway what the other
+    // admitted, once (charging it twice would halve the rate; not sharing
+    // would double it). Not 0.9: when the clients or a gateway stall for
+    // longer than a bucket's depth (200 ms), the bucket's refill is lost —
+    // with `backend = "local"` too: seen on this machine at load average 25,
+    // where two local-only gateways admitted 118 and 366 instead of 510 each.
+    let lo = 0.75 * RATE * window.as_secs_f64();
     eprintln!(
         "{driver}: {admitted} admitted in {window:?} (bound {lo:.0}..={hi:.0}); A {sa:?}, B {sb:?}"
     );
@@ -268,6 +293,7 @@ fn two_gateways_share_one_limit(driver: Driver) {
 }
 
 fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
+    let _serial = serial();
     let mut redis = RedisServer::start().unwrap();
     let route = format!("fallback_{driver}");
     let gw = Gw::start(driver, &route, redis.addr());
@@ -314,6 +340,7 @@ fn redis_down_means_local_limits_and_sync_resumes(driver: Driver) {
 }
 
 fn reloads_add_and_remove_the_redis_backend(driver: Driver) {
+    let _serial = serial();
     let redis = RedisServer::start().unwrap();
     let route = format!("reload_{driver}");
     let gw = Gw::start(driver, &route, redis.addr());
@@ -332,11 +359,17 @@ fn reloads_add_and_remove_the_redis_backend(driver: Driver) {
         "{seen:?}"
     );
     assert_eq!(syncs(), synced, "a local rule was synced");
-    // Redis again: the new rule syncs.
+    // Redis again: the new rule syncs (once the thread has seen the
+    // generation and the clients got requests through).
     gw.reload(Some(redis.addr()));
-    let seen = run(&[&gw], Duration::from_secs(1))[0];
-    assert!(seen.failed == 0, "{seen:?}");
-    assert!(syncs() > synced);
+    let until = Instant::now() + Duration::from_secs(3);
+    let clients: Vec<_> = (0..2).map(|_| hammer(gw.public, until)).collect();
+    let resumed = wait_until(Duration::from_secs(10), || syncs() > synced);
+    for c in clients {
+        let seen = c.join().unwrap();
+        assert!(seen.failed == 0, "{seen:?}");
+    }
+    assert!(resumed, "the redis-backed rule never synced");
     // A clean stop: the sync thread ends with the rest.
     gw.running.signal("TERM").unwrap();
     let mut gw = gw;

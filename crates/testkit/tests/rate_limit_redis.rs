@@ -254,12 +254,12 @@ fn two_gateways_share_one_limit(driver: Driver) {
     let window = both.window();
     assert_eq!(sa.failed + sb.failed, 0, "{sa:?} {sb:?}");
     // A bucket nobody asks loses its refill, with or without Redis: the
-    // clients must have kept asking (at least four times the rate each
-    // gateway) for the fleet's rate to be measurable.
+    // clients must have kept asking (at least twice the rate at each
+    // gateway, the fleet's rate four times over) for it to be measurable.
     for s in [sa, sb] {
         let asked = (s.ok + s.limited) as f64 / s.window().as_secs_f64().max(1.0);
         assert!(
-            asked >= 4.0 * RATE,
+            asked >= 2.0 * RATE,
             "{driver}: too loaded to measure: clients got {asked:.0} answers/s ({s:?})"
         );
     }

@@ -30,6 +30,7 @@
 mod cpu;
 mod driver;
 mod error;
+mod handover;
 mod listen;
 mod peer;
 mod poller;
@@ -45,6 +46,10 @@ mod udp_verify;
 pub use cpu::{allowed_cores, online_cores, pin_current_thread};
 pub use driver::{ActiveDriver, Driver};
 pub use error::Error;
+pub use handover::{
+    adopt_inherited_fd, describe, recv_with_fds, send_with_fds, seqpacket_pair, set_inheritable,
+    set_send_buffer, set_timeouts, Received, SocketDesc, MAX_FDS_PER_MESSAGE,
+};
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use poller::{duplicate, Poller};

@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod epoll;
+pub(crate) mod fdpass;
 
 use std::io;
 use std::mem::size_of;

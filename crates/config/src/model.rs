@@ -53,6 +53,10 @@ pub struct ServerConfig {
     /// Size of the buffer a connection borrows while it is active (reading a
     /// head, streaming a body). Also the upper bound for a request or response head.
     pub buffer_size: usize,
+    /// Where the process writes its PID (`shardgate upgrade` finds it there;
+    /// a binary upgrade's outcome goes next to it, ADR 19). Resolved against
+    /// the config file's directory.
+    pub pid_file: Option<std::path::PathBuf>,
     pub timeouts: ServerTimeouts,
     pub limits: HttpLimits,
 }

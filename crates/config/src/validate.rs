@@ -31,7 +31,7 @@ use crate::raw::RawDocument;
 use crate::report::Report;
 
 pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Config {
-    let server = server::server(r, doc.server.as_ref());
+    let server = server::server(r, doc.server.as_ref(), dir);
     let (listeners, bound) = listener::listeners(r, doc, dir);
     let admin = listener::admin(r, doc.admin.as_ref(), &bound);
     let upstreams = upstream::upstreams(r, &doc.upstreams, dir);

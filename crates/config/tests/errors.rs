@@ -358,3 +358,25 @@ fn load_labels_diagnostics_with_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn pid_file_must_name_a_file_in_an_existing_directory() {
+    assert_error(
+        &with_base(&["[server]", "pid_file = \"\""]),
+        "t.toml:9:12: server.pid_file: must not be empty; name a file",
+    );
+    assert_error_like(
+        &with_base(&["[server]", "pid_file = \"/nonexistent-dir/gw.pid\""]),
+        "t.toml:9:12: server.pid_file: ",
+        "directory /nonexistent-dir does not exist",
+    );
+    let ok = parse(
+        &with_base(&["[server]", "pid_file = \"/tmp/gw.pid\""]),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.server.pid_file.as_deref(),
+        Some(std::path::Path::new("/tmp/gw.pid"))
+    );
+}

@@ -59,6 +59,16 @@ pub fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     SockRef::from(&fd).set_send_buffer_size(bytes)
 }
 
+/// `SIGUSR2` to process `pid` (`shardgate upgrade`).
+pub fn signal_upgrade(pid: u32) -> io::Result<()> {
+    crate::sys::kill(pid, libc::SIGUSR2)
+}
+
+/// Whether process `pid` exists (signal 0).
+pub fn process_alive(pid: u32) -> bool {
+    crate::sys::kill(pid, 0).is_ok()
+}
+
 /// What a received descriptor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketDesc {

@@ -142,6 +142,18 @@ pub(crate) fn shutdown_fd(fd: RawFd) -> io::Result<()> {
     cvt(rc)
 }
 
+/// `kill(pid, sig)`: `shardgate upgrade` signals the running process.
+pub(crate) fn kill(pid: u32, sig: libc::c_int) -> io::Result<()> {
+    // 0 and "negative" PIDs address process groups: refused, only one
+    // process is ever meant.
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: kill takes no pointers; a PID that does not exist is ESRCH.
+    cvt(unsafe { libc::kill(pid, sig) })
+}
+
 /// `malloc_trim(0)`: glibc gives the free pages inside its heaps back to the
 /// kernel (`MADV_DONTNEED`), not only the top of each heap. Without it, memory
 /// freed after a burst stays in the process's RSS. Other C libraries have no
@@ -238,6 +250,24 @@ pub(crate) mod tests {
         let err = TcpStream::connect(addr).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
         assert!(shutdown_fd(-1).is_err());
+    }
+
+    #[test]
+    fn kill_signals_one_process_only() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        kill(child.id(), 0).unwrap();
+        kill(child.id(), libc::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert_eq!(kill(0, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            kill(u32::MAX, 0).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 
     pub(crate) fn pair() -> (TcpStream, TcpStream) {

@@ -92,6 +92,22 @@ impl RedirectHub {
     }
 }
 
+impl RedirectHub {
+    /// Wakes every shard's endpoint, so each looks at its read gate again
+    /// (a binary upgrade opened or closed it, see `Steer::gate`).
+    pub fn nudge_all(&self) {
+        for door in &self.doors {
+            let _ = door.nudge.send(&[1]);
+        }
+    }
+
+    /// Queues a datagram the next process forwarded (ADR 19) for its owner
+    /// shard; false when that inbox is full (dropped).
+    pub fn inject(&self, frame: crate::forward::Frame) -> bool {
+        self.send(frame.shard, frame.datagram) == Sent::Queued
+    }
+}
+
 impl Inbox {
     /// Empties the nudge socket (the datagrams themselves are in `rx`).
     pub(crate) fn clear_nudges(&self) {

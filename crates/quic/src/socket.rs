@@ -10,6 +10,7 @@ use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -18,6 +19,7 @@ use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
 use quinn::{AsyncUdpSocket, UdpPoller};
 
 use crate::bound::ShardBound;
+use crate::forward::Predecessor;
 use crate::redirect::{Inbox, RedirectHub, Redirected, Sent};
 use crate::split::keep_owned;
 
@@ -36,6 +38,14 @@ pub struct Steer {
     pub redirected: Counter,
     /// Datagrams dropped because the owner's inbox was full.
     pub dropped: Counter,
+    /// Whether this process reads the UDP socket (ADR 19): closed in a new
+    /// process until the old one has stopped reading, and in the old one
+    /// from then on (it is fed through its inbox). Shared by every endpoint
+    /// of the process; [`RedirectHub::nudge_all`] makes them look again.
+    pub gate: Arc<AtomicBool>,
+    /// Set while a previous process still serves connections of its
+    /// generation: their datagrams are forwarded to it.
+    pub predecessor: Option<Predecessor>,
 }
 
 struct Inner {
@@ -153,15 +163,21 @@ impl AsyncUdpSocket for ShardSocket {
                     return Poll::Ready(Ok(n));
                 }
             }
-            match inner.state.recv((&inner.io).into(), bufs, meta) {
-                Ok(n) => {
-                    if let Some(st) = &inner.steer {
-                        st.hand_over_foreign(bufs, meta, n);
+            let reading = inner
+                .steer
+                .as_ref()
+                .is_none_or(|st| st.cfg.gate.load(Ordering::Relaxed));
+            if reading {
+                match inner.state.recv((&inner.io).into(), bufs, meta) {
+                    Ok(n) => {
+                        if let Some(st) = &inner.steer {
+                            st.hand_over_foreign(bufs, meta, n);
+                        }
+                        return Poll::Ready(Ok(n));
                     }
-                    return Poll::Ready(Ok(n));
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
             }
             // Nothing to read: wait for the socket or a nudge, whichever first.
             if let Some(st) = &inner.steer {
@@ -173,6 +189,11 @@ impl AsyncUdpSocket for ShardSocket {
                     st.cfg.inbox.clear_nudges();
                     continue;
                 }
+            }
+            if !reading {
+                // The gate is shut: only a nudge (polled above) wakes us, not
+                // the socket, which the other process reads.
+                return Poll::Pending;
             }
             let ready = inner.ready.clone();
             match poll_wait(&inner.read_wait, cx, move || {
@@ -232,13 +253,17 @@ impl SteerInner {
     /// (see `split`); an entry left empty is skipped by quinn.
     fn hand_over_foreign(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta], n: usize) {
         let c = &self.cfg;
+        let old = c.predecessor.as_ref();
         for (buf, m) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
             let (addr, ecn, dst_ip) = (m.addr, m.ecn, m.dst_ip);
             m.len = keep_owned(
                 buf,
                 m.len,
                 m.stride,
-                |d| shardgate_net::quic_owner(d, c.shards, c.shard_offset) == c.shard,
+                |d| {
+                    !old.is_some_and(|p| p.owns(d))
+                        && shardgate_net::quic_owner(d, c.shards, c.shard_offset) == c.shard
+                },
                 |d| {
                     let owner = shardgate_net::quic_owner(d, c.shards, c.shard_offset);
                     let r = Redirected {
@@ -247,6 +272,10 @@ impl SteerInner {
                         ecn,
                         dst_ip,
                     };
+                    if let Some(p) = old.filter(|p| p.owns(d)) {
+                        p.forward(owner, &r);
+                        return;
+                    }
                     match c.hub.send(owner, r) {
                         Sent::Queued => c.redirected.increment(1),
                         Sent::Dropped => c.dropped.increment(1),

@@ -49,6 +49,12 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
         tracing::error!(error = %e, "admin listener unusable");
         return;
     }
+    // accept() wakes at least this often to see a hand-over (ADR 19): the
+    // socket is shared with the successor then, so neither shutdown(2) nor a
+    // wake-up connection can end this thread alone.
+    if let Err(e) = socket_timeout(&listener) {
+        tracing::warn!(error = %e, "admin listener: no accept timeout; a binary upgrade leaves this thread accepting");
+    }
     let rejected = admin_rejected();
     let active = Arc::new(AtomicUsize::new(0));
     let mut last_error_log: Option<Instant> = None;
@@ -76,6 +82,11 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
                     rejected.increment(1);
                 }
             }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if shared.retiring.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
             Err(e) => {
                 if last_error_log.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_EVERY) {
                     tracing::warn!(error = %e, "admin accept failed (logged at most every 10 s)");
@@ -85,6 +96,15 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
             }
         }
     }
+}
+
+/// See `run`: how long an accept waits before looking at the hand-over flag.
+const ACCEPT_WAKE: Duration = Duration::from_millis(200);
+
+fn socket_timeout(listener: &TcpListener) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    // SO_RCVTIMEO bounds accept() too (socket(7)).
+    shardgate_net::set_timeouts(listener.as_fd(), Some(ACCEPT_WAKE))
 }
 
 /// Connects to the admin listener once so that its blocking accept returns

@@ -82,6 +82,13 @@ pub struct Shared {
     /// Sockets of listeners added by a reload (or bound at start) on their
     /// way to their shards (ADR 18).
     pub handoff: crate::listeners::handoff::Handoff,
+    /// A binary upgrade's new process is serving (ADR 19): accept loops
+    /// end without shutting the shared sockets down, responses say
+    /// `Connection: close`, idle connections are left to their next request.
+    pub retiring: AtomicBool,
+    /// Whether this process reads its QUIC UDP sockets (ADR 19): shut in a
+    /// new process until the old one stopped reading, and in a retiring one.
+    pub udp_gate: Arc<AtomicBool>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
@@ -105,6 +112,9 @@ pub struct ShardCtx {
     /// Where parked connections' sockets wait (see `conn::park`).
     pub poller: RefCell<Poller>,
     pub shutdown: LocalEvent,
+    /// Fired on the first tick after the process started retiring: every
+    /// accept loop of the shard ends.
+    pub accept_stop: LocalEvent,
     date: RefCell<DateCache>,
     pub rng: RefCell<Rng>,
     pub metrics: ShardMetrics,
@@ -141,6 +151,7 @@ impl ShardCtx {
             small_buffers,
             table,
             shutdown: LocalEvent::new(),
+            accept_stop: LocalEvent::new(),
             date: RefCell::new(DateCache::new()),
             // Seeded from the OS, so the gateways of a fleet do not all draw
             // the same jitter and backoff sequence.
@@ -204,6 +215,11 @@ impl ShardCtx {
     /// This shard's entry in the server's per-shard counters.
     pub fn stats(&self) -> Option<&ShardCounters> {
         self.shared.stats.get(self.id)
+    }
+
+    /// The process handed its sockets to a successor (ADR 19).
+    pub fn retiring(&self) -> bool {
+        self.shared.retiring.load(Ordering::Relaxed)
     }
 
     pub fn stopping(&self) -> bool {

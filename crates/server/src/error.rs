@@ -36,6 +36,14 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    #[error("listener \"{name}\": duplicating its sockets for a binary upgrade: {source}")]
+    Handover {
+        name: String,
+        source: std::io::Error,
+    },
+    /// A binary upgrade refused (by either process, ADR 19).
+    #[error("upgrade refused: {0}")]
+    Upgrade(String),
     #[error("reload refused: {0}")]
     Reload(String),
     /// A host name in `servers` did not resolve (the message is a

@@ -27,14 +27,17 @@ mod shard;
 mod snapshot;
 mod stats;
 mod tls;
+mod upgrade;
 mod upstream;
 
 pub use discovery::unresolved as unresolved_host_names;
 pub use error::Error;
 pub use shardgate_net::ActiveDriver;
 pub use stats::ShardStats;
+pub use upgrade::child::Successor;
 
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -47,7 +50,9 @@ use shardgate_net::{bind_tcp_single, online_cores};
 
 use crate::ctx::Shared;
 use crate::discovery::Table;
+use crate::listeners::inherited::Inherited;
 use crate::metrics::control::ReloadMetrics;
+use crate::metrics::upgrade::UpgradeMetrics;
 use crate::publish::{open_access_log, Publisher};
 use crate::shard::ShardSpec;
 use crate::snapshot::Snapshot;
@@ -60,13 +65,35 @@ pub struct Server {
     reload_metrics: ReloadMetrics,
     /// Reloads and DNS changes, one at a time.
     publisher: Arc<Publisher>,
+    upgrade_metrics: UpgradeMetrics,
+    /// The admin listener's configured address and a duplicate of its
+    /// socket, for a binary upgrade (ADR 19).
+    admin_fd: Option<(SocketAddr, OwnedFd)>,
+    /// This process's QUIC connection-ID generation (0, or the one after
+    /// its predecessor's).
+    cid_generation: u8,
+    /// Set when this process was started by an upgrade: the old process,
+    /// while it drains.
+    predecessor: Option<upgrade::Predecessor>,
+    /// Set once this process handed over: the channel to the successor,
+    /// open until this process exits (its end closing tells the successor
+    /// that the old generation is gone).
+    handed_over: OnceLock<OwnedFd>,
 }
 
 impl Server {
     pub fn start(config: Config) -> Result<Server, Error> {
+        Server::start_with(config, None)
+    }
+
+    /// Starts with the sockets a binary upgrade handed over (ADR 19):
+    /// listeners of the same name, protocol and address adopt them; the
+    /// QUIC sockets are not read until [`Server::confirm_ready`].
+    pub fn start_with(config: Config, mut inherited: Option<Inherited>) -> Result<Server, Error> {
         // Before any shard registers its handles, or they would be no-ops.
         let recorder = metrics::recorder::install();
         let reload_metrics = ReloadMetrics::register();
+        let upgrade_metrics = UpgradeMetrics::register();
         // TLS settings are built first: a bad certificate fails before any bind.
         let ticketer = tls::ticketer()?;
         // Host names in `servers` too: one that does not resolve refuses
@@ -81,19 +108,41 @@ impl Server {
             n => n,
         };
         let cores = shardgate_net::allowed_cores().unwrap_or_default();
-        // Every listener is "added" to an empty set: bound here, handed to
-        // the shards as a reload's would be (ADR 18).
+        if let Some(inh) = &inherited {
+            upgrade::check_layout(inh, shards, config.server.steering)?;
+        }
+        let cid_generation = inherited
+            .as_ref()
+            .map_or(0, |i| quic::next_generation(i.generation));
+        // Every listener is "added" to an empty set: bound (or adopted) here,
+        // handed to the shards as a reload's would be (ADR 18).
         let mut next_id = 0;
-        let planned = listeners::plan::plan(&[], config, &mut next_id, shards)?;
+        let planned = listeners::plan::plan(
+            &[],
+            config,
+            &mut next_id,
+            shards,
+            cid_generation,
+            inherited.as_mut(),
+        )?;
+        let handed_admin = inherited.as_mut().and_then(|i| i.admin.take());
         let admin_sock = match &config.admin {
-            Some(a) => Some(
-                bind_tcp_single(a.address, 128).map_err(|source| Error::Admin {
+            Some(a) => Some(match handed_admin {
+                Some((configured, fd)) if configured == a.address => {
+                    std::net::TcpListener::from(fd)
+                }
+                _ => bind_tcp_single(a.address, 128).map_err(|source| Error::Admin {
                     addr: a.address,
                     source,
                 })?,
-            ),
+            }),
             None => None,
         };
+        let admin_fd = match (&config.admin, &admin_sock) {
+            (Some(a), Some(s)) => Some((a.address, s.as_fd().try_clone_to_owned()?)),
+            _ => None,
+        };
+        let predecessor = inherited.map(upgrade::Predecessor::from);
         let admin = admin_sock.as_ref().and_then(|s| s.local_addr().ok());
         let driver = net_driver(config.server.driver);
         let access_log = match &config.access_log {
@@ -118,6 +167,9 @@ impl Server {
                 .collect(),
             access_log,
             handoff,
+            retiring: AtomicBool::new(false),
+            // A new process reads its UDP sockets once the old one stopped.
+            udp_gate: Arc::new(AtomicBool::new(predecessor.is_none())),
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
@@ -146,6 +198,7 @@ impl Server {
             next_id,
             base,
             names,
+            cid_generation,
         ));
         let mut server = Server {
             shared: shared.clone(),
@@ -154,6 +207,11 @@ impl Server {
             drivers: Vec::new(),
             reload_metrics,
             publisher: publisher.clone(),
+            upgrade_metrics,
+            admin_fd,
+            cid_generation,
+            predecessor,
+            handed_over: OnceLock::new(),
         };
         for _ in 0..shards {
             match rx.recv() {
@@ -260,7 +318,10 @@ impl Server {
     pub fn shutdown(&self) {
         self.publisher.stop();
         let already = self.shared.stopping.swap(true, Ordering::Relaxed);
-        if let (false, Some(addr)) = (already, self.admin) {
+        // A retired process's admin socket is the successor's: a wake-up
+        // connection would reach it. Its admin thread ended at the hand-over.
+        let retired = self.shared.retiring.load(Ordering::Relaxed);
+        if let (false, false, Some(addr)) = (already, retired, self.admin) {
             admin::wake(addr);
         }
     }

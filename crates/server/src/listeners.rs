@@ -6,13 +6,16 @@
 //! (the stable [`ListenerId`] and the socket parameters that decide
 //! "kept"), `bind` (a whole `SO_REUSEPORT` group for one listener, on the
 //! control thread), `handoff` (bound sockets waiting for their shard),
-//! `plan` (what a reload keeps, adds and removes, and the binding of the
+//! `inherited` (sockets a binary upgrade handed over), `adopt` (taking
+//! such a group instead of binding), `plan` (what a reload keeps, adds and removes, and the binding of the
 //! added ones), `local` (a shard's view: the listeners it runs, their drain
 //! events, and the generation a removed one drains under).
 
+pub mod adopt;
 pub mod bind;
 pub mod handoff;
 pub mod id;
+pub mod inherited;
 pub mod local;
 pub mod plan;
 

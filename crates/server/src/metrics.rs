@@ -14,6 +14,7 @@ pub mod ratelimit;
 pub mod recorder;
 pub mod redis_sync;
 pub mod route;
+pub mod upgrade;
 pub mod upstream;
 
 pub use pool::PoolGauges;

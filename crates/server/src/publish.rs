@@ -33,6 +33,8 @@ pub struct Publisher {
     /// Wakes the resolver thread: a reload changed the names, or a stop.
     wake: Condvar,
     generation: Gauge,
+    /// The process's QUIC connection-ID generation (ADR 19).
+    cid_generation: u8,
 }
 
 struct State {
@@ -54,6 +56,7 @@ impl Publisher {
         next_id: u32,
         base: Config,
         table: Table,
+        cid_generation: u8,
     ) -> Self {
         Publisher {
             shared,
@@ -66,11 +69,17 @@ impl Publisher {
             }),
             wake: Condvar::new(),
             generation: metrics::gauge!(GENERATION),
+            cid_generation,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The running generation's listeners (a binary upgrade hands them over).
+    pub fn running(&self) -> Vec<Running> {
+        self.lock().listeners.clone()
     }
 
     /// Name and bound address of each listener of the running generation.
@@ -111,7 +120,14 @@ impl Publisher {
         // Binds the added listeners: a port in use refuses the reload here.
         // From here to the store, a refusal drops the new sockets (closed).
         let mut next_id = st.next_id;
-        let planned = plan(&st.listeners, config, &mut next_id, shards)?;
+        let planned = plan(
+            &st.listeners,
+            config,
+            &mut next_id,
+            shards,
+            self.cid_generation,
+            None,
+        )?;
         let generation = current.generation + 1;
         let next = Snapshot::new(st.table.apply(config), generation, &self.shared.ticketer)?
             .with_listeners(&planned.running)

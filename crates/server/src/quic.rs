@@ -13,9 +13,16 @@ use shardgate_slots::Slots;
 use crate::listeners::ListenerId;
 use crate::Error;
 
-/// The generation every connection ID of this process carries (ADR 10):
-/// fixed until binary upgrades hand listeners to a successor.
-pub const GENERATION: u8 = 0;
+/// The generation after `g`: a binary upgrade's new process uses it, so
+/// the IDs of the two processes differ (ADR 19). 0–6, wrapping; 7 is
+/// QUIC-LB's "unroutable".
+pub fn next_generation(g: u8) -> u8 {
+    if g >= shardgate_quic::MAX_GENERATION {
+        0
+    } else {
+        g + 1
+    }
+}
 
 /// One shard's QUIC connection table of one listener, as the admin thread
 /// sees it.
@@ -34,10 +41,42 @@ pub struct QuicSpec {
     pub hub: Arc<shardgate_quic::RedirectHub>,
     pub layout: shardgate_quic::CidLayout,
     pub slots: Arc<shardgate_slots::Slots>,
+    /// After a binary upgrade: where datagrams of the old process's
+    /// connections go while it drains (ADR 19).
+    pub predecessor: Option<shardgate_quic::Predecessor>,
 }
 
-/// Binds the listener's group (`listener[idx]` of the config); returns the
-/// bound address, each shard's part and each shard's connection table.
+/// A bound (or adopted) `h3` listener: its address, each shard's part,
+/// each shard's connection table and the redirect hub its shards share.
+pub struct QuicGroup {
+    pub local: SocketAddr,
+    pub specs: Vec<QuicSpec>,
+    pub tables: Vec<QuicTable>,
+    pub hub: Arc<RedirectHub>,
+}
+
+fn error(idx: usize, l: &ListenerConfig) -> impl Fn(String) -> Error + '_ {
+    move |reason| Error::Quic {
+        idx,
+        name: l.name.clone(),
+        addr: l.address,
+        reason,
+    }
+}
+
+/// The connection-ID layout of `l` under `generation`.
+pub fn layout(
+    idx: usize,
+    l: &ListenerConfig,
+    q: &QuicConfig,
+    generation: u8,
+) -> Result<CidLayout, Error> {
+    CidLayout::new(generation, &q.server_id)
+        .ok_or_else(|| error(idx, l)("server_id longer than 6 bytes".into()))
+}
+
+/// Binds the listener's group (`listener[idx]` of the config) with IDs of
+/// `generation`.
 pub fn bind(
     id: ListenerId,
     idx: usize,
@@ -45,15 +84,10 @@ pub fn bind(
     q: &QuicConfig,
     shards: usize,
     steering: Steering,
-) -> Result<(SocketAddr, Vec<QuicSpec>, Vec<QuicTable>), Error> {
-    let err = |e: String| Error::Quic {
-        idx,
-        name: l.name.clone(),
-        addr: l.address,
-        reason: e,
-    };
-    let layout = CidLayout::new(GENERATION, &q.server_id)
-        .ok_or_else(|| err("server_id longer than 6 bytes".into()))?;
+    generation: u8,
+) -> Result<QuicGroup, Error> {
+    let err = error(idx, l);
+    let layout = layout(idx, l, q, generation)?;
     // `steering = "none"` leaves every datagram to the kernel's hash; the
     // redirect hub then does all the steering in user space.
     let offset = layout.shard_offset();
@@ -65,13 +99,27 @@ pub fn bind(
         // of a previous process): refuse to start rather than mis-steer.
         shardgate_net::verify_udp_steering(&group, offset).map_err(|e| err(e.to_string()))?;
     }
+    assemble(id, idx, l, q, group, layout, |_| None)
+}
+
+/// Each shard's part of a group of bound sockets (`group[i]` for shard i);
+/// `predecessor(shard)` is the forwarding of an adopted group.
+pub fn assemble(
+    id: ListenerId,
+    idx: usize,
+    l: &ListenerConfig,
+    q: &QuicConfig,
+    group: Vec<std::net::UdpSocket>,
+    layout: CidLayout,
+    predecessor: impl Fn(usize) -> Option<shardgate_quic::Predecessor>,
+) -> Result<QuicGroup, Error> {
     let local = group
         .first()
         .and_then(|s| s.local_addr().ok())
         .unwrap_or(l.address);
-    let (hub, inboxes) = RedirectHub::new(shards).map_err(|e| err(e.to_string()))?;
-    let mut specs = Vec::with_capacity(shards);
-    let mut tables = Vec::with_capacity(shards);
+    let (hub, inboxes) = RedirectHub::new(group.len()).map_err(|e| error(idx, l)(e.to_string()))?;
+    let mut specs = Vec::with_capacity(group.len());
+    let mut tables = Vec::with_capacity(group.len());
     for (shard, (socket, inbox)) in group.into_iter().zip(inboxes).enumerate() {
         let slots = Arc::new(Slots::new(q.max_connections));
         tables.push(QuicTable {
@@ -86,7 +134,13 @@ pub fn bind(
             hub: hub.clone(),
             layout: layout.clone(),
             slots,
+            predecessor: predecessor(shard),
         });
     }
-    Ok((local, specs, tables))
+    Ok(QuicGroup {
+        local,
+        specs,
+        tables,
+        hub,
+    })
 }

@@ -74,6 +74,13 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             break;
         }
         ticks = ticks.wrapping_add(1);
+        if ctx.retiring() && !ctx.accept_stop.is_set() {
+            ctx.accept_stop.set();
+            tracing::info!(
+                shard = spec.id,
+                "handed over: accept loops stop, connections finish"
+            );
+        }
         ctx.flush_access_log();
         // Errors are logged there; a reload's listener that did not start
         // leaves the others serving.

@@ -5,13 +5,16 @@
 //! the server could not start, 2 bad command-line usage (clap's own).
 
 mod logging;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use shardgate_server::{Server, Successor};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 const DEFAULT_CONFIG: &str = "config/shardgate.toml";
@@ -50,6 +53,17 @@ enum Command {
         #[arg(long)]
         no_resolve: bool,
     },
+    /// Zero-downtime binary upgrade of the running gateway: signals it
+    /// (`SIGUSR2`), waits for the new process to take over or refuse, prints
+    /// the outcome (the new process's errors when refused); 0 when it took over.
+    Upgrade {
+        /// The running process's PID file (default: `server.pid_file` of the config).
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Longest wait for the outcome, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Print the version.
     Version,
 }
@@ -80,6 +94,28 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Upgrade { pid_file, timeout } => {
+            let pid_file = match pid_file {
+                Some(p) => p,
+                None => match shardgate_config::load(&cli.config) {
+                    Ok(c) => match c.server.pid_file {
+                        Some(p) => p,
+                        None => {
+                            eprintln!(
+                                "{}: server.pid_file is not set: pass --pid-file",
+                                cli.config.display()
+                            );
+                            return ExitCode::from(1);
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(1);
+                    }
+                },
+            };
+            upgrade::command(&pid_file, Duration::from_secs(timeout))
+        }
         Command::Run => {
             // Held until main returns: dropping it flushes the queued lines.
             let _logs = logging::init(&cli.log, cli.log_format);
@@ -96,11 +132,33 @@ fn main() -> ExitCode {
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
-    let config = shardgate_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Before anything can replace the file at our path.
+    let binary = upgrade::Binary::capture();
+    // Started by an upgrade: the old process waits for our verdict.
+    let successor = Successor::from_env().transpose()?;
+    let fail = |e: String| {
+        if let Some(s) = &successor {
+            s.fail(&e);
+        }
+        anyhow::anyhow!("{e}")
+    };
+    let config = shardgate_config::load(path).map_err(|e| fail(e.to_string()))?;
+    let pid_file = config.server.pid_file.clone();
     // Register before starting shards, so a signal during start-up is not lost.
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
-    let mut server = shardgate_server::Server::start(config).context("starting the server")?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
+        .context("installing signal handlers")?;
+    let inherited = match &successor {
+        Some(s) => Some(s.receive().map_err(|e| fail(e.to_string()))?),
+        None => None,
+    };
+    let mut server = Server::start_with(config, inherited)
+        .map_err(|e| fail(format!("starting the server: {e}")))?;
+    upgrade::write_pid(pid_file.as_deref());
+    if let Some(s) = successor {
+        server
+            .confirm_ready(s)
+            .context("reporting ready to the old process")?;
+    }
     logging::count_tls_library_events();
     for (name, addr) in server.listeners() {
         tracing::info!(listener = %name, %addr, "listening");
@@ -108,27 +166,40 @@ fn run(path: &Path) -> anyhow::Result<()> {
     if let Some(a) = server.admin_addr() {
         tracing::info!(%a, "admin listening");
     }
-    for sig in signals.forever() {
-        if sig == SIGHUP {
-            reload(&server, path);
-            continue;
+    let mut attempts = 0u32;
+    'serve: loop {
+        let pending: Vec<i32> = signals.wait().collect();
+        for sig in pending {
+            match sig {
+                SIGHUP => reload(&server, path),
+                SIGUSR1 => server.reopen_access_log(),
+                SIGUSR2 => {
+                    attempts = attempts.wrapping_add(1);
+                    if upgrade::on_signal(&server, &binary, pid_file.as_deref(), attempts) {
+                        upgrade::linger(&server, &mut signals);
+                        tracing::info!("handed over: stopping");
+                        break 'serve;
+                    }
+                }
+                _ => {
+                    tracing::info!(signal = sig, "graceful stop");
+                    break 'serve;
+                }
+            }
         }
-        if sig == SIGUSR1 {
-            server.reopen_access_log();
-            continue;
-        }
-        tracing::info!(signal = sig, "graceful stop");
-        server.shutdown();
-        break;
     }
+    server.shutdown();
     server.join();
+    if !server.retired() {
+        upgrade::remove_pid(pid_file.as_deref());
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
 /// A bad config is logged with its location and the running config stays; the
 /// server counts both outcomes.
-fn reload(server: &shardgate_server::Server, path: &Path) {
+fn reload(server: &Server, path: &Path) {
     match server.reload_file(path) {
         Ok(generation) => tracing::info!(generation, "config reloaded"),
         Err(e) => tracing::error!("reload failed, keeping the running config:\n{e}"),

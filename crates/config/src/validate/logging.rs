@@ -57,7 +57,7 @@ fn path(r: &mut Report<'_>, value: &Spanned<String>, dir: &Path) -> Option<Acces
     }
 }
 
-fn check_file(text: &str, dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn check_file(text: &str, dir: &Path) -> Result<PathBuf, String> {
     if text.is_empty() {
         return Err(format!(
             "must not be empty; write \"{}\" or a file path",

@@ -1,5 +1,7 @@
 //! `[server]`, `[server.timeouts]`, `[server.limits]`.
 
+use std::path::Path;
+
 use serde_spanned::Spanned;
 
 use super::value::{at, choice, duration, int, size};
@@ -29,7 +31,11 @@ const STEERINGS: [(&str, Steering); 3] = [
     ("none", Steering::None),
 ];
 
-pub(crate) fn server(r: &mut Report<'_>, raw: Option<&Spanned<RawServer>>) -> ServerConfig {
+pub(crate) fn server(
+    r: &mut Report<'_>,
+    raw: Option<&Spanned<RawServer>>,
+    dir: &Path,
+) -> ServerConfig {
     let d = ServerConfig::default();
     let Some(raw) = raw.map(Spanned::get_ref) else {
         return d;
@@ -78,6 +84,15 @@ pub(crate) fn server(r: &mut Report<'_>, raw: Option<&Spanned<RawServer>>) -> Se
             1..=MAX_CONNECTIONS_PER_SHARD,
         ),
         buffer_size: usize::try_from(buffer_size).unwrap_or(d.buffer_size),
+        pid_file: raw.pid_file.as_ref().and_then(|v| {
+            let checked = match v.get_ref().as_str() {
+                "" => Err("must not be empty; name a file".to_string()),
+                text => super::logging::check_file(text, dir),
+            };
+            checked
+                .map_err(|m| r.error(at(v), "server.pid_file", m))
+                .ok()
+        }),
         timeouts: timeouts(r, raw.timeouts.as_ref().map(Spanned::get_ref)),
         limits,
     }

@@ -151,7 +151,7 @@ pub async fn receive<S: Io>(
                 request_was_head: p.is_head,
                 request_upgrade: p.upgrade,
                 client_http10: p.http10,
-                client_keep_alive: p.keep_alive && !down.draining(ctx),
+                client_keep_alive: p.keep_alive && !down.draining(ctx) && !ctx.retiring(),
             };
             prepare_response(input, out)
         };

@@ -105,7 +105,7 @@ pub fn prepare(
     match decision {
         Err(e) => rq.fail(e),
         Ok(Decision::Respond(route, resp)) => {
-            let keep = keep_after_local(&mut p);
+            let keep = keep_after_local(&mut p, ctx.retiring());
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, keep, p.is_head, date)
             });
@@ -116,7 +116,7 @@ pub fn prepare(
         }
         Ok(Decision::Limited(route, refusal)) => {
             // A complete answer: the connection stays open for the next request.
-            let keep = keep_after_local(&mut p);
+            let keep = keep_after_local(&mut p, ctx.retiring());
             let limited = Limited {
                 route: &route.name,
                 rules: &route.rate_limits,
@@ -169,9 +169,11 @@ pub fn prepare(
 /// Answering without reading a body the client was told to hold back leaves
 /// the framing in doubt, and a large body is not worth reading just to drop
 /// it: close afterwards in both cases.
-fn keep_after_local(p: &mut Prepared) -> bool {
+fn keep_after_local(p: &mut Prepared, retiring: bool) -> bool {
     let held_back = p.expect_continue && p.body != BodyKind::None;
     let large = matches!(p.body, BodyKind::Length(n) if n > DISCARD_LIMIT);
-    p.keep_alive = p.keep_alive && !held_back && !large;
+    // A retiring process (ADR 19) says so, and the client reconnects to its
+    // successor.
+    p.keep_alive = p.keep_alive && !held_back && !large && !retiring;
     p.keep_alive
 }

@@ -3,11 +3,16 @@
 //! adds — all before anything is published, so a failure changes nothing.
 
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use shardgate_config::Config;
+use shardgate_quic::RedirectHub;
 
+use super::adopt::{adopt, check_leftovers};
 use super::bind::{bind, ShardSockets};
 use super::id::SocketParams;
+use super::inherited::Inherited;
 use super::ListenerId;
 use crate::quic::QuicTable;
 use crate::Error;
@@ -22,6 +27,11 @@ pub struct Running {
     pub local: SocketAddr,
     /// Its QUIC connection tables, one per shard (none for TCP).
     pub quic_tables: Vec<QuicTable>,
+    /// A duplicate of each shard's socket, by shard: what a binary upgrade
+    /// hands over (ADR 19).
+    pub fds: Arc<Vec<OwnedFd>>,
+    /// `h3`: the redirect hub and the shard byte's offset.
+    pub quic: Option<(Arc<RedirectHub>, u8)>,
 }
 
 /// The outcome of [`plan`]: the next generation's listeners in config order
@@ -32,12 +42,16 @@ pub struct Plan {
 }
 
 /// Plans `config`'s listeners against `current` (empty at start), binding
-/// the added ones. `next_id` is the publisher's id counter.
+/// the added ones (or, at the start of a binary upgrade's new process,
+/// adopting the handed-over groups in `inherited`). `next_id` is the
+/// publisher's id counter; `generation` the process's QUIC CID generation.
 pub fn plan(
     current: &[Running],
     config: &Config,
     next_id: &mut u32,
     shards: usize,
+    generation: u8,
+    mut inherited: Option<&mut Inherited>,
 ) -> Result<Plan, Error> {
     let params: Vec<SocketParams> = config.listeners.iter().map(SocketParams::of).collect();
     let kept =
@@ -76,13 +90,31 @@ pub fn plan(
         let id = ListenerId(*next_id);
         *next_id = next_id.wrapping_add(1);
         // A failure drops what was bound for earlier listeners: closed.
-        let bound = bind(id, idx, l, shards, config.server.steering)?;
+        let adopted = match inherited.as_deref_mut() {
+            Some(inh) => adopt(inh, id, idx, l, generation)?,
+            None => None,
+        };
+        let bound = match adopted {
+            Some(b) => b,
+            None => {
+                if let Some(inh) = inherited.as_deref() {
+                    check_leftovers(inh, l, idx)?;
+                }
+                bind(id, idx, l, shards, config.server.steering, generation)?
+            }
+        };
+        let fds = bound.duplicates().map_err(|source| Error::Handover {
+            name: l.name.clone(),
+            source,
+        })?;
         running.push(Running {
             id,
             name: l.name.clone(),
             params: p,
             local: bound.local,
             quic_tables: bound.quic_tables,
+            fds: Arc::new(fds),
+            quic: bound.quic,
         });
         added.push((id, bound.shards));
     }

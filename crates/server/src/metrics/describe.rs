@@ -314,4 +314,29 @@ pub fn describe_all() {
         super::control::GENERATION,
         "The config generation being served: 1 at start, +1 per successful reload"
     );
+    describe_counter!(
+        super::upgrade::STARTED,
+        Unit::Count,
+        "Binary upgrades this process started (SIGUSR2 or `shardgate upgrade`)"
+    );
+    describe_counter!(
+        super::upgrade::SUCCEEDED,
+        Unit::Count,
+        "Binary upgrades whose new process reported ready; this process then retires"
+    );
+    describe_counter!(
+        super::upgrade::FAILED,
+        Unit::Count,
+        "Binary upgrades refused or failed (new process's config errors, timeout, exit, an upgrade already draining); this process kept serving"
+    );
+    describe_counter!(
+        super::upgrade::FORWARDED,
+        Unit::Count,
+        "QUIC datagrams of the previous process's connections (its CID generation) forwarded to it while it drains"
+    );
+    describe_counter!(
+        super::upgrade::FORWARD_DROPPED,
+        Unit::Count,
+        "Forwarded QUIC datagrams dropped: the forwarding socket's buffer or the old shard's inbox was full, or the frame was malformed"
+    );
 }

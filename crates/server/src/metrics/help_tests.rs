@@ -40,6 +40,7 @@ fn every_family_has_help_before_its_type() {
         let _ = ReloadMetrics::register();
         super::quic::table_gauges("h3", 0, shardgate_slots::Counts::default());
         let _ = admin_rejected();
+        let _ = super::upgrade::UpgradeMetrics::register();
         let sink = Sink::with_writer(Box::new(std::io::sink()), 1).unwrap();
         let _ = sink.shard_log(0);
         sink
@@ -60,5 +61,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 61, "{text}");
+    assert_eq!(families, 66, "{text}");
 }

@@ -17,7 +17,9 @@ use crate::listeners::ListenerId;
 const EMFILE_PAUSE: Duration = Duration::from_millis(50);
 
 /// Accepts until `drain` fires (the listener was removed by a reload, or the
-/// shard stops), then closes this shard's member of the group.
+/// shard stops), then closes this shard's member of the group; or until
+/// the process retires after a binary upgrade (`accept_stop`), then closes
+/// only its descriptor.
 pub async fn accept_loop(
     ctx: Rc<ShardCtx>,
     id: ListenerId,
@@ -25,6 +27,11 @@ pub async fn accept_loop(
     listener: TcpListener,
 ) {
     serve_accepts(&ctx, id, &drain, &listener).await;
+    if ctx.retiring() {
+        // The socket is the successor's now (ADR 19): shutdown(2) would stop
+        // it listening there too. Only this descriptor closes.
+        return;
+    }
     // Stop listening now, not when the runtime gets round to closing the fd.
     if let Err(e) = shardgate_net::stop_listening(listener.as_raw_fd()) {
         tracing::debug!(shard = ctx.id, error = %e, "shutdown of listener failed");
@@ -50,12 +57,14 @@ async fn serve_accepts(
                 monoio::select! {
                     s = ctx.table.acquire() => s,
                     _ = drain.wait() => break,
+                    _ = ctx.accept_stop.wait() => break,
                 }
             }
         };
         let accepted = monoio::select! {
             r = listener.accept() => r,
             _ = drain.wait() => break,
+            _ = ctx.accept_stop.wait() => break,
         };
         match accepted {
             Ok((stream, peer)) => {

@@ -110,6 +110,8 @@ fn quic_endpoint(
         inbox: q.inbox,
         redirected: ctx.metrics.quic.redirected.clone(),
         dropped: ctx.metrics.quic.redirect_dropped.clone(),
+        gate: ctx.shared.udp_gate.clone(),
+        predecessor: q.predecessor,
     };
     let socket =
         shardgate_quic::ShardSocket::new(q.socket, Some(steer)).map_err(|e| e.to_string())?;

@@ -18,6 +18,8 @@ use crate::Error;
 /// Sockets per upgrade at most (listeners × shards, plus admin, forward,
 /// hello and end): bounds what a broken sender can make us hold.
 const MAX_RECORDS: usize = 1 << 16;
+/// How long a failing new process waits for each record it discards.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 /// The forwarding socket's send buffer: the bound of the queue of
 /// old-generation datagrams to the old process (ADR 19).
 const FORWARD_BUFFER: usize = 1 << 20;
@@ -56,6 +58,20 @@ impl Successor {
 
     /// Tells the old process why this one will not serve (it keeps serving).
     pub fn fail(&self, errors: &str) {
+        // Records left unread when this process exits would make the old
+        // process's read fail with ECONNRESET instead of seeing this answer:
+        // take (and close) whatever it is still sending, up to its `end`.
+        let _ = set_timeouts(self.sock.as_fd(), Some(DRAIN_WAIT));
+        let mut buf = vec![0u8; MAX_RECORD];
+        while let Ok(r) = recv_with_fds(self.sock.as_fd(), &mut buf) {
+            let end = matches!(
+                Record::decode(buf.get(..r.len).unwrap_or_default()),
+                Ok(Record::End { .. })
+            );
+            if r.len == 0 || end {
+                break;
+            }
+        }
         if let Err(e) = self.send(&Record::Failed {
             errors: errors.to_string(),
         }) {

@@ -24,7 +24,7 @@ use arc_swap::ArcSwapOption;
 use metrics::Counter;
 use quinn::udp::EcnCodepoint;
 
-use crate::redirect::Redirected;
+use crate::redirect::{RedirectHub, Redirected, Sent};
 
 const MAGIC: [u8; 2] = [0x5f, 0x01];
 /// The longest header [`encode`] writes.
@@ -136,6 +136,14 @@ pub struct Frame {
     pub listener: u32,
     pub shard: usize,
     pub(crate) datagram: Redirected,
+}
+
+impl Frame {
+    /// Queues the datagram for its owner shard in `hub` (the old process's
+    /// listener); false when that inbox is full (dropped).
+    pub fn deliver(self, hub: &RedirectHub) -> bool {
+        hub.send(self.shard, self.datagram) == Sent::Queued
+    }
 }
 
 struct Reader<'a>(&'a [u8]);

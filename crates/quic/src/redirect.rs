@@ -100,12 +100,6 @@ impl RedirectHub {
             let _ = door.nudge.send(&[1]);
         }
     }
-
-    /// Queues a datagram the next process forwarded (ADR 19) for its owner
-    /// shard; false when that inbox is full (dropped).
-    pub fn inject(&self, frame: crate::forward::Frame) -> bool {
-        self.send(frame.shard, frame.datagram) == Sent::Queued
-    }
 }
 
 impl Inbox {

@@ -32,7 +32,7 @@ pub fn spawn(
                     .and_then(|f| hubs.iter().find(|(id, _)| *id == f.listener))
                     .map(|(_, h)| h);
                 let queued = match (frame, hub) {
-                    (Some(f), Some(h)) => h.inject(f),
+                    (Some(f), Some(h)) => f.deliver(h),
                     _ => false,
                 };
                 if !queued {

@@ -98,6 +98,7 @@ pub fn proxy_route(hosts: &[&str], prefix: &str) -> RouteConfig {
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
         rate_limits: Vec::new(),
+        max_in_flight: 0,
     }
 }
 

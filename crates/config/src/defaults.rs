@@ -12,12 +12,12 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLogConfig, AccessLogFormat, AccessLogPath, AdminConfig, BackoffConfig, Driver,
-    HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy, ListenerConfig, OutlierConfig,
-    PoolConfig, Protocol, QuicConfig, Rate, RateLimitConfig, RedisConfig, RequestIdConfig,
-    ResolverConfig, RetryBudgetConfig, RetryConfig, RetryOn, RouteConfig, ServerConfig,
-    ServerTimeouts, Sharing, StatusRange, Steering, TlsConfig, TlsVersion, UpstreamConfig,
-    UpstreamServer,
+    AccessLogConfig, AccessLogFormat, AccessLogPath, AdaptiveConcurrencyConfig, AdminConfig,
+    BackoffConfig, Driver, HealthCheckConfig, HealthCheckKind, HttpLimits, LbPolicy,
+    ListenerConfig, OutlierConfig, PoolConfig, Protocol, QuicConfig, Rate, RateLimitConfig,
+    RedisConfig, RequestIdConfig, ResolverConfig, RetryBudgetConfig, RetryConfig, RetryOn,
+    RouteConfig, ServerConfig, ServerTimeouts, Sharing, StatusRange, Steering, TlsConfig,
+    TlsVersion, UpstreamConfig, UpstreamServer,
 };
 
 const KIB: usize = 1024;
@@ -57,6 +57,7 @@ impl Default for HttpLimits {
             max_header_bytes: 16 * KIB,
             max_headers: 100,
             max_body_bytes: 0,
+            max_in_flight: 0,
         }
     }
 }
@@ -341,6 +342,31 @@ impl Default for RetryBudgetConfig {
     }
 }
 
+/// Netflix's Gradient2 defaults where it has them (tolerance 1.5, smoothing
+/// 0.2, limits 20 in 1..=1000 with a floor of 3 as Envoy's
+/// `min_concurrency`), Envoy's for the probe (every 60 s, ±15 %); a 100 ms
+/// window of at least 10 samples (Envoy's update interval); a baseline
+/// smoothed over 20 windows; probes at half the limit, below the
+/// `1 / tolerance` share at which the limit settles (see flow-control.md).
+impl Default for AdaptiveConcurrencyConfig {
+    fn default() -> Self {
+        Self {
+            min_limit: 3,
+            max_limit: 1000,
+            initial_limit: 20,
+            window: Duration::from_millis(100),
+            window_samples: 10,
+            long_window: 20,
+            tolerance: 1.5,
+            smoothing: 0.2,
+            probe_interval: Duration::from_secs(60),
+            probe_jitter: 0.15,
+            probe_ratio: 0.5,
+            status: 503,
+        }
+    }
+}
+
 impl Default for ResolverConfig {
     /// The system's resolver, as every other program on the host uses.
     fn default() -> Self {
@@ -453,6 +479,7 @@ mod tests {
         let backoff = BackoffConfig::default();
         let retry = RetryConfig::default();
         let budget = RetryBudgetConfig::default();
+        let ac = AdaptiveConcurrencyConfig::default();
         let rows: Vec<(&str, &str, String)> = vec![
             ("shards", "integer", server.shards.to_string()),
             ("driver", "string", quoted(word_driver(server.driver))),
@@ -486,6 +513,7 @@ mod tests {
             ("max_header_bytes", "size", bytes(l.max_header_bytes)),
             ("max_headers", "integer", l.max_headers.to_string()),
             ("max_body_bytes", "size", l.max_body_bytes.to_string()),
+            ("max_in_flight", "integer", l.max_in_flight.to_string()),
             (
                 "address",
                 "address",
@@ -684,6 +712,18 @@ mod tests {
                 "integer",
                 budget.min_per_second.to_string(),
             ),
+            ("min_limit", "integer", ac.min_limit.to_string()),
+            ("max_limit", "integer", ac.max_limit.to_string()),
+            ("initial_limit", "integer", ac.initial_limit.to_string()),
+            ("window", "duration", any_dur(ac.window)),
+            ("window_samples", "integer", ac.window_samples.to_string()),
+            ("long_window", "integer", ac.long_window.to_string()),
+            ("tolerance", "float", ac.tolerance.to_string()),
+            ("smoothing", "float", ac.smoothing.to_string()),
+            ("probe_interval", "duration", dur(ac.probe_interval)),
+            ("probe_jitter", "float", ac.probe_jitter.to_string()),
+            ("probe_ratio", "float", ac.probe_ratio.to_string()),
+            ("status", "integer", ac.status.to_string()),
         ];
         let access = AccessLogConfig::default();
         let request_id = RequestIdConfig::default();

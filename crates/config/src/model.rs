@@ -15,12 +15,14 @@ use std::time::Duration;
 
 mod balance;
 mod discovery;
+mod flow;
 mod rate_limit;
 mod upstream;
 mod upstream_tls;
 
 pub use balance::HashKey;
 pub use discovery::{NamedServer, ResolverConfig};
+pub use flow::AdaptiveConcurrencyConfig;
 pub use rate_limit::{Rate, RateLimitBackend, RateLimitConfig, RateLimitKey, RedisConfig, Sharing};
 pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
 pub use upstream::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
@@ -89,6 +91,9 @@ pub struct HttpLimits {
     pub max_headers: usize,
     /// Largest request body accepted; 0 = unlimited → 413.
     pub max_body_bytes: u64,
+    /// Requests a shard serves at once; one more gets 503 at once; 0 = no
+    /// cap.
+    pub max_in_flight: u32,
 }
 
 /// Which monoio driver a shard runs.
@@ -286,6 +291,9 @@ pub struct RouteConfig {
     pub timeouts: TimeoutOverrides,
     /// `[[route.rate_limit]]`, in file order; every rule must pass.
     pub rate_limits: Vec<RateLimitConfig>,
+    /// Requests of this route served at once, over all shards; one more gets
+    /// 503 at once; 0 = no cap.
+    pub max_in_flight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

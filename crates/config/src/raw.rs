@@ -6,6 +6,7 @@
 //! silently falling back to its default is the worst kind of config bug.
 
 mod discovery;
+mod flow;
 mod health;
 mod rate_limit;
 mod retry;
@@ -13,6 +14,7 @@ mod upstream_tls;
 mod values;
 
 pub(crate) use discovery::RawResolver;
+pub(crate) use flow::RawAdaptiveConcurrency;
 pub(crate) use upstream_tls::RawUpstreamTls;
 
 use serde::Deserialize;
@@ -91,6 +93,7 @@ pub(crate) struct RawLimits {
     pub max_header_bytes: Option<Spanned<SizeValue>>,
     pub max_headers: Option<Spanned<Int>>,
     pub max_body_bytes: Option<Spanned<SizeValue>>,
+    pub max_in_flight: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +174,7 @@ pub(crate) struct RawRoute {
     pub retry: Option<Spanned<RawRetry>>,
     pub timeouts: Option<Spanned<RawRouteTimeouts>>,
     pub rate_limit: Option<Spanned<List<RawRateLimit>>>,
+    pub max_in_flight: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +221,7 @@ pub(crate) struct RawUpstream {
     pub retry_budget: Option<Spanned<RawRetryBudget>>,
     pub tls: Option<Spanned<RawUpstreamTls>>,
     pub resolve_interval: Option<Spanned<DurationValue>>,
+    pub adaptive_concurrency: Option<Spanned<RawAdaptiveConcurrency>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 mod alt_svc;
 mod balance;
 mod discovery;
+mod flow;
 mod h3;
 mod headers;
 mod health;

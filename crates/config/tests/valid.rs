@@ -159,6 +159,7 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
             retry: RetryConfig::default(),
             timeouts: TimeoutOverrides::default(),
             rate_limits: Vec::new(),
+            max_in_flight: 0,
         }
     );
     let unnamed = &config.routes[1];

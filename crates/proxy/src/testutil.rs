@@ -18,6 +18,7 @@ pub(crate) fn route(hosts: &[&str], prefix: &str) -> RouteConfig {
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
         rate_limits: Vec::new(),
+        max_in_flight: 0,
     }
 }
 

@@ -29,6 +29,7 @@ fn route() -> RouteConfig {
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
         rate_limits: Vec::new(),
+        max_in_flight: 0,
     }
 }
 

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    BackoffConfig, HashKey, HealthCheckConfig, NamedServer, OutlierConfig, RetryBudgetConfig,
-    UpstreamTls,
+    AdaptiveConcurrencyConfig, BackoffConfig, HashKey, HealthCheckConfig, NamedServer,
+    OutlierConfig, RetryBudgetConfig, UpstreamTls,
 };
 
 /// `[[upstream]]`.
@@ -46,6 +46,8 @@ pub struct UpstreamConfig {
     /// How often the names of `named` are resolved again (sooner when a
     /// DNS answer's TTL says so).
     pub resolve_interval: Duration,
+    /// `[upstream.adaptive_concurrency]` (None: no adaptive limit).
+    pub adaptive_concurrency: Option<AdaptiveConcurrencyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -125,6 +125,11 @@ fn route(r: &mut Report<'_>, i: usize, raw: &Spanned<RawRoute>, known: &Known<'_
         retry: retry::retry(r, raw.retry.as_ref(), &key("retry"), proxied),
         timeouts: retry::route_timeouts(r, raw.timeouts.as_ref(), &key("timeouts"), proxied),
         rate_limits: super::rate_limit::rules(r, raw.rate_limit.as_ref(), &key("rate_limit")),
+        max_in_flight: super::flow::max_in_flight(
+            r,
+            raw.max_in_flight.as_ref(),
+            &key("max_in_flight"),
+        ),
     }
 }
 

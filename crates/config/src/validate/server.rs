@@ -189,6 +189,11 @@ fn limits(r: &mut Report<'_>, raw: Option<&RawLimits>) -> HttpLimits {
             d.max_body_bytes,
             0..=u64::MAX,
         ),
+        max_in_flight: super::flow::max_in_flight(
+            r,
+            raw.max_in_flight.as_ref(),
+            "server.limits.max_in_flight",
+        ),
     }
 }
 

@@ -133,6 +133,11 @@ pub(crate) fn upstreams(
                 .tls
                 .as_ref()
                 .and_then(|t| upstream_tls(r, t, &key("tls"), dir, &mut system_roots)),
+            adaptive_concurrency: super::flow::adaptive_concurrency(
+                r,
+                raw.adaptive_concurrency.as_ref(),
+                &key("adaptive_concurrency"),
+            ),
         });
         http_check_over_tls(r, raw, &key("health_check.kind"));
     }

@@ -26,6 +26,7 @@ pub fn route() -> RouteConfig {
         retry: RetryConfig::default(),
         timeouts: TimeoutOverrides::default(),
         rate_limits: Vec::new(),
+        max_in_flight: 0,
     }
 }
 

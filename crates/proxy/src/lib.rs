@@ -10,6 +10,7 @@
 //! so steady-state proxying allocates nothing here.
 
 mod balancer;
+mod concurrency;
 mod date;
 mod error;
 mod health;
@@ -27,6 +28,7 @@ mod testutil;
 pub use balancer::{
     cookie_value, hash_bytes, hash_ip, Balancer, Load, LoadUse, Maglev, PeakEwma, PickInput,
 };
+pub use concurrency::{is_sample, Gradient2, Permit};
 pub use date::DateCache;
 pub use error::{Error, ErrorKind, Side};
 pub use health::{Backoff, ServerHealth};

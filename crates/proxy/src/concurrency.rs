@@ -150,12 +150,13 @@ impl Gradient2 {
         Some(Permit { epoch: self.epoch })
     }
 
-    /// Gives a permit back. `rtt`: the time from the request sent to the
-    /// response head, for an answer that counts as a sample (None for a
-    /// failure, a timeout, a 5xx or 429, or a request never sent).
-    pub fn release(&mut self, permit: Permit, rtt: Option<Duration>, now: Instant) {
+    /// Gives a permit back. `sample`: the time from the request sent to the
+    /// response head and when that head came, for an answer that counts as
+    /// a sample (None for a failure, a timeout, a 5xx or 429, or a request
+    /// never sent).
+    pub fn release(&mut self, permit: Permit, sample: Option<(Duration, Instant)>) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Some(rtt) = rtt else {
+        let Some((rtt, now)) = sample else {
             return;
         };
         if self.probing() && permit.epoch != self.epoch {

@@ -15,6 +15,7 @@ use crate::access_log::ShardLog;
 use crate::buffers::BufferPool;
 use crate::conn_table::ConnTable;
 use crate::event::LocalEvent;
+use crate::flight::{self, RouteFlight, ShardFlight};
 use crate::lifecycle::access;
 use crate::lifecycle::RequestCtx;
 use crate::listeners::local::Listeners;
@@ -36,10 +37,17 @@ pub struct ShardSnap {
     /// By route index: `shardgate_rate_limit_evictions_total{route}` (a
     /// no-op handle for routes without rate limits).
     pub rate_limit_evictions: Vec<metrics::Counter>,
+    /// By route index: requests in flight (kept across reloads by name).
+    pub route_flight: Vec<Rc<RouteFlight>>,
 }
 
 impl ShardSnap {
-    fn build(shard: usize, snap: Arc<Snapshot>, previous: &[UpstreamState]) -> Self {
+    fn build(
+        shard: usize,
+        snap: Arc<Snapshot>,
+        previous: &[UpstreamState],
+        previous_routes: &[Rc<RouteFlight>],
+    ) -> Self {
         let upstreams = upstream::build(
             &snap.config,
             &snap.maglev,
@@ -60,11 +68,14 @@ impl ShardSnap {
             .iter()
             .map(crate::metrics::ratelimit::evictions)
             .collect();
+        let route_flight =
+            flight::routes(shard, &snap.config, &snap.route_counters, previous_routes);
         ShardSnap {
             snap,
             upstreams,
             routes,
             rate_limit_evictions,
+            route_flight,
         }
     }
 }
@@ -124,6 +135,8 @@ pub struct ShardCtx {
     access_log: RefCell<Option<ShardLog>>,
     /// The listeners this shard serves (and removed ones still draining).
     pub listeners: RefCell<Listeners<Rc<ShardSnap>>>,
+    /// Requests this shard serves now (`[server.limits] max_in_flight`).
+    pub flight: Rc<ShardFlight>,
 }
 
 impl ShardCtx {
@@ -138,7 +151,7 @@ impl ShardCtx {
         );
         let small_buffers = BufferPool::new(SMALL_BUFFER, cfg.max_connections_per_shard.min(4096));
         let table = ConnTable::new(cfg.max_connections_per_shard);
-        let current = ShardSnap::build(id, snap, &[]);
+        let current = ShardSnap::build(id, snap, &[], &[]);
         let cache = Cache::new(shared.snapshot.clone());
         Ok(Rc::new(Self {
             id,
@@ -160,6 +173,7 @@ impl ShardCtx {
             no_route: RouteMetrics::new(id, NO_ROUTE),
             access_log: RefCell::new(None),
             listeners: RefCell::new(Listeners::new()),
+            flight: ShardFlight::new(id),
         }))
     }
 
@@ -170,7 +184,12 @@ impl ShardCtx {
         let latest = cache.load();
         let mut current = self.current.borrow_mut();
         if !Arc::ptr_eq(latest, &current.snap) {
-            let next = ShardSnap::build(self.id, latest.clone(), &current.upstreams);
+            let next = ShardSnap::build(
+                self.id,
+                latest.clone(),
+                &current.upstreams,
+                &current.route_flight,
+            );
             upstream::retire_dropped(&current.upstreams, &next.upstreams);
             let previous = std::mem::replace(&mut *current, Rc::new(next));
             // Listeners this generation lacks start draining now, on this
@@ -268,6 +287,15 @@ impl ShardCtx {
             .snap
             .rate_limits
             .publish_evictions(self.id, &current.rate_limit_evictions);
+    }
+
+    /// Publishes the in-flight gauges of the shard and its routes (from the
+    /// 1 s tick).
+    pub fn publish_in_flight(&self) {
+        self.flight.publish();
+        for r in &self.current.borrow().route_flight {
+            r.publish();
+        }
     }
 
     /// Writes `rq`'s access log line into this shard's buffer (never waits:

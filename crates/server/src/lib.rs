@@ -14,6 +14,7 @@ mod ctx;
 mod discovery;
 mod error;
 mod event;
+mod flight;
 mod h3;
 mod health;
 mod lifecycle;
@@ -158,7 +159,8 @@ impl Server {
                 first
                     .with_listeners(&planned.running)
                     .with_health(None, shards)
-                    .with_limits(None, shards),
+                    .with_limits(None, shards)
+                    .with_route_counters(None),
             )),
             stopping: AtomicBool::new(false),
             ticketer,

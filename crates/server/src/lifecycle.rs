@@ -8,7 +8,8 @@
 //!      │        │          (attempts: timeouts, budget;      │
 //!      │        │           replay: the kept request body)   │
 //!      │        └ router → Respond | Proxy                   └ access log line
-//!      └ method, body limit      (after route: the route's rate limits, `limit`)
+//!      └ method, body limit      (after route: in-flight caps, `inflight`; the route's
+//!                                 rate limits, `limit`)
 //! ```
 //!
 //! One [`RequestCtx`] per request carries what every phase reads and writes;
@@ -24,9 +25,11 @@
 pub mod access;
 pub mod admit;
 pub mod attempts;
+pub mod concurrency;
 pub mod context;
 pub mod enter;
 pub mod hash_key;
+pub mod inflight;
 pub mod limit;
 pub mod log;
 pub mod replay;

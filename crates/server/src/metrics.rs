@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod describe;
+pub mod flow;
 pub mod health;
 #[cfg(test)]
 mod help_tests;

@@ -132,7 +132,8 @@ impl Publisher {
         let next = Snapshot::new(st.table.apply(config), generation, &self.shared.ticketer)?
             .with_listeners(&planned.running)
             .with_health(Some(&current.health), shards)
-            .with_limits(Some(&current.rate_limits), shards);
+            .with_limits(Some(&current.rate_limits), shards)
+            .with_route_counters(Some(&current));
         // Last, as it switches the output: nothing after it can refuse the reload.
         self.apply_access_log(&next.config)?;
         // The sockets wait for their shards before any shard can see the
@@ -173,7 +174,8 @@ impl Publisher {
                 let next = Arc::new(
                     next.with_listeners(&st.listeners)
                         .with_health(Some(&current.health), self.shared.stats.len())
-                        .with_limits(Some(&current.rate_limits), self.shared.stats.len()),
+                        .with_limits(Some(&current.rate_limits), self.shared.stats.len())
+                        .with_route_counters(Some(&current)),
                 );
                 self.shared.snapshot.store(next.clone());
                 next.health.took_over(&current.health);

@@ -94,6 +94,7 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
         }
         if ticks.is_multiple_of(40) {
             ctx.evict_idle();
+            ctx.publish_in_flight();
         }
     }
     // Graceful stop: listeners close (accept loops end), idle connections close,

@@ -11,6 +11,7 @@ use rustls::server::ProducesTickets;
 use shardgate_config::{Config, LbPolicy, Protocol, RouteAction};
 use shardgate_proxy::{Maglev, Rng, Router};
 
+use crate::flight::RouteCounters;
 use crate::listeners::plan::Running;
 use crate::listeners::ListenerId;
 use crate::quic::QuicTable;
@@ -42,6 +43,9 @@ pub struct Snapshot {
     /// The rate-limit tables of every route's rules, carried over from the
     /// previous generation for the rules a reload left unchanged.
     pub rate_limits: RateLimits,
+    /// Each route's requests in flight over all shards (`max_in_flight`),
+    /// carried over from the previous generation by route name.
+    pub route_counters: RouteCounters,
     /// For each listener, the `Alt-Svc` value its responses carry (from
     /// `[listener.tls] alt_svc`, with the h3 listener's bound port).
     alt_svc: Vec<Option<Vec<u8>>>,
@@ -162,6 +166,7 @@ impl Snapshot {
             quic,
             health: HealthRegistry::default(),
             rate_limits: RateLimits::default(),
+            route_counters: RouteCounters::default(),
             alt_svc: Vec::new(),
             listener_ids: Vec::new(),
             quic_tables: Vec::new(),
@@ -182,6 +187,17 @@ impl Snapshot {
     /// count.
     pub fn with_limits(mut self, previous: Option<&RateLimits>, shards: usize) -> Self {
         self.rate_limits = RateLimits::build(&self.config, previous, shards);
+        self
+    }
+
+    /// Takes over the routes' process-wide in-flight counts from `previous`
+    /// (the running generation) by route name, so a cap counts the requests
+    /// of both generations.
+    pub fn with_route_counters(mut self, previous: Option<&Snapshot>) -> Self {
+        self.route_counters = RouteCounters::build(
+            &self.config,
+            previous.map(|p| (&p.config, &p.route_counters)),
+        );
         self
     }
 

@@ -16,6 +16,7 @@
 //! shard's random source and reads the outcome.
 
 mod acquire;
+mod adaptive;
 mod budget;
 mod build;
 mod connect;
@@ -33,6 +34,7 @@ mod tried;
 mod wait;
 
 pub use acquire::{acquire, release, Want};
+pub use adaptive::Slot;
 pub use build::{build, retire_dropped, UpstreamState};
 pub use outlier::is_panic;
 pub use registry::HealthRegistry;

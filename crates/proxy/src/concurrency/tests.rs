@@ -30,7 +30,7 @@ fn round(g: &mut Gradient2, busy: u32, rtt: Duration, t: &mut Instant) -> usize 
     let gaps = u32::try_from(n.saturating_sub(1).max(1)).unwrap();
     for (i, p) in permits.into_iter().enumerate() {
         let at = *t + WINDOW * u32::try_from(i).unwrap() / gaps;
-        g.release(p, Some(rtt), at);
+        g.release(p, Some((rtt, at)));
     }
     *t += WINDOW + MS;
     n
@@ -108,7 +108,7 @@ fn the_limit_stays_within_min_and_max_and_the_cap_admits_that_many() {
     assert_eq!(g.in_flight(), 25);
     assert!(g.try_acquire().is_none());
     for p in held {
-        g.release(p, None, t);
+        g.release(p, None);
     }
     assert_eq!(g.in_flight(), 0);
     assert_eq!(whole(0.2), 1, "at least one request is always let through");
@@ -122,7 +122,7 @@ fn requests_without_a_sample_never_move_the_limit() {
     for _ in 0..100 {
         let held: Vec<Permit> = (0..50).filter_map(|_| g.try_acquire()).collect();
         for p in held {
-            g.release(p, None, t);
+            g.release(p, None);
         }
         t += WINDOW;
     }
@@ -220,7 +220,7 @@ fn a_probe_measures_at_its_own_level_and_replaces_the_baseline() {
         epoch: g.epoch.wrapping_sub(1),
     };
     g.in_flight += 1;
-    g.release(stale, Some(500 * MS), t);
+    g.release(stale, Some((500 * MS, t)));
     assert_eq!(g.window.count(), before);
     // The probe's own answers (30 ms at low concurrency) become the
     // baseline, and the limit stops falling.
@@ -267,6 +267,6 @@ fn a_reload_keeps_the_state_unless_the_table_changed() {
     g.reconfigure(c);
     assert_eq!(g.limit(), 7);
     assert_eq!(g.in_flight(), 1, "the request in flight is still counted");
-    g.release(held, None, t);
+    g.release(held, None);
     assert_eq!(g.in_flight(), 0);
 }

@@ -58,6 +58,12 @@ pub async fn proxy<S: Io>(
         return down.fail(ctx, rq, out).await;
     };
     let mut plan = Attempts::new(route, ucfg, ust, p.idempotent);
+    if let Err(e) = plan.admit() {
+        // Over the upstream's adaptive limit: shed now, nothing was read of
+        // the body (the connection closes with the answer).
+        rq.fail(e);
+        return down.fail(ctx, rq, out).await;
+    }
     let len = match p.body {
         BodyKind::None | BodyKind::CloseDelimited => BodyLen::None,
         BodyKind::Length(n) => BodyLen::Known(n),
@@ -137,6 +143,7 @@ async fn exchange<S: Io>(
     plan: &mut Attempts<'_>,
 ) -> Result<Outcome, Error> {
     send(ctx, snap, down, p, up, out, rq, upload, plan.idempotent).await?;
+    plan.sent();
     // The client-bound head gets its own buffer: `out` must keep the request
     // intact in case the exchange is retried.
     let mut ubuf = ctx.stream_buffers.take();

@@ -82,6 +82,8 @@ pub async fn proxy(
     drop(fields);
     let idempotent = shardgate_proxy::is_idempotent(method);
     let mut plan = Attempts::new(f.route, ucfg, ust, idempotent);
+    // Over the upstream's adaptive limit: shed before anything is sent.
+    plan.admit()?;
     let mut upload = Upload::new(&f, plan.buffer_body(), || ctx.stream_buffers.take());
     let head_len = out.len();
     let result = loop {
@@ -164,6 +166,7 @@ async fn exchange(
     upload
         .send(ctx, snap, stream, f, up, out, rq, plan.idempotent)
         .await?;
+    plan.sent();
     let replayable = plan.idempotent && upload.replay.intact();
     super::receive::receive(ctx, snap, stream, f, up, rq, plan, replayable).await
 }

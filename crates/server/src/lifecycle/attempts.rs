@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use shardgate_config::{RetryBudgetConfig, RetryConfig, RouteConfig, UpstreamConfig};
 use shardgate_proxy::{Error, ErrorKind};
 
-use crate::upstream::{UpConn, UpstreamState};
+use crate::upstream::{Slot, UpConn, UpstreamState};
 
 /// The upstream timeouts of one request.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +36,9 @@ pub struct Attempts<'a> {
     /// A retry was let through: the request counts among the budget's
     /// retrying ones until it ends.
     pub(super) retrying: bool,
+    /// The request's admission under the upstream's adaptive concurrency
+    /// limit (`concurrency.rs`); released with its sample when dropped.
+    pub(super) slot: Option<Slot<'a>>,
 }
 
 impl<'a> Attempts<'a> {
@@ -65,6 +68,7 @@ impl<'a> Attempts<'a> {
             idempotent,
             fresh_only: false,
             retrying: false,
+            slot: None,
         }
     }
 
@@ -87,8 +91,11 @@ impl<'a> Attempts<'a> {
 
     /// The origin answered with a response head of `status`, kept or
     /// dropped for a retry: its server's health hears of it.
-    pub fn answered(&self, up: &mut UpConn, status: u16) {
+    pub fn answered(&mut self, up: &mut UpConn, status: u16) {
         self.ust.answered(up, status);
+        if let Some(slot) = &mut self.slot {
+            slot.answered(status);
+        }
     }
 
     /// The largest request body worth keeping for a replay: 0 when a kept

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use shardgate_proxy::Error;
 
 use super::request_id::RequestId;
+use crate::flight::InFlight;
 use crate::upstream::Tried;
 
 /// Where the request stands, for the access log and metrics. Plain data on
@@ -56,6 +57,9 @@ pub struct RequestCtx {
     pub request_id: RequestId,
     /// Copies of the request's strings for the access log (see [`Fields`]).
     pub fields: Fields,
+    /// The request's place in the in-flight counts (admit), given back
+    /// when the context is dropped.
+    pub in_flight: InFlight,
 }
 
 impl RequestCtx {
@@ -85,6 +89,7 @@ impl RequestCtx {
             failure: None,
             request_id: RequestId::default(),
             fields: Fields::default(),
+            in_flight: InFlight::default(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Entering the lifecycle, the same for every front end: admit, route, the
-//! route's rate limits, the consistent-hash key, the request id, and the access log's copies of the
+//! in-flight caps, the route's rate limits, the consistent-hash key, the request id, and the access log's copies of the
 //! request's strings.
 
 use super::request_id::RequestId;
@@ -7,7 +7,7 @@ use super::{admit, route, Decision, RequestCtx, RequestView};
 use crate::ctx::{ShardCtx, ShardSnap};
 use shardgate_proxy::Error;
 
-/// Runs admit, route and the route's rate limits for `view`, resolves the request id and, when the
+/// Runs admit, route, the in-flight caps and the route's rate limits for `view`, resolves the request id and, when the
 /// request will be logged, copies what the log needs. The decision (or the
 /// refusal) is the front end's to act on.
 pub fn enter<'s>(
@@ -19,6 +19,7 @@ pub fn enter<'s>(
     let cfg = &snap.snap.config;
     let decision = admit(view, cfg)
         .and_then(|()| route(rq, view, &snap.snap))
+        .and_then(|d| super::inflight::admit(ctx, snap, rq).map(|()| d))
         .map(|d| super::limit::check(ctx.id, snap, rq, view, d));
     if let Ok(Decision::Proxy(_, up)) = &decision {
         // Only `consistent_hash` upstreams have a key: nothing to do for

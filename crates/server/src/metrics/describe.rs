@@ -165,6 +165,26 @@ pub fn describe_all() {
         "Upstream TLS failures: handshakes refused by either side (a certificate error is one) and fatal alerts on established connections; each request that met one got 502"
     );
     describe_gauge!(
+        "shardgate_shard_in_flight",
+        Unit::Count,
+        "Requests the shard is serving now ([server.limits] max_in_flight), by shard"
+    );
+    describe_gauge!(
+        "shardgate_route_in_flight",
+        Unit::Count,
+        "Requests of the route being served now, by shard and route (the route's max_in_flight caps their sum)"
+    );
+    describe_gauge!(
+        "shardgate_upstream_concurrency_limit",
+        Unit::Count,
+        "The adaptive concurrency limit of the upstream, by upstream and shard"
+    );
+    describe_gauge!(
+        "shardgate_upstream_in_flight",
+        Unit::Count,
+        "Requests in flight to the upstream under its adaptive concurrency limit, by upstream and shard"
+    );
+    describe_gauge!(
         "shardgate_upstream_pending_requests",
         Unit::Count,
         "Requests waiting for an upstream connection because the server is at max_conns_per_host"

@@ -24,6 +24,9 @@ fn every_family_has_help_before_its_type() {
         let _ = UpstreamTlsMetrics::new(0, "u");
         let _ = DnsMetrics::new("app.test");
         let _ = super::redis_sync::RedisSyncMetrics::new("r");
+        let _ = super::flow::shard_in_flight(0);
+        let _ = super::flow::route_in_flight(0, "r");
+        let _ = super::flow::AdaptiveGauges::new(0, "u");
         // Histograms only show once they have a sample.
         shard.connection_seconds.record(0.1);
         route.duration.record(0.1);
@@ -61,5 +64,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 66, "{text}");
+    assert_eq!(families, 70, "{text}");
 }

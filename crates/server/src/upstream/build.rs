@@ -8,6 +8,7 @@ use std::sync::Arc;
 use shardgate_config::{Config, OutlierConfig};
 use shardgate_proxy::{Backoff, Balancer, LoadUse, Maglev};
 
+use super::adaptive::Adaptive;
 use super::budget::RetryBudget;
 use super::registry::HealthRegistry;
 use super::server::ServerState;
@@ -31,6 +32,9 @@ pub struct UpstreamState {
     pub budget: Rc<RetryBudget>,
     /// `[upstream.tls]`: this shard's client (None: cleartext).
     pub tls: Option<TlsClient>,
+    /// `[upstream.adaptive_concurrency]` on this shard (None: off); kept
+    /// across reloads by upstream name while the table stays.
+    pub adaptive: Option<Rc<Adaptive>>,
 }
 
 /// `tables`: by upstream index, the generation's Maglev table of each
@@ -96,6 +100,19 @@ pub fn build(
                     (Some(t), Some(Some(c))) => Some(TlsClient::new(c, t, &u.name, shard)),
                     _ => None,
                 },
+                adaptive: u.adaptive_concurrency.map(|cfg| {
+                    match old.and_then(|o| o.adaptive.clone()) {
+                        Some(kept) => {
+                            kept.reconfigure(cfg);
+                            kept
+                        }
+                        None => {
+                            // Its own probe jitter per shard and process.
+                            let seed = getrandom::u64().unwrap_or(shard as u64);
+                            Rc::new(Adaptive::new(cfg, shard, &u.name, seed))
+                        }
+                    }
+                }),
             }
         })
         .collect()

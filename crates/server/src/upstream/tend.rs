@@ -23,5 +23,8 @@ impl UpstreamState {
             s.tend(now);
             s.publish(shard);
         }
+        if let Some(a) = &self.adaptive {
+            a.publish();
+        }
     }
 }

@@ -74,14 +74,8 @@ servers = ["${{UP}}"]
     let admin = gw.admin().unwrap();
     let held: Vec<_> = (0..3).map(|_| get_in_thread(addr, "/held")).collect();
     assert!(origin.wait_requests(3, Duration::from_secs(5)));
-    assert!(
-        wait_until(Duration::from_secs(5), || scrape_sum(
-            admin,
-            "shardgate_shard_in_flight",
-            &[("shard", "0")]
-        ) == 3.0),
-        "the gauge shows the three"
-    );
+    // (`shardgate_shard_in_flight{shard="0"}` is not asserted: the tests of
+    // this binary share one recorder, and every gateway has a shard 0.)
     // The fourth, proxied or answered by the gateway itself, is refused at
     // once: the cap is the shard's, whatever the route.
     for (path, name) in [
@@ -104,12 +98,12 @@ servers = ["${{UP}}"]
     }
     assert_eq!(shed(admin, &route, "shard_in_flight"), 1.0);
     assert!(
-        wait_until(Duration::from_secs(5), || scrape_sum(
+        wait_until(Duration::from_secs(10), || scrape_sum(
             admin,
-            "shardgate_shard_in_flight",
-            &[("shard", "0")]
+            "shardgate_route_in_flight",
+            &[("route", &route)]
         ) == 0.0),
-        "the gauge comes back to 0"
+        "the route's gauge comes back to 0"
     );
 }
 
@@ -170,7 +164,7 @@ servers = ["${{UP}}"]
     // Another route is not affected.
     assert_eq!(get_in_thread(addr, "/free").join().unwrap().0, 200);
     assert!(
-        wait_until(Duration::from_secs(5), || scrape_sum(
+        wait_until(Duration::from_secs(10), || scrape_sum(
             admin,
             "shardgate_route_in_flight",
             &[("route", &capped)]

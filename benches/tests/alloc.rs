@@ -300,7 +300,9 @@ fn measure(driver: &str) -> Scenarios {
 }
 
 /// The gateway under test logs every request (JSON access log to a file):
-/// "no allocation per request" must hold with the access log on.
+/// "no allocation per request" must hold with the access log on, and with
+/// the flow-control checks on (the shard's and the proxied route's
+/// `max_in_flight`, the origin upstream's adaptive concurrency limit).
 fn start_gateway(origin: SocketAddr, second: SocketAddr, driver: &str) -> Server {
     let log = std::env::temp_dir().join(format!(
         "shardgate-alloc-{}-{driver}.log",
@@ -319,6 +321,9 @@ driver = "{driver}"
 steering = "none"
 max_connections_per_shard = 256
 
+[server.limits]
+max_in_flight = 1000
+
 [[listener]]
 name = "public"
 address = "127.0.0.1:0"
@@ -332,6 +337,7 @@ respond = {{ status = 200, body = "static\n", headers = {{ "content-type" = "tex
 name = "proxied"
 path_prefix = "/proxied/"
 proxy = "origin"
+max_in_flight = 1000
 
 [[route]]
 name = "browser"
@@ -371,6 +377,7 @@ burst = 1
 [[upstream]]
 name = "origin"
 servers = ["{origin}"]
+[upstream.adaptive_concurrency]
 
 [[upstream]]
 name = "balanced"

@@ -19,15 +19,18 @@
 //! - App-limited: while fewer than half of the limit were in flight during
 //!   the window, the limit does not grow (a limit nobody uses says nothing
 //!   about the origin, and would let a burst through unchecked later).
-//! - No upward ratchet: the baseline moves down with any window, but up
-//!   only with app-limited windows. Under sustained load our own queueing
-//!   inflates `short`; a baseline that followed it (Gradient2's slow drift)
-//!   would let the limit creep up until the origin drowned.
+//! - No upward ratchet: windows only ever move the baseline *down*. Under
+//!   sustained load our own queueing inflates `short`; a baseline that
+//!   followed it (Gradient2's slow drift) would let the limit creep up until
+//!   the origin drowned. Not even app-limited windows move it up: a limit
+//!   far above the origin's capacity can be "less than half used" while the
+//!   origin queues our requests.
 //! - Probing: so that an origin that really became slower is followed, every
 //!   `probe_interval` (± `probe_jitter`, drawn per probe, so shards and
 //!   gateways do not probe together) one window is measured with admission
-//!   capped at `probe_ratio` × the limit, and its median *replaces* the
-//!   baseline. Only requests admitted during the probe count, so no request
+//!   capped at `probe_ratio` × what was in use (the limit, or less when the
+//!   last window used less), and its median *replaces* the baseline, up or
+//!   down. Only requests admitted during the probe count, so no request
 //!   queued before it does. The probe level is its own knob, not
 //!   `min_limit` (Envoy drops to `min_concurrency`, which is also its floor).
 //!
@@ -80,6 +83,8 @@ pub struct Gradient2 {
     window: Window,
     phase: Phase,
     epoch: u32,
+    /// The probe's admission cap (set when a probe starts).
+    probe_cap: u32,
     rng: Rng,
 }
 
@@ -93,6 +98,7 @@ impl Gradient2 {
             window: Window::new(0),
             phase: Phase::Normal { next: None },
             epoch: 0,
+            probe_cap: 1,
             rng: Rng::new(seed),
         }
     }
@@ -122,7 +128,7 @@ impl Gradient2 {
     pub fn cap(&self) -> u32 {
         match self.phase {
             Phase::Normal { .. } => self.limit(),
-            Phase::Probing => whole(self.limit * self.cfg.probe_ratio),
+            Phase::Probing => self.probe_cap,
         }
     }
 
@@ -196,6 +202,10 @@ impl Gradient2 {
             Phase::Normal { next } => {
                 self.update(short, app_limited);
                 if next.is_some_and(|due| now >= due) {
+                    // Below what was really in flight, so the probe lowers
+                    // the origin's load even when the limit is not reached.
+                    let used = self.window.peak_in_flight.min(self.limit());
+                    self.probe_cap = whole(f64::from(used) * self.cfg.probe_ratio);
                     self.phase = Phase::Probing;
                     self.epoch = self.epoch.wrapping_add(1);
                 }
@@ -208,9 +218,9 @@ impl Gradient2 {
     fn update(&mut self, short: f64, app_limited: bool) {
         let long = *self.baseline.get_or_insert(short);
         let alpha = 2.0 / (f64::from(self.cfg.long_window) + 1.0);
-        // Down with any window; up only when the window was not loaded by
-        // us (see the module comment: no upward ratchet).
-        let long = if short < long || app_limited {
+        // Down with any window, never up (only a probe raises it: see the
+        // module comment).
+        let long = if short < long {
             long + alpha * (short - long)
         } else {
             long

@@ -35,9 +35,9 @@ pub struct AdaptiveConcurrencyConfig {
     /// … give or take this share of it (Envoy `jitter`), so probes of the
     /// shards and of a fleet do not line up.
     pub probe_jitter: f64,
-    /// During a probe, requests are admitted up to this share of the current
-    /// limit (Envoy's `min_concurrency`, but relative and separate from
-    /// `min_limit`).
+    /// During a probe, requests are admitted up to this share of what was
+    /// in flight before it (Envoy's `min_concurrency`, but relative and
+    /// separate from `min_limit`).
     pub probe_ratio: f64,
     /// The answer to a request over the limit.
     pub status: u16,

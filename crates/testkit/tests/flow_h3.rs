@@ -77,14 +77,14 @@ fn both_limits_shed_http3_requests(driver: Driver) {
     let two = |path: &str| {
         H3Plan::new(addr, "localhost", &cert)
             .parallel(2)
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(60))
             .request(H3Request::get(path))
             .request(H3Request::get(path))
     };
     // Two at once on the capped route: one is held at the origin, the
     // other refused by the route's cap.
     let capped = h3client::spawn(&two("/capped")).unwrap();
-    assert!(origin.wait_requests(1, Duration::from_secs(10)));
+    assert!(origin.wait_requests(1, Duration::from_secs(30)));
     let route = format!("{name}-capped");
     assert!(
         wait_until(Duration::from_secs(10), || shed(
@@ -96,7 +96,7 @@ fn both_limits_shed_http3_requests(driver: Driver) {
     );
     // Two at once to the upstream whose adaptive limit is 1.
     let adaptive = h3client::spawn(&two("/adaptive")).unwrap();
-    assert!(origin.wait_requests(2, Duration::from_secs(10)));
+    assert!(origin.wait_requests(2, Duration::from_secs(30)));
     let route = format!("{name}-adaptive");
     assert!(
         wait_until(Duration::from_secs(10), || shed(

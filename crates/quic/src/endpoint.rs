@@ -22,6 +22,19 @@ pub const IDLE_VARIANTS: usize = 16;
 /// QPACK encoder, QPACK decoder); the rest is room for extensions and grease.
 const MAX_UNI_STREAMS: u32 = 16;
 
+/// Request-body bytes one stream may have in flight to us (quinn's default:
+/// 100 ms at 100 Mbit/s). Buffered until the upstream takes them.
+pub const STREAM_RECEIVE_WINDOW: u32 = 1_250_000;
+/// Request-body bytes one connection may have in flight to us, over all its
+/// streams. quinn's default is unlimited (only streams × stream window bound
+/// it: 125 MB at 100 streams); four streams' worth keeps uploads at full
+/// speed and bounds what a client that sends and never lets the body drain
+/// can make a shard hold (docs/flow-control.md, "Every queue").
+pub const CONNECTION_RECEIVE_WINDOW: u32 = 4 * STREAM_RECEIVE_WINDOW;
+/// Response bytes sent and not yet acknowledged, per connection (quinn's
+/// default): the most a slow reader can make a shard hold for it.
+pub const SEND_WINDOW: u64 = 8 * STREAM_RECEIVE_WINDOW as u64;
+
 /// `[listener.quic]` as the transport sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transport {
@@ -47,6 +60,13 @@ pub fn server_configs(
         let mut tc = TransportConfig::default();
         tc.max_concurrent_bidi_streams(VarInt::from_u32(t.max_streams))
             .max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS))
+            .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW))
+            .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
+            .send_window(SEND_WINDOW)
+            // HTTP/3 datagrams (RFC 9297) are not served: without this quinn
+            // advertises them and keeps up to 1.25 MB of unread ones per
+            // connection.
+            .datagram_receive_buffer_size(None)
             .max_idle_timeout(Some(
                 IdleTimeout::try_from(idle).map_err(|e| Error::Transport(e.to_string()))?,
             ));

@@ -206,6 +206,12 @@ pub struct H3Conn {
     pub goaway_ms: Option<f64>,
     /// The server closed the connection before the client did.
     pub peer_closed: bool,
+    /// The server's initial flow-control windows (transport parameters): for
+    /// the whole connection, and for one request stream.
+    pub peer_max_data: Option<u64>,
+    pub peer_max_stream_data_bidi: Option<u64>,
+    /// The server's `max_datagram_frame_size`; `None`: no DATAGRAM support.
+    pub peer_max_datagram_frame_size: Option<u64>,
     pub error: Option<String>,
 }
 
@@ -353,6 +359,11 @@ fn parse(raw: Value, stderr: String) -> Result<H3Results> {
                 .get("peer_closed")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            peer_max_data: c.get("peer_max_data").and_then(Value::as_u64),
+            peer_max_stream_data_bidi: c.get("peer_max_stream_data_bidi").and_then(Value::as_u64),
+            peer_max_datagram_frame_size: c
+                .get("peer_max_datagram_frame_size")
+                .and_then(Value::as_u64),
             error: str_of(c, "error"),
         })
         .collect();

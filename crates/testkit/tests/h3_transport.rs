@@ -108,6 +108,7 @@ each_driver!(
     metrics_show_handshakes_and_table_slots,
     stateless_retry_comes_before_every_new_connection,
     post_quantum_client_hellos_stay_on_their_shard,
+    flow_control_windows_are_bounded,
 );
 
 /// A post-quantum key share makes the ClientHello span two Initial
@@ -200,6 +201,24 @@ fn stateless_retry_comes_before_every_new_connection(driver: Driver) {
         "no stateless retry was sent"
     );
     assert!(counter(&gw, "shardgate_quic_handshakes_total") - handshakes >= 4.0);
+}
+
+/// What one client can make a shard buffer is bounded: the connection's
+/// receive window is set (quinn's default is unlimited, leaving only streams ×
+/// stream window, 125 MB), and HTTP/3 datagrams, which nothing reads, are not
+/// offered.
+fn flow_control_windows_are_bounded(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"ok")).unwrap();
+    let s = Setup::new("windows", driver);
+    let gw = s.start(driver, &origin, &cert);
+    let plan = H3Plan::new(gw.addr(&s.name), "localhost", &cert).request(H3Request::get("/"));
+    let res = h3client::run(&plan).unwrap();
+    assert!(res.ok, "{}", res.summary());
+    let c = &res.connections[0];
+    assert_eq!(c.peer_max_data, Some(5_000_000), "{}", res.summary());
+    assert_eq!(c.peer_max_stream_data_bidi, Some(1_250_000));
+    assert_eq!(c.peer_max_datagram_frame_size, None);
 }
 
 fn migration_plan(gw: &Gateway, s: &Setup, cert: &TestCert) -> H3Plan {

@@ -49,6 +49,10 @@ OUTPUT
   {"ok": bool (every request got a status and no error),
    "connections": [{"conn", "handshake_ok", "alpn", "tls_server_cert_subject" (RFC 4514),
                     "tls_server_cert_cn", "tls_server_cert_sans" (DNS/IP strings),
+                    "peer_max_data", "peer_max_stream_data_bidi" (the server's
+                    initial flow-control windows for the connection and for a
+                    stream we open), "peer_max_datagram_frame_size" (null: no
+                    DATAGRAM support advertised),
                     "local_ports" (every local UDP port used, in order), "migrated"
                     (a rebind happened and the PING on the new path was answered),
                     "rebinds", "cid_changes", "close_reason" (null or
@@ -393,6 +397,12 @@ class ConnRunner:
 
     def record_tls(self):
         quic = self.protocol._quic
+        # The server's flow-control transport parameters as the handshake
+        # delivered them (aioquic keeps them private; read before any
+        # MAX_DATA frame raises them).
+        self.info["peer_max_data"] = quic._remote_max_data
+        self.info["peer_max_stream_data_bidi"] = quic._remote_max_stream_data_bidi_remote
+        self.info["peer_max_datagram_frame_size"] = quic._remote_max_datagram_frame_size
         tls = quic.tls
         self.info["alpn"] = getattr(tls, "alpn_negotiated", None)
         cert = getattr(tls, "_peer_certificate", None)

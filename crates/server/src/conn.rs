@@ -4,7 +4,8 @@
 //! I/O with deadlines), `body` (body framing and streaming), `downstream`
 //! (the client side and what a request leaves it in), `state` (what a
 //! connection keeps between tasks), `request` and `response` (head
-//! preparation), `receive`, `forward` (select/send/receive for one request),
+//! preparation), `receive`, `local` (answers from the gateway itself), `forward`
+//! (select/send/receive for one request),
 //! `serve` (one request, start to log line), `wait` (hot window), `park`
 //! (idle connections leave the runtime), `tunnel` (after `101`), `run` (the
 //! request task), `lot` (resumes parked connections), `secure` (TLS).
@@ -13,6 +14,7 @@ pub mod body;
 pub mod downstream;
 pub mod forward;
 pub mod io;
+pub mod local;
 pub mod lot;
 pub mod park;
 pub mod receive;

@@ -91,13 +91,22 @@ servers = ["${{UP}}"]
     // this binary share one recorder, and every gateway has a shard 0.)
     // The fourth, proxied or answered by the gateway itself, is refused at
     // once: the cap is the shard's, whatever the route.
+    // Both on one keep-alive connection: a refusal is a complete answer
+    // about this request only, so the connection stays open.
+    let mut kept = Client::connect(addr).unwrap();
     for (path, name) in [
         ("/held", route.clone()),
         ("/static", format!("{route}_static")),
     ] {
-        let (status, took) = get_in_thread(addr, path).join().unwrap();
-        assert_eq!(status, 503, "{path}");
-        assert!(took < Duration::from_secs(2), "{path}: {took:?}");
+        let t0 = Instant::now();
+        let r = kept.get("x", path).unwrap();
+        assert_eq!(r.status, 503, "{path}");
+        assert!(!r.closes(), "{path}: the refusal closed the connection");
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "{path}: {:?}",
+            t0.elapsed()
+        );
         assert_shed(admin, &name, "shard_in_flight", 1.0);
     }
     assert_eq!(origin.requests(), 3, "nothing more reached the origin");
@@ -106,10 +115,11 @@ servers = ["${{UP}}"]
         let (status, took) = t.join().unwrap();
         assert_eq!(status, 200, "a held request, after {took:?}");
     }
-    // Released: accepted again.
+    // Released: accepted again, on the refused client's connection too.
     for path in ["/held", "/static", "/held"] {
         assert_eq!(get_in_thread(addr, path).join().unwrap().0, 200, "{path}");
     }
+    assert_eq!(kept.get("x", "/held").unwrap().status, 200);
     assert_shed(admin, &route, "shard_in_flight", 1.0);
     assert!(
         wait_until(Duration::from_secs(10), || scrape_sum(

@@ -16,6 +16,7 @@ use shardgate_proxy::{Error, ErrorKind};
 use super::body::{pump, BodyState, Direction, Source};
 use super::downstream::{Downstream, Next};
 use super::io::{write_all, Io};
+use super::local::refuse;
 use super::receive::{receive, Outcome};
 use super::request::Prepared;
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -59,10 +60,11 @@ pub async fn proxy<S: Io>(
     };
     let mut plan = Attempts::new(route, ucfg, ust, p.idempotent);
     if let Err(e) = plan.admit() {
-        // Over the upstream's adaptive limit: shed now, nothing was read of
-        // the body (the connection closes with the answer).
+        // Over the upstream's adaptive limit: shed now, before any byte of
+        // the body was read; the connection stays open when it can.
         rq.fail(e);
-        return down.fail(ctx, rq, out).await;
+        let mut p = *p;
+        return refuse(ctx, snap, down, &mut p, out, rq).await;
     }
     let len = match p.body {
         BodyKind::None | BodyKind::CloseDelimited => BodyLen::None,

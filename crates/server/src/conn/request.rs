@@ -18,6 +18,7 @@ use crate::lifecycle::{self, Decision, HeaderFields, RequestCtx, RequestView};
 /// the connection instead of reading it all.
 pub const DISCARD_LIMIT: u64 = 1 << 20;
 
+#[derive(Clone, Copy)]
 pub enum Action {
     /// `out` holds the complete static response.
     Respond,
@@ -27,6 +28,7 @@ pub enum Action {
     Reject,
 }
 
+#[derive(Clone, Copy)]
 pub struct Prepared {
     pub head_len: usize,
     pub body: BodyKind,
@@ -169,7 +171,7 @@ pub fn prepare(
 /// Answering without reading a body the client was told to hold back leaves
 /// the framing in doubt, and a large body is not worth reading just to drop
 /// it: close afterwards in both cases.
-fn keep_after_local(p: &mut Prepared, retiring: bool) -> bool {
+pub(super) fn keep_after_local(p: &mut Prepared, retiring: bool) -> bool {
     let held_back = p.expect_continue && p.body != BodyKind::None;
     let large = matches!(p.body, BodyKind::Length(n) if n > DISCARD_LIMIT);
     // A retiring process (ADR 19) says so, and the client reconnects to its

@@ -4,14 +4,14 @@
 
 use std::time::Instant;
 
-use shardgate_http::{BodyKind, Limits};
-use shardgate_proxy::{write_error_response, Error, ErrorKind};
+use shardgate_http::Limits;
+use shardgate_proxy::{Error, ErrorKind};
 
-use super::body::{pump, BodyState, Direction, Source};
 use super::downstream::{Downstream, Next};
 use super::forward;
-use super::io::{compact, read_more, write_all, Io, IoFail};
-use super::request::{prepare, Action, Input, Prepared, Step, DISCARD_LIMIT};
+use super::io::{compact, read_more, Io, IoFail};
+use super::local::{finish_local, refuse};
+use super::request::{prepare, Action, Input, Step};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
 use crate::lifecycle::{log, RequestCtx};
@@ -65,7 +65,7 @@ async fn handle<S: Io>(
         max_headers: scfg.limits.max_headers,
     };
     let deadline = Instant::now() + scfg.timeouts.header_read;
-    let prepared = loop {
+    let mut prepared = loop {
         let input = Input {
             data: down.buf.get(down.pos..).unwrap_or_default(),
             limits: &limits,
@@ -106,17 +106,7 @@ async fn handle<S: Io>(
     down.pos += prepared.head_len;
     rq.bytes_in += prepared.head_len as u64;
     match prepared.action {
-        Action::Reject => {
-            let not_found = rq.failure.map(|e| e.kind()) == Some(ErrorKind::NoRoute);
-            let keep = not_found && prepared.body == BodyKind::None && prepared.keep_alive;
-            if !keep {
-                return down.fail(ctx, rq, out).await;
-            }
-            // A 404 without a body keeps the connection, as nginx does.
-            out.clear();
-            ctx.date_bytes(|d| write_error_response(out, 404, true, d));
-            finish_local(ctx, snap, down, &prepared, out, rq).await
-        }
+        Action::Reject => refuse(ctx, snap, down, &mut prepared, out, rq).await,
         Action::Respond => finish_local(ctx, snap, down, &prepared, out, rq).await,
         Action::Proxy { upstream } => {
             forward::proxy(ctx, snap, down, &prepared, upstream, rq, out).await
@@ -129,75 +119,4 @@ fn client_gone<S>(rq: &mut RequestCtx, down: &Downstream<S>, errno: Option<i32>)
     rq.bytes_in += (down.buf.len() - down.pos) as u64;
     rq.fail(Error::new(ErrorKind::ClientClosed).with_errno(errno));
     Next::Close
-}
-
-/// Answers from the gateway itself. The request body is read (and dropped)
-/// first, so the next request on the connection is found and a body whose
-/// framing is broken gets 400 instead of the route's answer, as nginx does.
-async fn finish_local<S: Io>(
-    ctx: &ShardCtx,
-    snap: &ShardSnap,
-    down: &mut Downstream<S>,
-    p: &Prepared,
-    out: &mut Vec<u8>,
-    rq: &mut RequestCtx,
-) -> Next {
-    let scfg = &snap.snap.config.server;
-    let mut keep = p.keep_alive;
-    let small = match p.body {
-        BodyKind::Length(n) => n <= DISCARD_LIMIT,
-        _ => true,
-    };
-    if p.body != BodyKind::None && (!small || p.expect_continue) {
-        keep = false;
-    } else if p.body != BodyKind::None {
-        let mut state = BodyState::new(p.body);
-        let src = Source {
-            stream: &mut down.stream,
-            buf: &mut down.buf,
-            pos: &mut down.pos,
-            read_timeout: scfg.timeouts.body_read,
-        };
-        let drained = pump(
-            &mut state,
-            src,
-            None::<&mut S>,
-            scfg.timeouts.send,
-            DISCARD_LIMIT,
-            Direction::Request,
-            None,
-        )
-        .await;
-        match drained {
-            Ok(n) => rq.bytes_in += n,
-            // A chunked body longer than is worth draining: answer, then close.
-            Err(e) if e.kind() == ErrorKind::BodyTooLarge => keep = false,
-            Err(e) => {
-                rq.fail(e);
-                return down.fail(ctx, rq, out).await;
-            }
-        }
-    }
-    let status = status_of(out);
-    if write_all(&mut down.stream, out, scfg.timeouts.send)
-        .await
-        .is_err()
-    {
-        rq.fail(Error::new(ErrorKind::ClientClosed));
-        return Next::Close;
-    }
-    rq.responded(status, out.len());
-    if keep {
-        Next::KeepAlive
-    } else {
-        Next::Close
-    }
-}
-
-/// The status code of a response head written into `out` ("HTTP/1.1 200 …").
-fn status_of(out: &[u8]) -> u16 {
-    out.get(9..12)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
 }

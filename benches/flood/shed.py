@@ -46,8 +46,11 @@ from flood_client import child_main  # noqa: E402
 PER_PROC_MAX = 19000
 
 
-def gateway_config(tmp: str, port: int, origin: int, rate: int) -> str:
+def gateway_config(tmp: str, port: int, origin: int, rate: int, admin: int) -> str:
     conf = f"""
+[admin]
+address = "127.0.0.1:{admin}"
+
 [server]
 shards = 1
 max_connections_per_shard = 20000
@@ -99,17 +102,40 @@ def polite(port: int, stop: threading.Event, out: dict, interval: float = 0.01) 
             r = conn.getresponse()
             r.read()
             statuses[r.status] = statuses.get(r.status, 0) + 1
+            if r.status == 429 and len(out.setdefault("sample_429", [])) < 3:
+                out["sample_429"].append(r.getheaders())
             lat.append((time.monotonic() - t0) * 1000)
         except (OSError, http.client.HTTPException) as e:
             key = type(e).__name__
             statuses[key] = statuses.get(key, 0) + 1
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        next_at += interval
+        # Paced from now, with no catch-up: after a stall (this VM, the GIL) a
+        # catch-up would send a burst a polite client never sends.
+        next_at = max(next_at + interval, time.monotonic())
         time.sleep(max(0.0, next_at - time.monotonic()))
     conn.close()
     out["latency_ms"] = lat
     out["statuses"] = statuses
+
+
+def shed_counts(admin: int) -> dict:
+    """`shardgate_requests_shed_total` by reason, from /metrics."""
+    text = http_get_text(admin, "/metrics")
+    out: dict = {}
+    for line in text.splitlines():
+        m = re.match(r'shardgate_requests_shed_total\{.*reason="([a-z_]+)".*\} (\S+)', line)
+        if m and float(m.group(2)) > 0:
+            out[m.group(1)] = out.get(m.group(1), 0) + int(float(m.group(2)))
+    return out
+
+
+def http_get_text(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path)
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return body
 
 
 def summary(lat: list[float]) -> dict:
@@ -143,13 +169,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--base-port", type=int, default=27100)
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    origin_port, port = a.base_port, a.base_port + 1
+    origin_port, port, admin_port = a.base_port, a.base_port + 1, a.base_port + 2
     tmp = tempfile.mkdtemp(prefix="shed-")
     ports = configs.Ports(origin_port, 0, 0, port, 0, 0, 0)
     origin = procs.Proc("origin", ["nginx", "-c", configs.write_origin(tmp, ports)],
                         os.path.join(tmp, "origin.log"), "0")
     gw = procs.Proc("shardgate", [a.bin, "run", "--config",
-                                  gateway_config(tmp, port, origin_port, a.rate)],
+                                  gateway_config(tmp, port, origin_port, a.rate,
+                                                 admin_port)],
                     os.path.join(tmp, "shardgate.log"), "1")
     result: dict = {"config": {"seconds": a.seconds, "conns": a.conns,
                                "abuse_conns": a.abuse_conns, "rate_per_s": a.rate}}
@@ -197,13 +224,16 @@ def main(argv=None) -> dict:
         result["abuser"] = {"requests": total, "rps": float(rps.group(1)) if rps else None,
                             "non_2xx": int(non2xx.group(1)) if non2xx else 0,
                             "socket_errors": errors.group(1) if errors else "none"}
-        result["polite_flood"] = {"statuses": pol["statuses"], **summary(pol["latency_ms"])}
-        half = samples[len(samples) // 2:]
+        result["polite_flood"] = {"statuses": pol["statuses"], **summary(pol["latency_ms"]),
+                                  "sample_429": pol.get("sample_429", [])}
+        result["shed"] = shed_counts(admin_port)
+        # The trend, not the saw-tooth of buffer-pool trims: the median of the
+        # first and of the last ten seconds.
+        head, tail = statistics.median(samples[:10]), statistics.median(samples[-10:])
         result["rss_kib"] = {"before_flood": rss[0], "after_conns": rss[1],
-                             "first": samples[0], "min": min(samples), "max": max(samples),
-                             "last": samples[-1],
-                             "second_half_drift_pct": round(
-                                 (max(half) - min(half)) * 100 / min(half), 2)}
+                             "first_10s_median": head, "last_10s_median": tail,
+                             "min": min(samples), "max": max(samples),
+                             "drift_pct": round((tail - head) * 100 / head, 2)}
         result["samples_kib"] = samples
     finally:
         for _, pipe in children:

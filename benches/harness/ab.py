@@ -11,7 +11,10 @@ every round, so drift in the machine lands on all variants alike.
       --variant after+log=target/release/shardgate:json --rounds 10
 
 A variant is NAME=BINARY[:ACCESS_LOG_FORMAT[:ACCESS_LOG_PATH]] (the path defaults to a file in
-the run's directory; /dev/null leaves out the file system's share). Prints, per scenario and variant, CPU µs per
+the run's directory; /dev/null leaves out the file system's share). A NAME ending in `+flow`
+turns flow control on, within its limits (issue 10's benchmark): a per-client rate limit far
+above the offered load, `max_in_flight` on the shard and the route, and adaptive concurrency
+on the upstream with a floor above the benchmark's concurrency; every answer must stay 2xx. Prints, per scenario and variant, CPU µs per
 request (utime+stime ÷ requests) as median and min–max, and each median's ratio to the first
 variant's.
 """
@@ -34,6 +37,36 @@ import wrk  # noqa: E402
 
 SCENARIOS = (("keep-alive 12 B, c=50", "/tiny"), ("keep-alive 16 KiB, c=50", "/16k"))
 CONNS = 50
+
+
+FLOW_ROUTE = """
+max_in_flight = 100000
+
+[[route.rate_limit]]
+key = "client_ip"
+rate = "1000000/s"
+burst = 100000
+"""
+FLOW_UPSTREAM = """
+[upstream.adaptive_concurrency]
+min_limit = 256
+max_limit = 1024
+initial_limit = 512
+"""
+
+
+def with_flow_control(conf: str) -> None:
+    """Adds the flow-control settings to the harness's shardgate config (its one route and
+    its one upstream, see configs.write_shardgate)."""
+    with open(conf) as f:
+        text = f.read()
+    text = text.replace("[server]\n", "[server.limits]\nmax_in_flight = 100000\n\n[server]\n", 1)
+    route_end = text.index("[[upstream]]")
+    text = text[:route_end] + FLOW_ROUTE + "\n" + text[route_end:]
+    pool = text.index("[upstream.pool]")
+    text = text[:pool] + FLOW_UPSTREAM + "\n" + text[pool:]
+    with open(conf, "w") as f:
+        f.write(text)
 
 
 def main() -> int:
@@ -66,6 +99,8 @@ def main() -> int:
             os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = fmt
             os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = log_path
             conf = configs.write_shardgate(d, ports, 1)
+            if name.endswith("+flow"):
+                with_flow_control(conf)
             p = procs.Proc(name, [binary, "--log", "warn", "--config", conf], os.path.join(d, "log"), "1")
             started.append(p)
             procs.wait_port(ports.shardgate, p)
@@ -80,6 +115,9 @@ def main() -> int:
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)
+                    if res["non2xx"] or any(res["socket_errors"].values()):
+                        print(f"{name} {label}: {res['non2xx']} non-2xx, socket errors "
+                              f"{res['socket_errors']}", file=sys.stderr)
                     hz = os.sysconf("SC_CLK_TCK")
                     results[(label, name)].append(ticks / hz * 1e6 / max(1, res["requests"]))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)

@@ -158,6 +158,8 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             address: Self::DEFAULT_ADDRESS,
+            token_file: None,
+            token: None,
         }
     }
 }

@@ -25,12 +25,19 @@ pub use model::*;
 /// Reads and validates the configuration file at `path`. Diagnostics name the
 /// file as `path` is displayed.
 pub fn load(path: &Path) -> Result<Config, Error> {
+    load_source(path).map(|(config, _)| config)
+}
+
+/// As [`load`], also returning the text the config was built from (what
+/// the admin API's `/config` hashes: the bytes loaded, not the file as it
+/// may have changed since).
+pub fn load_source(path: &Path) -> Result<(Config, String), Error> {
     let src = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    parse_in(&src, &path.display().to_string(), dir)
+    parse_in(&src, &path.display().to_string(), dir).map(|config| (config, src))
 }
 
 /// Validates configuration text; `file_label` is what diagnostics call the

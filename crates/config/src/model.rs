@@ -13,10 +13,13 @@ mod retry;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::Serialize;
+
 mod balance;
 mod discovery;
 mod flow;
 mod rate_limit;
+mod secret;
 mod upstream;
 mod upstream_tls;
 
@@ -25,11 +28,12 @@ pub use discovery::{NamedServer, ResolverConfig};
 pub use flow::AdaptiveConcurrencyConfig;
 pub use rate_limit::{Rate, RateLimitBackend, RateLimitConfig, RateLimitKey, RedisConfig, Sharing};
 pub use retry::{RetryBudgetConfig, RetryConfig, RetryOn, TimeoutOverrides};
+pub use secret::Secret;
 pub use upstream::{LbPolicy, PoolConfig, UpstreamConfig, UpstreamServer};
 pub use upstream_tls::{ClientCert, TrustRoots, UpstreamTls};
 
 /// The whole gateway configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
@@ -44,7 +48,7 @@ pub struct Config {
 }
 
 /// `[server]`: process-wide settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerConfig {
     /// Number of shards; 0 means one per online core.
     pub shards: usize,
@@ -64,7 +68,7 @@ pub struct ServerConfig {
 }
 
 /// `[server.timeouts]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerTimeouts {
     /// From the first byte of a request head to its end (slowloris guard) → 408.
     pub header_read: Duration,
@@ -81,7 +85,7 @@ pub struct ServerTimeouts {
 }
 
 /// `[server.limits]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpLimits {
     /// Longest request line (method, target, version) → 414.
     pub max_request_line: usize,
@@ -97,7 +101,8 @@ pub struct HttpLimits {
 }
 
 /// Which monoio driver a shard runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Driver {
     /// io_uring when the kernel (and seccomp) allow it, else epoll.
     Auto,
@@ -106,7 +111,8 @@ pub enum Driver {
 }
 
 /// How the `SO_REUSEPORT` group picks a shard for a new connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Steering {
     /// The CPU that handled the SYN (follows NIC RSS).
     Cpu,
@@ -117,14 +123,19 @@ pub enum Steering {
 }
 
 /// `[admin]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+    /// `token_file`, resolved against the config file's directory.
+    pub token_file: Option<std::path::PathBuf>,
+    /// The bearer token read from `token_file` (trimmed, never empty):
+    /// every admin endpoint but `/healthz` and `/ready` requires it.
+    pub token: Option<Secret>,
 }
 
 /// `[access_log]`: one line per request, written by a writer thread so that
 /// shards never wait on the output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessLogConfig {
     pub path: AccessLogPath,
     pub format: AccessLogFormat,
@@ -138,6 +149,13 @@ pub enum AccessLogPath {
     File(std::path::PathBuf),
 }
 
+/// As written in the file (`"stdout"` or the path).
+impl Serialize for AccessLogPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for AccessLogPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -147,7 +165,8 @@ impl std::fmt::Display for AccessLogPath {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AccessLogFormat {
     /// One JSON object per line.
     Json,
@@ -156,7 +175,7 @@ pub enum AccessLogFormat {
 }
 
 /// `[request_id]`: the id that ties a request's log line to the upstream's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestIdConfig {
     /// Take the client's id if present and sane, else generate one; pass it
     /// upstream and log it.
@@ -166,7 +185,7 @@ pub struct RequestIdConfig {
 }
 
 /// `[[listener]]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListenerConfig {
     pub name: String,
     pub address: SocketAddr,
@@ -184,7 +203,7 @@ pub struct ListenerConfig {
 }
 
 /// `[listener.quic]`: the QUIC transport of an `h3` listener.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuicConfig {
     /// Slots in each shard's QUIC connection table (fixed size, allocated at
     /// start); a new connection beyond it is refused.
@@ -205,7 +224,7 @@ pub struct QuicConfig {
 }
 
 /// `[listener.tls]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TlsConfig {
     /// In file order. A client's SNI name picks the certificate that covers
     /// it; the first certificate answers clients without SNI or with a name
@@ -219,22 +238,26 @@ pub struct TlsConfig {
     pub alt_svc: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum TlsVersion {
+    #[serde(rename = "1.2")]
     Tls12,
+    #[serde(rename = "1.3")]
     Tls13,
 }
 
 /// A certificate chain and its private key, loaded and checked against each
 /// other while the config is validated: a reload with a broken file is refused
 /// before any shard sees it.
-#[derive(Clone)]
+#[derive(Clone, Serialize)]
 pub struct TlsCertificate {
     pub cert_path: std::path::PathBuf,
     pub key_path: std::path::PathBuf,
     /// DNS names of the certificate's subjectAltName, lower-case (wildcards as
     /// `*.example.com`).
     pub names: Vec<String>,
+    /// Key material: never rendered (`/config` shows the paths only).
+    #[serde(skip)]
     pub key: std::sync::Arc<rustls::sign::CertifiedKey>,
 }
 
@@ -258,7 +281,8 @@ impl std::fmt::Debug for TlsCertificate {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// HTTP/1.1 over TCP (cleartext, or TLS with `[listener.tls]`).
     Http,
@@ -267,7 +291,7 @@ pub enum Protocol {
 }
 
 /// `[[route]]`. Routes are matched most-specific first (see `shardgate-proxy`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteConfig {
     /// For logs and metrics; defaults to `route[N]`.
     pub name: String,
@@ -296,7 +320,8 @@ pub struct RouteConfig {
     pub max_in_flight: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RouteAction {
     /// Forward to the named upstream (validated to exist).
     Proxy { upstream: String },
@@ -304,7 +329,7 @@ pub enum RouteAction {
     Respond(StaticResponse),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StaticResponse {
     pub status: u16,
     /// In file order, names as written; never framing or connection headers
@@ -314,7 +339,7 @@ pub struct StaticResponse {
 }
 
 /// Header edits applied in the order remove → set → add.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct HeaderRewrite {
     /// Names (lower-case) removed.
     pub remove: Vec<String>,
@@ -326,7 +351,7 @@ pub struct HeaderRewrite {
 }
 
 /// Which forwarding headers the proxy adds to requests it forwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ForwardedHeaders {
     /// Append the client address to `X-Forwarded-For`.
     pub x_forwarded_for: bool,

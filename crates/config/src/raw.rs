@@ -100,6 +100,7 @@ pub(crate) struct RawLimits {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(crate) struct RawAdmin {
     pub address: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

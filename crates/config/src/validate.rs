@@ -4,6 +4,7 @@
 //! returns placeholders for the rest, so all problems of a file come out of
 //! one run. The caller discards the `Config` if anything was reported.
 
+mod admin;
 mod alt_svc;
 mod balance;
 mod discovery;
@@ -34,7 +35,7 @@ use crate::report::Report;
 pub(crate) fn validate(r: &mut Report<'_>, doc: &RawDocument, dir: &Path) -> Config {
     let server = server::server(r, doc.server.as_ref(), dir);
     let (listeners, bound) = listener::listeners(r, doc, dir);
-    let admin = listener::admin(r, doc.admin.as_ref(), &bound);
+    let admin = admin::admin(r, doc.admin.as_ref(), &bound, dir);
     let upstreams = upstream::upstreams(r, &doc.upstreams, dir);
     let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
     let upstream_names: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();

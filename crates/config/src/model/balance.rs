@@ -1,8 +1,11 @@
 //! What a load-balancing policy needs besides the policy itself.
 
+use serde::Serialize;
+
 /// `hash_key`: the part of a request `lb = "consistent_hash"` hashes, so
 /// that requests with the same key go to the same server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HashKey {
     /// `"client_ip"`: the client's address (without port).
     ClientIp,

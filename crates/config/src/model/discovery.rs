@@ -5,9 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// A `servers` entry written as `"host:port"`. Each address the name
 /// resolves to becomes a server with this entry's weight.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NamedServer {
     /// Lower-case, without a trailing dot.
     pub host: String,
@@ -19,7 +21,7 @@ pub struct NamedServer {
 }
 
 /// `[resolver]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolverConfig {
     /// DNS servers asked directly (UDP; TCP when an answer is truncated),
     /// in order. Empty: the system's resolver (`getaddrinfo`: `/etc/hosts`,

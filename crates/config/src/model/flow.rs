@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// `[upstream.adaptive_concurrency]`: a Gradient2-shaped limit on the
 /// requests in flight to the upstream, per shard, moved by the latency the
 /// upstream answers with (docs/flow-control.md).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AdaptiveConcurrencyConfig {
     /// The limit never goes below this (Netflix `minLimit`).
     pub min_limit: u32,

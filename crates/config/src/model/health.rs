@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// `[upstream.health_check]`: active probes, one per server per process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthCheckConfig {
     pub kind: HealthCheckKind,
     /// Request target of an HTTP probe; starts with `/`.
@@ -26,7 +28,8 @@ pub struct HealthCheckConfig {
     pub unhealthy_threshold: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HealthCheckKind {
     /// A TCP connect that succeeds within the timeout passes.
     Tcp,
@@ -47,6 +50,13 @@ impl StatusRange {
     }
 }
 
+/// As written in the file: `"200-399"`, `"204"`.
+impl Serialize for StatusRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for StatusRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.low == self.high {
@@ -59,7 +69,7 @@ impl std::fmt::Display for StatusRange {
 
 /// `[upstream.outlier]`: passive detection from real traffic, shared by all
 /// shards, and the panic threshold.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct OutlierConfig {
     /// Failed attempts in a row (connect failures, resets, timeouts, malformed
     /// answers; 5xx with `on_5xx`) that eject a server; 0 = never eject.
@@ -81,7 +91,7 @@ pub struct OutlierConfig {
 
 /// `[upstream.backoff]`: how long one shard leaves a server alone after
 /// failures in a row, before it tries it again.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BackoffConfig {
     /// The delay after the first failure (before jitter) …
     pub base: Duration,

@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// One rate-limit rule of a route. A request passes a route's limits when
 /// it passes every rule, checked in file order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RateLimitConfig {
     pub key: RateLimitKey,
     pub rate: Rate,
@@ -22,7 +24,8 @@ pub struct RateLimitConfig {
 }
 
 /// Whose requests share a bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RateLimitKey {
     /// `"client_ip"`: the client's address.
     ClientIp,
@@ -34,7 +37,7 @@ pub enum RateLimitKey {
 }
 
 /// `count` requests per `per` (`"100/s"`, `"6000/min"`, `"10/h"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rate {
     pub count: u32,
     pub per: Duration,
@@ -57,7 +60,8 @@ impl Rate {
 }
 
 /// How a rule's buckets are kept across shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sharing {
     /// One table shared by every shard: a key's requests spend one bucket
     /// whichever shard serves them.
@@ -67,7 +71,8 @@ pub enum Sharing {
 }
 
 /// Where the counts live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RateLimitBackend {
     /// This gateway's memory only.
     Local,
@@ -76,7 +81,7 @@ pub enum RateLimitBackend {
 }
 
 /// `[route.rate_limit.redis]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RedisConfig {
     pub address: SocketAddr,
     /// Prepended to every key the gateway writes.

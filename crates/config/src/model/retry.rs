@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 /// `[route.retry]`: when a proxied request is sent again, and how often.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetryConfig {
     /// Tries in all, the first one included: 1 = never sent again (not even
     /// after a connect failure or the keep-alive race).
@@ -20,7 +22,7 @@ pub struct RetryConfig {
 /// `on`: which failures are retried. A connect failure is retried for every
 /// method (nothing reached the origin); the others only for idempotent
 /// methods (RFC 9110 §9.2.2) whose body is kept whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetryOn {
     /// `"connect-failure"`: the connect was refused, failed or timed out.
     pub connect_failure: bool,
@@ -88,7 +90,7 @@ impl RetryOn {
 
 /// `[route.timeouts]`: a route's own values for its upstream's timeouts;
 /// `None` keeps the upstream's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct TimeoutOverrides {
     pub connect_timeout: Option<Duration>,
     pub response_timeout: Option<Duration>,
@@ -100,7 +102,7 @@ pub struct TimeoutOverrides {
 /// A retry is sent while the requests retrying stay within `percent` of the
 /// requests in flight to the upstream, or else while fewer than
 /// `min_per_second` retries were sent in the current second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetryBudgetConfig {
     /// 0..=100.
     pub percent: u32,

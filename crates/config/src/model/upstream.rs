@@ -3,13 +3,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::{
     AdaptiveConcurrencyConfig, BackoffConfig, HashKey, HealthCheckConfig, NamedServer,
     OutlierConfig, RetryBudgetConfig, UpstreamTls,
 };
 
 /// `[[upstream]]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpstreamConfig {
     pub name: String,
     pub servers: Vec<UpstreamServer>,
@@ -50,7 +52,7 @@ pub struct UpstreamConfig {
     pub adaptive_concurrency: Option<AdaptiveConcurrencyConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpstreamServer {
     pub address: SocketAddr,
     /// Relative share for weighted policies; ≥ 1.
@@ -60,7 +62,8 @@ pub struct UpstreamServer {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LbPolicy {
     /// Each server in turn, ignoring weights.
     RoundRobin,
@@ -78,7 +81,7 @@ pub enum LbPolicy {
 }
 
 /// `[upstream.pool]`: the per-shard keep-alive pool for each server.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolConfig {
     /// Idle connections kept per server per shard.
     pub max_idle_per_host: usize,

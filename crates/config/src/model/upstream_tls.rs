@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
+use serde::Serialize;
 
 /// TLS to every server of one upstream. Files are read and checked at
 /// validation, like a listener's certificates: a reload with a broken CA
 /// bundle or client key is refused and the running config stays.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpstreamTls {
     /// The name sent as SNI and checked against the server's certificate.
     /// `None`: the server's host name when it was given by name; for a
@@ -25,10 +26,12 @@ pub struct UpstreamTls {
 
 /// A client certificate chain and its key, checked against each other at
 /// validation.
-#[derive(Clone)]
+#[derive(Clone, Serialize)]
 pub struct ClientCert {
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    /// Key material: never rendered (`/config` shows the paths only).
+    #[serde(skip)]
     pub key: Arc<CertifiedKey>,
 }
 
@@ -51,12 +54,14 @@ impl std::fmt::Debug for ClientCert {
 }
 
 /// Trust anchors for verifying servers: a configured bundle or the system's.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct TrustRoots {
     /// The `ca` file; `None` for the system's store (read where OpenSSL on
     /// this machine reads it; `SSL_CERT_FILE` / `SSL_CERT_DIR` override).
     pub ca_path: Option<PathBuf>,
-    /// The certificates as read: a changed file compares unequal.
+    /// The certificates as read: a changed file compares unequal. Not
+    /// rendered (public, but long): `ca_path` says where they came from.
+    #[serde(skip)]
     pub certs: Arc<[CertificateDer<'static>]>,
 }
 

@@ -1,15 +1,13 @@
-//! `[[listener]]` and `[admin]`: names, addresses, socket options.
+//! `[[listener]]`: names, addresses, socket options.
 //! What `protocol = "h3"` changes is in `h3.rs`; `alt_svc` in `alt_svc.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde_spanned::Spanned;
-
 use super::value::{address, at, choice, int, name, required};
 use crate::model::{AdminConfig, ListenerConfig, Protocol};
-use crate::raw::{RawAdmin, RawDocument};
+use crate::raw::RawDocument;
 use crate::report::Report;
 
 /// `listen()` takes an `int` and the kernel clamps to `somaxconn` anyway.
@@ -144,28 +142,4 @@ pub(crate) fn listeners(
     }
     super::alt_svc::alt_svc(r, section, &out);
     (out, bound)
-}
-
-pub(crate) fn admin(
-    r: &mut Report<'_>,
-    raw: Option<&Spanned<RawAdmin>>,
-    bound: &Bound,
-) -> Option<AdminConfig> {
-    let raw = raw?;
-    if r.is_pruned("admin.address") {
-        return None;
-    }
-    let (addr, addr_at) = match raw.get_ref().address.as_ref() {
-        Some(v) => (address(r, v, "admin.address")?, at(v)),
-        None => (AdminConfig::DEFAULT_ADDRESS, at(raw)),
-    };
-    // The admin listener is TCP: an h3 listener on its address does not clash.
-    if let Some((i, listener_name)) = bound.get(&(Transport::Tcp, addr)) {
-        r.error(
-            addr_at,
-            "admin.address",
-            format!("address {addr} is already used by listener[{i}] ({listener_name:?})"),
-        );
-    }
-    Some(AdminConfig { address: addr })
 }

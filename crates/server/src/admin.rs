@@ -1,15 +1,22 @@
-//! The admin listener: `/healthz` (the process is up), `/ready` (every shard is
-//! serving and the server is not stopping), `/metrics` (Prometheus text),
-//! `/config/generation` (which config generation is live), `/upstreams` (each
-//! upstream server's health, ejection and pool state, JSON). It runs on plain
-//! threads with blocking I/O: it is not on the request path, and keeping it off
-//! the shards means a busy shard cannot make the health check lie.
+//! The admin listener's transport: one request per connection, blocking I/O
+//! on plain threads. It is not on the request path, and keeping it off the
+//! shards means a busy shard cannot make the health check lie. The endpoints
+//! are in `admin/route.rs` (docs/operations.md, "Admin API", lists them).
 //!
 //! One thread accepts; each connection gets its own short-lived thread, so a
 //! slow or silent client cannot hold up a health probe. At most
 //! [`MAX_CONNECTIONS`] are served at once (past that a connection is closed at
 //! once and counted), and each must send its head within [`HEAD_DEADLINE`].
+//! The listener keeps answering through a drain (`/ready` says 503 then) and
+//! stops when the shards are done (`Server::join`).
 
+mod auth;
+mod config;
+mod ops;
+mod ready;
+mod reply;
+mod route;
+mod shards;
 mod upstreams;
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,9 +25,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ctx::Shared;
+use crate::control::Control;
 use crate::metrics::control::admin_rejected;
 use crate::metrics::recorder::PromRecorder;
+use reply::Reply;
 
 /// Enough for every prober and scraper of one process; bounds the threads a
 /// flood of admin connections can make.
@@ -37,12 +45,9 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-const TEXT: &str = "text/plain; charset=utf-8";
-const JSON: &str = "application/json";
-
-/// Accepts until the server is stopping; [`wake`] unblocks the accept then.
-pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static PromRecorder>) {
+/// Accepts until `Server::join` sets `admin_stop`; [`wake`] unblocks the
+/// accept then.
+pub fn run(listener: TcpListener, control: Arc<Control>, recorder: Option<&'static PromRecorder>) {
     // The socket comes non-blocking from the shared bind helper; this thread
     // waits in accept instead.
     if let Err(e) = listener.set_nonblocking(false) {
@@ -60,7 +65,7 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
     let mut last_error_log: Option<Instant> = None;
     loop {
         let accepted = listener.accept();
-        if shared.stopping.load(Ordering::Relaxed) {
+        if control.admin_stop.load(Ordering::Relaxed) {
             return;
         }
         match accepted {
@@ -70,20 +75,23 @@ pub fn run(listener: TcpListener, shared: Arc<Shared>, recorder: Option<&'static
                     rejected.increment(1);
                     continue;
                 };
-                let shared = shared.clone();
+                let control = control.clone();
                 let spawned =
                     std::thread::Builder::new()
                         .name("admin-conn".into())
                         .spawn(move || {
                             let _slot = slot;
-                            serve(stream, &shared, recorder);
+                            serve(stream, &control, recorder);
                         });
                 if spawned.is_err() {
                     rejected.increment(1);
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if shared.retiring.load(Ordering::Relaxed) {
+                let shared = &control.shared;
+                if shared.retiring.load(Ordering::Relaxed)
+                    || control.admin_stop.load(Ordering::Relaxed)
+                {
                     return;
                 }
             }
@@ -108,7 +116,7 @@ fn socket_timeout(listener: &TcpListener) -> std::io::Result<()> {
 }
 
 /// Connects to the admin listener once so that its blocking accept returns
-/// and `run` sees `stopping`. Called by `Server::shutdown`, off the shards.
+/// and `run` sees `admin_stop`. Called by `Server::join`, off the shards.
 pub fn wake(addr: SocketAddr) {
     let ip = match addr {
         SocketAddr::V4(a) if a.ip().is_unspecified() => Ipv4Addr::LOCALHOST.into(),
@@ -139,41 +147,29 @@ impl Drop for Slot {
     }
 }
 
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-}
-
-impl Reply {
-    fn text(status: u16, body: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            content_type: TEXT,
-            body: body.into(),
-        }
-    }
+/// The parts of a request the endpoints look at.
+pub struct Request {
+    pub method: String,
+    /// Without the query.
+    pub path: String,
+    /// The `Authorization` field's value, if sent.
+    pub authorization: Option<String>,
 }
 
 enum Head {
-    Request {
-        method: String,
-        path: String,
-    },
+    Request(Request),
     /// Answer with this status and close.
     Bad(u16),
     /// The client went away (or the socket broke) before a byte worth answering.
     Gone,
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>) {
+fn serve(mut stream: TcpStream, control: &Control, recorder: Option<&PromRecorder>) {
     if stream.set_nonblocking(false).is_err() {
         return;
     }
     let (reply, head_only) = match read_head(&mut stream) {
-        Head::Request { method, path } => {
-            (route(&method, &path, shared, recorder), method == "HEAD")
-        }
+        Head::Request(req) => (route::handle(&req, control, recorder), req.method == "HEAD"),
         Head::Bad(408) => (
             Reply::text(408, "request head not received in time\n"),
             false,
@@ -182,32 +178,9 @@ fn serve(mut stream: TcpStream, shared: &Shared, recorder: Option<&PromRecorder>
         Head::Bad(status) => (Reply::text(status, "bad request\n"), false),
         Head::Gone => return,
     };
-    let reason = match reply.status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
-    };
-    let allow = if reply.status == 405 {
-        "allow: GET, HEAD\r\n"
-    } else {
-        ""
-    };
-    // HEAD: the GET's status and headers, content-length included, no body.
-    let mut out = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\n{allow}connection: close\r\n\r\n",
-        reply.status,
-        reply.content_type,
-        reply.body.len()
-    );
-    if !head_only {
-        out.push_str(&reply.body);
-    }
+    let out = reply.encode(head_only);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    if stream.write_all(out.as_bytes()).is_ok() {
+    if stream.write_all(&out).is_ok() {
         let _ = stream.shutdown(Shutdown::Write);
     }
 }
@@ -241,60 +214,22 @@ fn read_head(stream: &mut TcpStream) -> Head {
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(buf.get(..len).unwrap_or_default()) {
             Ok(httparse::Status::Complete(_)) => {
-                return Head::Request {
+                let target = req.path.unwrap_or_default();
+                let authorization = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                return Head::Request(Request {
                     method: req.method.unwrap_or_default().to_string(),
-                    path: req.path.unwrap_or_default().to_string(),
-                }
+                    path: target.split('?').next().unwrap_or("").to_string(),
+                    authorization,
+                });
             }
             Ok(httparse::Status::Partial) if len == buf.len() => return Head::Bad(431),
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => return Head::Bad(431),
             Err(_) => return Head::Bad(400),
         }
-    }
-}
-
-fn route(method: &str, path: &str, shared: &Shared, recorder: Option<&PromRecorder>) -> Reply {
-    if method != "GET" && method != "HEAD" {
-        return Reply::text(405, "method not allowed\n");
-    }
-    let path = path.split('?').next().unwrap_or("");
-    match path {
-        "/healthz" => Reply::text(200, "ok\n"),
-        "/ready" => {
-            if shared.stopping.load(Ordering::Relaxed) {
-                Reply::text(503, "stopping\n")
-            } else {
-                Reply::text(200, "ready\n")
-            }
-        }
-        "/metrics" => match recorder {
-            Some(r) => Reply {
-                body: {
-                    for t in &shared.snapshot.load().quic_tables {
-                        crate::metrics::quic::table_gauges(&t.listener, t.shard, t.slots.counts());
-                    }
-                    r.render()
-                },
-                status: 200,
-                content_type: METRICS_CONTENT_TYPE,
-            },
-            None => Reply::text(
-                503,
-                "another metrics recorder is installed in this process\n",
-            ),
-        },
-        "/config/generation" => {
-            Reply::text(200, format!("{}\n", shared.snapshot.load().generation))
-        }
-        "/upstreams" => Reply {
-            status: 200,
-            content_type: JSON,
-            body: upstreams::render(
-                &shared.snapshot.load(),
-                crate::upstream::millis(Instant::now()),
-            ),
-        },
-        _ => Reply::text(404, "not found\n"),
     }
 }

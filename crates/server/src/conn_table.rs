@@ -49,6 +49,29 @@ pub struct ConnTable {
     acceptors: RefCell<Vec<Waker>>,
     /// Drain waits here for the table to empty.
     drained: RefCell<Option<Waker>>,
+    /// Slots in each state, by [`SlotState::index`], kept exact on every
+    /// move (a `Cell` add, free on the shard): the shard publishes them for
+    /// the admin API on its tick without walking the table.
+    counts: [Cell<usize>; 4],
+}
+
+/// How many connections are in each state (see [`SlotState`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    pub idle: usize,
+    pub busy: usize,
+    pub parked: usize,
+}
+
+impl SlotState {
+    const fn index(self) -> usize {
+        match self {
+            SlotState::Free => 0,
+            SlotState::Idle => 1,
+            SlotState::Busy => 2,
+            SlotState::Parked => 3,
+        }
+    }
 }
 
 impl ConnTable {
@@ -62,7 +85,36 @@ impl ConnTable {
             active: Cell::new(0),
             acceptors: RefCell::new(Vec::with_capacity(8)),
             drained: RefCell::new(None),
+            counts: [Cell::new(cap), Cell::new(0), Cell::new(0), Cell::new(0)],
         })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.states.borrow().len()
+    }
+
+    /// Connections by state, exact as of now.
+    pub fn counts(&self) -> TableCounts {
+        let get = |s: SlotState| self.counts.get(s.index()).map_or(0, Cell::get);
+        TableCounts {
+            idle: get(SlotState::Idle),
+            busy: get(SlotState::Busy),
+            parked: get(SlotState::Parked),
+        }
+    }
+
+    /// Sets slot `idx`'s state and keeps `counts` in step.
+    fn set(&self, idx: usize, to: SlotState) -> Option<SlotState> {
+        let mut states = self.states.borrow_mut();
+        let s = states.get_mut(idx)?;
+        let from = std::mem::replace(s, to);
+        if let Some(c) = self.counts.get(from.index()) {
+            c.set(c.get().saturating_sub(1));
+        }
+        if let Some(c) = self.counts.get(to.index()) {
+            c.set(c.get() + 1);
+        }
+        Some(from)
     }
 
     pub fn active(&self) -> usize {
@@ -71,9 +123,7 @@ impl ConnTable {
 
     pub fn try_acquire(self: &Rc<Self>) -> Option<Slot> {
         let idx = self.free.borrow_mut().pop()?;
-        if let Some(s) = self.states.borrow_mut().get_mut(idx as usize) {
-            *s = SlotState::Busy;
-        }
+        self.set(idx as usize, SlotState::Busy);
         self.active.set(self.active.get() + 1);
         Some(Slot {
             table: Some(self.clone()),
@@ -116,14 +166,10 @@ impl ConnTable {
     /// and its state. None when the slot is not parked (the sweep ended it).
     pub fn unpark(self: &Rc<Self>, idx: u32) -> Option<(Slot, Parked)> {
         let i = idx as usize;
-        {
-            let mut states = self.states.borrow_mut();
-            let s = states.get_mut(i)?;
-            if *s != SlotState::Parked {
-                return None;
-            }
-            *s = SlotState::Busy;
+        if *self.states.borrow().get(i)? != SlotState::Parked {
+            return None;
         }
+        self.set(i, SlotState::Busy);
         let p = self.parked.borrow_mut().get_mut(i)?.take()?;
         Some((
             Slot {
@@ -177,9 +223,7 @@ impl ConnTable {
     }
 
     fn release(&self, idx: u32) {
-        if let Some(s) = self.states.borrow_mut().get_mut(idx as usize) {
-            *s = SlotState::Free;
-        }
+        self.set(idx as usize, SlotState::Free);
         self.free.borrow_mut().push(idx);
         self.active.set(self.active.get().saturating_sub(1));
         for w in self.acceptors.borrow_mut().drain(..) {
@@ -204,9 +248,7 @@ pub struct Slot {
 impl Slot {
     pub fn set_state(&self, state: SlotState) {
         if let Some(t) = &self.table {
-            if let Some(s) = t.states.borrow_mut().get_mut(self.idx as usize) {
-                *s = state;
-            }
+            t.set(self.idx as usize, state);
         }
     }
 
@@ -222,9 +264,7 @@ impl Slot {
             return;
         };
         let idx = self.idx as usize;
-        if let Some(state) = table.states.borrow_mut().get_mut(idx) {
-            *state = SlotState::Parked;
-        }
+        table.set(idx, SlotState::Parked);
         let mut parked = table.parked.borrow_mut();
         if let Some(slot) = parked.get_mut(idx) {
             *slot = Some(p);
@@ -261,6 +301,14 @@ mod tests {
         );
         b.set_state(SlotState::Idle);
         assert_eq!(t.count(SlotState::Idle), 1);
+        assert_eq!(
+            t.counts(),
+            TableCounts {
+                idle: 1,
+                busy: 1,
+                parked: 0
+            }
+        );
         drop(b);
         assert_eq!(
             waiter.await,
@@ -304,6 +352,14 @@ mod tests {
         b.park(parked(socks.next().unwrap(), now + Duration::from_secs(60)));
         assert_eq!(t.active(), 3, "parked slots stay taken");
         assert_eq!(t.count(SlotState::Parked), 2);
+        assert_eq!(
+            t.counts(),
+            TableCounts {
+                idle: 0,
+                busy: 1,
+                parked: 2
+            }
+        );
         let mut ended = Vec::new();
         assert_eq!(
             t.sweep(now, false, |p| ended.push(p)),
@@ -337,5 +393,6 @@ mod tests {
         );
         drop(busy);
         assert_eq!(t.active(), 0);
+        assert_eq!(t.counts(), TableCounts::default(), "every count back to 0");
     }
 }

@@ -86,6 +86,8 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// One entry per shard, written only by that shard.
     pub stats: Vec<ShardCounters>,
+    /// One entry per shard, written only by that shard (see `status`).
+    pub status: Vec<crate::status::ShardStatus>,
     /// The TLS ticket key, kept across reloads (see `tls`).
     pub ticketer: Arc<dyn rustls::server::ProducesTickets>,
     /// Set once `[access_log]` is configured (at start or by a reload); a shard takes its `ShardLog` from it.

@@ -10,6 +10,7 @@ mod admin;
 mod buffers;
 mod conn;
 mod conn_table;
+mod control;
 mod ctx;
 mod discovery;
 mod error;
@@ -27,10 +28,12 @@ mod redis_sync;
 mod shard;
 mod snapshot;
 mod stats;
+mod status;
 mod tls;
 mod upgrade;
 mod upstream;
 
+pub use control::ConfigFile;
 pub use discovery::unresolved as unresolved_host_names;
 pub use error::Error;
 pub use shardgate_net::ActiveDriver;
@@ -49,6 +52,7 @@ use arc_swap::ArcSwap;
 use shardgate_config::Config;
 use shardgate_net::{bind_tcp_single, online_cores};
 
+use crate::control::Control;
 use crate::ctx::Shared;
 use crate::discovery::Table;
 use crate::listeners::inherited::Inherited;
@@ -61,10 +65,11 @@ use crate::snapshot::Snapshot;
 pub struct Server {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// Joined after the shards: it answers (`/ready` 503) during a drain.
+    admin_thread: Option<JoinHandle<()>>,
     admin: Option<SocketAddr>,
     drivers: Vec<ActiveDriver>,
-    reload_metrics: ReloadMetrics,
-    /// Reloads and DNS changes, one at a time.
+    /// Reloads and DNS changes, one at a time (the bound listeners).
     publisher: Arc<Publisher>,
     upgrade_metrics: UpgradeMetrics,
     /// The admin listener's configured address and a duplicate of its
@@ -80,9 +85,30 @@ pub struct Server {
     /// open until this process exits (its end closing tells the successor
     /// that the old generation is gone).
     handed_over: OnceLock<OwnedFd>,
+    /// Reloads (counted), the config file, the stop.
+    control: Arc<Control>,
 }
 
 impl Server {
+    /// Loads the config file at `path` and starts with it: `/config` shows
+    /// the file, and SIGHUP / `POST /reload` reload it.
+    pub fn start_file(path: &Path) -> Result<Server, Error> {
+        let (config, file) = ConfigFile::load(path)?;
+        let server = Server::start(config)?;
+        server.set_config_file(file);
+        Ok(server)
+    }
+
+    /// Records that the running generation was loaded from `file` (see
+    /// [`ConfigFile::load`]): `/config` shows it, and SIGHUP / `POST /reload`
+    /// reload it.
+    pub fn set_config_file(&self, mut file: ConfigFile) {
+        file.generation = self.generation();
+        self.control.set_file(file);
+    }
+
+    /// Starts with a config given in memory (tests, embedding): there is no
+    /// file to reload.
     pub fn start(config: Config) -> Result<Server, Error> {
         Server::start_with(config, None)
     }
@@ -167,6 +193,9 @@ impl Server {
             stats: (0..shards)
                 .map(|_| stats::ShardCounters::default())
                 .collect(),
+            status: (0..shards)
+                .map(|_| status::ShardStatus::default())
+                .collect(),
             access_log,
             handoff,
             retiring: AtomicBool::new(false),
@@ -202,18 +231,24 @@ impl Server {
             names,
             cid_generation,
         ));
+        let control = Arc::new(Control::new(
+            shared.clone(),
+            publisher.clone(),
+            reload_metrics,
+        ));
         let mut server = Server {
             shared: shared.clone(),
             threads,
+            admin_thread: None,
             admin,
             drivers: Vec::new(),
-            reload_metrics,
             publisher: publisher.clone(),
             upgrade_metrics,
             admin_fd,
             cid_generation,
             predecessor,
             handed_over: OnceLock::new(),
+            control: control.clone(),
         };
         for _ in 0..shards {
             match rx.recv() {
@@ -233,14 +268,14 @@ impl Server {
         server.threads.push(health::spawn(shared.clone())?);
         server.threads.push(redis_sync::spawn(shared.clone())?);
         if let Some(sock) = admin_sock {
-            let shared = shared.clone();
+            let control = control.clone();
             let t = std::thread::Builder::new()
                 .name("admin".into())
-                .spawn(move || admin::run(sock, shared, recorder))?;
-            server.threads.push(t);
+                .spawn(move || admin::run(sock, control, recorder))?;
+            server.admin_thread = Some(t);
         }
         publish::refresh::spawn(publisher)?;
-        server.reload_metrics.generation.set(1.0);
+        ::metrics::gauge!(metrics::control::GENERATION).set(1.0);
         Ok(server)
     }
 
@@ -282,29 +317,31 @@ impl Server {
     /// admin settings need a restart, and a config that changes them is
     /// refused and the running one stays.
     pub fn reload(&self, config: Config) -> Result<u64, Error> {
-        self.counted(self.publisher.reload(config))
+        self.control.reload(config)
     }
 
-    /// Loads `path` and publishes it, as on SIGHUP: a file that does not load
-    /// and a config that is refused both count as a failed reload.
+    /// Loads `path` and publishes it: a file that does not load and a
+    /// config that is refused both count as a failed reload.
     pub fn reload_file(&self, path: &Path) -> Result<u64, Error> {
-        let published = shardgate_config::load(path)
-            .map_err(Error::from)
-            .and_then(|config| self.publisher.reload(config));
-        self.counted(published)
+        self.control.reload_file(path)
     }
 
-    /// The one place reloads are counted.
-    fn counted(&self, result: Result<u64, Error>) -> Result<u64, Error> {
-        match &result {
-            Ok(generation) => {
-                self.reload_metrics.reloads.increment(1);
-                // Generations stay far below 2^53, exact in an f64.
-                self.reload_metrics.generation.set(*generation as f64);
-            }
-            Err(_) => self.reload_metrics.failures.increment(1),
-        }
-        result
+    /// SIGHUP: reloads the file the running config came from (the same
+    /// path as the admin API's `POST /reload`).
+    pub fn reload_running_file(&self) -> Result<u64, Error> {
+        self.control.reload_running_file()
+    }
+
+    /// The file the running config was loaded from (None: given in memory).
+    pub fn config_file(&self) -> Option<ConfigFile> {
+        self.control.file().map(|f| (*f).clone())
+    }
+
+    /// `hook` runs once when a graceful stop starts, whoever started it
+    /// (`shutdown`, or the admin API's `POST /drain`): the binary wakes its
+    /// signal loop with it.
+    pub fn on_stop(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.control.on_stop(Box::new(hook));
     }
 
     /// `SIGUSR1`: the access-log writer reopens its file before its next write
@@ -318,18 +355,24 @@ impl Server {
     /// Starts a graceful stop: listeners close, idle connections close, requests
     /// in flight finish (up to `shutdown_grace`).
     pub fn shutdown(&self) {
-        self.publisher.stop();
-        let already = self.shared.stopping.swap(true, Ordering::Relaxed);
-        // A retired process's admin socket is the successor's: a wake-up
-        // connection would reach it. Its admin thread ended at the hand-over.
-        let retired = self.shared.retiring.load(Ordering::Relaxed);
-        if let (false, false, Some(addr)) = (already, retired, self.admin) {
-            admin::wake(addr);
-        }
+        self.control.stop();
     }
 
+    /// Waits for the shards to drain, then stops the admin listener (which
+    /// answered `/ready` with 503 meanwhile).
     pub fn join(&mut self) {
         for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(t) = self.admin_thread.take() {
+            self.control.admin_stop.store(true, Ordering::Relaxed);
+            // A retired process's admin socket is the successor's: a wake-up
+            // connection would reach it. Its admin thread ended at the
+            // hand-over (and sees `admin_stop` within its accept timeout).
+            let retired = self.shared.retiring.load(Ordering::Relaxed);
+            if let (false, Some(addr)) = (retired, self.admin) {
+                admin::wake(addr);
+            }
             let _ = t.join();
         }
         // The shards have flushed their last lines; write them and stop.

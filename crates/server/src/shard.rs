@@ -13,6 +13,7 @@ use shardgate_net::Driver;
 use shardgate_net::{pin_current_thread, run_on_runtime, ActiveDriver};
 
 use crate::ctx::{ShardCtx, Shared};
+use crate::status::Phase;
 
 /// What a shard thread reports once it is serving (or why it could not start).
 pub type Ready = Result<ActiveDriver, String>;
@@ -35,22 +36,29 @@ const RING_ENTRIES: u32 = 4096;
 const SWEEP_TICKS: u32 = 4;
 
 pub fn run(spec: ShardSpec, ready: mpsc::Sender<Ready>) {
-    if let Some(core) = spec.core {
-        if let Err(e) = pin_current_thread(core) {
+    let pinned = spec.core.filter(|&core| match pin_current_thread(core) {
+        Ok(()) => true,
+        Err(e) => {
             tracing::warn!(shard = spec.id, core, error = %e, "could not pin shard thread");
+            false
         }
-    }
+    });
     let id = spec.id;
     let ready2 = ready.clone();
     let res = run_on_runtime(spec.driver, RING_ENTRIES, move |driver| async move {
-        shard_main(spec, driver, ready2).await;
+        shard_main(spec, driver, pinned, ready2).await;
     });
     if let Err(e) = res {
         let _ = ready.send(Err(format!("shard {id}: {e}")));
     }
 }
 
-async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<Ready>) {
+async fn shard_main(
+    spec: ShardSpec,
+    driver: ActiveDriver,
+    pinned: Option<usize>,
+    ready: mpsc::Sender<Ready>,
+) {
     let ctx = match ShardCtx::new(spec.id, spec.shared.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -58,10 +66,17 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
             return;
         }
     };
+    let status = spec.shared.status.get(spec.id);
+    if let Some(s) = status {
+        s.started(driver, pinned, ctx.table.capacity());
+    }
     let lot = monoio::spawn(crate::conn::lot::lot(ctx.clone()));
     if let Err(e) = listeners::sync(&ctx) {
         let _ = ready.send(Err(format!("shard {}: {e}", spec.id)));
         return;
+    }
+    if let Some(s) = status {
+        s.set_phase(Phase::Serving);
     }
     tracing::info!(shard = spec.id, %driver, "shard serving");
     let _ = ready.send(Ok(driver));
@@ -70,6 +85,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     let mut ticks = 0u32;
     loop {
         monoio::time::sleep(STOP_POLL).await;
+        if let Some(s) = status {
+            s.publish(ctx.table.counts());
+        }
         if ctx.shared.stopping.load(Ordering::Relaxed) {
             break;
         }
@@ -99,6 +117,9 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     }
     // Graceful stop: listeners close (accept loops end), idle connections close,
     // busy ones finish their request (answering with `connection: close`).
+    if let Some(s) = status {
+        s.set_phase(Phase::Draining);
+    }
     ctx.shutdown.set();
     let accepts = ctx.listeners.borrow_mut().drain_all();
     lot.await;
@@ -112,10 +133,26 @@ async fn shard_main(spec: ShardSpec, driver: ActiveDriver, ready: mpsc::Sender<R
     if busy > 0 {
         tracing::info!(shard = spec.id, busy, "draining connections");
     }
-    if monoio::time::timeout(grace, ctx.table.wait_empty())
-        .await
-        .is_err()
-    {
+    // The counts keep moving for `/shards` while connections finish.
+    let drained = async {
+        loop {
+            if let Some(s) = status {
+                s.publish(ctx.table.counts());
+            }
+            if monoio::time::timeout(STOP_POLL, ctx.table.wait_empty())
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+    };
+    let timed_out = monoio::time::timeout(grace, drained).await.is_err();
+    if let Some(s) = status {
+        s.publish(ctx.table.counts());
+        s.set_phase(Phase::Stopped);
+    }
+    if timed_out {
         tracing::warn!(
             shard = spec.id,
             left = ctx.table.active(),

@@ -1,9 +1,12 @@
 #![forbid(unsafe_code)]
-//! `shardgate`: run the gateway, check a config, print the version.
+//! `shardgate`: run the gateway, check a config, probe its readiness, print
+//! the version.
 //!
 //! Exit codes: 0 success (including a graceful stop), 1 the config is invalid or
-//! the server could not start, 2 bad command-line usage (clap's own).
+//! the server could not start (`health`: not ready or not reachable), 2 bad
+//! command-line usage (clap's own).
 
+mod health;
 mod logging;
 mod upgrade;
 
@@ -13,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shardgate_server::{Server, Successor};
+use shardgate_server::{ConfigFile, Server, Successor};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
@@ -63,6 +66,14 @@ enum Command {
         /// Longest wait for the outcome, in seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+    },
+    /// Probe a running gateway's admin `/ready` (the container HEALTHCHECK):
+    /// exit 0 when it answers 200, 1 otherwise. Gives up after 2 s.
+    Health {
+        /// `http://HOST:PORT[/PATH]` to probe instead of the config's
+        /// `[admin] address` (path `/ready`).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Print the version.
     Version,
@@ -116,6 +127,16 @@ fn main() -> ExitCode {
             };
             upgrade::command(&pid_file, Duration::from_secs(timeout))
         }
+        Command::Health { url } => match health::probe(url.as_deref(), &cli.config) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("shardgate health: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Run => {
             // Held until main returns: dropping it flushes the queued lines.
             let _logs = logging::init(&cli.log, cli.log_format);
@@ -142,7 +163,8 @@ fn run(path: &Path) -> anyhow::Result<()> {
         }
         anyhow::anyhow!("{e}")
     };
-    let config = shardgate_config::load(path).map_err(|e| fail(e.to_string()))?;
+    // Kept with its hash and load time for the admin API's `/config`.
+    let (config, file) = ConfigFile::load(path).map_err(|e| fail(e.to_string()))?;
     let pid_file = config.server.pid_file.clone();
     // Register before starting shards, so a signal during start-up is not lost.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
@@ -153,6 +175,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
     };
     let mut server = Server::start_with(config, inherited)
         .map_err(|e| fail(format!("starting the server: {e}")))?;
+    server.set_config_file(file);
+    // A stop started elsewhere (the admin API's POST /drain) closes the
+    // signal iterator; the loop below then stops as for SIGTERM.
+    let handle = signals.handle();
+    server.on_stop(move || handle.close());
     upgrade::write_pid(pid_file.as_deref());
     if let Some(s) = successor {
         server
@@ -169,9 +196,12 @@ fn run(path: &Path) -> anyhow::Result<()> {
     let mut attempts = 0u32;
     'serve: loop {
         let pending: Vec<i32> = signals.wait().collect();
+        if signals.is_closed() {
+            break 'serve;
+        }
         for sig in pending {
             match sig {
-                SIGHUP => reload(&server, path),
+                SIGHUP => reload(&server),
                 SIGUSR1 => server.reopen_access_log(),
                 SIGUSR2 => {
                     attempts = attempts.wrapping_add(1);
@@ -198,9 +228,9 @@ fn run(path: &Path) -> anyhow::Result<()> {
 }
 
 /// A bad config is logged with its location and the running config stays; the
-/// server counts both outcomes.
-fn reload(server: &Server, path: &Path) {
-    match server.reload_file(path) {
+/// server counts both outcomes. The same path as the admin API's POST /reload.
+fn reload(server: &Server) {
+    match server.reload_running_file() {
         Ok(generation) => tracing::info!(generation, "config reloaded"),
         Err(e) => tracing::error!("reload failed, keeping the running config:\n{e}"),
     }

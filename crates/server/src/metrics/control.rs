@@ -4,6 +4,7 @@
 use metrics::{counter, gauge, Counter, Gauge};
 
 pub const ADMIN_REJECTED: &str = "shardgate_admin_rejected_total";
+pub const ADMIN_UNAUTHORIZED: &str = "shardgate_admin_unauthorized_total";
 pub const RELOADS: &str = "shardgate_config_reloads_total";
 pub const RELOAD_FAILURES: &str = "shardgate_config_reload_failures_total";
 pub const GENERATION: &str = "shardgate_config_generation";
@@ -33,6 +34,10 @@ impl DnsMetrics {
 
 pub fn admin_rejected() -> Counter {
     counter!(ADMIN_REJECTED)
+}
+
+pub fn admin_unauthorized() -> Counter {
+    counter!(ADMIN_UNAUTHORIZED)
 }
 
 pub struct ReloadMetrics {

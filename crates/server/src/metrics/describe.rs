@@ -321,6 +321,11 @@ pub fn describe_all() {
         "Admin connections closed at once because the concurrent admin connection cap was reached"
     );
     describe_counter!(
+        super::control::ADMIN_UNAUTHORIZED,
+        Unit::Count,
+        "Admin requests refused with 401 (no or wrong bearer token, with [admin] token_file set)"
+    );
+    describe_counter!(
         super::control::RELOADS,
         Unit::Count,
         "Config reloads that took effect"

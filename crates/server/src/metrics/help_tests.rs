@@ -1,6 +1,6 @@
 //! Every metric family the server emits has `# HELP` before its `# TYPE`.
 
-use super::control::{admin_rejected, DnsMetrics, ReloadMetrics};
+use super::control::{admin_rejected, admin_unauthorized, DnsMetrics, ReloadMetrics};
 use super::recorder::PromRecorder;
 use super::{RouteMetrics, ShardMetrics, UpstreamMetrics, UpstreamTlsMetrics};
 use crate::access_log::Sink;
@@ -43,6 +43,7 @@ fn every_family_has_help_before_its_type() {
         let _ = ReloadMetrics::register();
         super::quic::table_gauges("h3", 0, shardgate_slots::Counts::default());
         let _ = admin_rejected();
+        let _ = admin_unauthorized();
         let _ = super::upgrade::UpgradeMetrics::register();
         let sink = Sink::with_writer(Box::new(std::io::sink()), 1).unwrap();
         let _ = sink.shard_log(0);
@@ -64,5 +65,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 70, "{text}");
+    assert_eq!(families, 71, "{text}");
 }

@@ -1,6 +1,6 @@
 //! What a reload cannot change: the shard layout, the runtime driver, the
 //! steering programs already attached, the connection tables and buffers
-//! allocated at start, and the admin listener. Listeners themselves reload
+//! allocated at start, and the admin listener's address. Listeners themselves reload
 //! (ADR 18).
 
 use shardgate_config::Config;
@@ -20,7 +20,12 @@ pub fn check(old: &Config, config: &Config) -> Result<(), Error> {
             o.max_connections_per_shard != n.max_connections_per_shard,
         ),
         ("server.buffer_size", o.buffer_size != n.buffer_size),
-        ("admin", old.admin != config.admin),
+        // The admin socket is bound once; its token file is read again by
+        // every reload (the admin thread reads the token from the snapshot).
+        (
+            "admin.address",
+            old.admin.as_ref().map(|a| a.address) != config.admin.as_ref().map(|a| a.address),
+        ),
     ]
     .into_iter()
     .filter_map(|(key, differs)| differs.then_some(key))

@@ -71,6 +71,29 @@ impl GatewayBuilder {
     }
 }
 
+/// Starts from a config file, as the binary does: `/config` shows the file,
+/// and `POST /reload` (or [`Server::reload_running_file`]) reads it again.
+/// The file sets the shard count and driver itself; `driver`, when given,
+/// is checked against what the shards run.
+pub fn start_file(path: &std::path::Path, driver: Option<Driver>) -> Result<Gateway> {
+    let server = Server::start_file(path)?;
+    if let Some(d) = driver {
+        if let Some(other) = server.drivers().iter().find(|a| **a != d.active()) {
+            return Err(Error::DriverMismatch {
+                wanted: d.to_string(),
+                got: other.to_string(),
+            });
+        }
+    }
+    let shards = server.drivers().len();
+    Ok(Gateway {
+        server,
+        vars: Vec::new(),
+        driver,
+        shards,
+    })
+}
+
 pub struct Gateway {
     server: Server,
     vars: Vec<(String, String)>,

@@ -36,7 +36,7 @@ pub use client::{Client, Interim, Response, DEFAULT_TIMEOUT};
 pub use dns::DnsServer;
 pub use driver::Driver;
 pub use error::{Error, Result};
-pub use gateway::{Gateway, GatewayBuilder};
+pub use gateway::{start_file, Gateway, GatewayBuilder};
 pub use h3client::{H3Plan, H3Request, H3Response, H3Results};
 pub use net::{closed_addr, free_port, refuses, wait_until};
 pub use origin::handlers::{self, Gate};

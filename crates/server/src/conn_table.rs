@@ -17,6 +17,9 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlotState {
     Free,
+    /// Taken by an accept loop waiting for its next connection (a slot is
+    /// taken before accepting): not a connection yet.
+    Reserved,
     /// Between requests: may be closed by a drain at once.
     Idle,
     /// A request is in flight: a drain lets it finish.
@@ -52,10 +55,11 @@ pub struct ConnTable {
     /// Slots in each state, by [`SlotState::index`], kept exact on every
     /// move (a `Cell` add, free on the shard): the shard publishes them for
     /// the admin API on its tick without walking the table.
-    counts: [Cell<usize>; 4],
+    counts: [Cell<usize>; 5],
 }
 
-/// How many connections are in each state (see [`SlotState`]).
+/// How many connections are in each state (see [`SlotState`]); slots
+/// reserved by accept loops are not connections and not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TableCounts {
     pub idle: usize,
@@ -70,6 +74,7 @@ impl SlotState {
             SlotState::Idle => 1,
             SlotState::Busy => 2,
             SlotState::Parked => 3,
+            SlotState::Reserved => 4,
         }
     }
 }
@@ -85,7 +90,13 @@ impl ConnTable {
             active: Cell::new(0),
             acceptors: RefCell::new(Vec::with_capacity(8)),
             drained: RefCell::new(None),
-            counts: [Cell::new(cap), Cell::new(0), Cell::new(0), Cell::new(0)],
+            counts: [
+                Cell::new(cap),
+                Cell::new(0),
+                Cell::new(0),
+                Cell::new(0),
+                Cell::new(0),
+            ],
         })
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use monoio::net::TcpListener;
 
 use crate::conn;
+use crate::conn_table::SlotState;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -61,6 +62,8 @@ async fn serve_accepts(
                 }
             }
         };
+        // Not a connection until accept returns one (`/shards` counts).
+        slot.set_state(SlotState::Reserved);
         let accepted = monoio::select! {
             r = listener.accept() => r,
             _ = drain.wait() => break,
@@ -68,6 +71,7 @@ async fn serve_accepts(
         };
         match accepted {
             Ok((stream, peer)) => {
+                slot.set_state(SlotState::Busy);
                 ctx.metrics.accepted.increment(1);
                 if let Some(s) = ctx.stats() {
                     s.on_accept();

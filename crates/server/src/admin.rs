@@ -15,6 +15,7 @@ mod config;
 mod ops;
 mod ready;
 mod reply;
+mod request;
 mod route;
 mod shards;
 mod upstreams;
@@ -29,6 +30,7 @@ use crate::control::Control;
 use crate::metrics::control::admin_rejected;
 use crate::metrics::recorder::PromRecorder;
 use reply::Reply;
+use request::Request;
 
 /// Enough for every prober and scraper of one process; bounds the threads a
 /// flood of admin connections can make.
@@ -145,15 +147,6 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// The parts of a request the endpoints look at.
-pub struct Request {
-    pub method: String,
-    /// Without the query.
-    pub path: String,
-    /// The `Authorization` field's value, if sent.
-    pub authorization: Option<String>,
 }
 
 enum Head {

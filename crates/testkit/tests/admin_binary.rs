@@ -80,8 +80,15 @@ servers = ["{up}"]
     // Draining: alive but not ready → exit 1 with the 503.
     let o = health(&["--config", &cfg_arg]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("503") && text(&o).contains("draining"), "{}", text(&o));
-    assert!(matches!(child.0.try_wait(), Ok(None)), "exited with a request in flight");
+    assert!(
+        text(&o).contains("503") && text(&o).contains("draining"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        matches!(child.0.try_wait(), Ok(None)),
+        "exited with a request in flight"
+    );
 
     // The request finishes; the process exits 0 as after SIGTERM.
     gate.open();
@@ -110,7 +117,10 @@ each_driver!(health_and_drain_follow_the_process);
 fn health_without_an_admin_section_or_reachable_listener_is_1() {
     let dir = tools::TempDir::new("admin-binary-noadmin").unwrap();
     let cfg = dir
-        .write("gw.toml", "[[listener]]\nname = \"p\"\naddress = \"127.0.0.1:1\"\n")
+        .write(
+            "gw.toml",
+            "[[listener]]\nname = \"p\"\naddress = \"127.0.0.1:1\"\n",
+        )
         .unwrap();
     let o = health(&["--config", &cfg.display().to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

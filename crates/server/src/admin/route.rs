@@ -14,7 +14,8 @@
 use std::time::Instant;
 
 use super::reply::{Reply, METRICS_CONTENT_TYPE};
-use super::{auth, config, ops, ready, shards, upstreams, Request};
+use super::request::Request;
+use super::{auth, config, ops, ready, shards, upstreams};
 use crate::control::Control;
 use crate::metrics::control::admin_unauthorized;
 use crate::metrics::recorder::PromRecorder;

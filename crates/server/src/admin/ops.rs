@@ -13,11 +13,30 @@
 //! `/ready` says 503, requests in flight finish up to `shutdown_grace`, then
 //! the process exits. 202 every time (a repeated call changes nothing).
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
 use super::reply::Reply;
 use crate::control::Control;
 use crate::Error;
+
+static REFUSED_LOG: LogLimit = LogLimit(Mutex::new(None));
+
+/// Once per second at most (control threads only, so a mutex is fine).
+struct LogLimit(Mutex<Option<Instant>>);
+
+impl LogLimit {
+    fn allow(&self) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+}
 
 pub fn reload(control: &Control) -> Reply {
     let before = control.shared.snapshot.load().generation;
@@ -30,11 +49,15 @@ pub fn reload(control: &Control) -> Reply {
             )
         }
         Err(e) => {
-            // One line per refused reload, as for SIGHUP: reloads are
-            // serialized and each does real work, so this cannot flood.
-            tracing::error!(
-                "reload refused (admin POST /reload), keeping the running config:\n{e}"
-            );
+            // Whoever reaches the admin listener can POST a broken file's
+            // reload in a loop: at most one log line per second; the answer
+            // and `shardgate_config_reload_failures_total` carry every one.
+            if REFUSED_LOG.allow() {
+                tracing::error!(
+                    "reload refused (admin POST /reload), keeping the running config \
+                     (logged at most once a second):\n{e}"
+                );
+            }
             let generation = control.shared.snapshot.load().generation;
             let (status, errors) = describe(&e);
             Reply::json(

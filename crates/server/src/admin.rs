@@ -67,7 +67,11 @@ pub fn run(listener: TcpListener, control: Arc<Control>, recorder: Option<&'stat
     let mut last_error_log: Option<Instant> = None;
     loop {
         let accepted = listener.accept();
-        if control.admin_stop.load(Ordering::Relaxed) {
+        // Retiring (ADR 19): the socket is the successor's now, and what
+        // it accepts must be answered by the successor, not by this process.
+        if control.admin_stop.load(Ordering::Relaxed)
+            || control.shared.retiring.load(Ordering::Relaxed)
+        {
             return;
         }
         match accepted {
@@ -90,12 +94,8 @@ pub fn run(listener: TcpListener, control: Arc<Control>, recorder: Option<&'stat
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let shared = &control.shared;
-                if shared.retiring.load(Ordering::Relaxed)
-                    || control.admin_stop.load(Ordering::Relaxed)
-                {
-                    return;
-                }
+                // Nothing came: look at the flags again (see above).
+                continue;
             }
             Err(e) => {
                 if last_error_log.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_EVERY) {

@@ -375,6 +375,9 @@ impl Server {
             }
             let _ = t.join();
         }
+        // The duplicate kept for a hand-over would keep the admin port
+        // listening (connections queued, never answered) after the stop.
+        self.admin_fd = None;
         // The shards have flushed their last lines; write them and stop.
         if let Some(sink) = self.shared.access_log.get() {
             sink.close();

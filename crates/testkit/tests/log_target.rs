@@ -75,8 +75,9 @@ fn logs_and_access_lines_share_stdout(driver: Driver) {
     let path = dir
         .write("gw.toml", config(driver, public, admin, 1))
         .unwrap();
-    let child =
-        Running::start(&path, admin, &["--log-target", "stdout"], Some(dir.path())).unwrap();
+    // `--log info`: the test harness sets SHARDGATE_LOG=warn.
+    let extra = ["--log-target", "stdout", "--log", "info"];
+    let child = Running::start(&path, admin, &extra, Some(dir.path())).unwrap();
 
     let url = format!("http://127.0.0.1:{public}/");
     let load = std::thread::spawn(move || {

@@ -424,6 +424,11 @@ for r in $(seq 2 $((reloads + 1))); do
     sleep 0.2
 done
 t1=$(date +%s.%N)
+if kill -0 "$wrk_pid" 2>/dev/null; then
+    pass "reload: wrk was still running after the last reload"
+else
+    fail "reload: wrk ended before the last reload (raise its -d)"
+fi
 wait "$wrk_pid" || true
 sed 's/^/      /' "$tmp/wrk.out"
 check "reload: $reloads HUPs applied (generation $((reloads + 1)); took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s)" \

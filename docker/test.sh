@@ -23,7 +23,7 @@
 #   (i) HEALTHCHECK (`shardgate health`): healthy, unhealthy after POST /drain
 #       while a slow request drains, then exit code 0
 #   Also: docker/Dockerfile's runtime stage is the same as Dockerfile.local's.
-# Takes about 3 minutes (plus the build). Needs docker, curl, jq, wrk,
+# Takes about 2.5 minutes (plus the build). Needs docker, curl, jq, wrk,
 # python3 with aioquic, openssl.
 # Environment: IMAGE (default shardgate:local), SKIP_BUILD=1 to reuse the image,
 # EXPECT_DEFAULT_DRIVER to override the version-derived expectation of (a),

@@ -1,6 +1,11 @@
 //! Application logs: a bounded, lossy queue to a writer thread (a shard never
-//! waits for stderr), text or JSON, colour only on a terminal, and a rate limit
-//! on what the TLS library says about each client.
+//! waits for the output), to stderr or stdout, text or JSON, colour only on a
+//! terminal, and a rate limit on what the TLS library says about each client.
+//!
+//! stdout is for containers, whose runtime collects stdout (the issue's "logs
+//! to stdout"). The access log with `path = "stdout"` shares it: both write
+//! through `std::io::stdout()`, whose lock is held for a whole line (here) or
+//! a whole buffer of lines (the access log), so lines never interleave.
 //!
 //! rustls writes through the `log` crate, not `tracing`. Its warnings describe
 //! a client, not the server (`Illegal SNI extension: ignoring IP address
@@ -32,6 +37,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where application logs go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogTarget {
+    /// The default outside containers: stdout stays free for the access log.
+    Stderr,
+    /// One stream for everything (what container runtimes collect).
+    Stdout,
+}
+
 /// Lines queued for the writer thread. A full queue drops lines instead of
 /// blocking the shard that logs: a stalled stderr must not stall traffic.
 const BUFFERED_LINES: usize = 16_384;
@@ -41,23 +55,29 @@ const TLS_LIBRARY_METRIC: &str = "shardgate_tls_library_warnings_total";
 
 /// Installs the subscriber and the `log` bridge. The returned guard flushes the
 /// queue when dropped: keep it alive until the process exits.
-pub fn init(filter: &str, format: LogFormat) -> WorkerGuard {
+pub fn init(filter: &str, format: LogFormat, target: LogTarget) -> WorkerGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = NonBlockingBuilder::default()
+    let builder = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(BUFFERED_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
+        .thread_name("log-writer");
+    let (terminal, (writer, guard)) = match target {
+        LogTarget::Stderr => (
+            std::io::stderr().is_terminal(),
+            builder.finish(std::io::stderr()),
+        ),
+        LogTarget::Stdout => (
+            std::io::stdout().is_terminal(),
+            builder.finish(std::io::stdout()),
+        ),
+    };
     let (text, json) = match format {
         LogFormat::Text => (
             Some(
                 fmt::layer()
                     .with_target(false)
                     // Escape codes are noise in a file or a log collector.
-                    .with_ansi(colour(
-                        std::io::stderr().is_terminal(),
-                        std::env::var_os("NO_COLOR").as_deref(),
-                    ))
+                    .with_ansi(colour(terminal, std::env::var_os("NO_COLOR").as_deref()))
                     .with_writer(writer),
             ),
             None,

@@ -42,6 +42,17 @@ struct Cli {
         default_value = "text"
     )]
     log_format: logging::LogFormat,
+    /// Where application logs go: stderr, or stdout (containers; the image
+    /// sets SHARDGATE_LOG_TARGET=stdout). An access log with
+    /// `path = "stdout"` shares stdout line by line.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDGATE_LOG_TARGET",
+        value_enum,
+        default_value = "stderr"
+    )]
+    log_target: logging::LogTarget,
 }
 
 #[derive(Subcommand)]
@@ -139,7 +150,7 @@ fn main() -> ExitCode {
         },
         Command::Run => {
             // Held until main returns: dropping it flushes the queued lines.
-            let _logs = logging::init(&cli.log, cli.log_format);
+            let _logs = logging::init(&cli.log, cli.log_format, cli.log_target);
             match run(&cli.config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

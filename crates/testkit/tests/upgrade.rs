@@ -27,6 +27,24 @@ struct Setup {
     cert: TestCert,
 }
 
+/// A successor is not the test's child: when a test fails before it stops
+/// it, this does (SIGKILL to the process the PID file names, if that process
+/// still runs this test's config), so a failed run leaves no gateway behind.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let Some(pid) = pid_of(&self.pid_file) else {
+            return;
+        };
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*self.config.to_string_lossy()));
+        if ours {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 fn config_text(s: &Setup, driver: Driver, body: &str) -> String {
     format!(
         r#"

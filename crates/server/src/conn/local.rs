@@ -14,7 +14,7 @@ use crate::lifecycle::RequestCtx;
 
 /// Answers the refusal recorded in `rq`. No route (404) and a flow-control
 /// limit (`Shed`: 503 or the configured status) say nothing about the
-/// connection, so it stays open when the request allows (as nginx does for
+/// connection, so a request without a body keeps it open (as nginx does for
 /// 404 and for `limit_conn`/`limit_req`): closing under a flood would turn
 /// every cheap refusal into a new connection, and a new TLS handshake. Any
 /// other failure closes.
@@ -30,7 +30,10 @@ pub(super) async fn refuse<S: Io>(
         return Next::Close;
     };
     let complete = matches!(e.kind(), ErrorKind::NoRoute | ErrorKind::Shed { .. });
-    if !complete || !keep_after_local(p, ctx.retiring()) || down.draining(ctx) {
+    // A body was not read: the connection cannot go on without reading it,
+    // and a refused request is not worth reading a body for.
+    let bodiless = p.body == BodyKind::None;
+    if !complete || !bodiless || !keep_after_local(p, ctx.retiring()) || down.draining(ctx) {
         return down.fail(ctx, rq, out).await;
     }
     out.clear();

@@ -55,12 +55,14 @@ initial_limit = 512
 """
 
 
-def with_flow_control(conf: str) -> None:
+def with_flow_control(conf: str, admin: int) -> None:
     """Adds the flow-control settings to the harness's shardgate config (its one route and
-    its one upstream, see configs.write_shardgate)."""
+    its one upstream, see configs.write_shardgate), and an admin listener on `admin` whose
+    shed counts are printed at the end."""
     with open(conf) as f:
         text = f.read()
-    text = text.replace("[server]\n", "[server.limits]\nmax_in_flight = 100000\n\n[server]\n", 1)
+    text = text.replace("[server]\n", f"[admin]\naddress = \"127.0.0.1:{admin}\"\n\n"
+                        "[server.limits]\nmax_in_flight = 100000\n\n[server]\n", 1)
     route_end = text.index("[[upstream]]")
     text = text[:route_end] + FLOW_ROUTE + "\n" + text[route_end:]
     pool = text.index("[upstream.pool]")
@@ -100,7 +102,7 @@ def main() -> int:
             os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = log_path
             conf = configs.write_shardgate(d, ports, 1)
             if name.endswith("+flow"):
-                with_flow_control(conf)
+                with_flow_control(conf, args.base_port + 10 * (i + 1) + 9)
             p = procs.Proc(name, [binary, "--log", "warn", "--config", conf], os.path.join(d, "log"), "1")
             started.append(p)
             procs.wait_port(ports.shardgate, p)
@@ -138,6 +140,15 @@ def main() -> int:
                 q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
                 print(f"| {label} | {name} | {m:.2f} ({min(v):.2f}–{max(v):.2f}) | {m / base:.3f}× "
                       f"| {statistics.median(ratios):.3f}× ({q[0]:.3f}–{q[2]:.3f}) | {statistics.median(diffs):+.2f} |")
+        for i, (name, *_) in enumerate(variants):
+            if name.endswith("+flow"):
+                port = args.base_port + 10 * (i + 1) + 9
+                out = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/metrics"],
+                                     capture_output=True, text=True).stdout
+                shed = [ln for ln in out.splitlines() if ln.startswith(
+                    ("shardgate_requests_shed_total", "shardgate_requests_total"))
+                    and not ln.endswith(" 0")]
+                print(f"{name}: " + "; ".join(shed), file=sys.stderr)
         return 0
     finally:
         for p in reversed(started):

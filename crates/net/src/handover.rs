@@ -64,6 +64,11 @@ pub fn signal_upgrade(pid: u32) -> io::Result<()> {
     crate::sys::kill(pid, libc::SIGUSR2)
 }
 
+/// `SIGHUP` to process `pid` (`shardgate reload` without an admin listener).
+pub fn signal_reload(pid: u32) -> io::Result<()> {
+    crate::sys::kill(pid, libc::SIGHUP)
+}
+
 /// Whether process `pid` exists (signal 0).
 pub fn process_alive(pid: u32) -> bool {
     crate::sys::kill(pid, 0).is_ok()

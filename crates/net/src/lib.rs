@@ -48,8 +48,8 @@ pub use driver::{ActiveDriver, Driver};
 pub use error::Error;
 pub use handover::{
     adopt_inherited_fd, describe, process_alive, recv_with_fds, send_with_fds, seqpacket_pair,
-    set_inheritable, set_send_buffer, set_timeouts, signal_upgrade, Received, SocketDesc,
-    MAX_FDS_PER_MESSAGE,
+    set_inheritable, set_send_buffer, set_timeouts, signal_reload, signal_upgrade, Received,
+    SocketDesc, MAX_FDS_PER_MESSAGE,
 };
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};

@@ -17,32 +17,51 @@ use anyhow::{anyhow, bail, Context};
 use shardgate_config::AdminConfig;
 
 pub const TIMEOUT: Duration = Duration::from_secs(2);
-/// A `/ready` answer is a few hundred bytes; more is not ours.
+/// A `/ready` answer is a few hundred bytes, a refused `/reload` a few
+/// kilobytes; more is not ours.
 const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Ok(message) when ready, Err(why) otherwise.
 pub fn probe(url: Option<&str>, config: &Path) -> anyhow::Result<String> {
     let (host, addr, path) = match url {
-        Some(u) => parse_url(u)?,
+        Some(u) => parse_url(u, "/ready")?,
         None => {
             let addr = admin_address(config)?;
             (addr.to_string(), addr, "/ready".to_string())
         }
     };
-    let deadline = Instant::now() + TIMEOUT;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .with_context(|| format!("cannot connect to the admin listener at {addr}"))?;
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: shardgate-health\r\nConnection: close\r\n\r\n");
-    stream.set_write_timeout(Some(left(deadline)?))?;
+    let (status, body) = exchange(addr, &request, TIMEOUT)?;
+    let body = body.trim();
+    if status == 200 {
+        Ok(format!("ready ({addr}{path})"))
+    } else {
+        bail!("not ready: {status} from {addr}{path}: {body}")
+    }
+}
+
+/// Sends `request` (with `Connection: close`) to the admin listener and
+/// reads the answer to its end: (status, body). The whole exchange, connect
+/// included, is bounded by `timeout`; a connect failure says "cannot
+/// connect" (callers and tests tell an absent listener by it).
+pub fn exchange(
+    addr: SocketAddr,
+    request: &str,
+    timeout: Duration,
+) -> anyhow::Result<(u16, String)> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to the admin listener at {addr}"))?;
+    stream.set_write_timeout(Some(left(deadline, timeout)?))?;
     stream.write_all(request.as_bytes())?;
     let mut response = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        stream.set_read_timeout(Some(left(deadline)?))?;
+        stream.set_read_timeout(Some(left(deadline, timeout)?))?;
         let n = stream
             .read(&mut buf)
-            .with_context(|| format!("no answer from {addr} within {TIMEOUT:?}"))?;
+            .with_context(|| format!("no answer from {addr} within {timeout:?}"))?;
         if n == 0 || response.len() >= MAX_RESPONSE {
             break;
         }
@@ -55,31 +74,27 @@ pub fn probe(url: Option<&str>, config: &Path) -> anyhow::Result<String> {
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse::<u16>().ok())
         .ok_or_else(|| anyhow!("{addr} did not answer with HTTP"))?;
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
-    if status == 200 {
-        Ok(format!("ready ({addr}{path})"))
-    } else {
-        bail!("not ready: {status} from {addr}{path}: {body}")
-    }
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_string()))
 }
 
-fn left(deadline: Instant) -> anyhow::Result<Duration> {
+fn left(deadline: Instant, timeout: Duration) -> anyhow::Result<Duration> {
     let d = deadline.saturating_duration_since(Instant::now());
     if d.is_zero() {
-        bail!("no answer within {TIMEOUT:?}");
+        bail!("no answer within {timeout:?}");
     }
     Ok(d)
 }
 
-/// `http://HOST:PORT[/path]` (default path `/ready`). Plain HTTP only: the
-/// admin listener has no TLS.
-fn parse_url(url: &str) -> anyhow::Result<(String, SocketAddr, String)> {
+/// `http://HOST:PORT[/path]` (`default_path` without one). Plain HTTP
+/// only: the admin listener has no TLS.
+pub fn parse_url(url: &str, default_path: &str) -> anyhow::Result<(String, SocketAddr, String)> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("--url {url:?}: only http:// URLs are supported"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")),
-        None => (rest, "/ready"),
+        None => (rest, default_path),
     };
     let addr = authority
         .to_socket_addrs()
@@ -92,14 +107,23 @@ fn parse_url(url: &str) -> anyhow::Result<(String, SocketAddr, String)> {
 /// `[admin] address` from the file (its default when the key is absent),
 /// with an unspecified address (`0.0.0.0`) probed on loopback.
 fn admin_address(config: &Path) -> anyhow::Result<SocketAddr> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let doc: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{} is not TOML", config.display()))?;
+    let doc = read_toml(config)?;
     let admin = doc
         .get("admin")
         .and_then(toml::Value::as_table)
         .ok_or_else(|| anyhow!("{} has no [admin] section: pass --url", config.display()))?;
+    address_of(admin, config)
+}
+
+/// The config file as a TOML table, not validated (see the module docs).
+pub fn read_toml(config: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not TOML", config.display()))
+}
+
+/// The address to reach the `[admin]` table's listener at.
+pub fn address_of(admin: &toml::Table, config: &Path) -> anyhow::Result<SocketAddr> {
     let mut addr = match admin.get("address") {
         Some(v) => v
             .as_str()
@@ -123,12 +147,12 @@ mod tests {
 
     #[test]
     fn urls_take_host_port_and_an_optional_path() {
-        let (host, addr, path) = parse_url("http://127.0.0.1:9901").unwrap();
+        let (host, addr, path) = parse_url("http://127.0.0.1:9901", "/ready").unwrap();
         assert_eq!((host.as_str(), path.as_str()), ("127.0.0.1:9901", "/ready"));
         assert_eq!(addr, "127.0.0.1:9901".parse().unwrap());
-        let (_, _, path) = parse_url("http://127.0.0.1:1/healthz").unwrap();
+        let (_, _, path) = parse_url("http://127.0.0.1:1/healthz", "/ready").unwrap();
         assert_eq!(path, "/healthz");
-        assert!(parse_url("https://127.0.0.1:1/").is_err());
-        assert!(parse_url("http://nope").is_err());
+        assert!(parse_url("https://127.0.0.1:1/", "/ready").is_err());
+        assert!(parse_url("http://nope", "/ready").is_err());
     }
 }

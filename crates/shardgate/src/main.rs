@@ -1,13 +1,15 @@
 #![forbid(unsafe_code)]
-//! `shardgate`: run the gateway, check a config, probe its readiness, print
-//! the version.
+//! `shardgate`: run the gateway, check a config, reload or upgrade the
+//! running one, probe its readiness, print the version.
 //!
 //! Exit codes: 0 success (including a graceful stop), 1 the config is invalid or
-//! the server could not start (`health`: not ready or not reachable), 2 bad
-//! command-line usage (clap's own).
+//! the server could not start (`health`: not ready or not reachable;
+//! `reload`: refused), 2 bad command-line usage (clap's own; `reload`: the
+//! admin listener cannot be reached).
 
 mod health;
 mod logging;
+mod reload;
 mod upgrade;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,17 @@ enum Command {
         /// machine that cannot reach the DNS the gateway will use).
         #[arg(long)]
         no_resolve: bool,
+    },
+    /// Reload the running gateway's config: `POST /reload` to the admin
+    /// listener (`[admin] address`, with the `token_file` token), printing
+    /// the new generation (exit 0) or every error (exit 1); exit 2 when the
+    /// admin listener does not answer within 10 s. Without `[admin]`:
+    /// `SIGHUP` to the PID in `server.pid_file` (the outcome is in its logs).
+    Reload {
+        /// `http://HOST:PORT[/PATH]` of the admin listener instead of the
+        /// config's `[admin] address` (path `/reload`).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Zero-downtime binary upgrade of the running gateway: signals it
     /// (`SIGUSR2`), waits for the new process to take over or refuse, prints
@@ -138,6 +151,7 @@ fn main() -> ExitCode {
             };
             upgrade::command(&pid_file, Duration::from_secs(timeout))
         }
+        Command::Reload { url } => reload::command(url.as_deref(), &cli.config),
         Command::Health { url } => match health::probe(url.as_deref(), &cli.config) {
             Ok(msg) => {
                 println!("{msg}");

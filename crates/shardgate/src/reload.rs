@@ -34,7 +34,12 @@ pub fn command(url: Option<&str>, config: &Path) -> ExitCode {
 }
 
 fn run(url: Option<&str>, config: &Path) -> anyhow::Result<ExitCode> {
-    let doc = health::read_toml(config)?;
+    // With --url the file only supplies the token: a missing one is no error.
+    let doc = match (health::read_toml(config), url) {
+        (Ok(doc), _) => doc,
+        (Err(_), Some(_)) if !config.exists() => toml::Table::new(),
+        (Err(e), _) => return Err(e),
+    };
     let dir = config.parent().unwrap_or(Path::new("."));
     let admin = doc.get("admin").and_then(toml::Value::as_table);
     let token = match admin.and_then(|a| a.get("token_file")) {

@@ -119,6 +119,10 @@ fn an_unreachable_admin_listener_is_2() {
     let o = reload(&path, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot connect"), "{}", text(&o));
+    // With --url the config file is only read for a token: it may be absent.
+    let missing = dir.path().join("missing.toml");
+    let o = reload(&missing, &["--url", "http://127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 fn by_sighup_without_an_admin_section(driver: Driver) {

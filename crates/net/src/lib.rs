@@ -55,6 +55,7 @@ pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysct
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use poller::{duplicate, Poller};
 pub use quic_steering::{quic_owner, quic_steering_program, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};
+pub use sys::iobuf::{first_iovec, init_bytes, put, put_first_iovec};
 
 /// Gives memory the allocator holds as free back to the kernel (see
 /// `sys::malloc_trim`); called after buffer pools shrink.

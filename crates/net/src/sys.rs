@@ -8,6 +8,7 @@
 
 pub(crate) mod epoll;
 pub(crate) mod fdpass;
+pub(crate) mod iobuf;
 
 use std::io;
 use std::mem::size_of;

@@ -14,6 +14,12 @@
 
 use std::cell::{Cell, RefCell};
 
+/// A TLS record buffer (`conn::secure::stream`): room for two whole records
+/// (16 KiB of plaintext and at most 256 bytes of header, tag and padding
+/// each), so a large response goes out in 32 KiB sends and one read takes two
+/// records.
+pub const TLS_BUFFER: usize = 2 * ((1 << 14) + 256);
+
 pub struct BufferPool {
     size: usize,
     free: RefCell<Vec<Vec<u8>>>,

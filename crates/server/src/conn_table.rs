@@ -13,6 +13,10 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
+use rustls::ServerConnection;
+
+use crate::conn::secure::handshake::TlsInfo;
+
 /// What a connection is doing, so a graceful stop knows which ones it may close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlotState {
@@ -40,6 +44,16 @@ pub struct Parked {
     pub accepted: Instant,
     /// End of its idle time (`keepalive`, or `header_read` before the first request).
     pub deadline: Instant,
+    /// A TLS connection's session (None: cleartext). Boxed so a slot stays
+    /// small for the cleartext connections that are most of them.
+    pub tls: Option<Box<ParkedTls>>,
+}
+
+/// What a parked TLS connection keeps: its rustls session (keys, sequence
+/// numbers, no record buffer) and what its access-log lines record (ADR 20).
+pub struct ParkedTls {
+    pub session: Box<ServerConnection>,
+    pub info: TlsInfo,
 }
 
 pub struct ConnTable {
@@ -357,6 +371,7 @@ mod tests {
             first: false,
             accepted: now,
             deadline,
+            tls: None,
         };
         let mut socks = socks.into_iter();
         a.park(parked(socks.next().unwrap(), now));

@@ -12,7 +12,7 @@ use shardgate_net::Poller;
 use shardgate_proxy::{DateCache, Rng};
 
 use crate::access_log::ShardLog;
-use crate::buffers::BufferPool;
+use crate::buffers::{BufferPool, TLS_BUFFER};
 use crate::conn_table::ConnTable;
 use crate::event::LocalEvent;
 use crate::flight::{self, RouteFlight, ShardFlight};
@@ -121,6 +121,9 @@ pub struct ShardCtx {
     pub stream_buffers: BufferPool,
     /// Small buffers a connection waits with during its hot window.
     pub small_buffers: BufferPool,
+    /// TLS record buffers, lent to a TLS stream while ciphertext moves
+    /// (shared with the streams, hence the `Rc`; ADR 20).
+    pub tls_buffers: Rc<BufferPool>,
     pub table: Rc<ConnTable>,
     /// Where parked connections' sockets wait (see `conn::park`).
     pub poller: RefCell<Poller>,
@@ -152,6 +155,10 @@ impl ShardCtx {
             cfg.max_connections_per_shard.min(256),
         );
         let small_buffers = BufferPool::new(SMALL_BUFFER, cfg.max_connections_per_shard.min(4096));
+        let tls_buffers = Rc::new(BufferPool::new(
+            TLS_BUFFER,
+            cfg.max_connections_per_shard.min(256),
+        ));
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let current = ShardSnap::build(id, snap, &[], &[]);
         let cache = Cache::new(shared.snapshot.clone());
@@ -164,6 +171,7 @@ impl ShardCtx {
             buffers,
             stream_buffers,
             small_buffers,
+            tls_buffers,
             table,
             shutdown: LocalEvent::new(),
             accept_stop: LocalEvent::new(),
@@ -266,7 +274,10 @@ impl ShardCtx {
     /// Shrinks the buffer pools after a burst; gives the memory back to the
     /// kernel when at least 1 MiB was freed (see `BufferPool::trim`).
     pub fn trim_buffers(&self) {
-        let freed = self.buffers.trim() + self.stream_buffers.trim() + self.small_buffers.trim();
+        let freed = self.buffers.trim()
+            + self.stream_buffers.trim()
+            + self.small_buffers.trim()
+            + self.tls_buffers.trim();
         if freed >= 1 << 20 {
             shardgate_net::release_free_memory();
         }

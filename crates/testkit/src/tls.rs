@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -149,6 +150,32 @@ impl TlsClient {
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         let s = self.reader.stream_mut();
         s.write_all(bytes)?;
+        s.flush()?;
+        Ok(())
+    }
+
+    /// Sends `bytes` as TLS records whose ciphertext goes out in two halves,
+    /// `pause` apart: the server sees a partial record in between.
+    pub fn send_split(&mut self, bytes: &[u8], pause: Duration) -> Result<()> {
+        let s = self.reader.stream_mut();
+        s.conn.writer().write_all(bytes)?;
+        let mut wire = Vec::new();
+        while s.conn.wants_write() {
+            s.conn.write_tls(&mut wire)?;
+        }
+        let half = wire.len() / 2;
+        s.sock.write_all(&wire[..half])?;
+        s.sock.flush()?;
+        std::thread::sleep(pause);
+        s.sock.write_all(&wire[half..])?;
+        s.sock.flush()?;
+        Ok(())
+    }
+
+    /// Sends a TLS 1.3 `key_update` (the server must answer with its own).
+    pub fn update_keys(&mut self) -> Result<()> {
+        let s = self.reader.stream_mut();
+        s.conn.refresh_traffic_keys().map_err(tls_err)?;
         s.flush()?;
         Ok(())
     }

@@ -8,7 +8,9 @@ use monoio::net::TcpStream;
 
 use super::downstream::Downstream;
 use super::run::run;
+use super::secure::{self, guarded::Guarded, run::TlsConn, stream::TlsStream};
 use super::state::{closed, Conn};
+use crate::conn_table::ParkedTls;
 use crate::ctx::ShardCtx;
 use crate::listeners::ListenerId;
 
@@ -71,6 +73,27 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
             return;
         }
     };
+    if let Some(tls) = p.tls {
+        let ParkedTls { session, info } = *tls;
+        let stream = TlsStream::new(stream, session, ctx.tls_buffers.clone());
+        let c = TlsConn {
+            down: Downstream {
+                stream: Guarded::new(stream),
+                peer: p.peer,
+                buf: Vec::new(),
+                pos: 0,
+                canceller: None,
+                tls: Some(info),
+                drain,
+            },
+            listener,
+            slot,
+            accepted: p.accepted,
+            first: p.first,
+        };
+        monoio::spawn(secure::run::run(ctx.clone(), c));
+        return;
+    }
     let c = Conn {
         down: Downstream {
             stream,

@@ -10,7 +10,8 @@
 //! Idle deadlines and drains are enforced by the table's sweep, which closes
 //! parked sockets itself.
 
-use std::os::fd::AsRawFd;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -24,17 +25,9 @@ use crate::ctx::ShardCtx;
 /// back when it cannot be parked (no descriptor left for the duplicate, at the
 /// process's fd limit): the caller then keeps waiting in its task.
 pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
-    let fd = match duplicate(c.down.stream.as_raw_fd()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
-            return Some(c);
-        }
-    };
-    if let Err(e) = ctx.poller.borrow().watch(&fd, c.slot.index()) {
-        tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
+    let Some(fd) = watch(ctx, &c.down.stream, c.slot.index()) else {
         return Some(c);
-    }
+    };
     let Conn {
         down,
         listener,
@@ -52,14 +45,42 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
         first,
         accepted,
         deadline,
+        tls: None,
     });
     None
+}
+
+/// A duplicate of `sock`'s descriptor, watched by the shard's poller under
+/// slot `idx`; None when either fails (at the fd limit, say): the caller
+/// then keeps the connection in its task.
+pub fn watch(ctx: &ShardCtx, sock: &impl AsRawFd, idx: u32) -> Option<OwnedFd> {
+    let fd = match duplicate(sock.as_raw_fd()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
+            return None;
+        }
+    };
+    if let Err(e) = ctx.poller.borrow().watch(&fd, idx) {
+        tracing::debug!(shard = ctx.id, error = %e, "could not park a connection");
+        return None;
+    }
+    Some(fd)
 }
 
 /// For the sweep: a parked connection past its deadline (or drained).
 pub fn expire(ctx: &ShardCtx, p: Parked) {
     let _ = ctx.poller.borrow().unwatch(&p.fd);
     let accepted = p.accepted;
-    drop(p);
+    if let Some(mut tls) = p.tls {
+        // Say goodbye the way TLS should (RFC 8446 §6.1), best effort: the
+        // socket is non-blocking and its send buffer empty (the connection
+        // was idle), so the ≈24-byte alert goes out at once or not at all.
+        tls.session.send_close_notify();
+        let mut alert = Vec::with_capacity(64);
+        if tls.session.write_tls(&mut alert).is_ok() {
+            let _ = (&std::net::TcpStream::from(p.fd)).write(&alert);
+        }
+    }
     account_close(ctx, accepted);
 }

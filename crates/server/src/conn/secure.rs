@@ -1,34 +1,28 @@
 //! A TLS connection: the handshake under `server.timeouts.tls_handshake`, then
-//! the same request loop as cleartext over the decrypted stream.
-//!
-//! TLS connections are not parked: the rustls session (its keys and record
-//! buffers) must live as long as the connection, so an idle TLS connection
-//! keeps its task and waits with a plain read under the idle timeout. A clean
-//! close sends `close_notify`, which tells a client reading a close-delimited
-//! body that it has all of it (RFC 8446 §6.1).
+//! the same request loop as cleartext over the decrypted stream, parked when
+//! idle like a cleartext connection (ADR 20).
 
 pub mod guarded;
 pub mod handshake;
+pub mod run;
+pub mod stream;
 
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use monoio::io::{AsyncWriteRent, Splitable};
 use monoio::net::TcpStream;
 
 use self::guarded::Guarded;
 use self::handshake::handshake;
-use super::downstream::{Downstream, Next};
-use super::serve::serve_one;
+use self::run::{run, TlsConn};
+use self::stream::TlsStream;
+use super::downstream::Downstream;
 use super::state::closed;
-use super::tunnel;
-use crate::conn_table::{Slot, SlotState};
+use crate::conn_table::Slot;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
-
-type Tls = Guarded<monoio_rustls::ServerTlsStream<TcpStream>>;
 
 pub async fn serve_tls(
     ctx: Rc<ShardCtx>,
@@ -46,61 +40,26 @@ pub async fn serve_tls(
         r = monoio::time::timeout(limit, handshake(stream, config)) => r.ok().and_then(Result::ok),
         _ = drain.wait() => None,
     };
-    let Some((tls, info)) = done else {
+    let Some((tcp, session, info)) = done else {
         ctx.metrics.tls_handshake_failures.increment(1);
         closed(&ctx, slot, accepted);
         return;
     };
     ctx.metrics.tls_handshakes.increment(1);
-    let down = Downstream {
-        stream: Guarded::new(tls),
-        peer,
-        buf: Vec::new(),
-        pos: 0,
-        canceller: None,
-        tls: Some(info),
-        drain,
+    let conn = TlsConn {
+        down: Downstream {
+            stream: Guarded::new(TlsStream::new(tcp, session, ctx.tls_buffers.clone())),
+            peer,
+            buf: Vec::new(),
+            pos: 0,
+            canceller: None,
+            tls: Some(info),
+            drain,
+        },
+        listener,
+        slot,
+        accepted,
+        first: true,
     };
-    serve_requests(&ctx, down, listener, &slot).await;
-    closed(&ctx, slot, accepted);
-}
-
-async fn serve_requests(
-    ctx: &Rc<ShardCtx>,
-    mut down: Downstream<Tls>,
-    listener: ListenerId,
-    slot: &Slot,
-) {
-    let mut first = true;
-    loop {
-        if !down.buffered() {
-            slot.set_state(SlotState::Idle);
-            let t = &ctx.snapshot().snap.config.server.timeouts;
-            let idle = if first { t.header_read } else { t.keepalive };
-            if !super::wait::until(ctx, &mut down, idle).await {
-                break;
-            }
-            slot.set_state(SlotState::Busy);
-        }
-        first = false;
-        match serve_one(ctx, &mut down, listener).await {
-            Next::KeepAlive if !down.draining(ctx) => continue,
-            Next::Tunnel(up, idle) => {
-                let pending = tunnel::pending(&down);
-                ctx.give_buffer(std::mem::take(&mut down.buf));
-                let Some(tls) = down.stream.into_inner() else {
-                    return;
-                };
-                let mark = Guarded::new(());
-                let (r, w) = tls.into_split();
-                let (r, w) = (mark.sibling(r), mark.sibling(w));
-                tunnel::tunnel(r, w, pending, up, tunnel::limits(ctx, idle)).await;
-                return;
-            }
-            _ => break,
-        }
-    }
-    ctx.give_buffer(std::mem::take(&mut down.buf));
-    let send = ctx.snapshot().snap.config.server.timeouts.send;
-    let _ = monoio::time::timeout(send, down.stream.shutdown()).await;
+    run(ctx, conn).await
 }

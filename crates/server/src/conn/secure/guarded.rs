@@ -56,6 +56,13 @@ impl<T> Guarded<T> {
         }
     }
 
+    /// The stream itself, for an operation that is cancel-safe on its own
+    /// (the TLS hot window: its cancelled read hands back buffer and bytes);
+    /// None when an operation on it was cancelled.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        (!self.broken.get()).then_some(&mut self.inner)
+    }
+
     #[cfg(test)]
     pub fn is_broken(&self) -> bool {
         self.broken.get()

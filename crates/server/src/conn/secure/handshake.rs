@@ -1,13 +1,13 @@
 //! The TLS handshake, driven here instead of by monoio-rustls.
 //!
-//! monoio-rustls keeps its rustls session private, and the access log needs
-//! the negotiated version and the client's SNI name. So the handshake runs on
-//! a `rustls::ServerConnection` of our own, reading whole TLS records (the
-//! 5-byte header, then exactly the record): nothing past the client's last
-//! handshake record is taken from the socket, so the session can be handed to
-//! monoio-rustls's stream afterwards without losing a byte. The cost is two
-//! reads per record (three or four records per handshake), against a
-//! handshake's ~100 µs of cryptography.
+//! The handshake runs on a `rustls::ServerConnection` of our own, reading
+//! whole TLS records (the 5-byte header, then exactly the record): nothing
+//! past the client's last handshake record is taken from the socket, so the
+//! session moves into the connection's [`super::stream::TlsStream`] without a
+//! byte left behind in a handshake buffer, and the access log gets the
+//! negotiated version and the client's SNI name. The cost is two reads per
+//! record (three or four records per handshake), against a handshake's
+//! ~100 µs of cryptography.
 
 use std::io;
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use std::sync::Arc;
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use monoio_rustls::ServerTlsStream;
 use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 
 /// The longest TLS record: a 5-byte header and up to 2^14 + 2048 bytes
@@ -30,12 +29,14 @@ pub struct TlsInfo {
     pub sni: Option<Box<str>>,
 }
 
+/// A finished handshake: the socket, the session and what the log records.
+pub type Handshaken = (TcpStream, Box<ServerConnection>, TlsInfo);
+
 /// Runs the server side of a handshake over `tcp`; the caller bounds it in time.
-pub async fn handshake(
-    mut tcp: TcpStream,
-    config: Arc<ServerConfig>,
-) -> io::Result<(ServerTlsStream<TcpStream>, TlsInfo)> {
-    let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+pub async fn handshake(mut tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<Handshaken> {
+    // Boxed once here: the session moves into the stream and, when the
+    // connection idles, into its parked slot, as a pointer.
+    let mut session = Box::new(ServerConnection::new(config).map_err(io::Error::other)?);
     let mut out = Vec::with_capacity(4096);
     let mut record = Vec::with_capacity(MAX_RECORD);
     loop {
@@ -67,7 +68,7 @@ pub async fn handshake(
         },
         sni: session.server_name().map(Box::from),
     };
-    Ok((ServerTlsStream::new(tcp, session), info))
+    Ok((tcp, session, info))
 }
 
 async fn flush(

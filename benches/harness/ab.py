@@ -16,7 +16,8 @@ turns flow control on, within its limits (issue 10's benchmark): a per-client ra
 above the offered load, `max_in_flight` on the shard and the route, and adaptive concurrency
 on the upstream with a floor above the benchmark's concurrency; every answer must stay 2xx. Prints, per scenario and variant, CPU µs per
 request (utime+stime ÷ requests) as median and min–max, and each median's ratio to the first
-variant's.
+variant's, then the same for req/s. `--scenarios 256k,1m` picks the bodies (default 12b,16k:
+/tiny and /16k); every file of configs.FILES is one, by its name.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ import configs  # noqa: E402
 import procs  # noqa: E402
 import wrk  # noqa: E402
 
-SCENARIOS = (("keep-alive 12 B, c=50", "/tiny"), ("keep-alive 16 KiB, c=50", "/16k"))
+# id -> (label, path): the 12-byte body and every static file the origin serves.
+SCENARIOS = {"12b": ("keep-alive 12 B, c=50", "/tiny"),
+             **{name: (f"keep-alive {name.upper().replace('K', ' KiB').replace('M', ' MiB')}, c=50",
+                       f"/{name}") for name in configs.FILES}}
 CONNS = 50
 
 
@@ -78,7 +82,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--base-port", type=int, default=19080)
+    ap.add_argument("--scenarios", default="12b,16k", help=f"comma-separated, of {','.join(SCENARIOS)}")
     args = ap.parse_args()
+    unknown = [s for s in args.scenarios.split(",") if s not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
+    scenarios = [SCENARIOS[s] for s in args.scenarios.split(",")]
     variants = []
     for spec in args.variant:
         name, _, rest = spec.partition("=")
@@ -107,9 +116,10 @@ def main() -> int:
             started.append(p)
             procs.wait_port(ports.shardgate, p)
             gateways.append((name, p, ports.shardgate))
-        results = {(s, n): [] for s, _ in SCENARIOS for n, *_ in variants}
+        results = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
+        rates = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         for r in range(args.rounds):
-            for label, path in SCENARIOS:
+            for label, path in scenarios:
                 order = gateways[r % len(gateways):] + gateways[:r % len(gateways)]
                 for name, proc, port in order:
                     before = procs.cpu_ticks(proc.pids())
@@ -122,24 +132,28 @@ def main() -> int:
                               f"{res['socket_errors']}", file=sys.stderr)
                     hz = os.sysconf("SC_CLK_TCK")
                     results[(label, name)].append(ticks / hz * 1e6 / max(1, res["requests"]))
+                    rates[(label, name)].append(res["rps"])
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
             time.sleep(0.5)
         first = variants[0][0]
-        print(f"| scenario | variant | CPU µs/req median (min–max), {args.rounds} runs | ÷ {first} (medians) "
-              f"| paired: median of per-round ratios (quartiles) | paired: median per-round difference µs |")
-        print("|---|---|---|---|---|---|")
-        for label, _ in SCENARIOS:
-            base_runs = results[(label, first)]
-            base = statistics.median(base_runs)
-            for name, *_ in variants:
-                v = results[(label, name)]
-                m = statistics.median(v)
-                # Runs of one round are back to back: their ratio cancels the drift between rounds.
-                ratios = [a / b for a, b in zip(v, base_runs)]
-                diffs = [a - b for a, b in zip(v, base_runs)]
-                q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-                print(f"| {label} | {name} | {m:.2f} ({min(v):.2f}–{max(v):.2f}) | {m / base:.3f}× "
-                      f"| {statistics.median(ratios):.3f}× ({q[0]:.3f}–{q[2]:.3f}) | {statistics.median(diffs):+.2f} |")
+        for title, table, fmt in (("CPU µs/req", results, ".2f"), ("req/s", rates, ",.0f")):
+            print(f"| scenario | variant | {title} median (min–max), {args.rounds} runs | ÷ {first} (medians) "
+                  f"| paired: median of per-round ratios (quartiles) | paired: median per-round difference |")
+            print("|---|---|---|---|---|---|")
+            for label, _ in scenarios:
+                base_runs = table[(label, first)]
+                base = statistics.median(base_runs)
+                for name, *_ in variants:
+                    v = table[(label, name)]
+                    m = statistics.median(v)
+                    # Runs of one round are back to back: their ratio cancels the drift between rounds.
+                    ratios = [a / b for a, b in zip(v, base_runs)]
+                    diffs = [a - b for a, b in zip(v, base_runs)]
+                    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+                    print(f"| {label} | {name} | {m:{fmt}} ({min(v):{fmt}}–{max(v):{fmt}}) | {m / base:.3f}× "
+                          f"| {statistics.median(ratios):.3f}× ({q[0]:.3f}–{q[2]:.3f}) "
+                          f"| {statistics.median(diffs):+{fmt}} |")
+            print()
         for i, (name, *_) in enumerate(variants):
             if name.endswith("+flow"):
                 port = args.base_port + 10 * (i + 1) + 9

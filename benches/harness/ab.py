@@ -17,7 +17,8 @@ above the offered load, `max_in_flight` on the shard and the route, and adaptive
 on the upstream with a floor above the benchmark's concurrency; every answer must stay 2xx. Prints, per scenario and variant, CPU µs per
 request (utime+stime ÷ requests) as median and min–max, and each median's ratio to the first
 variant's, then the same for req/s. `--scenarios 256k,1m` picks the bodies (default 12b,16k:
-/tiny and /16k); every file of configs.FILES is one, by its name.
+/tiny and /16k); every file of configs.FILES is one, by its name; a `tls` prefix (`tls12b`,
+`tls16k`, ...) runs the same over the TLS listener (TLS 1.3, keep-alive).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import wrk  # noqa: E402
 SCENARIOS = {"12b": ("keep-alive 12 B, c=50", "/tiny"),
              **{name: (f"keep-alive {name.upper().replace('K', ' KiB').replace('M', ' MiB')}, c=50",
                        f"/{name}") for name in configs.FILES}}
+# The same over the TLS listener (TLS 1.3, a fresh ECDSA P-256 certificate per run).
+SCENARIOS.update({f"tls{k}": (f"TLS {label}", path) for k, (label, path) in list(SCENARIOS.items())})
 CONNS = 50
 
 
@@ -88,6 +91,7 @@ def main() -> int:
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     scenarios = [SCENARIOS[s] for s in args.scenarios.split(",")]
+    use_tls = any(s.startswith("tls") for s in args.scenarios.split(","))
     variants = []
     for spec in args.variant:
         name, _, rest = spec.partition("=")
@@ -102,6 +106,7 @@ def main() -> int:
                             os.path.join(tmp, "origin.log"), "0")
         started.append(origin)
         procs.wait_port(origin_ports.origin, origin)
+        tls = configs.make_cert(tmp) if use_tls else None
         gateways = []
         for i, (name, binary, fmt, log_path) in enumerate(variants):
             d = os.path.join(tmp, f"v{i}")
@@ -109,21 +114,25 @@ def main() -> int:
             ports = replace(configs.Ports.from_base(args.base_port + 10 * (i + 1)), origin=origin_ports.origin)
             os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = fmt
             os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = log_path
-            conf = configs.write_shardgate(d, ports, 1)
+            conf = configs.write_shardgate(d, ports, 1, tls)
             if name.endswith("+flow"):
                 with_flow_control(conf, args.base_port + 10 * (i + 1) + 9)
             p = procs.Proc(name, [binary, "--log", "warn", "--config", conf], os.path.join(d, "log"), "1")
             started.append(p)
             procs.wait_port(ports.shardgate, p)
-            gateways.append((name, p, ports.shardgate))
+            if tls is not None:
+                procs.wait_port(ports.shardgate_tls, p)
+            gateways.append((name, p, ports))
         results = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         rates = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         for r in range(args.rounds):
             for label, path in scenarios:
                 order = gateways[r % len(gateways):] + gateways[:r % len(gateways)]
-                for name, proc, port in order:
+                for name, proc, ports in order:
+                    url = (f"https://127.0.0.1:{ports.shardgate_tls}{path}" if label.startswith("TLS")
+                           else f"http://127.0.0.1:{ports.shardgate}{path}")
                     before = procs.cpu_ticks(proc.pids())
-                    out = subprocess.run(wrk.command(f"http://127.0.0.1:{port}{path}", CONNS, args.seconds, 1, "0", False),
+                    out = subprocess.run(wrk.command(url, CONNS, args.seconds, 1, "0", False),
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)

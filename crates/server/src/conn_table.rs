@@ -220,6 +220,12 @@ impl ConnTable {
     }
 
     fn sweep_where(&self, due: impl Fn(&Parked) -> bool, mut end: impl FnMut(Parked)) -> usize {
+        // A busy shard has no parked connection most of the time: walking
+        // every slot (`max_connections_per_shard`, 20,000 in the benchmark)
+        // every 100 ms for nothing is a pause the request path would wait on.
+        if self.counts().parked == 0 {
+            return 0;
+        }
         let mut ended = 0;
         let len = self.states.borrow().len();
         for i in 0..len {

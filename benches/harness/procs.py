@@ -161,7 +161,11 @@ def wait_listeners_gone(port: int, timeout: float = 2.0) -> None:
 
 
 def port_free(port: int) -> bool:
+    """Nothing else listens on (or is bound to) the port. SO_REUSEADDR as the proxies bind
+    their listeners, so the TIME_WAIT entries a previous harness run left (its start-up
+    checks close their connections) do not make a port look taken for a minute."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

@@ -44,19 +44,21 @@ def _range(st, nd=0, scale=1.0):
 
 
 def load_table(summaries, variant) -> list[str]:
-    rows = ["| Scenario | Proxy | req/s median (min–max) | p50 µs | p99 µs | CPU µs/req (min–max) "
-            "| RSS MiB | busy cpu0/cpu1 % | flags |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| Scenario | Proxy | req/s median (min–max) | p50 µs | p99 µs | p99.9 µs "
+            "| CPU µs/req (min–max) | RSS MiB | busy cpu0/cpu1 % | flags |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
+        if s.get("kind") == "idle":
+            continue
         if s["variant"] == variant and "unavailable" in s:
             rows.append(f"| {s['label']} | {s['proxy']} | unavailable: "
-                        f"{_cell(s['unavailable'])} | | | | | | |")
+                        f"{_cell(s['unavailable'])} | | | | | | | |")
         if s["variant"] != variant or "rps" not in s:
             continue
         busy = "/".join(_fmt(s["busy_pct"].get(c)) for c in sorted(s["busy_pct"]))
         rows.append(f"| {s['label']} | {s['proxy']} | {_range(s['rps'])} | "
                     f"{_fmt(s['p50_us']['median'])} | {_fmt(s['p99_us']['median'])} | "
-                    f"{_range(s['cpu_us_per_req'], 2)} | "
+                    f"{_fmt(_med(s, 'p999_us'))} | {_range(s['cpu_us_per_req'], 2)} | "
                     f"{_fmt(s['rss_kib']['median'] / 1024, 1)} | {busy} | "
                     f"{'; '.join(s['flags']) or ''} |")
     return rows

@@ -337,8 +337,10 @@ def summarize(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) 
     s = {"variant": variant, "scenario": sid, "label": label, "proxy": proxy, "runs": runs}
     for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req", "rss_kib", "proxy_cpu_pct"):
         s[key] = stats([r[key] for r in runs])
-    for key in ("mb_per_s", "cpu_us_per_mb"):  # h3 runs (MB/s: h3load; wrk runs have none)
-        if any(key in r for r in runs):
+    # p99.9 and beyond: wrk runs (wrk_report.lua). MB/s and CPU per MB: the bodies
+    # scenarios and h3load.
+    for key in ("p90_us", "p999_us", "p9999_us", "max_us", "mb_per_s", "cpu_us_per_mb"):
+        if any(r.get(key) is not None for r in runs):
             s[key] = stats([r.get(key) for r in runs])
     s["flags"] = sorted({f for r in runs for f in r["flags"]})
     for key in ("rps", "cpu_us_per_req"):

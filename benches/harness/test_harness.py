@@ -86,6 +86,101 @@ class WrkParse(unittest.TestCase):
         self.assertRegex(syms, r" T SSL_clear\n")
 
 
+WRK_JSON_LINE = ('WRK_JSON {"requests":350120,"bytes":41943040,"duration_us":5000123,'
+                 '"errors":{"connect":0,"read":1,"write":0,"status":4,"timeout":0},'
+                 '"latency_us":{"min":25,"mean":712.3,"stdev":123.4,"max":5000,"percentiles":'
+                 '[[10,400],[50,698],[90,802],[99,1187],[99.9,2500],[99.99,4100],'
+                 '[99.999,4900]]}}\n')
+
+
+class WrkReport(unittest.TestCase):
+    """wrk_report.lua's WRK_JSON line: exact counts and the latency spectrum."""
+
+    def test_json_line_replaces_the_rounded_text(self):
+        r = wrk.parse(WRK_OUT + WRK_JSON_LINE)
+        self.assertEqual(r["requests"], 350120)
+        self.assertAlmostEqual(r["rps"], 70024.60)  # from the text
+        self.assertEqual((r["bytes_read"], r["duration_us"]), (41943040, 5000123))
+        self.assertEqual((r["p50_us"], r["p99_us"], r["p999_us"], r["p9999_us"], r["max_us"]),
+                         (698, 1187, 2500, 4100, 5000))
+        self.assertEqual(r["p75_us"], 750.0)  # not in this spectrum: the text's value stays
+        self.assertEqual(r["socket_errors"], {"connect": 0, "read": 1, "write": 0, "timeout": 0})
+        self.assertEqual(r["non2xx"], 4)
+        self.assertEqual(r["latency_us"]["percentiles"][-1], [99.999, 4900])
+
+    def test_text_only_output_has_no_tail_percentiles(self):
+        r = wrk.parse(WRK_OUT)
+        self.assertIsNone(r["p999_us"])
+        self.assertNotIn("bytes_read", r)
+
+    def test_nothing_completed(self):
+        out = ("  0 requests in 2.00s, 0.00B read\nRequests/sec:      0.00\n"
+               'WRK_JSON {"requests":0,"bytes":0,"duration_us":2000000,"errors":{"connect":50,'
+               '"read":0,"write":0,"status":0,"timeout":0}}\n')
+        r = wrk.parse(out)
+        self.assertEqual((r["requests"], r["socket_errors"]["connect"]), (0, 50))
+        self.assertNotIn("latency_us", r)
+
+    def test_command_loads_the_script_and_passes_the_upload_size(self):
+        argv = wrk.command("http://x/upload", 8, 2, 1, "0", False, upload=16 * 1024 * 1024)
+        self.assertEqual(argv[argv.index("-s") + 1], wrk.REPORT_LUA)
+        self.assertEqual(argv[-2:], ["http://x/upload", "16777216"])
+        self.assertEqual(wrk.command("http://x/", 8, 2, 1, "0", False)[-1], "http://x/")
+
+    def test_real_wrk_posts_the_body_and_reports(self):
+        """wrk with the script against a local server: every POST carries the whole body,
+        and the JSON counts match what the server answered."""
+        import http.server
+        import shutil
+        import threading
+        if not shutil.which("wrk"):
+            self.skipTest("no wrk")
+        seen = {"bodies": 0, "short": 0}
+        size = 100_000
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers["Content-Length"])
+                got = len(self.rfile.read(n))
+                seen["bodies" if got == size and n == size else "short"] += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n")
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        srv.daemon_threads = True
+        srv.handle_error = lambda *a: None  # wrk resets its connections at the end
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        import subprocess
+        url = f"http://127.0.0.1:{srv.server_address[1]}/upload"
+        out = subprocess.run(wrk.command(url, 2, 1, 1, None, False, upload=size),
+                             capture_output=True, text=True, timeout=30).stdout
+        r = wrk.parse(out)
+        self.assertIn("WRK_JSON ", out)
+        self.assertGreater(r["requests"], 0)
+        self.assertGreaterEqual(seen["bodies"], r["requests"])
+        self.assertEqual(seen["short"], 0)
+        self.assertEqual(r["non2xx"], 0)
+        self.assertLessEqual(r["p50_us"], r["p999_us"])
+        self.assertLessEqual(r["p999_us"], r["max_us"])
+
+
+    def test_load_table_has_p999(self):
+        s = _summary("1w", "ka12_c50", "nginx", 100, 1000, 10.0)
+        s["runs"][0]["p999_us"] = 2345
+        s = runner.summarize("1w", "ka12_c50", "ka12_c50", "nginx", s["runs"])
+        rows = report.load_table([s], "1w")
+        self.assertIn("p99.9 µs", rows[0])
+        self.assertIn("| 1,000 | 2,345 |", rows[2])
+
 class FloodResponse(unittest.TestCase):
     def test_waits_for_the_whole_body(self):
         head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"

@@ -4,8 +4,11 @@
 Reports the accept rate (connections/s, bounded by this Python client as much
 as by the proxy: compare proxies with it, do not quote it as a proxy's
 ceiling), the proxy's RSS growth per held connection (VmRSS of --pid and its
-descendants, before vs. after), and, with --wrk-seconds, the keep-alive
-throughput of a short wrk run while the connections are held.
+descendants, before vs. after), its CPU time per connection from the first
+connect to the RSS reading, and, with --wrk-seconds, the keep-alive
+throughput of a short wrk run while the connections are held. With --tls every
+connection is a full TLS 1.3 handshake first (then the accept rate is the
+handshake rate) and the wrk run goes to the same TLS listener.
 
   benches/flood/flood.py --target 127.0.0.1:PORT --conns 15000 --procs 2 --pid PROXYPID
 
@@ -44,6 +47,19 @@ def tree(pids: list[int]) -> list[int]:
     return out
 
 
+def cpu_ticks(pids: list[int]) -> int:
+    """utime+stime of the processes and their descendants, in clock ticks."""
+    total = 0
+    for p in tree(pids):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def rss_kib(pids: list[int]) -> int:
     total = 0
     for p in tree(pids):
@@ -55,15 +71,19 @@ def rss_kib(pids: list[int]) -> int:
     return total
 
 
-def run_wrk(target: str, path: str, seconds: float, conns: int, cpus: str | None) -> dict:
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", f"http://{target}{path}"]
+def run_wrk(target: str, path: str, seconds: float, conns: int, cpus: str | None,
+            tls: bool = False) -> dict:
+    scheme = "https" if tls else "http"
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency",
+            f"{scheme}://{target}{path}"]
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
     out = subprocess.run(argv, capture_output=True, text=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    errors = re.findall(r"^\s*(Socket errors: .*|Non-2xx or 3xx responses: \d+)$", out, re.M)
     return {"rps": float(rps.group(1)) if rps else None, "p99": p99.group(1) if p99 else None,
-            "output": out}
+            "errors": errors, "output": out}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,6 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--path", default="/tiny")
     ap.add_argument("--no-request", dest="request", action="store_false",
                     help="hold never-used connections (default: one request each first)")
+    ap.add_argument("--tls", action="store_true",
+                    help="full TLS 1.3 handshake on every connection (the target is a TLS "
+                    "listener); wrk goes to https:// too")
     ap.add_argument("--interval", type=float, default=0.0,
                     help="slowly active: one request per connection every S seconds (0 = idle)")
     ap.add_argument("--hold", type=float, default=2.0, help="seconds to hold after opening")
@@ -99,8 +122,10 @@ def main(argv=None) -> dict:
     host, port = a.target.rsplit(":", 1)
     pids = [int(p) for p in a.pid.split(",") if p]
     base = {"host": host, "port": int(port), "path": a.path, "request": a.request,
-            "interval": a.interval, "src_base": a.src_base, "inflight": a.inflight}
+            "interval": a.interval, "src_base": a.src_base, "inflight": a.inflight,
+            "tls": a.tls}
     rss0 = rss_kib(pids) if pids else None
+    cpu0 = cpu_ticks(pids) if pids else None
     ctx = mp.get_context("fork")
     children = []
     for i in range(a.procs):
@@ -114,20 +139,24 @@ def main(argv=None) -> dict:
     elapsed = max(r["t_done"] for r in ready) - min(r["t_start"] for r in ready)
     time.sleep(a.settle)
     rss1 = rss_kib(pids) if pids else None
+    # From the first connect to now: accepts (deferred ones too), handshakes, requests.
+    cpu1 = cpu_ticks(pids) if pids else None
     result = {
         "target": a.target, "conns_asked": a.conns, "conns_held": ok,
         "failed": sum(r["failed"] for r in ready), "procs": a.procs,
-        "request_first": a.request, "interval_s": a.interval,
+        "request_first": a.request, "interval_s": a.interval, "tls": a.tls,
         "open_seconds": round(elapsed, 3),
         "accept_rate_per_s": round(ok / elapsed, 1) if elapsed > 0 else None,
         "rss_before_kib": rss0, "rss_after_kib": rss1,
         "rss_per_conn_bytes": (round((rss1 - rss0) * 1024 / ok, 1)
                                if pids and ok else None),
+        "proxy_cpu_us_per_conn": (round((cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") * 1e6 / ok, 1)
+                                  if pids and ok else None),
     }
     t_hold = time.monotonic()
     if a.wrk_seconds > 0:
-        w = run_wrk(a.target, a.path, a.wrk_seconds, a.wrk_conns, a.wrk_cpus)
-        result["wrk_while_held"] = {"rps": w["rps"], "p99": w["p99"]}
+        w = run_wrk(a.target, a.path, a.wrk_seconds, a.wrk_conns, a.wrk_cpus, a.tls)
+        result["wrk_while_held"] = {"rps": w["rps"], "p99": w["p99"], "errors": w["errors"]}
     time.sleep(max(0.0, a.hold - (time.monotonic() - t_hold)))
     if pids:
         result["rss_end_kib"] = rss_kib(pids)

@@ -5,6 +5,12 @@ IP_BIND_ADDRESS_NO_PORT, so each process has a full ephemeral port range of
 its own and the kernel picks the port at connect() time (no bind-time port
 exhaustion). Sockets are closed with SO_LINGER 0 (RST): a flood must not leave
 15000 TIME_WAIT entries behind for the next test.
+
+With cfg["tls"] every connection makes a full TLS 1.3 handshake (a fresh SSL
+object, no session to resume; ALPN http/1.1) before its request, driven by
+do_handshake() on the non-blocking socket. The client does not verify the
+certificate (the harness checked it at start-up; verifying costs the client, not
+the proxy).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import errno
 import resource
 import selectors
 import socket
+import ssl
 import struct
 import time
 
@@ -26,7 +33,7 @@ class Conn:
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.state = "connecting"  # -> "requesting" -> "idle"; or "dead"
+        self.state = "connecting"  # -> ("handshaking") -> "requesting" -> "idle"; or "dead"
         self.buf = b""
 
 
@@ -50,6 +57,7 @@ class Client:
         self.target = (cfg["host"], cfg["port"])
         self.request = (f"GET {cfg['path']} HTTP/1.1\r\nHost: flood\r\n\r\n").encode()
         self.sel = selectors.DefaultSelector()
+        self.tls = tls_context() if cfg.get("tls") else None
         self.conns: list[Conn] = []
         self.stats = {"src": self.src, "ok": 0, "failed": 0, "errors": {},
                       "slow_requests": 0, "slow_failed": 0, "closed_by_peer": 0}
@@ -77,6 +85,43 @@ class Client:
         self.sel.register(s, WRITE, c)
         return c
 
+    def _connected(self, c: Conn) -> bool:
+        """The TCP connection is up: request (after the TLS handshake), or idle."""
+        if self.tls is not None:
+            # wrap_socket takes over the fd (the plain socket object is detached): swap
+            # the registration over to the TLS socket.
+            self.sel.unregister(c.sock)
+            c.sock = self.tls.wrap_socket(c.sock, server_hostname="localhost",
+                                          do_handshake_on_connect=False)
+            self.sel.register(c.sock, READ, c)
+            c.state = "handshaking"
+            return self._handshake(c)
+        return self._send_request(c)
+
+    def _handshake(self, c: Conn) -> bool:
+        try:
+            c.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.sel.modify(c.sock, READ, c)
+            return False
+        except ssl.SSLWantWriteError:
+            self.sel.modify(c.sock, WRITE, c)
+            return False
+        except (ssl.SSLError, OSError) as e:
+            self._fail(c, f"tls: {getattr(e, 'reason', None) or e.errno or e}")
+            return True
+        return self._send_request(c)
+
+    def _send_request(self, c: Conn) -> bool:
+        if not self.cfg["request"]:
+            c.state = "idle"
+            self.sel.unregister(c.sock)
+            return True
+        c.sock.send(self.request)  # tiny; fits the empty send buffer (and one TLS record)
+        c.state = "requesting"
+        self.sel.modify(c.sock, READ, c)
+        return False
+
     def _on_event(self, c: Conn, mask: int) -> bool:
         """Advances one connection; True when it reached "idle" (or died)."""
         if c.state == "connecting":
@@ -84,23 +129,23 @@ class Client:
             if err:
                 self._fail(c, errno.errorcode.get(err, str(err)))
                 return True
-            if not self.cfg["request"]:
-                c.state = "idle"
-                self.sel.unregister(c.sock)
-                return True
-            c.sock.send(self.request)  # tiny; fits the empty send buffer
-            c.state = "requesting"
-            self.sel.modify(c.sock, READ, c)
-            return False
+            return self._connected(c)
+        if c.state == "handshaking":
+            return self._handshake(c)
         try:
             data = c.sock.recv(65536)
-        except OSError as e:
+        except ssl.SSLWantReadError:  # a record not complete yet, or a session ticket
+            return False
+        except OSError as e:  # ssl.SSLError included
             self._fail(c, errno.errorcode.get(e.errno, str(e.errno)))
             return True
         if not data:
             self._fail(c, "closed")
             return True
         c.buf += data
+        # A TLS socket may hold decrypted bytes the selector will not announce again.
+        while self.tls is not None and c.sock.pending():
+            c.buf += c.sock.recv(65536)
         if response_complete(c.buf):
             c.buf = b""
             c.state = "idle"
@@ -139,6 +184,8 @@ class Client:
         while not stop():
             for key, _ in self.sel.select(timeout=tick):
                 c = key.data
+                if c.state == "idle" and self._only_tls_records(c):
+                    continue
                 if c.state == "idle":  # unsolicited: EOF or RST from the proxy
                     self.stats["closed_by_peer"] += 1
                     self._fail(c, "closed_by_peer")
@@ -161,11 +208,34 @@ class Client:
                             self._fail(c, errno.errorcode.get(e.errno, "send"))
                 nxt += tick
 
+    def _only_tls_records(self, c: Conn) -> bool:
+        """An idle TLS socket turned readable for a record that carries no data (a late
+        session ticket): not a close."""
+        if self.tls is None:
+            return False
+        try:
+            c.sock.recv(65536)
+        except ssl.SSLWantReadError:
+            return True
+        except OSError:
+            pass
+        return False  # EOF, an error or data nobody asked for: as on a plain socket
+
     def close_all(self) -> None:
         for c in self.conns:
             if c.state != "dead":
                 c.sock.close()
         self.sel.close()
+
+
+def tls_context() -> ssl.SSLContext:
+    """TLS 1.3 only, ALPN http/1.1, like the harness's wrk runs; no certificate check."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
 def child_main(cfg: dict, index: int, pipe) -> None:

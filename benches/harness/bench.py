@@ -27,8 +27,8 @@ import svg  # noqa: E402
 import wrk  # noqa: E402
 from fleet import PROXIES, Fleet  # noqa: E402
 from procs import port_free  # noqa: E402
-from runner import (H3_SCENARIOS, SCENARIOS, TWO_WORKER_SCENARIOS, Runner, log,  # noqa: E402
-                    select)
+from runner import (H3_SCENARIOS, IDLE_SCENARIOS, SCENARIOS, TWO_WORKER_SCENARIOS,  # noqa: E402
+                    Runner, log, select)
 
 BENCHES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +47,12 @@ METHOD = ("each run = one wrk invocation (`--latency`); CPU µs/req = utime+stim
           "and the origin used by >10% of a core (someone else's job), or on wrk errors; a scenario is flagged when req/s or CPU/req spread (max-min)/median "
           "> 20%. Before each run the harness waits up to --wait-quiet seconds for the cores to "
           "be idle. Idle memory: fresh proxy process per run, `flood.py` (2 client processes, own "
-          "127.0.0.x source addresses) holds N connections; RSS growth ÷ N.")
+          "127.0.0.x source addresses) holds N connections; RSS growth ÷ N (idle TLS: a full "
+          "TLS 1.3 handshake and one request per connection, RSS read 3 s after the last). "
+          "Latency percentiles beyond p99 and exact byte counts come from wrk_report.lua's "
+          "done() hook (results.json keeps each run's percentile spectrum). Bodies: MB/s = "
+          "body bytes ÷ wrk's duration (downloads: bytes wrk read; uploads: completed "
+          "uploads × size, each checked against the origin's log).")
 
 TLS_SETUP = ("one self-signed ECDSA P-256 certificate per harness run (openssl; CN and DNS SAN "
              "localhost, IP SAN 127.0.0.1), shared by all three proxies; TLS 1.3 only, ALPN "
@@ -59,7 +64,8 @@ TLS_SETUP = ("one self-signed ECDSA P-256 certificate per harness run (openssl; 
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="1 run, 2 s, 3000 idle connections")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 run, 2 s, 3000 idle connections, 2000 idle TLS connections")
     ap.add_argument("--shardgate-bin", required=True)
     ap.add_argument("--h3load-bin", help="the HTTP/3 load generator (benches/h3load); "
                     "without it the h3 scenarios are unavailable")
@@ -67,21 +73,26 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--runs", type=int)
     ap.add_argument("--seconds", type=int)
     ap.add_argument("--idle-conns", type=int)
+    ap.add_argument("--idle-tls-conns", type=int,
+                    help="connections of idle_tls (default 5000; quick 2000): each is a full "
+                    "TLS handshake by a Python client (~1000-2000/s on one core)")
     ap.add_argument("--wait-quiet", type=int,
                     help="seconds a run may wait for other load to stop (default 5; quick 0)")
     ap.add_argument("--no-2w", dest="two", action="store_false", help="skip the 2-worker variant")
     ap.add_argument("--only", help="comma-separated scenario ids and groups (tls, plain, "
-                    "idle, h3); default: all")
+                    "idle, bodies, h3); default: all")
     ap.add_argument("--out", help="results directory (default benches/results/<timestamp>)")
     ap.add_argument("--command", default=" ".join(sys.argv))
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
     a.seconds = a.seconds or (2 if a.quick else 5)
     a.idle_conns = a.idle_conns or (3000 if a.quick else 15000)
+    a.idle_tls_conns = a.idle_tls_conns or (2000 if a.quick else 5000)
     if a.wait_quiet is None:
         a.wait_quiet = 0 if a.quick else 5
-    if a.idle_conns > 19000:
-        ap.error("--idle-conns above ~19000 exceeds one proxy process's fd limit (20000)")
+    if max(a.idle_conns, a.idle_tls_conns) > 19000:
+        ap.error("--idle-conns or --idle-tls-conns above ~19000 exceeds one proxy process's "
+                 "fd limit (20000)")
     try:
         a.selected = select(a.only)
     except ValueError as e:
@@ -147,7 +158,7 @@ def main() -> int:
                                                   "HEAD"])]),
         "layout": LAYOUT_1W, "layout_2w": LAYOUT_2W, "method": METHOD,
         "runs": a.runs, "seconds": a.seconds, "wait_quiet_s": a.wait_quiet,
-        "idle_conns": a.idle_conns, "ports": vars(ports),
+        "idle_conns": a.idle_conns, "idle_tls_conns": a.idle_tls_conns, "ports": vars(ports),
         "raw_dir": raw_dir, "tls": TLS_SETUP,
     }
     log(f"core layout: {LAYOUT_1W}")
@@ -169,10 +180,10 @@ def main() -> int:
         for sc in H3_SCENARIOS:
             if sc.id in h3_ids:
                 summaries += runner.h3_scenario(sc)
-        for request_first in (True, False):
-            sid = "idle_ka" if request_first else "idle_new"
+        for sid in IDLE_SCENARIOS:
             if only is None or sid in only:
-                summaries += runner.idle_memory(a.idle_conns, request_first, "1w")
+                conns = a.idle_tls_conns if sid == "idle_tls" else a.idle_conns
+                summaries += runner.idle_memory(sid, conns, "1w")
         if a.two and (only is None or only & set(TWO_WORKER_SCENARIOS)):
             log(f"2-worker variant: {LAYOUT_2W}")
             fleet.start_all(2)
@@ -186,6 +197,7 @@ def main() -> int:
     finally:
         meta["tls_listeners"] = fleet.tls_status()
         meta["h3_listeners"] = fleet.h3_status()
+        meta["upload_unavailable"] = dict(fleet.upload_unavailable)
         logs = fleet.log_lines()
         fleet.stop()
         for name in os.listdir(tmp):

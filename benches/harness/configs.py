@@ -22,7 +22,13 @@ BUFFER = 16 * 1024  # shardgate buffer_size = haproxy tune.bufsize = nginx proxy
 MAX_CONNS = 19000  # fd limit is 20000 per process; leave room for listeners/logs
 
 TINY_BODY = "hello world\n"  # 12 bytes
-FILES = {"16k": 16 * 1024, "256k": 256 * 1024}
+MIB = 1024 * 1024
+FILES = {"16k": 16 * 1024, "256k": 256 * 1024, "1m": MIB, "16m": 16 * MIB}
+# Uploads (POST bodies): the origin reads every byte before it answers 200 (see
+# write_origin) and logs one line per upload, which the harness checks after each run.
+UPLOAD_PATH = "/upload"
+UPLOAD_LOG = "uploads.log"  # in the run's temp dir: "$status $request_length $content_length"
+MAX_BODY = "64m"  # nginx client_max_body_size (default 1m would refuse 16 MiB with 413)
 # The HTTP/3 bulk download (h3_download): one large static file on the origin.
 DOWNLOAD_PATH, DOWNLOAD_SIZE = "/64m", 64 * 1024 * 1024
 
@@ -95,6 +101,9 @@ def write_origin(tmp: str, ports: Ports) -> str:
     for name, size in FILES.items():
         with open(os.path.join(www, name), "wb") as f:
             f.write((b"0123456789abcdef" * (size // 16 + 1))[:size])
+    # The static handler answers a POST to an existing file with 405, which error_page
+    # turns into the upload's 200 (after the body was read: see the location below).
+    open(os.path.join(www, UPLOAD_PATH.lstrip("/")), "wb").close()
     with open(os.path.join(www, DOWNLOAD_PATH.lstrip("/")), "wb") as f:
         block = b"0123456789abcdef" * 65536  # 1 MiB
         for _ in range(DOWNLOAD_SIZE // len(block)):
@@ -109,6 +118,8 @@ daemon off;
 events {{ worker_connections {MAX_CONNS}; }}
 http {{
     access_log off;
+    # One line per upload (only the upload locations log), checked after each run.
+    log_format upload '$status $request_length $content_length';
     default_type text/plain;
     sendfile on;
     tcp_nopush on;
@@ -126,6 +137,28 @@ http {{
         root {www};
         location = /tiny {{ return 200 "{TINY_BODY.strip()}\\n"; }}
         location / {{ }}
+        # Uploads: read the whole body, then answer 200. `return 200` alone would answer
+        # at once and discard the body in the background (an early response while the
+        # proxy is still sending, which each proxy handles differently). The mirror
+        # module reads the whole body before the content phase (mirror_request_body); in
+        # memory, as one buffer of the body's size (client_body_buffer_size above 16 MiB,
+        # so no temp file); the mirror subrequest itself is an internal 204. The content
+        # phase's static handler then answers the POST with 405, which error_page turns
+        # into @uploaded's 200.
+        location = {UPLOAD_PATH} {{
+            client_max_body_size {MAX_BODY};
+            client_body_buffer_size 17m;
+            mirror /upload-sink;
+            mirror_request_body on;
+            error_page 405 = @uploaded;
+            access_log {tmp}/{UPLOAD_LOG} upload;
+        }}
+        # The mirror subrequest checks the body's size against its own location's limit.
+        location = /upload-sink {{ internal; client_max_body_size {MAX_BODY}; return 204; }}
+        location @uploaded {{
+            access_log {tmp}/{UPLOAD_LOG} upload;
+            return 200 "uploaded\\n";
+        }}
     }}
 }}
 """
@@ -166,12 +199,19 @@ http {{
     # these two lines nginx opens a new upstream connection per request.
     proxy_http_version 1.1;
     proxy_set_header Connection "";
-    # Buffers as large as shardgate's and HAProxy's; 256 KiB bodies stay in
-    # memory (no temp file) so nobody is measured writing to disk.
+    # Buffers as large as shardgate's and HAProxy's. Responses stream through at most
+    # these 16 x 16 KiB per connection and never go to a temp file (max_temp_file_size
+    # 0), whatever their size: nobody is measured writing to disk.
     proxy_buffer_size {BUFFER // 1024}k;
     proxy_buffers 16 {BUFFER // 1024}k;
     proxy_busy_buffers_size {2 * BUFFER // 1024}k;
     proxy_max_temp_file_size 0;
+    # Request bodies stream to the origin as they arrive (shardgate and HAProxy stream;
+    # nginx's default reads the whole body first, into memory and then a temp file),
+    # through a buffer as large as the others'; bodies up to {MAX_BODY} (default 1m).
+    proxy_request_buffering off;
+    client_body_buffer_size {BUFFER // 1024}k;
+    client_max_body_size {MAX_BODY};
     client_body_temp_path {tmp}/pb; proxy_temp_path {tmp}/pp; fastcgi_temp_path {tmp}/pf;
     uwsgi_temp_path {tmp}/pu; scgi_temp_path {tmp}/ps;
     server {{

@@ -16,8 +16,8 @@ import time
 
 import configs
 import h3load
-from procs import (Proc, http_get, https_get, listeners_on, tls12_accepted, wait_listeners_gone,
-                   wait_port)
+from procs import (Proc, http_get, http_post, https_get, listeners_on, tls12_accepted,
+                   wait_listeners_gone, wait_port)
 
 PROXIES = ("nginx", "haproxy", "shardgate")
 ORIGIN_CPU = "0"
@@ -26,7 +26,9 @@ PROXY_CPU = "1"
 BOTH_CPUS = "0,1"
 
 
-BODIES = (("/tiny", 12), ("/16k", 16384), ("/256k", 262144))
+BODIES = (("/tiny", 12), ("/16k", 16384), ("/256k", 262144), ("/1m", configs.MIB))
+# The upload check at start-up (every proxy, plain listener): one POST of this size.
+UPLOAD_CHECK = configs.MIB
 # What the HTTP/3 start-up check fetches (the 64 MiB download is left to the scenario).
 H3_BODIES = (("/tiny", 12), ("/256k", 262144))
 
@@ -54,6 +56,10 @@ class Fleet:
         self.h3load_bin: str | None = None
         self.h3_unavailable: dict[str, str] = {}
         self.h3_checked: dict[str, str] = {}
+        # proxy (or every proxy, when the origin fails its check) -> why the upload
+        # scenarios cannot run on it; checked at every start, like the TLS listener.
+        self.upload_unavailable: dict[str, str] = {}
+        self.upload_log = os.path.join(tmp, configs.UPLOAD_LOG)
 
     def has_tls(self, name: str) -> bool:
         return self.tls is not None and name not in self.tls_unavailable
@@ -68,6 +74,35 @@ class Fleet:
             status, n = http_get(self.ports.origin, path)
             if status != 200 or n != size:
                 raise RuntimeError(f"origin {path}: status {status}, {n} bytes (want {size})")
+        # The upload scenarios measure proxies streaming a body to an origin that reads all
+        # of it before answering; an origin that answers early measures something else.
+        why = ""
+        try:
+            status, early = http_post(self.ports.origin, configs.UPLOAD_PATH, UPLOAD_CHECK,
+                                      hold_last=0.3)
+            if early or status != 200:
+                why = (f"origin answered a POST before its last byte (status {status})"
+                       if early else f"origin answered a POST with {status}")
+        except OSError as e:
+            why = f"origin POST {configs.UPLOAD_PATH}: {e}"
+        if why:
+            print(f"upload scenarios unavailable: {why}", file=sys.stderr, flush=True)
+            self.upload_unavailable.update({n: why for n in self.proxies})
+
+    def upload_log_size(self) -> int:
+        try:
+            return os.path.getsize(self.upload_log)
+        except OSError:
+            return 0
+
+    def upload_log_lines(self, offset: int) -> list[str]:
+        """The origin's upload log lines written since `offset` (a upload_log_size())."""
+        try:
+            with open(self.upload_log, errors="replace") as f:
+                f.seek(offset)
+                return f.read().splitlines()
+        except OSError:
+            return []
 
     def proxy_cpus(self) -> str:
         return PROXY_CPU if self.workers == 1 else BOTH_CPUS
@@ -133,11 +168,26 @@ class Fleet:
             status, n = http_get(ports[0], path)
             if status != 200 or n != size:
                 raise RuntimeError(f"{name} {path}: status {status}, {n} bytes (want {size})")
+        self._check_upload(name, ports[0])
         if tls:
             self.tls_checked[name] = self._check_tls(name, ports[1])
         if h3:
             self.h3_checked[name] = self._check_h3(name, self.ports.of(name + "_h3"), proc)
         return proc
+
+    def _check_upload(self, name: str, port: int) -> None:
+        """One POST through the proxy; a proxy that fails it runs everything but the upload
+        scenarios (reported unavailable with the reason)."""
+        if name in self.upload_unavailable:
+            return
+        try:
+            status, _ = http_post(port, configs.UPLOAD_PATH, UPLOAD_CHECK)
+            why = "" if status == 200 else f"POST {UPLOAD_CHECK} B answered {status}"
+        except OSError as e:
+            why = f"POST {UPLOAD_CHECK} B: {e}"
+        if why:
+            self.upload_unavailable[name] = why
+            print(f"{name}: upload scenarios unavailable: {why}", file=sys.stderr, flush=True)
 
     def _check_h3(self, name: str, port: int, proc: Proc) -> str:
         """Every H3_BODIES body over HTTP/3 (certificate verified); raises RuntimeError."""

@@ -181,12 +181,35 @@ def http_get(port: int, path: str) -> tuple[int, int]:
 
 
 def _read_response(s) -> tuple[int, int]:
-    data = b""
+    chunks = []
     while chunk := s.recv(65536):
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+        chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head else 0
     return status, len(body)
+
+
+def http_post(port: int, path: str, size: int, hold_last: float = 0.0) -> tuple[int, bool]:
+    """POST a body of `size` bytes; (status, whether an answer came before the body's last
+    byte was sent). With `hold_last` > 0 the last byte waits that long, which shows a
+    server that answers before it has read the whole body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {size}\r\n"
+                  f"Connection: close\r\n\r\n".encode())
+        s.sendall(b"x" * (size - 1))
+        early = False
+        if hold_last > 0:
+            s.settimeout(hold_last)
+            try:
+                early = bool(s.recv(1, socket.MSG_PEEK))
+            except socket.timeout:  # TimeoutError from Python 3.10 on
+                pass
+            s.settimeout(5)
+        try:
+            s.sendall(b"x")
+        except OSError:  # an early answer may come with a close
+            pass
+        return _read_response(s)[0], early
 
 
 def https_get(port: int, path: str, cafile: str, max_version=None) -> dict:

@@ -13,6 +13,9 @@ H3_CPU_VS_CADDY = 0.5  # shardgate CPU per HTTP/3 request ÷ Caddy's, at most
 H3_DOWNLOAD_MB_S_PER_SHARD = 1000.0  # loopback HTTP/3 download, MB/s per shard, at least
 H3_CPU_VS_OWN_H1_TLS = 2.0  # CPU per HTTP/3 request ÷ shardgate's HTTP/1.1-over-TLS, at most
 TLS_HANDSHAKE_TARGET = 0.8  # shardgate CPU per TLS handshake ÷ nginx's
+KA_CPU_TARGET = 0.85  # shardgate CPU per keep-alive request (12 B, 16 KiB) ÷ nginx's
+NEW_CONN_CPU_TARGET = 0.85  # shardgate CPU per new connection ÷ nginx's
+BODY_256K_CPU_TARGET = 0.9  # shardgate CPU per 256 KiB response ÷ nginx's
 
 
 def _find(summaries, variant, sid, proxy):
@@ -76,7 +79,7 @@ def ratio_table(summaries, variant) -> list[str]:
     seen = []
     for s in summaries:
         if (s["variant"] == variant and ("rps" in s or "unavailable" in s)
-                and s["scenario"] not in seen):
+                and s.get("kind") != "idle" and s["scenario"] not in seen):
             seen.append(s["scenario"])
     for sid in seen:
         sg = _find(summaries, variant, sid, "shardgate")
@@ -95,14 +98,42 @@ def ratio_table(summaries, variant) -> list[str]:
 
 def idle_table(summaries) -> list[str]:
     rows = ["| Scenario | Proxy | RSS growth per connection, B median (min–max) "
-            "| accept rate conn/s | wrk c=50 req/s while held | flags |",
-            "|---|---|---|---|---|---|"]
+            "| accept (TLS: handshake) rate conn/s | proxy CPU µs per connection opened "
+            "| wrk c=50 req/s while held | flags |",
+            "|---|---|---|---|---|---|---|"]
     for s in summaries:
+        if s.get("kind") == "idle" and "unavailable" in s:
+            rows.append(f"| {s['label']} | {s['proxy']} | unavailable: "
+                        f"{_cell(s['unavailable'])} | | | | |")
         if "rss_per_conn_bytes" in s:
             rows.append(f"| {s['label']} | {s['proxy']} | {_range(s['rss_per_conn_bytes'])} | "
                         f"{_fmt(s['accept_rate_per_s']['median'])} | "
+                        f"{_fmt(_med(s, 'proxy_cpu_us_per_conn'), 1)} | "
                         f"{_fmt(s['wrk_while_held_rps']['median'])} | "
                         f"{'; '.join(s['flags']) or ''} |")
+    return rows
+
+
+def bodies_table(summaries) -> list[str]:
+    """The `bodies` scenarios (1 worker): throughput in MB/s and CPU per MB."""
+    rows = ["| Scenario | Proxy | MB/s median (min–max) | req/s | p50 µs | p99 µs | p99.9 µs "
+            "| CPU µs/req | CPU µs/MB (min–max) | RSS MiB | flags |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ids = {s["scenario"] for s in summaries if s["variant"] == "1w" and "mb_per_s" in s}
+    for s in summaries:
+        if s["variant"] != "1w" or s["scenario"] not in ids:
+            continue
+        if "unavailable" in s:
+            rows.append(f"| {s['label']} | {s['proxy']} | unavailable: "
+                        f"{_cell(s['unavailable'])} | | | | | | | | |")
+            continue
+        mb = _range(s["mb_per_s"], 1) if "mb_per_s" in s else "–"
+        cpu_mb = _range(s["cpu_us_per_mb"], 1) if "cpu_us_per_mb" in s else "–"
+        rows.append(f"| {s['label']} | {s['proxy']} | {mb} | {_fmt(_med(s, 'rps'))} | "
+                    f"{_fmt(_med(s, 'p50_us'))} | {_fmt(_med(s, 'p99_us'))} | "
+                    f"{_fmt(_med(s, 'p999_us'))} | {_fmt(_med(s, 'cpu_us_per_req'), 1)} | "
+                    f"{cpu_mb} | {_fmt(s['rss_kib']['median'] / 1024, 1)} | "
+                    f"{'; '.join(s['flags']) or ''} |")
     return rows
 
 
@@ -127,6 +158,18 @@ def _verdict(ok) -> str:
     return "NOT MEASURED" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def _margin(r, limit, at_least=False) -> str:
+    """How far a ratio is from its limit, in % of the limit: 'met with 6% to spare' or
+    'missed by 12%'."""
+    if r is None:
+        return ""
+    beyond = 100.0 * (r / limit - 1.0)  # % above the limit
+    miss = -beyond if at_least else beyond
+    sign = "≥" if at_least else "≤"
+    return (f" (target {sign} {limit:g}×: met with {-miss:.1f}% to spare)" if miss <= 0
+            else f" (target {sign} {limit:g}×: missed by {miss:.1f}%)")
+
+
 def verdicts(summaries) -> list[dict]:
     out = []
 
@@ -138,10 +181,11 @@ def verdicts(summaries) -> list[dict]:
         sg, ng = _find(summaries, "1w", sid, "shardgate"), _find(summaries, "1w", sid, "nginx")
         r = _ratio(_med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req"))
         ss += [sg, ng]
-        oks.append(None if r is None else r <= 0.85)
+        oks.append(None if r is None else r <= KA_CPU_TARGET)
         parts.append(f"{sid}: {_fmt(_med(sg, 'cpu_us_per_req'), 2)} vs "
-                     f"{_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs = {_fmt(r, 2)}×")
-    add("proxy CPU per keep-alive request ≤ 0.85× nginx (12 B and 16 KiB)",
+                     f"{_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs = {_fmt(r, 2)}×"
+                     + _margin(r, KA_CPU_TARGET))
+    add(f"proxy CPU per keep-alive request ≤ {KA_CPU_TARGET:g}× nginx (12 B and 16 KiB)",
         None if None in oks else all(oks), "; ".join(parts), _disturbed(*ss))
 
     parts, oks, ss = [], [], []
@@ -156,19 +200,21 @@ def verdicts(summaries) -> list[dict]:
             ok = (_med(sg, "rps") >= _med(o, "rps")) and (_med(sg, "p99_us") <= _med(o, "p99_us"))
             oks.append(ok)
             parts.append(f"{sid} vs {other}: {_fmt(_med(sg, 'rps'))} vs {_fmt(_med(o, 'rps'))} "
-                         f"req/s, p99 {_fmt(_med(sg, 'p99_us'))} vs {_fmt(_med(o, 'p99_us'))} µs")
+                         f"req/s = {_fmt(_ratio(_med(sg, 'rps'), _med(o, 'rps')), 2)}×, p99 "
+                         f"{_fmt(_med(sg, 'p99_us'))} vs {_fmt(_med(o, 'p99_us'))} µs = "
+                         f"{_fmt(_ratio(_med(sg, 'p99_us'), _med(o, 'p99_us')), 2)}×")
     add("keep-alive req/s ≥ nginx and HAProxy at c=50 and c=256, p99 no worse",
         None if None in oks else all(oks), "; ".join(parts), _disturbed(*ss))
 
     sg, ng = (_find(summaries, "1w", "close_c50", p) for p in ("shardgate", "nginx"))
     r = _ratio(_med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req"))
-    add("CPU per new connection (request + connect/close) ≤ 0.85× nginx",
-        None if r is None else r <= 0.85,
+    add(f"CPU per new connection (request + connect/close) ≤ {NEW_CONN_CPU_TARGET:g}× nginx",
+        None if r is None else r <= NEW_CONN_CPU_TARGET,
         f"{_fmt(_med(sg, 'cpu_us_per_req'), 2)} vs {_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs "
-        f"= {_fmt(r, 2)}×", _disturbed(sg, ng))
+        f"= {_fmt(r, 2)}×" + _margin(r, NEW_CONN_CPU_TARGET), _disturbed(sg, ng))
 
     sg = _find(summaries, "1w", "idle_ka", "shardgate")
-    v = None if sg is None else sg["rss_per_conn_bytes"]["median"]
+    v = _med(sg, "rss_per_conn_bytes")
     add("RSS per idle keep-alive connection ≤ 512 B", None if v is None else v <= 512,
         f"shardgate {_fmt(v)} B/connection (user-space RSS only; kernel socket memory "
         f"is extra and the same for all)", _disturbed(sg))
@@ -183,7 +229,60 @@ def verdicts(summaries) -> list[dict]:
         "; ".join(parts) + " — capped on this 2-core box: with 2 shards the proxy shares both "
         "cores with wrk and the origin, so this cannot reach 1.8× here whatever the proxy does")
     add(*_tls_handshake(summaries))
+    add(*_p99(summaries))
+    add(*_body_256k(summaries))
+    add(*_idle_tls(summaries))
     return out
+
+
+def _p99(summaries) -> tuple:
+    """Tail latency: shardgate's p99 ÷ each other proxy's, 12 B keep-alive at c=50/256."""
+    parts, oks, ss = [], [], []
+    for sid in ("ka12_c50", "ka12_c256"):
+        sg = _find(summaries, "1w", sid, "shardgate")
+        for other in ("nginx", "haproxy"):
+            o = _find(summaries, "1w", sid, other)
+            ss += [sg, o]
+            r = _ratio(_med(sg, "p99_us"), _med(o, "p99_us"))
+            oks.append(None if r is None else r <= 1.0)
+            parts.append(f"{sid} vs {other}: {_fmt(_med(sg, 'p99_us'))} vs "
+                         f"{_fmt(_med(o, 'p99_us'))} µs = {_fmt(r, 2)}×" + _margin(r, 1.0))
+    return ("p99 no worse than nginx and HAProxy at c=50 and c=256 (keep-alive 12 B)",
+            None if None in oks else all(oks), "; ".join(parts), _disturbed(*ss))
+
+
+def _body_256k(summaries) -> tuple:
+    """Large bodies: 256 KiB responses at ≤ 0.9× nginx's CPU per request and ≥ HAProxy's
+    req/s."""
+    target = (f"256 KiB responses: CPU per request ≤ {BODY_256K_CPU_TARGET:g}× nginx and "
+              f"req/s ≥ HAProxy")
+    sg, ng, hp = (_find(summaries, "1w", "ka256k_c50", p) for p in ("shardgate", "nginx",
+                                                                     "haproxy"))
+    cpu = _ratio(_med(sg, "cpu_us_per_req"), _med(ng, "cpu_us_per_req"))
+    rps = _ratio(_med(sg, "rps"), _med(hp, "rps"))
+    ok = None if cpu is None or rps is None else cpu <= BODY_256K_CPU_TARGET and rps >= 1.0
+    return (target, ok,
+            f"ka256k_c50 CPU {_fmt(_med(sg, 'cpu_us_per_req'), 2)} vs nginx "
+            f"{_fmt(_med(ng, 'cpu_us_per_req'), 2)} µs = {_fmt(cpu, 2)}×"
+            + _margin(cpu, BODY_256K_CPU_TARGET)
+            + f"; req/s {_fmt(_med(sg, 'rps'))} vs HAProxy {_fmt(_med(hp, 'rps'))} = "
+            f"{_fmt(rps, 2)}×" + _margin(rps, 1.0, at_least=True), _disturbed(sg, ng, hp))
+
+
+def _idle_tls(summaries) -> tuple:
+    """Memory per idle TLS connection (full handshake + 1 request, then idle) vs nginx."""
+    target = "RSS per idle TLS connection ≤ nginx"
+    sg, ng, hp = (_find(summaries, "1w", "idle_tls", p) for p in ("shardgate", "nginx",
+                                                                   "haproxy"))
+    gone = [f"{s['proxy']} TLS listener unavailable ({s['unavailable']})"
+            for s in (sg, ng) if s is not None and "unavailable" in s]
+    if gone:
+        return target, None, "; ".join(gone)
+    a, b, h = (_med(s, "rss_per_conn_bytes") for s in (sg, ng, hp))
+    r = _ratio(a, b)
+    return (target, None if r is None else r <= 1.0,
+            f"idle_tls B/connection: shardgate {_fmt(a)}, nginx {_fmt(b)}, HAProxy {_fmt(h)}; "
+            f"shardgate ÷ nginx = {_fmt(r, 2)}×" + _margin(r, 1.0), _disturbed(sg, ng))
 
 
 def h3_table(summaries) -> list[str]:
@@ -266,7 +365,8 @@ def _tls_handshake(summaries) -> tuple:
     r = _ratio(a, b)
     return (target, None if r is None else r <= TLS_HANDSHAKE_TARGET,
             f"tls_close_c50 (full handshake + 1 request per connection): {_fmt(a, 2)} vs "
-            f"{_fmt(b, 2)} µs = {_fmt(r, 2)}×", _disturbed(sg, ng))
+            f"{_fmt(b, 2)} µs = {_fmt(r, 2)}×" + _margin(r, TLS_HANDSHAKE_TARGET),
+            _disturbed(sg, ng))
 
 
 def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
@@ -294,6 +394,11 @@ def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
     if any(s["variant"] == "h3" for s in summaries):
         L += ["", "## HTTP/3 (server on cpu1, h3load/wrk on cpu0)", ""] + h3_table(summaries)
         L += [f"- {p}: {_cell(v, 400)}" for p, v in meta.get("h3_listeners", {}).items()]
+    if any("mb_per_s" in s for s in summaries if s["variant"] == "1w"):
+        L += ["", "## Large bodies (1 worker; MB = 10^6 bytes of body)", ""]
+        L += bodies_table(summaries)
+        L += [f"- uploads unavailable on {p}: {_cell(v, 400)}"
+              for p, v in meta.get("upload_unavailable", {}).items()]
     L += ["", "## Idle connections (memory per connection)", ""] + idle_table(summaries)
     if NOT_AVAILABLE:
         L += ["", "## Not available yet", ""]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shardgate vs nginx vs HAProxy, side by side. Usage: benches/harness/run.sh [--quick] [bench.py options]
-#   --quick          1 run per scenario, 2 s each, 3000 idle connections (smoke test, ~3 min)
-#   (full)           3 runs x 5 s, 15000 idle connections (~10 min)
-# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka or --only tls|h3, --base-port N,
-# --runs, --seconds).
+#   --quick          1 run per scenario, 2 s each, 3000 idle connections, 2000 idle TLS ones
+#                    (smoke test, ~5 min)
+#   (full)           3 runs x 5 s, 15000 idle connections, 5000 idle TLS ones (~16 min)
+# Other options go to bench.py (--no-2w, --only ka12_c50,idle_ka or --only tls|plain|idle|bodies|h3,
+# --base-port N, --runs, --seconds, --idle-conns N, --idle-tls-conns N).
 # Results: benches/results/<timestamp>/{results.md,results.json,chart.svg}; raw wrk output and the
 # generated configs/logs under benches/results/raw/<timestamp>/.
 set -euo pipefail

@@ -36,13 +36,30 @@ class Scenario:
     conns: int
     close: bool = False
     tls: bool = False  # wrk against the proxy's TLS listener (https://)
+    # The `bodies` group: MB/s and CPU per MB are reported and every run's bytes are
+    # checked. `size` is the response body (downloads) or, with `upload`, the POST body.
+    bodies: bool = False
+    size: int = 0
+    upload: bool = False
 
 
+MIB = configs.MIB
 SCENARIOS = [
     Scenario("ka12_c50", "keep-alive 12 B, c=50", "/tiny", 50),
     Scenario("ka12_c256", "keep-alive 12 B, c=256", "/tiny", 256),
     Scenario("ka16k_c50", "keep-alive 16 KiB, c=50", "/16k", 50),
-    Scenario("ka256k_c50", "keep-alive 256 KiB, c=50", "/256k", 50),
+    Scenario("ka256k_c50", "keep-alive 256 KiB, c=50", "/256k", 50, bodies=True,
+             size=256 * 1024),
+    Scenario("ka1m_c50", "keep-alive 1 MiB, c=50", "/1m", 50, bodies=True, size=MIB),
+    # c=8, not 50: 8 responses in flight keep the proxy streaming without a pause, and
+    # each 16 MiB response still completes in a fraction of a run (at c=50 one takes
+    # ~0.5 s at loopback speeds, so a 2-5 s run would end with 50 half-sent bodies whose
+    # work counts in CPU time but not in requests).
+    Scenario("ka16m_c8", "keep-alive 16 MiB, c=8", "/16m", 8, bodies=True, size=16 * MIB),
+    Scenario("up1m_c50", "upload 1 MiB (POST), c=50", configs.UPLOAD_PATH, 50, bodies=True,
+             size=MIB, upload=True),
+    Scenario("up16m_c8", "upload 16 MiB (POST), c=8", configs.UPLOAD_PATH, 8, bodies=True,
+             size=16 * MIB, upload=True),
     Scenario("close_c50", "new connection per request (12 B), c=50", "/tiny", 50, close=True),
     Scenario("tls_ka12_c50", "TLS keep-alive 12 B, c=50", "/tiny", 50, tls=True),
     # wrk makes a full handshake on every new connection (it never resumes a session), so
@@ -80,11 +97,28 @@ H3_SCENARIOS = [
 
 # The 2-worker variant measures scaling only; it keeps to the plain keep-alive cases.
 TWO_WORKER_SCENARIOS = ("ka12_c50", "ka12_c256")
-IDLE_SCENARIOS = ("idle_ka", "idle_new")
+
+
+@dataclass(frozen=True)
+class Idle:
+    """N connections held idle by flood.py on a fresh proxy process."""
+
+    request: bool  # one request on each before it idles
+    tls: bool  # to the TLS listener, a full handshake each
+    # Seconds between the last connection opened and the RSS reading. Never-used
+    # connections wait for the deferred accept (~1 s SYN-ACK retransmit); TLS ones give
+    # the proxy time to drop per-handshake state (buffers, key schedule).
+    settle: int
+
+
+IDLE = {"idle_ka": Idle(True, False, 1), "idle_new": Idle(False, False, 3),
+        "idle_tls": Idle(True, True, 3)}
+IDLE_SCENARIOS = tuple(IDLE)
 # Names --only accepts besides scenario ids.
-GROUPS = {"tls": tuple(sc.id for sc in SCENARIOS if sc.tls),
+GROUPS = {"tls": tuple(sc.id for sc in SCENARIOS if sc.tls) + ("idle_tls",),
           "plain": tuple(sc.id for sc in SCENARIOS if not sc.tls),
           "idle": IDLE_SCENARIOS,
+          "bodies": tuple(sc.id for sc in SCENARIOS if sc.bodies),
           "h3": tuple(sc.id for sc in H3_SCENARIOS)}
 
 
@@ -147,8 +181,16 @@ class Runner:
         url = f"{scheme}://127.0.0.1:{self.fleet.ports.of(proxy, sc.tls)}{sc.path}"
         cpus, threads = self._load_cpus()
         preload = self.noresume if sc.tls and sc.close else None
-        return self._measure(proxy, wrk.command(url, sc.conns, seconds, threads, cpus,
-                                                sc.close, preload), wrk.parse, tag)
+        upload = sc.size if sc.upload else 0
+        log_at = self.fleet.upload_log_size() if sc.upload else 0
+        res = self._measure(proxy, wrk.command(url, sc.conns, seconds, threads, cpus,
+                                               sc.close, preload, upload), wrk.parse, tag)
+        if sc.bodies:
+            origin = None
+            if sc.upload:
+                origin = origin_uploads(self.fleet.upload_log_lines(log_at), sc.size)
+            check_bodies(sc, res, origin)
+        return res
 
     def _measure(self, proxy: str, argv: list[str], parse, tag: str) -> dict:
         """One load-generator run (wrk or h3load, `parse` reads its output) against the
@@ -262,6 +304,9 @@ class Runner:
         the proxies whose TLS listener did not start and reports them as unavailable."""
         skipped = {n: self.fleet.tls_unavailable.get(n, "no TLS listener")
                    for n in self.fleet.proxies if sc.tls and not self.fleet.has_tls(n)}
+        if sc.upload:
+            skipped.update({n: why for n, why in self.fleet.upload_unavailable.items()
+                            if n in self.fleet.proxies})
         if sc.tls and sc.close and self.noresume is None:
             skipped = {n: skipped.get(n, self.noresume_error) for n in self.fleet.proxies}
         for n, why in skipped.items():
@@ -276,37 +321,44 @@ class Runner:
             for n in order:
                 res = self.one_run(sc, n, self.seconds, f"{variant}-{sc.id}-{n}-run{r + 1}")
                 log(f"{variant} {sc.id:<11} {n:<9} run {r + 1}: {res['rps']:>9.0f} req/s "
-                    f"p99 {res['p99_us'] or 0:>8.0f} us  {res['cpu_us_per_req'] or 0:>6.2f} "
-                    f"us CPU/req"
+                    + (f"{_mbps(res):>7} MB/s " if sc.bodies else "")
+                    + f"p99 {res['p99_us'] or 0:>8.0f} us p99.9 {res.get('p999_us') or 0:>8.0f} "
+                    f"us  {res['cpu_us_per_req'] or 0:>6.2f} us CPU/req"
                     + (f"  [{'; '.join(res['flags'])}]" if res["flags"] else ""))
                 results[n].append(res)
         return [summarize(variant, sc.id, sc.label, n, results[n]) if n in results
                 else unavailable(variant, sc.id, sc.label, n, skipped[n])
                 for n in self.fleet.proxies]
 
-    def idle_memory(self, conns: int, request_first: bool, variant: str) -> list[dict]:
+    def idle_memory(self, sid: str, conns: int, variant: str) -> list[dict]:
         """RSS growth per held idle connection, a fresh proxy process per run."""
         flood = os.path.join(os.path.dirname(__file__), "..", "flood", "flood.py")
-        sid = "idle_ka" if request_first else "idle_new"
-        label = (f"{conns} idle keep-alive connections (after 1 request each)" if request_first
-                 else f"{conns} idle connections (never used)")
+        idle = IDLE[sid]
+        label = (f"{conns} idle TLS connections (full handshake + 1 request each)" if idle.tls
+                 else f"{conns} idle keep-alive connections (after 1 request each)"
+                 if idle.request else f"{conns} idle connections (never used)")
         out = []
         for n in self.fleet.proxies:
+            if idle.tls and not self.fleet.has_tls(n):
+                why = self.fleet.tls_unavailable.get(n, "no TLS listener")
+                log(f"{variant} {sid:<11} {n:<9} unavailable: {why}")
+                out.append({**unavailable(variant, sid, label, n, why), "kind": "idle"})
+                continue
             runs = []
             for r in range(self.runs):
                 proc = self.fleet.restart(n)
+                if idle.tls and not self.fleet.has_tls(n):  # the listener failed this start
+                    break
                 js = os.path.join(self.raw_dir, f"{variant}-{sid}-{n}-run{r + 1}.json")
                 argv = ["taskset", "-c", LOAD_CPU, sys.executable, flood, "--target",
-                        f"127.0.0.1:{self.fleet.ports.of(n)}", "--conns", str(conns),
+                        f"127.0.0.1:{self.fleet.ports.of(n, idle.tls)}", "--conns", str(conns),
                         "--procs", str(max(2, -(-conns // 9000))), "--pid", str(proc.pid),
-                        # Every proxy defers accept (TCP_DEFER_ACCEPT): a connection that
-                        # never sends is handed over after the kernel's 1 s SYN-ACK
-                        # retransmit, so never-used connections need longer to settle.
-                        "--hold", "1", "--settle", "1" if request_first else "3",
-                        "--wrk-seconds", "2",
+                        "--hold", "1", "--settle", str(idle.settle), "--wrk-seconds", "2",
                         "--wrk-cpus", LOAD_CPU, "--json", js]
-                if not request_first:
+                if not idle.request:
                     argv.append("--no-request")
+                if idle.tls:
+                    argv.append("--tls")
                 subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
                 with open(js) as f:
                     res = json.load(f)
@@ -316,12 +368,75 @@ class Runner:
                                         f"({res['errors']})")
                 if res["closed_by_peer_while_held"]:
                     res["flags"].append(f"{res['closed_by_peer_while_held']} closed by the proxy")
+                held = res.get("wrk_while_held", {})
+                if held and not held.get("rps"):
+                    res["flags"].append("wrk while held completed no request")
+                if held.get("errors"):
+                    res["flags"].append("wrk while held: " + "; ".join(held["errors"]))
                 log(f"{variant} {sid:<11} {n:<9} run {r + 1}: "
-                    f"{res['rss_per_conn_bytes']} B/conn, accept {res['accept_rate_per_s']}/s, "
+                    f"{res['rss_per_conn_bytes']} B/conn, "
+                    f"{'handshakes' if idle.tls else 'accept'} {res['accept_rate_per_s']}/s, "
+                    f"{res.get('proxy_cpu_us_per_conn')} us CPU/conn, "
                     f"wrk while held {res.get('wrk_while_held', {}).get('rps')} req/s")
                 runs.append(res)
+            if not runs:
+                why = self.fleet.tls_unavailable.get(n, "no TLS listener")
+                out.append({**unavailable(variant, sid, label, n, why), "kind": "idle"})
+                continue
             out.append(summarize_idle(variant, sid, label, n, runs))
         return out
+
+
+def origin_uploads(lines: list[str], size: int) -> dict:
+    """The origin's upload log lines ("$status $request_length $content_length") of one run:
+    uploads answered 200 with every byte read (complete), 200s with fewer bytes (short,
+    which the origin set-up should make impossible) and the other statuses (uploads cut
+    off when wrk stopped: 400/499)."""
+    out = {"complete": 0, "short": 0, "other": {}}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        status, length, declared = parts
+        if status != "200":
+            out["other"][status] = out["other"].get(status, 0) + 1
+        elif declared == str(size) and int(length) > size:  # the head is in request_length
+            out["complete"] += 1
+        else:
+            out["short"] += 1
+    return out
+
+
+def check_bodies(sc: Scenario, res: dict, origin: dict | None) -> None:
+    """Body bytes, MB/s and CPU per MB of a `bodies` run, and whether every byte went
+    through: a download's bytes read must cover every completed response (and at most the
+    responses in flight at the end on top); every upload wrk saw answered must have reached
+    the origin whole. Misses become flags."""
+    n = res["requests"]
+    seconds = res.get("duration_us", 0) / 1e6
+    if sc.upload:
+        body = n * sc.size
+        if origin is not None:
+            res["origin_uploads"] = origin
+            if origin["complete"] < n:
+                res["flags"].append(f"origin read {origin['complete']} whole uploads for {n} "
+                                    f"answered")
+            if origin["short"]:
+                res["flags"].append(f"origin answered {origin['short']} uploads without "
+                                    f"the whole body")
+    else:
+        body = res.get("bytes_read")
+        if body is not None:
+            # A response head is a few hundred bytes; 4 KiB is a generous bound.
+            lo, hi = n * sc.size, (n + sc.conns) * (sc.size + 4096)
+            if not lo <= body <= hi:
+                res["flags"].append(f"read {body} bytes for {n} responses of {sc.size} B "
+                                    f"(expected {lo}..{hi})")
+    if not body or not seconds:
+        return
+    res["body_bytes"] = body
+    res["mb_per_s"] = round(body / 1e6 / seconds, 1)
+    res["cpu_us_per_mb"] = round(res["cpu_s"] * 1e6 / (body / 1e6), 2)
 
 
 def stats(values: list[float]) -> dict:
@@ -360,8 +475,10 @@ def unavailable(variant: str, sid: str, label: str, proxy: str, why: str) -> dic
 
 def summarize_idle(variant: str, sid: str, label: str, proxy: str, runs: list[dict]) -> dict:
     s = {"variant": variant, "scenario": sid, "label": label, "proxy": proxy, "runs": runs,
+         "kind": "idle",
          "rss_per_conn_bytes": stats([r["rss_per_conn_bytes"] for r in runs]),
          "accept_rate_per_s": stats([r["accept_rate_per_s"] for r in runs]),
+         "proxy_cpu_us_per_conn": stats([r.get("proxy_cpu_us_per_conn") for r in runs]),
          "wrk_while_held_rps": stats([r.get("wrk_while_held", {}).get("rps") for r in runs]),
          "flags": sorted({f for r in runs for f in r["flags"]})}
     sp = s["rss_per_conn_bytes"]["spread_pct"]

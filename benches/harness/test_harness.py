@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "flood"))
 
 import configs  # noqa: E402
+import flood_client  # noqa: E402
 import h3load  # noqa: E402
 import report  # noqa: E402
 import runner  # noqa: E402
@@ -181,6 +182,191 @@ class WrkReport(unittest.TestCase):
         self.assertIn("p99.9 µs", rows[0])
         self.assertIn("| 1,000 | 2,345 |", rows[2])
 
+class Bodies(unittest.TestCase):
+    SC = {sc.id: sc for sc in runner.SCENARIOS}
+
+    def _res(self, requests, **kw):
+        return {"requests": requests, "duration_us": 2_000_000, "cpu_s": 0.5, "flags": [], **kw}
+
+    def test_download_bytes_mb_per_s_and_cpu_per_mb(self):
+        sc = self.SC["ka1m_c50"]
+        res = self._res(1000, bytes_read=1000 * (configs.MIB + 200) + 20 * configs.MIB)
+        runner.check_bodies(sc, res, None)
+        self.assertEqual(res["flags"], [])
+        self.assertEqual(res["mb_per_s"], round(res["body_bytes"] / 1e6 / 2, 1))
+        self.assertEqual(res["cpu_us_per_mb"], round(0.5e6 / (res["body_bytes"] / 1e6), 2))
+
+    def test_download_short_of_the_bodies_is_flagged(self):
+        res = self._res(1000, bytes_read=999 * configs.MIB)
+        runner.check_bodies(self.SC["ka1m_c50"], res, None)
+        self.assertIn("read 1047527424 bytes for 1000 responses", res["flags"][0])
+
+    def test_uploads_are_checked_against_the_origin(self):
+        sc = self.SC["up1m_c50"]
+        size = str(configs.MIB)
+        lines = [f"200 {configs.MIB + 120} {size}"] * 3 + [f"400 500000 {size}",
+                                                             f"200 {configs.MIB - 5} {size}"]
+        origin = runner.origin_uploads(lines, configs.MIB)
+        self.assertEqual(origin, {"complete": 3, "short": 1, "other": {"400": 1}})
+        res = self._res(4)
+        runner.check_bodies(sc, res, origin)
+        self.assertEqual(res["body_bytes"], 4 * configs.MIB)
+        self.assertEqual(res["flags"], ["origin read 3 whole uploads for 4 answered",
+                                        "origin answered 1 uploads without the whole body"])
+        res = self._res(3)
+        runner.check_bodies(sc, res, runner.origin_uploads(lines[:4], configs.MIB))
+        self.assertEqual(res["flags"], [])
+
+    def test_scenarios(self):
+        self.assertTrue(self.SC["up16m_c8"].upload)
+        self.assertEqual((self.SC["ka16m_c8"].size, self.SC["ka16m_c8"].conns),
+                         (16 * configs.MIB, 8))
+        self.assertEqual(self.SC["up1m_c50"].path, configs.UPLOAD_PATH)
+        self.assertFalse(self.SC["ka16k_c50"].bodies)
+
+    def test_configs(self):
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="harness-test-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(tmp))
+        ports = configs.Ports.from_base(20000)
+        origin = open(configs.write_origin(tmp, ports)).read()
+        self.assertIn("mirror_request_body on;", origin)
+        self.assertIn("error_page 405 = @uploaded;", origin)
+        # the mirror subrequest checks its own location's body limit (1m by default)
+        self.assertRegex(origin, r"location = /upload-sink \{ internal; client_max_body_size 64m;")
+        self.assertEqual(os.path.getsize(os.path.join(tmp, "www", "16m")), 16 * configs.MIB)
+        self.assertEqual(os.path.getsize(os.path.join(tmp, "www", "upload")), 0)
+        nginx = open(configs.write_nginx(tmp, ports, 1)).read()
+        for line in ("proxy_request_buffering off;", "client_max_body_size 64m;",
+                     "client_body_buffer_size 16k;", "proxy_max_temp_file_size 0;"):
+            self.assertIn(line, nginx)
+
+    def test_table_and_verdict(self):
+        def body(proxy, mbps, cpu, rps):
+            s = _summary("1w", "ka256k_c50", proxy, rps, 900, cpu)
+            s["mb_per_s"] = runner.stats([mbps])
+            s["cpu_us_per_mb"] = runner.stats([cpu * 4])
+            return s
+        ss = [body("nginx", 2000.0, 50.0, 7000), body("haproxy", 2500.0, 40.0, 8000),
+              body("shardgate", 2100.0, 55.5, 6000),
+              runner.unavailable("1w", "up1m_c50", "upload 1 MiB", "shardgate", "POST 413")]
+        ss[-1]["mb_per_s"] = None  # not a measured row; the scenario still gets its section
+        table = "\n".join(report.bodies_table(ss))
+        self.assertIn("| ka256k_c50 | shardgate | 2,100.0 (2,100.0–2,100.0) | 6,000 |", table)
+        self.assertIn("| upload 1 MiB | shardgate | unavailable: POST 413 |", table)
+        v = next(v for v in report.verdicts(ss) if v["target"].startswith("256 KiB"))
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertIn("55.50 vs nginx 50.00 µs = 1.11× (target ≤ 0.9×: missed by 23.3%)",
+                      v["detail"])
+        self.assertIn("6,000 vs HAProxy 8,000 = 0.75× (target ≥ 1×: missed by 25.0%)",
+                      v["detail"])
+
+
+class Margins(unittest.TestCase):
+    def test_phrasing(self):
+        self.assertEqual(report._margin(0.8, 0.85), " (target ≤ 0.85×: met with 5.9% to spare)")
+        self.assertEqual(report._margin(1.2, 1.0), " (target ≤ 1×: missed by 20.0%)")
+        self.assertEqual(report._margin(1.1, 1.0, at_least=True),
+                         " (target ≥ 1×: met with 10.0% to spare)")
+        self.assertEqual(report._margin(None, 1.0), "")
+
+    def test_p99_verdict_says_by_how_much(self):
+        ss = []
+        for sid in ("ka12_c50", "ka12_c256"):
+            ss.append(_summary("1w", sid, "nginx", 100, 1000, 10.0))
+            ss.append(_summary("1w", sid, "haproxy", 90, 1100, 9.0))
+            ss.append(_summary("1w", sid, "shardgate", 120, 1200, 8.0))
+        v = next(v for v in report.verdicts(ss) if v["target"].startswith("p99 no worse"))
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertIn("ka12_c256 vs haproxy: 1,200 vs 1,100 µs = 1.09× (target ≤ 1×: missed "
+                      "by 9.1%)", v["detail"])
+
+
+def _idle(proxy, rss, cpu=300.0):
+    run = {"rss_per_conn_bytes": rss, "accept_rate_per_s": 1500.0, "proxy_cpu_us_per_conn": cpu,
+           "wrk_while_held": {"rps": 40000.0}, "flags": []}
+    return runner.summarize_idle("1w", "idle_tls", "2000 idle TLS connections", proxy, [run])
+
+
+class IdleTls(unittest.TestCase):
+    def test_verdict_prints_the_three_numbers(self):
+        ss = [_idle("nginx", 18000.0), _idle("haproxy", 25000.0), _idle("shardgate", 40000.0)]
+        v = next(v for v in report.verdicts(ss) if v["target"].startswith("RSS per idle TLS"))
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertIn("shardgate 40,000, nginx 18,000, HAProxy 25,000; shardgate ÷ nginx = "
+                      "2.22× (target ≤ 1×: missed by 122.2%)", v["detail"])
+        ss[2] = _idle("shardgate", 17000.0)
+        v = next(v for v in report.verdicts(ss) if v["target"].startswith("RSS per idle TLS"))
+        self.assertEqual(v["verdict"], "PASS")
+
+    def test_unavailable_listener(self):
+        ss = [_idle("nginx", 18000.0),
+              {**runner.unavailable("1w", "idle_tls", "idle TLS", "shardgate", "no cert"),
+               "kind": "idle"}]
+        v = next(v for v in report.verdicts(ss) if v["target"].startswith("RSS per idle TLS"))
+        self.assertEqual(v["verdict"], "NOT MEASURED")
+        self.assertIn("no cert", v["detail"])
+        idle = "\n".join(report.idle_table(ss))
+        self.assertIn("| idle TLS | shardgate | unavailable: no cert |", idle)
+        self.assertIn("| 300.0 |", idle)
+        # idle rows stay out of the load and ratio tables
+        self.assertEqual(len(report.load_table(ss, "1w")), 2)
+        self.assertEqual(len(report.ratio_table(ss, "1w")), 2)
+
+    def test_flood_client_holds_tls_connections(self):
+        """flood_client against a real TLS 1.3 server (Python's ssl, which sends two
+        session tickets after the handshake): every connection completes its handshake and
+        request, and nothing counts as closed while they are held."""
+        import shutil
+        import socket
+        import ssl
+        import tempfile
+        import threading
+        import time
+        if not shutil.which("openssl"):
+            self.skipTest("no openssl")
+        tmp = tempfile.mkdtemp(prefix="harness-test-")
+        self.addCleanup(shutil.rmtree, tmp)
+        tls = configs.make_cert(tmp)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls.cert, tls.key)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        lsock = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(lsock.close)
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def serve(raw):
+            with ctx.wrap_socket(raw, server_side=True) as s:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += s.recv(4096)
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n")
+                done.wait(10)
+
+        def accept():
+            while not done.is_set():
+                try:
+                    raw, _ = lsock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        cfg = {"host": "127.0.0.1", "port": lsock.getsockname()[1], "path": "/tiny",
+               "request": True, "interval": 0.0, "src_base": 2, "inflight": 8, "conns": 20,
+               "tls": True}
+        cl = flood_client.Client(cfg, 0)
+        cl.open_all()
+        self.assertEqual((cl.stats["ok"], cl.stats["errors"]), (20, {}))
+        self.assertTrue(all(isinstance(c.sock, ssl.SSLSocket) and c.sock.version() == "TLSv1.3"
+                            for c in cl.conns))
+        t_end = time.monotonic() + 0.5
+        cl.hold(lambda: time.monotonic() > t_end)
+        self.assertEqual(cl.stats["closed_by_peer"], 0)
+        cl.close_all()
+
+
 class FloodResponse(unittest.TestCase):
     def test_waits_for_the_whole_body(self):
         head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
@@ -215,7 +401,7 @@ class Summaries(unittest.TestCase):
             ss.append(_summary("1w", sid, "nginx", 100, 1000, 10.0))
             ss.append(_summary("1w", sid, "haproxy", 90, 900, 9.0))
             ss.append(_summary("1w", sid, "shardgate", 120, 800, 8.0, ["cpu1 busy"]))
-        cpu, rps, new_conn, rss, shards, tls = report.verdicts(ss)
+        cpu, rps, new_conn, rss, shards, tls, p99, body, idle_tls = report.verdicts(ss)
         self.assertEqual(cpu["verdict"], "PASS")  # 8.0 / 10.0 = 0.80 <= 0.85
         self.assertIn("caution", cpu["detail"])  # the shardgate runs were flagged
         self.assertEqual(rps["verdict"], "PASS")  # 120 >= 100, 90 and p99 800 <= 900, 1000
@@ -224,6 +410,10 @@ class Summaries(unittest.TestCase):
         self.assertEqual(shards["verdict"], "NOT MEASURED")
         self.assertEqual(tls["verdict"], "NOT MEASURED")  # no TLS scenario in the input
         self.assertTrue(tls["target"].startswith("CPU per TLS handshake ≤ 0.8× nginx"))
+        self.assertEqual(p99["verdict"], "PASS")  # 800 µs <= 900 (HAProxy), 1000 (nginx)
+        self.assertEqual([body["verdict"], idle_tls["verdict"]], ["NOT MEASURED"] * 2)
+        self.assertIn("8.00 vs 10.00 µs = 0.80× (target ≤ 0.85×: met with 5.9% to spare)",
+                      cpu["detail"])
 
     def test_p99_worse_than_haproxy_fails_the_throughput_target(self):
         ss = []
@@ -428,8 +618,11 @@ class TlsConfigs(unittest.TestCase):
 class Select(unittest.TestCase):
     def test_groups_and_ids(self):
         self.assertIsNone(runner.select(None))
-        self.assertEqual(runner.select("tls"), {"tls_ka12_c50", "tls_close_c50"})
-        self.assertEqual(runner.select("ka12_c50,idle"), {"ka12_c50", "idle_ka", "idle_new"})
+        self.assertEqual(runner.select("tls"), {"tls_ka12_c50", "tls_close_c50", "idle_tls"})
+        self.assertEqual(runner.select("ka12_c50,idle"),
+                         {"ka12_c50", "idle_ka", "idle_new", "idle_tls"})
+        self.assertEqual(runner.select("bodies"), {"ka256k_c50", "ka1m_c50", "ka16m_c8",
+                                                   "up1m_c50", "up16m_c8"})
         self.assertNotIn("tls_close_c50", runner.select("plain"))
         with self.assertRaises(ValueError):
             runner.select("tls_ka")

@@ -49,13 +49,14 @@ const N: usize = 5000;
 /// connection after warm-up, and the measurement is deterministic).
 const CLIENTS: usize = 4;
 /// (d): connections per round, measured rounds (after `IDLE_WARMUP_ROUNDS`),
-/// and the pause before each round. The pause must exceed the server's hot
-/// window (`conn::wait::HOT_WINDOW`, 20 ms, not public) so that every
-/// connection has gone cold when its next request arrives.
+/// and the pause before each round. The pause must exceed the server's
+/// longest hot window (`conn::wait::MAX_HOT_WINDOW`, 250 ms, not public: the
+/// window follows a connection's cadence, ADR 5) so that every connection has
+/// gone cold when its next request arrives.
 const IDLE_CLIENTS: usize = 32;
-const IDLE_ROUNDS: usize = 40;
-const IDLE_WARMUP_ROUNDS: usize = 4;
-const IDLE_PAUSE: Duration = Duration::from_millis(30);
+const IDLE_ROUNDS: usize = 20;
+const IDLE_WARMUP_ROUNDS: usize = 3;
+const IDLE_PAUSE: Duration = Duration::from_millis(300);
 
 const ORIGIN_RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 7\r\n\r\norigin\n";

@@ -127,11 +127,13 @@ fn parked_connections_resume_and_free_their_slots(driver: Driver) {
         "{:?}",
         gw.shard_stats()
     );
+    // Rounds further apart than the longest hot window (250 ms, ADR 5), so
+    // every connection is parked again between them.
     for round in 0..2 {
         for c in &mut clients {
             assert_eq!(c.get("a", "/").unwrap().status, 200, "round {round}");
         }
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(300));
     }
     assert!(gw.shard_stats()[0].parked >= 60, "{:?}", gw.shard_stats());
     assert_eq!(gw.shard_stats()[0].active, 20);
@@ -145,6 +147,37 @@ fn parked_connections_resume_and_free_their_slots(driver: Driver) {
         assert_eq!(c.get("a", "/").unwrap().status, 200);
     }
     assert_eq!(gw.shard_stats()[0].accepted, 20);
+}
+
+/// The hot window follows a connection's cadence (ADR 5): requests 50 ms
+/// apart keep it in its task (a window of twice that) after the first gap,
+/// while requests 400 ms apart (past the 250 ms cap) park it every time.
+fn the_hot_window_follows_the_connections_cadence(driver: Driver) {
+    let gw = Gateway::builder(CFG)
+        .driver(driver)
+        .shards(1)
+        .start()
+        .unwrap();
+    let parked = || gw.shard_stats()[0].parked;
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    assert_eq!(c.get("a", "/").unwrap().status, 200);
+    let before = parked();
+    for i in 0..12 {
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(c.get("a", "/").unwrap().status, 200, "request {i}");
+    }
+    // The first 50 ms gap outlasts the initial 20 ms window (one park); from
+    // then on the window is 100 ms.
+    let frequent = parked() - before;
+    assert!(frequent <= 2, "a 50 ms cadence parked {frequent} times");
+
+    let before = parked();
+    for i in 0..4 {
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(c.get("a", "/").unwrap().status, 200, "slow request {i}");
+    }
+    let slow = parked() - before;
+    assert!(slow >= 4, "a 400 ms cadence should park every time: {slow}");
 }
 
 fn many_short_connections_through_a_small_table(driver: Driver) {
@@ -178,5 +211,6 @@ each_driver!(
     full_table_queues_then_recovers,
     closed_connections_free_their_slots,
     parked_connections_resume_and_free_their_slots,
+    the_hot_window_follows_the_connections_cadence,
     many_short_connections_through_a_small_table,
 );

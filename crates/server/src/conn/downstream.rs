@@ -1,7 +1,7 @@
 //! The client side of a connection and what a request leaves it in.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use shardgate_proxy::write_error_response;
@@ -28,6 +28,11 @@ pub struct Downstream<S = TcpStream> {
     /// Its listener's drain event: fired when a reload removes the
     /// listener or the shard stops (ADR 18).
     pub drain: LocalEvent,
+    /// The hot window of the next wait (see `wait::next_window`).
+    pub window: Duration,
+    /// When the last response ended (None before the first request):
+    /// the next request's start minus this is the connection's cadence.
+    pub idle_from: Option<Instant>,
 }
 
 pub enum Next {
@@ -43,6 +48,31 @@ pub enum Next {
 }
 
 impl<S> Downstream<S> {
+    /// A new connection's client side, before its first request.
+    pub fn new(stream: S, peer: SocketAddr, tls: Option<TlsInfo>, drain: LocalEvent) -> Self {
+        Downstream {
+            stream,
+            peer,
+            buf: Vec::new(),
+            pos: 0,
+            canceller: None,
+            tls,
+            drain,
+            window: super::wait::HOT_WINDOW,
+            idle_from: None,
+        }
+    }
+
+    /// A request that started at `started` was served and its response
+    /// ended at `ended` (None: the client left before sending one): the
+    /// next hot window follows the gap before it.
+    pub fn served(&mut self, started: Instant, ended: Option<Instant>) {
+        if let Some(from) = self.idle_from {
+            self.window = super::wait::next_window(started.saturating_duration_since(from));
+        }
+        self.idle_from = ended;
+    }
+
     /// No further request on this connection: the response says
     /// `Connection: close` and the connection ends after it.
     pub fn draining(&self, ctx: &ShardCtx) -> bool {

@@ -65,6 +65,7 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
         closed(ctx, slot, p.accepted);
         return;
     }
+    let idle_from = p.idle_from();
     let stream = match TcpStream::from_std(std::net::TcpStream::from(p.fd)) {
         Ok(s) => s,
         Err(e) => {
@@ -76,16 +77,10 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
     if let Some(tls) = p.tls {
         let ParkedTls { session, info } = *tls;
         let stream = TlsStream::new(stream, session, ctx.tls_buffers.clone());
+        let mut down = Downstream::new(Guarded::new(stream), p.peer, Some(info), drain);
+        down.idle_from = idle_from;
         let c = TlsConn {
-            down: Downstream {
-                stream: Guarded::new(stream),
-                peer: p.peer,
-                buf: Vec::new(),
-                pos: 0,
-                canceller: None,
-                tls: Some(info),
-                drain,
-            },
+            down,
             listener,
             slot,
             accepted: p.accepted,
@@ -94,16 +89,10 @@ fn resume(ctx: &Rc<ShardCtx>, idx: u32) {
         monoio::spawn(secure::run::run(ctx.clone(), c));
         return;
     }
+    let mut down = Downstream::new(stream, p.peer, None, drain);
+    down.idle_from = idle_from;
     let c = Conn {
-        down: Downstream {
-            stream,
-            peer: p.peer,
-            buf: Vec::new(),
-            pos: 0,
-            canceller: None,
-            tls: None,
-            drain,
-        },
+        down,
         listener,
         slot,
         accepted: p.accepted,

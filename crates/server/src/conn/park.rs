@@ -36,6 +36,7 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
         first,
     } = c;
     let peer = down.peer;
+    let idle_from_ms = Parked::idle_from_ms(accepted, down.idle_from);
     // Closes the runtime's descriptor; `fd` keeps the socket open.
     drop(down);
     slot.park(Parked {
@@ -46,6 +47,7 @@ pub fn park(ctx: &Rc<ShardCtx>, c: Conn, deadline: Instant) -> Option<Conn> {
         accepted,
         deadline,
         tls: None,
+        idle_from_ms,
     });
     None
 }

@@ -29,15 +29,7 @@ pub async fn serve(
 ) {
     ctx.metrics.active.increment(1.0);
     let conn = Conn {
-        down: Downstream {
-            stream,
-            peer,
-            buf: Vec::new(),
-            pos: 0,
-            canceller: None,
-            tls: None,
-            drain,
-        },
+        down: Downstream::new(stream, peer, None, drain),
         listener,
         slot,
         accepted: Instant::now(),
@@ -55,7 +47,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
             let window = if c.first {
                 wait::FIRST_HOT_WINDOW
             } else {
-                wait::HOT_WINDOW
+                c.down.window
             };
             match wait::hot(&ctx, &mut c.down, window).await {
                 wait::Hot::Data => {}

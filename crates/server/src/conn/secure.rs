@@ -47,15 +47,12 @@ pub async fn serve_tls(
     };
     ctx.metrics.tls_handshakes.increment(1);
     let conn = TlsConn {
-        down: Downstream {
-            stream: Guarded::new(TlsStream::new(tcp, session, ctx.tls_buffers.clone())),
+        down: Downstream::new(
+            Guarded::new(TlsStream::new(tcp, session, ctx.tls_buffers.clone())),
             peer,
-            buf: Vec::new(),
-            pos: 0,
-            canceller: None,
-            tls: Some(info),
+            Some(info),
             drain,
-        },
+        ),
         listener,
         slot,
         accepted,

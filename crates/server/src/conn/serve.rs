@@ -36,14 +36,16 @@ pub(crate) async fn serve_one<S: Io>(
     }
     let mut out = ctx.buffers.take();
     let next = handle(ctx, &snap, down, &mut rq, &mut out).await;
+    let mut ended = None;
     if !matches!(next, Next::Eof) {
         if rq.log_enabled {
             if let Some(sni) = down.tls.as_ref().and_then(|t| t.sni.as_deref()) {
                 rq.fields.put(Field::Sni, sni.as_bytes());
             }
         }
-        log::log(ctx, &snap, &rq);
+        ended = Some(rq.started + log::log(ctx, &snap, &rq));
     }
+    down.served(rq.started, ended);
     if rq.fields.buf.capacity() > 0 {
         ctx.give_buffer(std::mem::take(&mut rq.fields.buf));
     }

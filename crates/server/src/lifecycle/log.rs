@@ -7,7 +7,8 @@ use super::context::Field;
 use super::{RequestCtx, RequestView};
 use crate::ctx::{ShardCtx, ShardSnap};
 
-pub fn log(ctx: &ShardCtx, snap: &ShardSnap, rq: &RequestCtx) {
+/// Returns how long the request took (its response ended `started` + that).
+pub fn log(ctx: &ShardCtx, snap: &ShardSnap, rq: &RequestCtx) -> std::time::Duration {
     let status = rq.final_status();
     let took = rq.started.elapsed();
     let metrics = ctx.route_metrics(snap, rq.route);
@@ -18,6 +19,7 @@ pub fn log(ctx: &ShardCtx, snap: &ShardSnap, rq: &RequestCtx) {
     if rq.log_enabled {
         ctx.access_line(snap, rq, status, took);
     }
+    took
 }
 
 /// Copies what the access log needs out of the read buffer (later reads

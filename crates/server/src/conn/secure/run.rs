@@ -106,7 +106,7 @@ async fn hot(ctx: &ShardCtx, c: &mut TlsConn) -> Hot {
     let window = if c.first {
         wait::FIRST_HOT_WINDOW
     } else {
-        wait::HOT_WINDOW
+        c.down.window
     };
     let Downstream {
         stream,
@@ -141,6 +141,7 @@ fn park(ctx: &Rc<ShardCtx>, mut c: TlsConn, deadline: Instant) -> Option<TlsConn
         accepted,
         first,
     } = c;
+    let idle_from_ms = Parked::idle_from_ms(accepted, down.idle_from);
     let Downstream {
         stream, peer, tls, ..
     } = down;
@@ -161,6 +162,7 @@ fn park(ctx: &Rc<ShardCtx>, mut c: TlsConn, deadline: Instant) -> Option<TlsConn
         accepted,
         deadline,
         tls: Some(Box::new(ParkedTls { session, info })),
+        idle_from_ms,
     });
     None
 }

@@ -50,7 +50,7 @@ const N: usize = 5000;
 const CLIENTS: usize = 4;
 /// (d): connections per round, measured rounds (after `IDLE_WARMUP_ROUNDS`),
 /// and the pause before each round. The pause must exceed the server's
-/// longest hot window (`conn::wait::MAX_HOT_WINDOW`, 250 ms, not public: the
+/// longest hot window (`conn::window::MAX_HOT_WINDOW`, 250 ms, not public: the
 /// window follows a connection's cadence, ADR 5) so that every connection has
 /// gone cold when its next request arrives.
 const IDLE_CLIENTS: usize = 32;

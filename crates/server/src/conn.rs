@@ -26,3 +26,4 @@ pub mod serve;
 pub mod state;
 pub mod tunnel;
 pub mod wait;
+pub mod window;

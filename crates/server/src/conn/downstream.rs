@@ -58,7 +58,7 @@ impl<S> Downstream<S> {
             canceller: None,
             tls,
             drain,
-            window: super::wait::HOT_WINDOW,
+            window: super::window::HOT_WINDOW,
             idle_from: None,
         }
     }
@@ -68,7 +68,7 @@ impl<S> Downstream<S> {
     /// next hot window follows the gap before it.
     pub fn served(&mut self, started: Instant, ended: Option<Instant>) {
         if let Some(from) = self.idle_from {
-            self.window = super::wait::next_window(started.saturating_duration_since(from));
+            self.window = super::window::next_window(started.saturating_duration_since(from));
         }
         self.idle_from = ended;
     }

@@ -45,7 +45,7 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
         if !c.down.buffered() {
             c.slot.set_state(SlotState::Idle);
             let window = if c.first {
-                wait::FIRST_HOT_WINDOW
+                super::window::FIRST_HOT_WINDOW
             } else {
                 c.down.window
             };

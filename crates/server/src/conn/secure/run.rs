@@ -104,7 +104,7 @@ async fn hot(ctx: &ShardCtx, c: &mut TlsConn) -> Hot {
     ctx.give_buffer(std::mem::take(&mut c.down.buf));
     c.down.pos = 0;
     let window = if c.first {
-        wait::FIRST_HOT_WINDOW
+        crate::conn::window::FIRST_HOT_WINDOW
     } else {
         c.down.window
     };

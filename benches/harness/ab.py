@@ -16,7 +16,8 @@ turns flow control on, within its limits (issue 10's benchmark): a per-client ra
 above the offered load, `max_in_flight` on the shard and the route, and adaptive concurrency
 on the upstream with a floor above the benchmark's concurrency; every answer must stay 2xx. Prints, per scenario and variant, CPU µs per
 request (utime+stime ÷ requests) as median and min–max, and each median's ratio to the first
-variant's, then the same for req/s. `--scenarios 256k,1m` picks the bodies (default 12b,16k:
+variant's, then the same for req/s, p99 and p99.9 latency. `--conns N` sets wrk's connections
+(default 50). `--scenarios 256k,1m` picks the bodies (default 12b,16k:
 /tiny and /16k); every file of configs.FILES is one, by its name; a `tls` prefix (`tls12b`,
 `tls16k`, ...) runs the same over the TLS listener (TLS 1.3, keep-alive).
 """
@@ -85,12 +86,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--base-port", type=int, default=19080)
+    ap.add_argument("--conns", type=int, default=CONNS, help="wrk connections (default 50)")
     ap.add_argument("--scenarios", default="12b,16k", help=f"comma-separated, of {','.join(SCENARIOS)}")
     args = ap.parse_args()
     unknown = [s for s in args.scenarios.split(",") if s not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
-    scenarios = [SCENARIOS[s] for s in args.scenarios.split(",")]
+    scenarios = [(label.replace(f"c={CONNS}", f"c={args.conns}"), path)
+                 for label, path in (SCENARIOS[s] for s in args.scenarios.split(","))]
     use_tls = any(s.startswith("tls") for s in args.scenarios.split(","))
     variants = []
     for spec in args.variant:
@@ -125,6 +128,8 @@ def main() -> int:
             gateways.append((name, p, ports))
         results = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         rates = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
+        p99 = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
+        p999 = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         for r in range(args.rounds):
             for label, path in scenarios:
                 order = gateways[r % len(gateways):] + gateways[:r % len(gateways)]
@@ -132,7 +137,7 @@ def main() -> int:
                     url = (f"https://127.0.0.1:{ports.shardgate_tls}{path}" if label.startswith("TLS")
                            else f"http://127.0.0.1:{ports.shardgate}{path}")
                     before = procs.cpu_ticks(proc.pids())
-                    out = subprocess.run(wrk.command(url, CONNS, args.seconds, 1, "0", False),
+                    out = subprocess.run(wrk.command(url, args.conns, args.seconds, 1, "0", False),
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)
@@ -142,10 +147,13 @@ def main() -> int:
                     hz = os.sysconf("SC_CLK_TCK")
                     results[(label, name)].append(ticks / hz * 1e6 / max(1, res["requests"]))
                     rates[(label, name)].append(res["rps"])
+                    p99[(label, name)].append(res.get("p99_us") or 0.0)
+                    p999[(label, name)].append(res.get("p999_us") or 0.0)
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
             time.sleep(0.5)
         first = variants[0][0]
-        for title, table, fmt in (("CPU µs/req", results, ".2f"), ("req/s", rates, ",.0f")):
+        for title, table, fmt in (("CPU µs/req", results, ".2f"), ("req/s", rates, ",.0f"),
+                                  ("p99 µs", p99, ",.0f"), ("p99.9 µs", p999, ",.0f")):
             print(f"| scenario | variant | {title} median (min–max), {args.rounds} runs | ÷ {first} (medians) "
                   f"| paired: median of per-round ratios (quartiles) | paired: median per-round difference |")
             print("|---|---|---|---|---|---|")
@@ -156,7 +164,7 @@ def main() -> int:
                     v = table[(label, name)]
                     m = statistics.median(v)
                     # Runs of one round are back to back: their ratio cancels the drift between rounds.
-                    ratios = [a / b for a, b in zip(v, base_runs)]
+                    ratios = [a / b for a, b in zip(v, base_runs) if b]
                     diffs = [a - b for a, b in zip(v, base_runs)]
                     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
                     print(f"| {label} | {name} | {m:{fmt}} ({min(v):{fmt}}–{max(v):{fmt}}) | {m / base:.3f}× "

@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 
 use super::downstream::{Downstream, Next};
 use super::serve::serve_one;
-use super::state::{closed, Conn};
+use super::state::{closed, idle_limit, parked, Conn};
 use super::{park, tunnel, wait};
 use crate::conn_table::{Slot, SlotState};
 use crate::ctx::ShardCtx;
@@ -58,19 +58,10 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
                     if c.down.draining(&ctx) {
                         break;
                     }
-                    let idle = {
-                        let t = &ctx.snapshot().snap.config.server.timeouts;
-                        if c.first {
-                            t.header_read
-                        } else {
-                            t.keepalive
-                        }
-                    };
+                    let idle = idle_limit(&ctx, c.first);
                     match park::park(&ctx, c, Instant::now() + idle) {
                         None => {
-                            if let Some(s) = ctx.stats() {
-                                s.on_park();
-                            }
+                            parked(&ctx);
                             return;
                         }
                         // Not parked: wait here, with a small buffer, as TLS

@@ -17,6 +17,24 @@ pub struct Conn {
     pub first: bool,
 }
 
+/// How long an idle connection may wait for its next request: the header
+/// timeout before its first one, the keep-alive timeout after.
+pub(crate) fn idle_limit(ctx: &ShardCtx, first: bool) -> std::time::Duration {
+    let t = &ctx.snapshot().snap.config.server.timeouts;
+    if first {
+        t.header_read
+    } else {
+        t.keepalive
+    }
+}
+
+/// Counts a connection that went to the parking lot.
+pub(crate) fn parked(ctx: &ShardCtx) {
+    if let Some(s) = ctx.stats() {
+        s.on_park();
+    }
+}
+
 /// Accounting for a connection that ends; dropping the slot frees it.
 pub(crate) fn closed(ctx: &ShardCtx, slot: Slot, accepted: Instant) {
     account_close(ctx, accepted);

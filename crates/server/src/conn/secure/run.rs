@@ -13,7 +13,7 @@ use super::stream::TlsStream;
 use crate::conn::downstream::{Downstream, Next};
 use crate::conn::park::watch;
 use crate::conn::serve::serve_one;
-use crate::conn::state::closed;
+use crate::conn::state::{closed, idle_limit, parked};
 use crate::conn::tunnel;
 use crate::conn::wait::{self, Hot};
 use crate::conn_table::{Parked, ParkedTls, Slot, SlotState};
@@ -43,19 +43,10 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: TlsConn) {
                     if c.down.draining(&ctx) {
                         break;
                     }
-                    let idle = {
-                        let t = &ctx.snapshot().snap.config.server.timeouts;
-                        if c.first {
-                            t.header_read
-                        } else {
-                            t.keepalive
-                        }
-                    };
+                    let idle = idle_limit(&ctx, c.first);
                     match park(&ctx, c, Instant::now() + idle) {
                         None => {
-                            if let Some(s) = ctx.stats() {
-                                s.on_park();
-                            }
+                            parked(&ctx);
                             return;
                         }
                         Some(back) => c = back,

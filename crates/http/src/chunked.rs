@@ -178,6 +178,31 @@ impl ChunkedDecoder {
         self.data_len
     }
 
+    /// Bytes of the current chunk's data still to come: a run the proxy may
+    /// move without looking at it (0 when the next byte is framing).
+    pub fn data_remaining(&self) -> u64 {
+        if self.state == State::Data {
+            self.remaining
+        } else {
+            0
+        }
+    }
+
+    /// Accounts for `n` bytes of chunk data that moved without passing
+    /// through [`feed`](Self::feed) (spliced between sockets); at most
+    /// [`data_remaining`](Self::data_remaining), more is an error.
+    pub fn skip_data(&mut self, n: u64) -> Result<(), Error> {
+        if n > self.data_remaining() {
+            return Err(Error::Chunked("skipped past the chunk's data"));
+        }
+        self.remaining -= n;
+        self.data_len += n;
+        if self.state == State::Data && self.remaining == 0 {
+            self.state = State::DataCr;
+        }
+        Ok(())
+    }
+
     /// One byte of framing (everything except chunk data).
     fn step(&mut self, b: u8) -> Result<State, &'static str> {
         use State::*;
@@ -308,5 +333,30 @@ mod feed_with_tests {
         let mut t = Vec::new();
         d.feed_parts(b"0\r\n\r\n", |_| {}, |r| t.push(r)).unwrap();
         assert_eq!(t, vec![3..5], "no fields: only the final CRLF");
+    }
+
+    #[test]
+    fn skipped_data_counts_and_the_framing_after_it_is_checked() {
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.data_remaining(), 0, "a size line comes first");
+        assert!(d.skip_data(1).is_err());
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.feed(b"10\r\n0123").unwrap().consumed, 8);
+        assert_eq!(d.data_remaining(), 12);
+        d.skip_data(5).unwrap();
+        assert_eq!(d.data_remaining(), 7);
+        assert!(d.skip_data(8).is_err(), "past the chunk's end");
+        d.skip_data(7).unwrap();
+        assert_eq!(d.data_remaining(), 0);
+        assert_eq!(d.data_len(), 16);
+        // The CRLF after the data is still required.
+        assert!(d.clone().feed(b"X").is_err());
+        let f = d.feed(b"\r\n0\r\n\r\nNEXT").unwrap();
+        assert!(f.done);
+        assert_eq!(f.consumed, 7);
+        let mut d = ChunkedDecoder::new();
+        d.feed(b"1\r\n").unwrap();
+        d.skip_data(0).unwrap();
+        assert_eq!(d.data_remaining(), 1, "skipping nothing changes nothing");
     }
 }

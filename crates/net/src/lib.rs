@@ -25,6 +25,9 @@
 //!   changes when a member closes or another process's socket joins, so
 //!   [`verify_udp_steering`] probes every shard at start-up.
 //! - Pooled upstream connections are checked with one `MSG_PEEK` before reuse.
+//! - Response bodies move socket → pipe → socket with plain non-blocking
+//!   `splice(2)` ([`Pipe`]); io_uring's splice op always runs on an io-wq
+//!   worker thread (measured: every op), so it is not used.
 #![deny(unsafe_code)]
 
 mod cpu;
@@ -33,6 +36,7 @@ mod error;
 mod handover;
 mod listen;
 mod peer;
+mod pipe;
 mod poller;
 mod quic_steering;
 mod runtime;
@@ -53,6 +57,7 @@ pub use handover::{
 };
 pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
+pub use pipe::{set_nonblocking, Pipe};
 pub use poller::{duplicate, Poller};
 pub use quic_steering::{quic_owner, quic_steering_program, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};
 pub use sys::iobuf::{first_iovec, init_bytes, put, put_first_iovec};

@@ -9,6 +9,7 @@
 pub(crate) mod epoll;
 pub(crate) mod fdpass;
 pub(crate) mod iobuf;
+pub(crate) mod splice;
 
 use std::io;
 use std::mem::size_of;

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 front end: one downstream connection, plain or TLS.
 //!
 //! Files, each depending only on those listed before it: `io` (owned-buffer
-//! I/O with deadlines), `body` (body framing and streaming), `downstream`
+//! I/O with deadlines), `splice` (socket → pipe → socket), `body` (body
+//! framing and streaming), `downstream`
 //! (the client side and what a request leaves it in), `state` (what a
 //! connection keeps between tasks), `request` and `response` (head
 //! preparation), `receive`, `local` (answers from the gateway itself), `forward`
@@ -23,6 +24,7 @@ pub mod response;
 pub mod run;
 pub mod secure;
 pub mod serve;
+pub mod splice;
 pub mod state;
 pub mod tunnel;
 pub mod wait;

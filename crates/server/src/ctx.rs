@@ -21,6 +21,7 @@ use crate::lifecycle::RequestCtx;
 use crate::listeners::local::Listeners;
 use crate::listeners::ListenerId;
 use crate::metrics::{RouteMetrics, ShardMetrics, NO_ROUTE};
+use crate::pipes::PipePool;
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::stats::ShardCounters;
 use crate::upstream::{self, UpstreamState};
@@ -106,6 +107,14 @@ pub struct Shared {
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).
 const STREAM_BUFFER: usize = 64 * 1024;
+/// Capacity of a splice pipe (see `ShardCtx::pipes`): 256 KiB moves a
+/// 256 KiB body in fewer fill/drain rounds than Linux's default 64 KiB
+/// (measured: 0.69× vs 0.74× the copying path's CPU per request, ADR 22).
+/// A user over `pipe-user-pages-soft` gets the kernel's smaller default.
+const PIPE_SIZE: usize = 256 * 1024;
+/// Pipes a shard may have open at once (two descriptors each); a response
+/// past them is copied through a buffer.
+const MAX_PIPES: usize = 256;
 /// Size of the buffer a connection waits with (see `ShardCtx::small_buffers`);
 /// `server.buffer_size` is at least 4 KiB, so the pools never mix.
 const SMALL_BUFFER: usize = 2 * 1024;
@@ -124,6 +133,8 @@ pub struct ShardCtx {
     /// TLS record buffers, lent to a TLS stream while ciphertext moves
     /// (shared with the streams, hence the `Rc`; ADR 20).
     pub tls_buffers: Rc<BufferPool>,
+    /// Pipes that move response bodies between plain sockets (ADR 22).
+    pub pipes: PipePool,
     pub table: Rc<ConnTable>,
     /// Where parked connections' sockets wait (see `conn::park`).
     pub poller: RefCell<Poller>,
@@ -159,6 +170,7 @@ impl ShardCtx {
             TLS_BUFFER,
             cfg.max_connections_per_shard.min(256),
         ));
+        let pipes = PipePool::new(PIPE_SIZE, cfg.max_connections_per_shard.min(MAX_PIPES));
         let table = ConnTable::new(cfg.max_connections_per_shard);
         let current = ShardSnap::build(id, snap, &[], &[]);
         let cache = Cache::new(shared.snapshot.clone());
@@ -172,6 +184,7 @@ impl ShardCtx {
             stream_buffers,
             small_buffers,
             tls_buffers,
+            pipes,
             table,
             shutdown: LocalEvent::new(),
             accept_stop: LocalEvent::new(),
@@ -271,9 +284,11 @@ impl ShardCtx {
         }
     }
 
-    /// Shrinks the buffer pools after a burst; gives the memory back to the
-    /// kernel when at least 1 MiB was freed (see `BufferPool::trim`).
+    /// Shrinks the buffer and pipe pools after a burst; gives the memory
+    /// back to the kernel when at least 1 MiB was freed (see
+    /// `BufferPool::trim`).
     pub fn trim_buffers(&self) {
+        self.pipes.trim();
         let freed = self.buffers.trim()
             + self.stream_buffers.trim()
             + self.small_buffers.trim()

@@ -21,6 +21,7 @@ mod health;
 mod lifecycle;
 mod listeners;
 mod metrics;
+mod pipes;
 mod publish;
 mod quic;
 mod ratelimit;

@@ -34,6 +34,8 @@ pub struct ShardMetrics {
     pub tls_handshake_failures: Counter,
     /// Accept → close of every downstream connection.
     pub connection_seconds: Histogram,
+    /// Response body bytes moved through a pipe (ADR 22).
+    pub spliced_bytes: Counter,
     pub quic: quic::QuicMetrics,
 }
 
@@ -47,7 +49,8 @@ impl ShardMetrics {
             client_errors: counter!("shardgate_client_errors_total", "shard" => s.clone()),
             tls_handshakes: counter!("shardgate_tls_handshakes_total", "shard" => s.clone()),
             tls_handshake_failures: counter!("shardgate_tls_handshake_failures_total", "shard" => s.clone()),
-            connection_seconds: histogram!("shardgate_connection_duration_seconds", "shard" => s),
+            connection_seconds: histogram!("shardgate_connection_duration_seconds", "shard" => s.clone()),
+            spliced_bytes: counter!("shardgate_spliced_bytes_total", "shard" => s),
             quic: quic::QuicMetrics::new(shard),
         }
     }

@@ -40,5 +40,6 @@ pub use outlier::is_panic;
 pub use registry::HealthRegistry;
 pub use server::UpConn;
 pub use shared::{millis, Probe, ServerShared, ShardFigures, UpstreamShared};
+pub use stream::UpStream;
 pub use tls::client_config;
 pub use tried::Tried;

@@ -4,12 +4,26 @@
 
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shardgate_http::{BodyKind, ChunkedDecoder};
 use shardgate_proxy::{Error, ErrorKind};
 
-use super::io::{read_more, write_range, IoFail};
+use super::io::{read_at_most, write_range, Io, IoFail};
+use super::splice::{self, SpliceFail, SPLICE_MIN};
 use crate::lifecycle::Replay;
+use crate::pipes::{PipePool, PooledPipe};
+
+/// What splicing a body takes: the shard's pipes, and the counter of the
+/// bytes they moved.
+#[derive(Clone, Copy)]
+pub struct Splicer<'a> {
+    pub pipes: &'a PipePool,
+    pub bytes: &'a metrics::Counter,
+}
+
+/// After a spliced run of chunk data the next bytes are framing (CRLF,
+/// the next size line): read only that much, so that a large next chunk's
+/// data is spliced too rather than copied with its size line.
+const FRAMING_READ: usize = 1024;
 
 /// Where a body stands.
 pub enum BodyState {
@@ -130,6 +144,37 @@ impl BodyState {
         limit > 0 && self.chunked_data_len().unwrap_or(moved) > limit
     }
 
+    /// Body bytes that come next and may move without being looked at: the
+    /// rest of a Content-Length body, all of a close-delimited one, the
+    /// current chunk's data (0 when framing comes next, or at the end).
+    pub fn opaque_run(&self) -> u64 {
+        match self {
+            BodyState::Length(n) => *n,
+            BodyState::UntilEof => u64::MAX,
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => dec.data_remaining(),
+            BodyState::Done => 0,
+        }
+    }
+
+    /// Accounts for `n` bytes of the opaque run that moved without passing
+    /// through [`advance`](Self::advance) (spliced); at most the run.
+    pub fn skip(&mut self, n: u64) -> Result<(), shardgate_http::Error> {
+        if n > self.opaque_run() {
+            return Err(shardgate_http::Error::Malformed("skipped past the body"));
+        }
+        match self {
+            BodyState::Length(rem) => {
+                *rem -= n;
+                if *rem == 0 {
+                    *self = BodyState::Done;
+                }
+            }
+            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => dec.skip_data(n)?,
+            BodyState::UntilEof | BodyState::Done => {}
+        }
+        Ok(())
+    }
+
     /// Consumes the prefix of `data` that belongs to the body and returns its length.
     pub fn advance(&mut self, data: &[u8]) -> Result<usize, shardgate_http::Error> {
         match self {
@@ -157,70 +202,179 @@ pub struct Source<'a, R> {
     pub read_timeout: Duration,
 }
 
+/// What [`pump`] did.
+#[derive(Debug)]
+pub struct Pumped {
+    /// Body bytes taken from the sender, framing included (for the body-size
+    /// limit and the request's byte count); those whose write failed count
+    /// too: a retry goes on after them.
+    pub taken: u64,
+    /// Bytes the receiver got (chunk framing not counted when de-chunking),
+    /// also when the transfer then failed: the response's byte count.
+    pub delivered: u64,
+    pub result: Result<(), Error>,
+}
+
 /// Moves the rest of the body from `src` to `dst` (or discards it when `dst` is
 /// None). Bytes after the body's end stay in `src.buf[*src.pos..]` (a pipelined
-/// request, say). Returns the number of body bytes moved; a failure says
-/// whose it was by `dir`. `keep` gets a copy of every byte before it is
-/// written (a request body kept for a retry); the bytes count as taken from
-/// `src` even when their write fails, so a retry goes on after them.
-pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
+/// request, say). A failure says whose it was by `dir`. `keep` gets a copy of
+/// every byte before it is written (a request body kept for a retry); the
+/// bytes count as taken from `src` even when their write fails, so a retry
+/// goes on after them.
+///
+/// With a splicer, runs of at least `SPLICE_MIN` opaque bytes (see
+/// [`BodyState::opaque_run`]) between two plain sockets are spliced
+/// instead of copied through `src.buf` (ADR 22); the framing around them,
+/// and everything when no pipe is free, takes the buffer.
+#[allow(clippy::too_many_arguments)]
+pub async fn pump<R: Io, W: Io>(
     state: &mut BodyState,
     src: Source<'_, R>,
-    mut dst: Option<&mut W>,
+    dst: Option<&mut W>,
     write_timeout: Duration,
     limit: u64,
     dir: Direction,
-    mut keep: Option<&mut Replay>,
-) -> Result<u64, Error> {
+    keep: Option<&mut Replay>,
+    splicer: Option<Splicer<'_>>,
+) -> Pumped {
+    let mut pipe = None;
+    let mut done = Pumped {
+        taken: 0,
+        delivered: 0,
+        result: Ok(()),
+    };
+    let ends = Ends {
+        dst,
+        write_timeout,
+        limit,
+        dir,
+        keep,
+    };
+    done.result = pump_with(state, src, ends, splicer, &mut pipe, &mut done).await;
+    if let (Some(sp), Some(p)) = (splicer, pipe) {
+        sp.pipes.give(p);
+    }
+    done
+}
+
+/// [`pump`]'s receiving side and rules.
+struct Ends<'a, W> {
+    dst: Option<&'a mut W>,
+    write_timeout: Duration,
+    limit: u64,
+    dir: Direction,
+    keep: Option<&'a mut Replay>,
+}
+
+/// [`pump`], with the pipe it took kept in `pipe` (for the pool) and its
+/// counts in `n` (also when it fails).
+async fn pump_with<R: Io, W: Io>(
+    state: &mut BodyState,
+    src: Source<'_, R>,
+    mut e: Ends<'_, W>,
+    mut splicer: Option<Splicer<'_>>,
+    pipe: &mut Option<PooledPipe>,
+    n: &mut Pumped,
+) -> Result<(), Error> {
+    let dir = e.dir;
     // Chunked bodies are limited by their decoded size, which the state carries
-    // across calls; other framings by the bytes moved here (a Content-Length
+    // across calls; other framings by the bytes taken here (a Content-Length
     // over the limit is refused before any byte moves).
-    let mut moved = 0u64;
     // Only a de-chunked body needs a copy (the framing is cut out of it).
     let mut plain = Vec::new();
     loop {
         if src.buf.len() > *src.pos && matches!(state, BodyState::Dechunk(_)) {
             let from = *src.pos;
             plain.clear();
-            let n = state
+            let took = state
                 .advance_into(src.buf.get(from..).unwrap_or_default(), &mut plain)
                 .map_err(|_| dir.malformed())?;
-            moved += n as u64;
-            if let Some(d) = dst.as_deref_mut() {
-                super::io::write_all(d, &mut plain, write_timeout)
+            n.taken += took as u64;
+            if let Some(d) = e.dst.as_deref_mut() {
+                super::io::write_all(d, &mut plain, e.write_timeout)
                     .await
                     .map_err(|f| dir.dst(f))?;
             }
-            *src.pos = from + n;
+            n.delivered += plain.len() as u64;
+            *src.pos = from + took;
         } else if src.buf.len() > *src.pos {
             let from = *src.pos;
-            let n = state
+            let took = state
                 .advance(src.buf.get(from..).unwrap_or_default())
                 .map_err(|_| dir.malformed())?;
-            moved += n as u64;
-            if state.over_limit(limit, moved) {
+            n.taken += took as u64;
+            if state.over_limit(e.limit, n.taken) {
                 return Err(Error::new(ErrorKind::BodyTooLarge));
             }
-            if let Some(k) = keep.as_deref_mut() {
-                k.keep(src.buf.get(from..from + n).unwrap_or_default());
+            if let Some(k) = e.keep.as_deref_mut() {
+                k.keep(src.buf.get(from..from + took).unwrap_or_default());
             }
-            *src.pos = from + n;
-            if let Some(d) = dst.as_deref_mut() {
-                write_range(d, src.buf, from, from + n, write_timeout)
+            *src.pos = from + took;
+            if let Some(d) = e.dst.as_deref_mut() {
+                write_range(d, src.buf, from, from + took, e.write_timeout)
                     .await
                     .map_err(|f| dir.dst(f))?;
             }
+            n.delivered += took as u64;
         }
         if state.is_done() {
-            return Ok(moved);
+            return Ok(());
         }
         src.buf.clear();
         *src.pos = 0;
-        match read_more(src.stream, src.buf, src.read_timeout).await {
+        let mut read_max = usize::MAX;
+        let run = state.opaque_run();
+        if let (Some(sp), true) = (splicer, run >= SPLICE_MIN && e.keep.is_none()) {
+            let ends = (src.stream.tcp(), e.dst.as_deref().and_then(Io::tcp));
+            if let (Some(from), Some(to)) = ends {
+                if pipe.is_none() {
+                    *pipe = sp.pipes.take();
+                }
+                let Some(p) = pipe.as_mut() else {
+                    // None free: this body is copied.
+                    splicer = None;
+                    continue;
+                };
+                let mut moved = 0;
+                let r = splice::run(
+                    p,
+                    from,
+                    to,
+                    run,
+                    src.read_timeout,
+                    e.write_timeout,
+                    &mut moved,
+                )
+                .await;
+                sp.bytes.increment(moved);
+                n.taken += moved;
+                n.delivered += moved;
+                let eof = r.map_err(|f| match f {
+                    SpliceFail::Src(f) => dir.src(f),
+                    SpliceFail::Dst(f) => dir.dst(f),
+                })?;
+                state.skip(moved).map_err(|_| dir.malformed())?;
+                if state.over_limit(e.limit, n.taken) {
+                    return Err(Error::new(ErrorKind::BodyTooLarge));
+                }
+                if eof {
+                    if matches!(state, BodyState::UntilEof) {
+                        *state = BodyState::Done;
+                        return Ok(());
+                    }
+                    return Err(dir.src_eof());
+                }
+                if state.is_done() {
+                    return Ok(());
+                }
+                read_max = FRAMING_READ;
+            }
+        }
+        match read_at_most(src.stream, src.buf, read_max, src.read_timeout).await {
             Ok(0) => {
                 if matches!(state, BodyState::UntilEof) {
                     *state = BodyState::Done;
-                    return Ok(moved);
+                    return Ok(());
                 }
                 return Err(dir.src_eof());
             }

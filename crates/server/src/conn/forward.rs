@@ -220,7 +220,7 @@ async fn send<S: Io>(
             pos: &mut down.pos,
             read_timeout: scfg.timeouts.body_read,
         };
-        let moved = pump(
+        let pumped = pump(
             &mut upload.body,
             src,
             Some(&mut up.stream),
@@ -228,14 +228,15 @@ async fn send<S: Io>(
             scfg.limits.max_body_bytes,
             Direction::Request,
             Some(&mut upload.replay),
+            None,
         )
-        .await
-        .map_err(|e| match e.kind() {
+        .await;
+        pumped.result.map_err(|e| match e.kind() {
             // The origin stopped taking the body: nothing came back yet.
             ErrorKind::UpstreamReset => e.with_retry_safe(replayable(upload)),
             _ => e,
         })?;
-        rq.bytes_in += moved;
+        rq.bytes_in += pumped.taken;
     }
     Ok(())
 }

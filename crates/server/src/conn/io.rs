@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
 use shardgate_proxy::{Error, ErrorKind};
+
+use crate::upstream::UpStream;
 
 /// How an I/O step failed: the deadline passed, or the OS said no (with its
 /// errno, which the request's error keeps for the log).
@@ -58,13 +61,24 @@ pub async fn read_more<R: AsyncReadRent>(
     buf: &mut Vec<u8>,
     limit: Duration,
 ) -> Result<usize, IoFail> {
+    read_at_most(stream, buf, usize::MAX, limit).await
+}
+
+/// [`read_more`], taking at most `max` bytes.
+pub async fn read_at_most<R: AsyncReadRent>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+    limit: Duration,
+) -> Result<usize, IoFail> {
     let b = std::mem::take(buf);
     let len = b.len();
-    if len >= b.capacity() {
+    if len >= b.capacity() || max == 0 {
         *buf = b;
         return Ok(0);
     }
-    match monoio::time::timeout(limit, stream.read(b.slice_mut(len..))).await {
+    let end = b.capacity().min(len.saturating_add(max));
+    match monoio::time::timeout(limit, stream.read(b.slice_mut(len..end))).await {
         Ok((res, slice)) => {
             *buf = slice.into_inner();
             Ok(res?)
@@ -119,7 +133,26 @@ pub fn compact(buf: &mut Vec<u8>, pos: &mut usize) {
     *pos = 0;
 }
 
-/// A client stream: plain TCP or TLS over TCP.
-pub trait Io: AsyncReadRent + AsyncWriteRent {}
+/// A client or upstream stream: plain TCP or TLS over TCP.
+pub trait Io: AsyncReadRent + AsyncWriteRent {
+    /// The socket itself when bytes may move to or from it untouched (no
+    /// TLS record layer in between): what a body splice needs (ADR 22).
+    fn tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
 
-impl<T: AsyncReadRent + AsyncWriteRent> Io for T {}
+impl Io for TcpStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl Io for UpStream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            UpStream::Plain(s) => Some(s),
+            UpStream::Tls(_) => None,
+        }
+    }
+}

@@ -76,10 +76,11 @@ pub(super) async fn finish_local<S: Io>(
             DISCARD_LIMIT,
             Direction::Request,
             None,
+            None,
         )
         .await;
-        match drained {
-            Ok(n) => rq.bytes_in += n,
+        match drained.result {
+            Ok(()) => rq.bytes_in += drained.taken,
             // A chunked body longer than is worth draining: answer, then close.
             Err(e) if e.kind() == ErrorKind::BodyTooLarge => keep = false,
             Err(e) => {

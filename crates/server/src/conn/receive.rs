@@ -9,7 +9,7 @@ use std::time::Instant;
 use shardgate_http::{BodyKind, Limits};
 use shardgate_proxy::{Error, ErrorKind};
 
-use super::body::{pump, BodyState, Direction, Source};
+use super::body::{pump, BodyState, Direction, Source, Splicer};
 use super::downstream::{Downstream, Next};
 use super::io::{read_more, write_all, write_range, Io, IoFail};
 use super::request::Prepared;
@@ -247,7 +247,11 @@ pub async fn receive<S: Io>(
             pos: &mut upos,
             read_timeout: plan.timeouts.read,
         };
-        match pump(
+        let splicer = Splicer {
+            pipes: &ctx.pipes,
+            bytes: &ctx.metrics.spliced_bytes,
+        };
+        let pumped = pump(
             &mut body,
             src,
             Some(&mut down.stream),
@@ -255,17 +259,17 @@ pub async fn receive<S: Io>(
             0,
             Direction::Response,
             None,
+            Some(splicer),
         )
-        .await
-        {
-            Ok(n) => rq.bytes_out += n,
-            Err(e) => {
-                rq.fail(e);
-                return Ok(Outcome::Sent {
-                    next: Next::Close,
-                    reusable: false,
-                });
-            }
+        .await;
+        // What reached the client, also when the body then failed.
+        rq.bytes_out += pumped.delivered;
+        if let Err(e) = pumped.result {
+            rq.fail(e);
+            return Ok(Outcome::Sent {
+                next: Next::Close,
+                reusable: false,
+            });
         }
     }
     let clean = upos >= ubuf.len();

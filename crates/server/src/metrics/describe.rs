@@ -23,6 +23,11 @@ pub fn describe_all() {
         "Connections closed at accept because the shard's connection table was full"
     );
     describe_counter!(
+        "shardgate_spliced_bytes_total",
+        Unit::Bytes,
+        "Response body bytes moved from upstream to client sockets through a pipe (splice), never copied into the gateway; the rest of the body bytes are copied through a buffer"
+    );
+    describe_counter!(
         "shardgate_client_errors_total",
         Unit::Count,
         "Malformed or over-limit requests answered with a 4xx/5xx before routing"

@@ -83,6 +83,9 @@ async fn guard<F: std::future::Future>(broken: Rc<Cell<bool>>, op: F) -> F::Outp
     r
 }
 
+/// TLS records are no bytes to splice: the default `tcp()` (None).
+impl<T: AsyncReadRent + AsyncWriteRent> super::super::io::Io for Guarded<T> {}
+
 impl<T: AsyncReadRent> AsyncReadRent for Guarded<T> {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         if self.broken.get() {

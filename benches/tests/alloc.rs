@@ -10,7 +10,8 @@
 //!     and with `consistent_hash` on a header, to cover the load-aware and
 //!     hashing policies),
 //!     and, as (a'''), a GET to a route with two rate limits it stays within,
-//!     keyed by client address and by a header),
+//!     keyed by client address and by a header; as (a''''), a 256 KiB
+//!     response whose body is spliced through the shard's pipes, ADR 22),
 //! (b) static `respond` GET over keep-alive connections (and, as (b'), a
 //!     GET a rate limit refuses: the 429 with its headers),
 //! (c) a new connection per request (`Connection: close`),
@@ -66,6 +67,11 @@ const P2C: &[u8] = b"GET /p2c/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const HASHED: &[u8] = b"GET /hashed/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
 const LIMITED: &[u8] = b"GET /limited/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
 const REFUSED: &[u8] = b"GET /refused HTTP/1.1\r\nHost: example.com\r\n\r\n";
+const LARGE: &[u8] = b"GET /large/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
+/// (a''''): body size, and fewer requests than `N` (each moves 256 KiB).
+const LARGE_BODY: usize = 256 * 1024;
+const LARGE_WARMUP: usize = 300;
+const LARGE_N: usize = 1000;
 const STATIC_CLOSE: &[u8] =
     b"GET /static HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
 
@@ -202,6 +208,7 @@ struct Scenarios {
     proxied_p2c: Measured,
     proxied_hashed: Measured,
     proxied_limited: Measured,
+    proxied_large: Measured,
     static_keep_alive: Measured,
     refused: Measured,
     new_connection: Measured,
@@ -227,10 +234,23 @@ fn results() -> &'static [Scenarios] {
     })
 }
 
+/// The large origin's response, and its body (built once, before any window).
+fn large_response() -> (&'static [u8], &'static [u8]) {
+    static RESPONSE: OnceLock<Vec<u8>> = OnceLock::new();
+    let r = RESPONSE.get_or_init(|| {
+        let mut r = format!("HTTP/1.1 200 OK\r\ncontent-length: {LARGE_BODY}\r\n\r\n").into_bytes();
+        r.extend((0..LARGE_BODY).map(|i| (i * 7 % 251) as u8));
+        r
+    });
+    (r, &r[r.len() - LARGE_BODY..])
+}
+
 fn measure(driver: &str) -> Scenarios {
     let origin = Origin::start(ORIGIN_RESPONSE).unwrap();
     let second = Origin::start(ORIGIN_RESPONSE).unwrap();
-    let server = start_gateway(origin.addr(), second.addr(), driver);
+    let (response, large_body) = large_response();
+    let large = Origin::start(response).unwrap();
+    let server = start_gateway(origin.addr(), second.addr(), large.addr(), driver);
     let active = server.drivers()[0];
 
     let served_before = origin.served();
@@ -255,6 +275,7 @@ fn measure(driver: &str) -> Scenarios {
     let proxied_p2c = keep_alive(&server, P2C, b"origin\n", &format!("{active}-p2c"));
     let proxied_hashed = keep_alive(&server, HASHED, b"origin\n", &format!("{active}-hashed"));
     let proxied_limited = keep_alive(&server, LIMITED, b"origin\n", &format!("{active}-limited"));
+    let proxied_large = keep_alive_large(&server, large_body, &format!("{active}-large"));
     let static_keep_alive = keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"));
     let refused = keep_alive_status(
         &server,
@@ -273,6 +294,7 @@ fn measure(driver: &str) -> Scenarios {
         proxied_p2c,
         proxied_hashed,
         proxied_limited,
+        proxied_large,
         static_keep_alive,
         refused,
         new_connection,
@@ -288,6 +310,8 @@ fn measure(driver: &str) -> Scenarios {
         .report(active, "(a'') proxied keep-alive, consistent_hash");
     s.proxied_limited
         .report(active, "(a''') proxied keep-alive, two rate limits");
+    s.proxied_large
+        .report(active, "(a'''') proxied keep-alive, 256 KiB spliced");
     s.static_keep_alive.report(active, "(b) static keep-alive");
     s.refused.report(active, "(b') rate-limited 429 keep-alive");
     s.new_connection
@@ -297,6 +321,7 @@ fn measure(driver: &str) -> Scenarios {
     drop(server);
     drop(origin);
     drop(second);
+    drop(large);
     s
 }
 
@@ -304,7 +329,12 @@ fn measure(driver: &str) -> Scenarios {
 /// "no allocation per request" must hold with the access log on, and with
 /// the flow-control checks on (the shard's and the proxied route's
 /// `max_in_flight`, the origin upstream's adaptive concurrency limit).
-fn start_gateway(origin: SocketAddr, second: SocketAddr, driver: &str) -> Server {
+fn start_gateway(
+    origin: SocketAddr,
+    second: SocketAddr,
+    large: SocketAddr,
+    driver: &str,
+) -> Server {
     let log = std::env::temp_dir().join(format!(
         "shardgate-alloc-{}-{driver}.log",
         std::process::id()
@@ -367,6 +397,11 @@ rate = "1000000/s"
 sharing = "split"
 
 [[route]]
+name = "large"
+path_prefix = "/large/"
+proxy = "large"
+
+[[route]]
 name = "refused"
 path_prefix = "/refused"
 respond = {{ status = 200, body = "never\n" }}
@@ -379,6 +414,10 @@ burst = 1
 name = "origin"
 servers = ["{origin}"]
 [upstream.adaptive_concurrency]
+
+[[upstream]]
+name = "large"
+servers = ["{large}"]
 
 [[upstream]]
 name = "balanced"
@@ -433,6 +472,34 @@ fn keep_alive_status(
     let counts = window.finish();
     Measured {
         requests: N,
+        counts,
+        parks: parked(server) - p0,
+    }
+}
+
+/// (a''''): like [`keep_alive`], with client buffers that hold the body.
+fn keep_alive_large(server: &Server, body: &[u8], name: &str) -> Measured {
+    let addr = server.listener_addr("public").unwrap();
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|_| Client::connect_with_buffer(addr, vec![0; LARGE_BODY + 1024]).unwrap())
+        .collect();
+    let mut send = |i: usize| {
+        let c = &mut clients[i % CLIENTS];
+        let r = c.request(LARGE).unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r.body == body, "large body differs");
+    };
+    for i in 0..LARGE_WARMUP {
+        send(i);
+    }
+    let p0 = parked(server);
+    let window = Window::start(name);
+    for i in 0..LARGE_N {
+        send(i);
+    }
+    let counts = window.finish();
+    Measured {
+        requests: LARGE_N,
         counts,
         parks: parked(server) - p0,
     }
@@ -532,6 +599,7 @@ fn proxied_keep_alive_request_allocates_nothing() {
         assert_hot_path_allocates_nothing(s.driver, "p2c", s.proxied_p2c);
         assert_hot_path_allocates_nothing(s.driver, "consistent_hash", s.proxied_hashed);
         assert_hot_path_allocates_nothing(s.driver, "rate limits", s.proxied_limited);
+        assert_hot_path_allocates_nothing(s.driver, "256 KiB spliced", s.proxied_large);
     }
 }
 

@@ -57,10 +57,17 @@ impl Pipe {
     /// takes now; `WouldBlock` when its send buffer is full, `Ok(0)` when the
     /// pipe is empty. `dst` must be non-blocking.
     pub fn drain(&mut self, dst: RawFd) -> io::Result<usize> {
-        if self.pending == 0 {
+        self.drain_at_most(dst, self.pending)
+    }
+
+    /// [`drain`](Self::drain), moving at most `max` bytes (the rest stays
+    /// in the pipe, in order).
+    pub fn drain_at_most(&mut self, dst: RawFd, max: usize) -> io::Result<usize> {
+        let len = max.min(self.pending);
+        if len == 0 {
             return Ok(0);
         }
-        let n = splice::splice(self.read.as_raw_fd(), dst, self.pending)?;
+        let n = splice::splice(self.read.as_raw_fd(), dst, len)?;
         self.pending -= n.min(self.pending);
         Ok(n)
     }
@@ -127,7 +134,9 @@ mod tests {
         assert_eq!(pipe.pending(), 11);
         let err = pipe.fill(up.as_raw_fd(), 0).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "0 bytes is no EOF");
-        assert_eq!(pipe.drain(down.as_raw_fd()).unwrap(), 11);
+        assert_eq!(pipe.drain_at_most(down.as_raw_fd(), 7).unwrap(), 7);
+        assert_eq!(pipe.pending(), 4);
+        assert_eq!(pipe.drain(down.as_raw_fd()).unwrap(), 4);
         assert_eq!(pipe.pending(), 0);
         let mut got = [0u8; 11];
         client.read_exact(&mut got).unwrap();

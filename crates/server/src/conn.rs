@@ -2,7 +2,7 @@
 //!
 //! Files, each depending only on those listed before it: `io` (owned-buffer
 //! I/O with deadlines), `splice` (socket → pipe → socket), `body` (body
-//! framing and streaming), `downstream`
+//! framing), `pump` (moving a body: buffered or spliced), `downstream`
 //! (the client side and what a request leaves it in), `state` (what a
 //! connection keeps between tasks), `request` and `response` (head
 //! preparation), `receive`, `local` (answers from the gateway itself), `forward`
@@ -18,6 +18,7 @@ pub mod io;
 pub mod local;
 pub mod lot;
 pub mod park;
+pub mod pump;
 pub mod receive;
 pub mod request;
 pub mod response;

@@ -209,6 +209,7 @@ each_driver!(
     client_that_leaves_mid_body_ends_the_transfer,
     client_that_stops_reading_hits_the_send_timeout,
     upstream_that_stalls_mid_body_hits_the_read_timeout,
+    bytes_past_a_spliced_body_are_cut_and_not_pooled,
     tls_clients_keep_the_copying_path,
 );
 
@@ -410,6 +411,47 @@ fn upstream_that_stalls_mid_body_hits_the_read_timeout(driver: Driver) {
         s.spliced() - before >= ((1 << 20) - FIRST_READ) as f64,
         "the bytes before the stall were spliced"
     );
+}
+
+fn bytes_past_a_spliced_body_are_cut_and_not_pooled(driver: Driver) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let body = pattern(1 << 20, 8);
+    let mut wire =
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+    wire.extend_from_slice(&body);
+    // A second response nobody asked for, in the same write.
+    wire.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged");
+    let origin = Origin::start(handler(move |_, r| {
+        r.write(&wire)?;
+        Ok(After::KeepAlive)
+    }))
+    .unwrap();
+    let dir = tools::TempDir::new(&format!("splice-past-{driver}")).unwrap();
+    let gw = Gateway::builder(GW)
+        .var("LOG", dir.path().join("access.log").display())
+        .var("UP", origin.addr())
+        .var("SEND", "30s")
+        .var("READ", "30s")
+        .var("TLS", "")
+        .driver(driver)
+        .start()
+        .unwrap();
+    let admin = gw.admin().expect("admin listener");
+    let before = scrape_sum(admin, "shardgate_spliced_bytes_total", &[]);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    for _ in 0..2 {
+        let r = c.get("a", "/").unwrap();
+        assert_eq!((r.status, r.complete), (200, true));
+        assert!(r.body == body, "{} bytes", r.body.len());
+    }
+    c.expect_silence(Duration::from_millis(100)).unwrap();
+    assert!(
+        scrape_sum(admin, "shardgate_spliced_bytes_total", &[]) - before
+            >= 2.0 * ((1 << 20) - FIRST_READ) as f64,
+        "both bodies were spliced"
+    );
+    // The connection with bytes after the body was not reused.
+    assert_eq!(origin.connections(), 2);
 }
 
 fn tls_clients_keep_the_copying_path(driver: Driver) {

@@ -13,10 +13,11 @@
 use shardgate_http::BodyKind;
 use shardgate_proxy::{Error, ErrorKind};
 
-use super::body::{pump, BodyState, Direction, Source};
+use super::body::{BodyState, Direction};
 use super::downstream::{Downstream, Next};
 use super::io::{write_all, Io};
 use super::local::refuse;
+use super::pump::{pump, Source};
 use super::receive::{receive, Outcome};
 use super::request::Prepared;
 use crate::ctx::{ShardCtx, ShardSnap};

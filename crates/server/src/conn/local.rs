@@ -5,9 +5,10 @@
 use shardgate_http::BodyKind;
 use shardgate_proxy::{write_error_response, Error, ErrorKind};
 
-use super::body::{pump, BodyState, Direction, Source};
+use super::body::{BodyState, Direction};
 use super::downstream::{Downstream, Next};
 use super::io::{write_all, Io};
+use super::pump::{pump, Source};
 use super::request::{keep_after_local, Prepared, DISCARD_LIMIT};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::RequestCtx;

@@ -9,9 +9,10 @@ use std::time::Instant;
 use shardgate_http::{BodyKind, Limits};
 use shardgate_proxy::{Error, ErrorKind};
 
-use super::body::{pump, BodyState, Direction, Source, Splicer};
+use super::body::{BodyState, Direction};
 use super::downstream::{Downstream, Next};
 use super::io::{read_more, write_all, write_range, Io, IoFail};
+use super::pump::{pump, Source, Splicer};
 use super::request::Prepared;
 use super::response::{prepare_response, RespInput, RespStep};
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -240,6 +241,7 @@ pub async fn receive<S: Io>(
     }
     // From here on the client has (part of) a response: failures are
     // recorded for the log and only close.
+    let mut overrun = false;
     if !body.is_done() {
         let src = Source {
             stream: &mut up.stream,
@@ -264,6 +266,7 @@ pub async fn receive<S: Io>(
         .await;
         // What reached the client, also when the body then failed.
         rq.bytes_out += pumped.delivered;
+        overrun = pumped.overrun;
         if let Err(e) = pumped.result {
             rq.fail(e);
             return Ok(Outcome::Sent {
@@ -272,7 +275,9 @@ pub async fn receive<S: Io>(
             });
         }
     }
-    let clean = upos >= ubuf.len();
+    // Bytes past the body (in the buffer, or taken by a splice) mean the
+    // origin's framing cannot be trusted for another request.
+    let clean = upos >= ubuf.len() && !overrun;
     let reusable =
         meta.upstream_keep_alive && clean && meta.body != BodyKind::CloseDelimited && !p.upgrade;
     let next = if meta.client_keep_alive && p.keep_alive {

@@ -33,37 +33,60 @@ pub enum SpliceFail {
     Dst(IoFail),
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// All of it moved.
+    Done,
+    /// All of it moved, and the sender had sent more: bytes past the end of
+    /// the body, left in the pipe (which is then closed, not pooled); the
+    /// connection must not be reused.
+    Overrun,
+    /// The sender closed before the run's end.
+    Eof,
+}
+
 /// Moves `run` bytes (`u64::MAX`: until the sender closes) from `src` to
-/// `dst` through `pipe`, which must be empty and is empty again on success;
-/// `moved` counts the bytes the receiver got, also when it fails. `Ok(true)`:
-/// the sender closed before the run's end. On failure the pipe may hold
-/// bytes; its pool then closes it.
+/// `dst` through `pipe`, which must be empty and is empty again after
+/// [`RunEnd::Done`]; `moved` counts the bytes the receiver got, also when it
+/// fails. With `probe`, the last fill asks for one byte more than the run,
+/// which costs nothing when the sender sent no more and catches a sender
+/// that did (the buffered path sees such bytes left in its buffer). On
+/// failure the pipe may hold bytes; its pool then closes it.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     pipe: &mut Pipe,
     src: &TcpStream,
     dst: &TcpStream,
     run: u64,
+    probe: bool,
     read_timeout: Duration,
     write_timeout: Duration,
     moved: &mut u64,
-) -> Result<bool, SpliceFail> {
+) -> Result<RunEnd, SpliceFail> {
     if run == 0 {
-        return Ok(false);
+        return Ok(RunEnd::Done);
     }
     let (from, to) = (src.as_raw_fd(), dst.as_raw_fd());
     set_nonblocking(from).map_err(|e| SpliceFail::Src(e.into()))?;
     set_nonblocking(to).map_err(|e| SpliceFail::Dst(e.into()))?;
     let mut left = run;
+    // Bytes in the pipe past the run's end (at most the probe's one).
+    let mut past = 0;
     loop {
         // Whatever has arrived, up to the pipe's room and the run's end.
-        let want = usize::try_from(left).unwrap_or(usize::MAX);
+        let want = match left {
+            u64::MAX => usize::MAX,
+            n => usize::try_from(n.saturating_add(u64::from(probe))).unwrap_or(usize::MAX),
+        };
         match pipe.fill(from, want) {
-            Ok(0) => return Ok(true),
-            Ok(n) => {
-                if left != u64::MAX {
-                    left -= n as u64;
-                }
+            Ok(0) => return Ok(RunEnd::Eof),
+            Ok(n) if left != u64::MAX => {
+                let n = n as u64;
+                past = n.saturating_sub(left) as usize;
+                left -= n.min(left);
             }
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 wait(src.readable(false), read_timeout)
                     .await
@@ -74,8 +97,8 @@ pub async fn run(
         }
         // All of it to the receiver before reading more: the pipe is the
         // only buffer, and an empty pipe is what a pool takes back.
-        while pipe.pending() > 0 {
-            match pipe.drain(to) {
+        while pipe.pending() > past {
+            match pipe.drain_at_most(to, pipe.pending() - past) {
                 // A pipe with bytes in it that moves none: nothing to wait for.
                 Ok(0) => return Err(SpliceFail::Dst(IoFail::Io(None))),
                 Ok(n) => *moved += n as u64,
@@ -88,7 +111,11 @@ pub async fn run(
             }
         }
         if left == 0 {
-            return Ok(false);
+            return Ok(if past > 0 {
+                RunEnd::Overrun
+            } else {
+                RunEnd::Done
+            });
         }
     }
 }

@@ -8,11 +8,9 @@
 //!
 //! After a burst the pool would keep its peak forever (thousands of buffers
 //! after a flood of first requests, ≈1 KB per idle connection at 15,000), so
-//! the shard's sweep calls [`BufferPool::trim`]: buffers that sat unused
-//! through a whole sweep interval are surplus, and half of them are freed each
-//! time, down to a floor that steady traffic never dips into.
+//! the shard's sweep calls [`BufferPool::trim`] ([`IdleStack`] says how).
 
-use std::cell::{Cell, RefCell};
+use crate::idle::IdleStack;
 
 /// A TLS record buffer (`conn::secure::stream`): room for two whole records
 /// (16 KiB of plaintext and at most 256 bytes of header, tag and padding
@@ -22,12 +20,9 @@ pub const TLS_BUFFER: usize = 2 * ((1 << 14) + 256);
 
 pub struct BufferPool {
     size: usize,
-    free: RefCell<Vec<Vec<u8>>>,
+    free: IdleStack<Vec<u8>>,
     /// Idle buffers kept beyond this are freed, so a burst does not pin memory forever.
     keep: usize,
-    /// The fewest idle buffers seen since the last trim: that many were not
-    /// needed at any moment of the interval.
-    low_water: Cell<usize>,
 }
 
 /// Idle buffers a trim never frees: enough for the ordinary ebb and flow of
@@ -38,20 +33,14 @@ impl BufferPool {
     pub fn new(size: usize, keep: usize) -> Self {
         Self {
             size,
-            free: RefCell::new(Vec::with_capacity(keep)),
+            free: IdleStack::new(keep, TRIM_FLOOR),
             keep,
-            low_water: Cell::new(0),
         }
     }
 
     /// An empty buffer with `size` bytes of capacity.
     pub fn take(&self) -> Vec<u8> {
-        let mut free = self.free.borrow_mut();
-        let b = free.pop();
-        if free.len() < self.low_water.get() {
-            self.low_water.set(free.len());
-        }
-        match b {
+        match self.free.pop() {
             Some(b) => b,
             None => Vec::with_capacity(self.size),
         }
@@ -60,20 +49,7 @@ impl BufferPool {
     /// Frees half of the buffers that stayed idle since the last trim (keeping
     /// at least `TRIM_FLOOR`); returns the bytes freed.
     pub fn trim(&self) -> usize {
-        let mut free = self.free.borrow_mut();
-        let surplus = self
-            .low_water
-            .get()
-            .min(free.len())
-            .saturating_sub(TRIM_FLOOR);
-        let n = surplus.div_ceil(2);
-        let keep = free.len() - n;
-        free.truncate(keep);
-        if n > 0 {
-            free.shrink_to(self.keep.min(keep.max(TRIM_FLOOR)));
-        }
-        self.low_water.set(free.len());
-        n * self.size
+        self.free.trim() * self.size
     }
 
     pub fn give(&self, mut buf: Vec<u8>) {
@@ -81,10 +57,9 @@ impl BufferPool {
         if buf.capacity() != self.size {
             return;
         }
-        let mut free = self.free.borrow_mut();
-        if free.len() < self.keep {
+        if self.free.len() < self.keep {
             buf.clear();
-            free.push(buf);
+            self.free.push(buf);
         }
     }
 
@@ -94,7 +69,7 @@ impl BufferPool {
 
     #[cfg(test)]
     pub fn idle(&self) -> usize {
-        self.free.borrow().len()
+        self.free.len()
     }
 }
 

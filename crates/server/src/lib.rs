@@ -18,6 +18,7 @@ mod event;
 mod flight;
 mod h3;
 mod health;
+mod idle;
 mod lifecycle;
 mod listeners;
 mod metrics;

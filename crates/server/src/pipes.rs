@@ -7,28 +7,29 @@
 //!
 //! Bounded like the buffer pools: at most `max_open` pipes exist per shard
 //! (two descriptors each); a response that finds none left is copied
-//! through a buffer as before. Idle pipes are trimmed by the sweep: half of
-//! those unused through a whole interval are closed, down to a floor.
+//! through a buffer as before. Idle pipes are trimmed by the sweep like
+//! buffers ([`IdleStack`]): half of those unused through a whole interval
+//! are closed, down to a floor.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
 use shardgate_net::Pipe;
+
+use crate::idle::IdleStack;
 
 /// Idle pipes a trim never closes: a steady load neither opens nor closes.
 const TRIM_FLOOR: usize = 16;
 
 pub struct PipePool {
     size: usize,
-    free: RefCell<Vec<PooledPipe>>,
+    free: IdleStack<PooledPipe>,
     /// Pipes that exist: idle here or lent out. Each pipe holds a count
     /// and takes itself off when it is closed, wherever that happens (a
     /// response future dropped half-way closes its pipe).
     open: Rc<Cell<usize>>,
     max_open: usize,
-    /// The fewest idle pipes seen since the last trim.
-    low_water: Cell<usize>,
 }
 
 /// A pipe of the pool: lent by [`PipePool::take`], back with
@@ -43,21 +44,16 @@ impl PipePool {
     pub fn new(size: usize, max_open: usize) -> Self {
         Self {
             size,
-            free: RefCell::new(Vec::with_capacity(max_open)),
+            free: IdleStack::new(max_open, TRIM_FLOOR),
             open: Rc::new(Cell::new(0)),
             max_open,
-            low_water: Cell::new(0),
         }
     }
 
     /// An empty pipe, or None when `max_open` are out or the kernel refuses
     /// one (out of descriptors): the caller copies instead.
     pub fn take(&self) -> Option<PooledPipe> {
-        let mut free = self.free.borrow_mut();
-        if let Some(p) = free.pop() {
-            if free.len() < self.low_water.get() {
-                self.low_water.set(free.len());
-            }
+        if let Some(p) = self.free.pop() {
             return Some(p);
         }
         if self.open.get() >= self.max_open {
@@ -82,24 +78,14 @@ impl PipePool {
     /// failed half-way) is closed, which discards them.
     pub fn give(&self, pipe: PooledPipe) {
         if pipe.pending() == 0 {
-            self.free.borrow_mut().push(pipe);
+            self.free.push(pipe);
         }
     }
 
     /// Closes half of the pipes that stayed idle since the last trim
     /// (keeping `TRIM_FLOOR`); returns how many were closed.
     pub fn trim(&self) -> usize {
-        let mut free = self.free.borrow_mut();
-        let surplus = self
-            .low_water
-            .get()
-            .min(free.len())
-            .saturating_sub(TRIM_FLOOR);
-        let n = surplus.div_ceil(2);
-        let keep = free.len() - n;
-        free.truncate(keep);
-        self.low_water.set(free.len());
-        n
+        self.free.trim()
     }
 
     #[cfg(test)]
@@ -109,7 +95,7 @@ impl PipePool {
 
     #[cfg(test)]
     pub fn idle(&self) -> usize {
-        self.free.borrow().len()
+        self.free.len()
     }
 }
 

@@ -130,6 +130,8 @@ def main() -> int:
         rates = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         p99 = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         p999 = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
+        # Each run's whole latency spectrum (wrk_report.lua): percentile -> µs.
+        spectra = {(s, n): [] for s, _ in scenarios for n, *_ in variants}
         for r in range(args.rounds):
             for label, path in scenarios:
                 order = gateways[r % len(gateways):] + gateways[:r % len(gateways)]
@@ -149,6 +151,9 @@ def main() -> int:
                     rates[(label, name)].append(res["rps"])
                     p99[(label, name)].append(res.get("p99_us") or 0.0)
                     p999[(label, name)].append(res.get("p999_us") or 0.0)
+                    lat = res.get("latency_us") or {}
+                    spectra[(label, name)].append(
+                        {**dict(lat.get("percentiles", [])), "max": lat.get("max", 0)})
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
             time.sleep(0.5)
         first = variants[0][0]
@@ -171,6 +176,7 @@ def main() -> int:
                           f"| {statistics.median(ratios):.3f}× ({q[0]:.3f}–{q[2]:.3f}) "
                           f"| {statistics.median(diffs):+{fmt}} |")
             print()
+        print_spectra(scenarios, variants, spectra, args.rounds)
         for i, (name, *_) in enumerate(variants):
             if name.endswith("+flow"):
                 port = args.base_port + 10 * (i + 1) + 9
@@ -184,6 +190,27 @@ def main() -> int:
     finally:
         for p in reversed(started):
             p.stop()
+
+
+SPECTRUM = (50, 90, 99, 99.5, 99.9, 99.99, "max")
+
+
+def print_spectra(scenarios, variants, spectra, rounds: int) -> None:
+    """The latency histogram of each variant as percentiles, each the median over the rounds
+    (one run's tail is a handful of requests; the median of many runs is the stable shape)."""
+    print(f"Latency spectrum, each percentile the median of {rounds} runs:\n")
+    print("| scenario | variant | " + " | ".join(
+        f"p{p} µs" if p != "max" else "max µs" for p in SPECTRUM) + " |")
+    print("|---|---|" + "---|" * len(SPECTRUM))
+    for label, _ in scenarios:
+        for name, *_ in variants:
+            runs = spectra[(label, name)]
+            cells = []
+            for p in SPECTRUM:
+                vals = [r[p] for r in runs if r.get(p) is not None]
+                cells.append(f"{statistics.median(vals):,.0f}" if vals else "–")
+            print(f"| {label} | {name} | " + " | ".join(cells) + " |")
+    print()
 
 
 if __name__ == "__main__":

@@ -96,6 +96,39 @@ def ratio_table(summaries, variant) -> list[str]:
     return rows
 
 
+def _paired(a, b, key):
+    """The median of run-by-run ratios a/b. Runs of the proxies are interleaved, so run i of
+    each was measured within seconds of the others: the ratio cancels the machine's drift,
+    which on a shared VM moves every proxy's CPU per request by 20-40 % between runs."""
+    if a is None or b is None:
+        return None
+    pairs = [(x.get(key), y.get(key)) for x, y in zip(a.get("runs", []), b.get("runs", []))]
+    ratios = sorted(x / y for x, y in pairs if x is not None and y)
+    if not ratios:
+        return None
+    n = len(ratios)
+    return ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+
+
+def paired_table(summaries, variant) -> list[str]:
+    rows = ["| Scenario | CPU/req ÷ nginx, paired | CPU/req ÷ HAProxy, paired "
+            "| p99 ÷ nginx, paired | p99 ÷ HAProxy, paired | runs |",
+            "|---|---|---|---|---|---|"]
+    for s in summaries:
+        if (s["variant"] != variant or s["proxy"] != "shardgate" or "runs" not in s
+                or s.get("kind") == "idle"):
+            continue
+        ng = _find(summaries, variant, s["scenario"], "nginx")
+        hp = _find(summaries, variant, s["scenario"], "haproxy")
+        cells = [_paired(s, o, k) for k in ("cpu_us_per_req", "p99_us") for o in (ng, hp)]
+        if all(c is None for c in cells):
+            continue
+        rows.append(f"| {s['label']} | " + " | ".join(_fmt(c, 2) + ("×" if c else "")
+                                                      for c in cells)
+                    + f" | {len(s['runs'])} |")
+    return rows
+
+
 def idle_table(summaries) -> list[str]:
     rows = ["| Scenario | Proxy | RSS growth per connection, B median (min–max) "
             "| accept (TLS: handshake) rate conn/s | proxy CPU µs per connection opened "
@@ -383,6 +416,9 @@ def markdown(meta: dict, summaries: list[dict], verdict_list: list[dict],
     L += load_table(summaries, "1w") + ["", "shardgate ÷ others (medians; < 1 is better for p99 "
                                          "and CPU, > 1 for req/s):", ""]
     L += ratio_table(summaries, "1w")
+    L += ["", "The same, paired: the median of run-by-run ratios (run i of each proxy is "
+          "measured back to back), which cancels the drift between runs:", ""]
+    L += paired_table(summaries, "1w")
     if any(s["variant"] == "2w" for s in summaries):
         L += ["", "## 2 workers / 2 threads / 2 shards (proxy on cpu0-1)", "",
               meta["layout_2w"], ""]

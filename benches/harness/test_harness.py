@@ -429,6 +429,24 @@ class Summaries(unittest.TestCase):
         cpu = report.verdicts(ss)[0]
         self.assertEqual(cpu["verdict"], "FAIL")
 
+    def test_paired_ratios_cancel_drift_between_runs(self):
+        """The machine drifts (run 3 is slow for every proxy) and one shardgate run is
+        disturbed: the medians' ratio says 2.0x, the run-by-run ratios 0.8x."""
+        def runs(proxy, cpus):
+            rs = [{"rps": 1, "p50_us": 1, "p99_us": 10 * c, "cpu_us_per_req": c,
+                   "rss_kib": 1, "proxy_cpu_pct": 1, "busy_pct": {"cpu0": 1}, "flags": []}
+                  for c in cpus]
+            return runner.summarize("1w", "ka12_c50", "ka12", proxy, rs)
+        ss = [runs("nginx", [10.0, 12.0, 30.0]), runs("haproxy", [10.0, 12.0, 30.0]),
+              runs("shardgate", [8.0, 24.0, 24.0])]
+        self.assertEqual(report._ratio(report._med(ss[2], "cpu_us_per_req"),
+                                       report._med(ss[0], "cpu_us_per_req")), 2.0)
+        rows = report.paired_table(ss, "1w")
+        self.assertEqual(rows[2], "| ka12 | 0.80× | 0.80× | 0.80× | 0.80× | 3 |")
+        self.assertIn("paired", report.markdown(
+            {"timestamp": "t", "command": "c", "machine": "m", "versions": "v", "layout": "l",
+             "method": "x"}, ss, [], {}))
+
 
 
 def _tls_verdict(ss):

@@ -79,7 +79,11 @@ fn split_absolute(target: &str) -> Option<(&str, &str, &str)> {
     // A scheme starts with a letter. Checked first because every origin-form
     // target ("/…") comes through here, and `split_once("://")` sets up a
     // substring searcher each time (0.2 % of a keep-alive request's CPU).
-    if !target.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+    if !target
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+    {
         return None;
     }
     let (scheme, after) = target.split_once("://")?;

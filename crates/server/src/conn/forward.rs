@@ -17,7 +17,7 @@ use super::body::{BodyState, Direction};
 use super::downstream::{Downstream, Next};
 use super::io::{write_all, Io};
 use super::local::refuse;
-use super::pump::{pump, Source};
+use super::pump::{pump, Source, Splicer};
 use super::receive::{receive, Outcome};
 use super::request::Prepared;
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -229,7 +229,10 @@ async fn send<S: Io>(
             scfg.limits.max_body_bytes,
             Direction::Request,
             Some(&mut upload.replay),
-            None,
+            Some(Splicer {
+                pipes: &ctx.pipes,
+                bytes: &ctx.metrics.spliced_bytes,
+            }),
         )
         .await;
         pumped.result.map_err(|e| match e.kind() {

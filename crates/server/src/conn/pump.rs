@@ -161,7 +161,10 @@ async fn pump_with<R: Io, W: Io>(
         *src.pos = 0;
         let mut read_max = usize::MAX;
         let run = state.opaque_run();
-        if let (Some(sp), true) = (splicer, run >= SPLICE_MIN && e.keep.is_none()) {
+        // A body kept for a retry must pass through the copy; once the copy
+        // is dropped (outgrown, or none wanted) it may be spliced.
+        let copying = e.keep.as_deref().is_some_and(Replay::keeping);
+        if let (Some(sp), true) = (splicer, run >= SPLICE_MIN && !copying) {
             let ends = (src.stream.tcp(), e.dst.as_deref().and_then(Io::tcp));
             if let (Some(from), Some(to)) = ends {
                 if pipe.is_none() {
@@ -173,9 +176,11 @@ async fn pump_with<R: Io, W: Io>(
                     continue;
                 };
                 let mut moved = 0;
-                // A Content-Length body ends with the run: the last fill
-                // probes for bytes past it.
-                let probe = matches!(state, BodyState::Length(_));
+                // A Content-Length response ends with the run: the last fill
+                // probes for bytes past it (an origin that sent more). Not a
+                // request: bytes after its body are the client's next
+                // (pipelined) request, which must stay in its socket.
+                let probe = dir == Direction::Response && matches!(state, BodyState::Length(_));
                 let r = splice::run(
                     p,
                     from,

@@ -75,6 +75,12 @@ impl Replay {
         }
     }
 
+    /// It is still copying the body: every byte must pass through
+    /// [`Replay::keep`] (so none may be spliced past it).
+    pub fn keeping(&self) -> bool {
+        matches!(self.state, State::Kept { .. })
+    }
+
     /// Everything taken from the client so far can be sent again.
     pub fn intact(&self) -> bool {
         self.state != State::Dropped

@@ -25,7 +25,7 @@ pub fn describe_all() {
     describe_counter!(
         "shardgate_spliced_bytes_total",
         Unit::Bytes,
-        "Response body bytes moved from upstream to client sockets through a pipe (splice), never copied into the gateway; the rest of the body bytes are copied through a buffer"
+        "Body bytes moved between plain sockets through a pipe (splice), never copied into the gateway: responses upstream to client, request bodies client to upstream; the rest of the body bytes are copied through a buffer"
     );
     describe_counter!(
         "shardgate_client_errors_total",

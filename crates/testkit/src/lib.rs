@@ -18,6 +18,7 @@
 //! - [`h3client`]: HTTP/3 plans run by `tools/h3client.py` (aioquic).
 
 pub mod binary;
+pub mod bytes;
 pub mod client;
 pub mod dns;
 pub mod driver;

@@ -32,15 +32,7 @@ fn gateway(driver: Driver, origin: &Origin) -> Gateway {
 /// Deterministic bytes that are not a repeating short pattern (so a dropped
 /// or duplicated block shows up).
 fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    shardgate_testkit::bytes::xorshift(len, 0x1234_5678)
 }
 
 fn chunked_encode(data: &[u8], chunk: usize, trailers: &[(&str, &str)]) -> Vec<u8> {

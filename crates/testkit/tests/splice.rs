@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shardgate_testkit::bytes::{chunked_wire, xorshift as pattern};
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::{
     each_driver, handler, handlers, tools, wait_until, After, Client, Driver, Gate, Gateway,
@@ -107,38 +108,12 @@ fn read_json(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Deterministic bytes that do not repeat with a short period (a dropped or
-/// duplicated block shows up).
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn chunks() -> Vec<Vec<u8>> {
     CHUNKS
         .iter()
         .enumerate()
         .map(|(i, &n)| pattern(n, 7 + i as u32))
         .collect()
-}
-
-/// The chunked body exactly as the origin writes it (`handlers::chunked`).
-fn chunked_wire(chunks: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in chunks {
-        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        out.extend_from_slice(c);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\nx-sum: 7\r\n\r\n");
-    out
 }
 
 /// `/cl` (Content-Length, 3 MiB), `/chunked`, `/close` (close-delimited,
@@ -264,7 +239,7 @@ fn every_framing_arrives_byte_exact_through_the_pipe(driver: Driver) {
         let r = c.get("a", "/chunked").unwrap();
         assert_eq!((r.status, r.complete), (200, true));
         assert!(
-            r.raw_body == chunked_wire(&chunks()),
+            r.raw_body == chunked_wire(&chunks(), &[("x-sum", "7")]),
             "chunk framing differs"
         );
         assert_eq!(r.trailers.get("x-sum"), Some("7"));
@@ -463,7 +438,7 @@ fn tls_clients_keep_the_copying_path(driver: Driver) {
     let r = c.get("localhost", "/cl").unwrap();
     assert!(r.complete && r.body == pattern(BIG, 1));
     let r = c.get("localhost", "/chunked").unwrap();
-    assert!(r.complete && r.raw_body == chunked_wire(&chunks()));
+    assert!(r.complete && r.raw_body == chunked_wire(&chunks(), &[("x-sum", "7")]));
     assert_eq!(
         s.spliced() - before,
         0.0,

@@ -14,6 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use shardgate_testkit::bytes::{chunked_wire, xorshift as pattern};
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::{
     each_driver, handler, tools, wait_until, After, Client, Driver, Gateway, Origin,
@@ -90,31 +91,6 @@ fn start(driver: Driver, body_read: &str, retry: &str) -> Setup {
     Setup { gw, origin }
 }
 
-/// Deterministic bytes that do not repeat with a short period (a dropped or
-/// duplicated block shows up).
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn chunked_wire(chunks: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in chunks {
-        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        out.extend_from_slice(c);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\nx-sum: 7\r\n\r\n");
-    out
-}
-
 fn chunks() -> Vec<Vec<u8>> {
     CHUNKS
         .iter()
@@ -162,7 +138,7 @@ fn uploads_arrive_byte_exact_through_the_pipe(driver: Driver) {
 
     // A raw client on one kept-alive connection: chunked (framing and
     // trailers as sent), Content-Length, chunked again.
-    let wire = chunked_wire(&chunks());
+    let wire = chunked_wire(&chunks(), &[("x-sum", "7")]);
     let data: usize = CHUNKS.iter().sum();
     let mut c = Client::connect(s.addr()).unwrap();
     for round in 0..2 {
@@ -215,7 +191,7 @@ fn a_request_pipelined_behind_a_spliced_body_is_served(driver: Driver) {
     wire.extend_from_slice(
         b"POST /third HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n",
     );
-    wire.extend_from_slice(&chunked_wire(&chunks()));
+    wire.extend_from_slice(&chunked_wire(&chunks(), &[("x-sum", "7")]));
     wire.extend_from_slice(b"GET /fourth HTTP/1.1\r\nHost: a\r\n\r\n");
     let mut c = Client::connect(s.addr()).unwrap();
     c.send(&wire).unwrap();

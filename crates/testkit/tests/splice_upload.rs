@@ -2,8 +2,9 @@
 //! sockets with an in-process origin: Content-Length and chunked uploads
 //! arrive byte for byte (chunk framing and trailers as sent) through curl and
 //! a raw client; a request pipelined right behind a spliced body is served,
-//! not eaten; a client that stalls mid-body meets `body_read`; a body kept for
-//! a retry (`buffer_body`) is copied; one too large to keep, or one that is
+//! not eaten; a client that stalls mid-body meets `body_read`; `max_body_bytes` holds for
+//! a chunk larger than what is left of it (nothing past the limit goes
+//! upstream); a body kept for a retry (`buffer_body`) is copied; one too large to keep, or one that is
 //! never retried (a POST), is spliced.
 //!
 //! The splice counter is per shard and the metrics recorder is process-wide,
@@ -37,6 +38,9 @@ address = "127.0.0.1:0"
 [server.timeouts]
 body_read = "${BODY_READ}"
 
+[server.limits]
+max_body_bytes = "${MAX_BODY}"
+
 [[listener]]
 name = "public"
 address = "127.0.0.1:0"
@@ -69,6 +73,10 @@ impl Setup {
 /// An origin that answers every request, after reading its whole body, with
 /// the body's length.
 fn start(driver: Driver, body_read: &str, retry: &str) -> Setup {
+    start_limited(driver, body_read, retry, "1GiB")
+}
+
+fn start_limited(driver: Driver, body_read: &str, retry: &str, max_body: &str) -> Setup {
     let origin = Origin::start(handler(|req, r| {
         let len = req.body.len().to_string();
         r.write(
@@ -85,6 +93,7 @@ fn start(driver: Driver, body_read: &str, retry: &str) -> Setup {
         .var("UP", origin.addr())
         .var("BODY_READ", body_read)
         .var("RETRY", retry)
+        .var("MAX_BODY", max_body)
         .driver(driver)
         .start()
         .unwrap();
@@ -112,6 +121,7 @@ each_driver!(
     a_request_pipelined_behind_a_spliced_body_is_served,
     client_that_stalls_mid_upload_meets_body_read,
     a_body_kept_for_a_retry_is_copied_one_too_large_is_spliced,
+    a_chunk_that_crosses_max_body_bytes_is_refused_before_it_moves,
 );
 
 fn uploads_arrive_byte_exact_through_the_pipe(driver: Driver) {
@@ -284,4 +294,45 @@ fn a_body_kept_for_a_retry_is_copied_one_too_large_is_spliced(driver: Driver) {
     assert_eq!((r.status, r.complete), (200, true));
     assert!(s.origin.last().unwrap().body == big);
     assert!(s.spliced() - before >= ((2 << 20) - COPIED) as f64);
+}
+
+fn a_chunk_that_crosses_max_body_bytes_is_refused_before_it_moves(driver: Driver) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = start_limited(driver, "30s", "", "256KiB");
+    let head = b"POST /limited HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n";
+    // Under the limit: 200 KiB in one chunk is spliced and arrives whole.
+    let before = s.spliced();
+    let fits = vec![pattern(200 << 10, 21)];
+    let mut c = Client::connect(s.addr()).unwrap();
+    let mut req = head.to_vec();
+    req.extend_from_slice(&chunked_wire(&fits, &[]));
+    let r = c.request(&req).unwrap();
+    assert_eq!((r.status, r.complete), (200, true));
+    assert!(s.origin.last().unwrap().body == fits[0]);
+    assert!(s.spliced() - before >= ((200 << 10) - COPIED) as f64);
+    // 100 KiB, then one chunk of 1 MiB: the body would pass 256 KiB, so
+    // the second chunk is refused before any of it goes upstream.
+    let before = s.spliced();
+    let over = vec![pattern(100 << 10, 22), pattern(1 << 20, 23)];
+    let mut c = Client::connect(s.addr()).unwrap();
+    let mut req = head.to_vec();
+    req.extend_from_slice(&chunked_wire(&over, &[]));
+    c.send(&req).unwrap();
+    let r = c.response().unwrap();
+    assert_eq!(r.status, 413);
+    c.wait_closed(SETTLE).unwrap();
+    assert!(wait_until(SETTLE, || s.origin.open_connections() == 0));
+    let got = s.origin.last().unwrap();
+    assert_eq!(got.target, "/limited");
+    assert!(!got.complete, "the origin must not see a complete body");
+    assert!(
+        got.body.len() <= 256 << 10,
+        "{} body bytes went upstream, over the limit",
+        got.body.len()
+    );
+    assert!(
+        s.spliced() - before <= (100 << 10) as f64,
+        "spliced {} bytes: the large chunk moved",
+        s.spliced() - before
+    );
 }

@@ -161,6 +161,16 @@ async fn pump_with<R: Io, W: Io>(
         *src.pos = 0;
         let mut read_max = usize::MAX;
         let run = state.opaque_run();
+        // A spliced run is checked against the body-size limit before it
+        // moves, as a buffered read is checked before its write: a chunk
+        // longer than what the limit leaves would carry the body past it.
+        // (A Content-Length body over the limit was refused at its head.)
+        if e.limit > 0 && run != u64::MAX && run >= SPLICE_MIN {
+            let so_far = state.chunked_data_len().unwrap_or(n.taken);
+            if run > e.limit.saturating_sub(so_far) {
+                return Err(Error::new(ErrorKind::BodyTooLarge));
+            }
+        }
         // A body kept for a retry must pass through the copy; once the copy
         // is dropped (outgrown, or none wanted) it may be spliced.
         let copying = e.keep.as_deref().is_some_and(Replay::keeping);

@@ -320,6 +320,91 @@ fn ten_upgrades_leave_one_process(driver: Driver) {
     stop(last);
 }
 
+/// PID 1 of a PID namespace (a container's main process) refuses: when it
+/// exited after the hand-over the kernel would kill its successor too. The
+/// gateway runs under `unshare --pid --fork` (PID 1 inside), gets `SIGUSR2`
+/// at its outer PID, records the refusal and keeps serving alone. Not per
+/// driver: the refusal comes before any socket is touched.
+#[test]
+fn pid_one_refuses_an_upgrade() {
+    let dir = tools::TempDir::new("upgrade-pid1").unwrap();
+    let mut s = Setup {
+        config: PathBuf::new(),
+        pid_file: dir.path().join("gw.pid"),
+        tcp: free_port().unwrap(),
+        udp: free_port().unwrap(),
+        admin: free_port().unwrap(),
+        cert: TestCert::new(&["upgrade.test"]).unwrap(),
+        dir,
+    };
+    s.config = s
+        .dir
+        .write("gw.toml", config_text(&s, Driver::Epoll, "v1"))
+        .unwrap();
+    let bin = shardgate_testkit::binary::shardgate_binary().unwrap();
+    let ns = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(&bin)
+        .args(["run", "--config"])
+        .arg(&s.config)
+        .current_dir(shardgate_testkit::binary::workspace_root())
+        .env("SHARDGATE_LOG", "warn")
+        .stderr(std::fs::File::create(s.dir.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    // Killed with its PID namespace (`--kill-child`) when the test ends.
+    let ns = Running(ns);
+    let ready = format!("http://127.0.0.1:{}/ready", s.admin);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            tools::curl(&[&ready]).is_ok_and(|o| o.status == 200)
+        }),
+        "not ready: {}",
+        std::fs::read_to_string(s.dir.path().join("stderr")).unwrap_or_default()
+    );
+    assert_eq!(pid_of(&s.pid_file), Some(1), "not PID 1 in its namespace");
+    let children = format!("/proc/{0}/task/{0}/children", ns.0.id());
+    let outer: u32 = std::fs::read_to_string(children)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the gateway under unshare");
+    let sent = Command::new("kill")
+        .args(["-USR2", &outer.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let outcome = outcome_path(&s.pid_file);
+    assert!(
+        wait_until(Duration::from_secs(10), || outcome.exists()),
+        "no outcome recorded"
+    );
+    let text = std::fs::read_to_string(&outcome).unwrap();
+    assert!(text.starts_with("1:1 failed\n"), "{text}");
+    assert!(text.contains("PID 1 of its PID namespace"), "{text}");
+    assert_eq!(metric(s.admin, "shardgate_upgrades_failed_total"), 1.0);
+    assert_eq!(metric(s.admin, "shardgate_upgrades_succeeded_total"), 0.0);
+    // Still the one process, serving.
+    assert_eq!(get(&s), "v1");
+    assert!(alive(outer));
+    let others =
+        std::fs::read_to_string(format!("/proc/{outer}/task/{outer}/children")).unwrap_or_default();
+    assert_eq!(others.trim(), "", "a successor was started");
+    drop(ns);
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(outer)),
+        "the namespace's gateway outlived it"
+    );
+}
+
+/// `<pid_file>.upgrade`, where the signalled process records each outcome.
+fn outcome_path(pid_file: &Path) -> PathBuf {
+    let mut p = pid_file.as_os_str().to_owned();
+    p.push(".upgrade");
+    PathBuf::from(p)
+}
+
 each_driver!(
     upgrade_under_load_fails_no_request,
     an_invalid_config_is_refused_and_reported,

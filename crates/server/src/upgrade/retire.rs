@@ -36,6 +36,14 @@ impl Server {
     }
 
     fn try_upgrade(&self, program: &Path, args: &[OsString]) -> Result<u32, Error> {
+        // PID 1 of a PID namespace (a container's main process): when it
+        // exits after the hand-over, the kernel kills every process in the
+        // namespace, the successor and its requests included.
+        if std::process::id() == 1 {
+            return Err(Error::Upgrade(
+                "this process is PID 1 of its PID namespace (a container's main process): when it exits after the hand-over the kernel kills the new process too; replace the container instead (docs/operations.md, \"Container\")".into(),
+            ));
+        }
         if self.shared.retiring.load(Ordering::Relaxed) || self.handed_over.get().is_some() {
             return Err(Error::Upgrade(
                 "this process has already handed over; signal its successor".into(),

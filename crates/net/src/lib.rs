@@ -55,7 +55,10 @@ pub use handover::{
     set_inheritable, set_send_buffer, set_timeouts, signal_reload, signal_upgrade, Received,
     SocketDesc, MAX_FDS_PER_MESSAGE,
 };
-pub use listen::{bind_tcp_group, bind_tcp_single, tcp_fast_open_queue, tfo_sysctl, ListenOpts};
+pub use listen::{
+    bind_tcp_group, bind_tcp_single, defer_accept_on, retune_tcp_listener, tcp_fast_open_queue,
+    tfo_sysctl, ListenOpts,
+};
 pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
 pub use pipe::{set_nonblocking, Pipe};
 pub use poller::{duplicate, Poller};

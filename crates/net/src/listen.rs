@@ -106,6 +106,54 @@ pub fn bind_tcp_group(
     Ok(sockets.into_iter().map(TcpListener::from).collect())
 }
 
+/// Applies `opts`'s backlog, Fast Open queue and `TCP_DEFER_ACCEPT` to a
+/// socket that already listens (a group handed over by a binary upgrade,
+/// whose options are the old config's). Linux takes all three on a
+/// listening socket: a second `listen()` resizes the accept queue, and both
+/// options are read at each SYN. The steering program and the group stay.
+pub fn retune_tcp_listener(sock: &TcpListener, opts: &ListenOpts) -> Result<(), Error> {
+    let addr = sock.local_addr().map_err(|source| Error::Sys {
+        op: "getsockname",
+        source,
+    })?;
+    let err = |op: &'static str| move |source| Error::Socket { op, addr, source };
+    let backlog = libc::c_int::try_from(opts.backlog).unwrap_or(libc::c_int::MAX);
+    socket2::SockRef::from(sock)
+        .listen(backlog)
+        .map_err(err("listen"))?;
+    if opts.tcp_fast_open > 0 {
+        warn_if_server_tfo_disabled(addr);
+    }
+    let qlen = libc::c_int::try_from(opts.tcp_fast_open).unwrap_or(libc::c_int::MAX);
+    sys::set_int_opt(sock.as_fd(), libc::IPPROTO_TCP, libc::TCP_FASTOPEN, qlen)
+        .map_err(err("setsockopt(TCP_FASTOPEN)"))?;
+    let defer = libc::c_int::from(opts.defer_accept);
+    sys::set_int_opt(
+        sock.as_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        defer,
+    )
+    .map_err(err("setsockopt(TCP_DEFER_ACCEPT)"))?;
+    Ok(())
+}
+
+/// `TCP_DEFER_ACCEPT` is set on `listener` (the kernel reports it in seconds,
+/// rounded to its retransmission schedule: any non-zero value means on).
+pub fn defer_accept_on(listener: &TcpListener) -> Result<bool, Error> {
+    let addr = listener.local_addr().map_err(|source| Error::Sys {
+        op: "getsockname",
+        source,
+    })?;
+    sys::get_int_opt(listener.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT)
+        .map(|v| v != 0)
+        .map_err(|source| Error::Socket {
+            op: "getsockopt(TCP_DEFER_ACCEPT)",
+            addr,
+            source,
+        })
+}
+
 /// A plain listener (admin endpoint): no `SO_REUSEPORT`, so a port that is
 /// already taken fails with EADDRINUSE instead of silently sharing traffic.
 /// `SO_REUSEADDR` is still set so a restart is not blocked by TIME_WAIT.

@@ -6,8 +6,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use shardgate_net::{
-    bind_tcp_group, bind_tcp_single, pin_current_thread, tcp_fast_open_queue, Error, ListenOpts,
-    Steering,
+    bind_tcp_group, bind_tcp_single, defer_accept_on, pin_current_thread, retune_tcp_listener,
+    tcp_fast_open_queue, Error, ListenOpts, Steering,
 };
 
 fn opts(steering: Steering) -> ListenOpts {
@@ -218,6 +218,78 @@ fn tfo_queue_reads_back() {
     }
     let off = bind_tcp_group(any_port(), 1, &opts(Steering::None)).unwrap();
     assert_eq!(tcp_fast_open_queue(&off[0]).unwrap(), 0);
+}
+
+/// Each listening socket's accept-queue bound as `ss` reports it (Send-Q of
+/// a LISTEN row).
+fn backlogs(port: u16) -> Vec<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
+/// Whether a connection that sends nothing is handed to `accept` within
+/// 300 ms (with `TCP_DEFER_ACCEPT` the kernel holds it).
+fn idle_connection_accepted(group: &[TcpListener]) -> bool {
+    let _c = TcpStream::connect(group[0].local_addr().unwrap()).unwrap();
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        if group.iter().any(|l| l.accept().is_ok()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// What a binary upgrade does to a handed-over group when the new config
+/// changes its socket options: the same sockets take the new backlog, Fast
+/// Open queue and deferred accept, and keep their port and steering.
+#[test]
+fn retune_changes_a_listening_group_in_place() {
+    let before = ListenOpts {
+        backlog: 16,
+        tcp_fast_open: 0,
+        steering: Steering::Hash,
+        defer_accept: false,
+    };
+    let group = bind_tcp_group(any_port(), 2, &before).unwrap();
+    let port = group[0].local_addr().unwrap().port();
+    assert_eq!(backlogs(port), vec![16, 16]);
+    assert!(idle_connection_accepted(&group));
+    let after = ListenOpts {
+        backlog: 200,
+        tcp_fast_open: 33,
+        defer_accept: true,
+        ..before
+    };
+    for l in &group {
+        retune_tcp_listener(l, &after).unwrap();
+        assert_eq!(tcp_fast_open_queue(l).unwrap(), 33);
+        assert!(defer_accept_on(l).unwrap());
+        assert_eq!(l.local_addr().unwrap().port(), port);
+    }
+    assert_eq!(backlogs(port), vec![200, 200]);
+    assert!(!idle_connection_accepted(&group), "deferred accept not on");
+    // Data-carrying connections still reach both sockets of the group.
+    let mut seen = [false; 2];
+    for _ in 0..64 {
+        let mut c = TcpStream::connect(group[0].local_addr().unwrap()).unwrap();
+        std::io::Write::write_all(&mut c, b"x").unwrap();
+        seen[accepting_index(&group)] = true;
+    }
+    assert_eq!(seen, [true, true], "the group stopped spreading");
+    for l in &group {
+        retune_tcp_listener(l, &before).unwrap();
+        assert_eq!(tcp_fast_open_queue(l).unwrap(), 0);
+        assert!(!defer_accept_on(l).unwrap());
+    }
+    assert_eq!(backlogs(port), vec![16, 16]);
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use shardgate_testkit::binary::{shardgate_command, Running};
 use shardgate_testkit::h3client::{self, H3Plan, H3Request};
+use shardgate_testkit::metrics;
 use shardgate_testkit::{each_driver, free_port, tools, wait_until, Driver, TestCert};
 
 struct Setup {
@@ -398,6 +399,68 @@ fn pid_one_refuses_an_upgrade() {
     );
 }
 
+/// Each listening socket's accept-queue bound on `port` as `ss` reports it
+/// (Send-Q of a LISTEN row).
+fn backlogs(port: u16) -> Vec<u32> {
+    let out = Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
+/// Whether a connection that sends nothing is accepted by the gateway
+/// within 500 ms (with `defer_accept` the kernel holds it back).
+fn idle_connection_accepted(s: &Setup) -> bool {
+    let accepted = || {
+        let text = tools::curl(&[&format!("http://127.0.0.1:{}/metrics", s.admin)])
+            .unwrap()
+            .body_str();
+        let (n, shards) = metrics::sum(&text, "shardgate_connections_accepted_total", &[]);
+        assert_eq!(shards, 2, "one sample per shard");
+        n
+    };
+    let before = accepted();
+    let _idle = std::net::TcpStream::connect(("127.0.0.1", s.tcp)).unwrap();
+    wait_until(Duration::from_millis(500), || accepted() > before)
+}
+
+/// The adopted listening sockets take the new config's `backlog` and
+/// `defer_accept` (the old process set its own), keep their port, and
+/// serve.
+fn adopted_listeners_take_the_new_socket_options(driver: Driver) {
+    let (s, mut old) = setup(driver, "opts");
+    assert_eq!(backlogs(s.tcp), vec![1024, 1024], "the defaults");
+    assert!(
+        !idle_connection_accepted(&s),
+        "defer_accept is on by default"
+    );
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let listener = format!("name = \"public\"\naddress = \"127.0.0.1:{}\"\n", s.tcp);
+    assert!(text.contains(&listener));
+    let changed = text.replace(
+        &listener,
+        &format!("{listener}backlog = 77\ndefer_accept = false\n"),
+    );
+    std::fs::write(&s.config, changed.replace("\"v1\"", "\"v2\"")).unwrap();
+    let (code, out, err) = upgrade(&s);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(wait_until(Duration::from_secs(20), || matches!(
+        old.0.try_wait(),
+        Ok(Some(_))
+    )));
+    assert_eq!(get(&s), "v2");
+    assert_eq!(backlogs(s.tcp), vec![77, 77]);
+    assert!(
+        idle_connection_accepted(&s),
+        "defer_accept still on after the upgrade"
+    );
+    stop(pid_of(&s.pid_file).unwrap());
+}
+
 /// `<pid_file>.upgrade`, where the signalled process records each outcome.
 fn outcome_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
@@ -406,6 +469,7 @@ fn outcome_path(pid_file: &Path) -> PathBuf {
 }
 
 each_driver!(
+    adopted_listeners_take_the_new_socket_options,
     upgrade_under_load_fails_no_request,
     an_invalid_config_is_refused_and_reported,
     ten_upgrades_leave_one_process,

@@ -5,9 +5,9 @@
 
 use std::net::{TcpListener, UdpSocket};
 
-use shardgate_config::{ListenerConfig, Protocol};
+use shardgate_config::{ListenerConfig, Protocol, Steering};
 
-use super::bind::{Bound, ShardSockets};
+use super::bind::{listen_opts, Bound, ShardSockets};
 use super::inherited::{Inherited, InheritedListener};
 use super::ListenerId;
 use crate::quic;
@@ -34,12 +34,15 @@ fn predecessor(
 
 /// Takes the handed-over group of `l` (`listener[idx]`) out of `inh`, if the
 /// old process ran a listener of the same name, protocol and configured
-/// address; `Ok(None)` means bind it anew.
+/// address; `Ok(None)` means bind it anew. TCP sockets take this config's
+/// backlog, Fast Open queue and deferred accept (the old process set its
+/// own); an h3 group's table and QUIC settings are built from this config.
 pub fn adopt(
     inh: &mut Inherited,
     id: ListenerId,
     idx: usize,
     l: &ListenerConfig,
+    steering: Steering,
     generation: u8,
 ) -> Result<Option<Bound>, Error> {
     let udp = l.protocol == Protocol::H3;
@@ -60,13 +63,15 @@ pub fn adopt(
         )));
     }
     let Some(q) = l.quic.as_ref().filter(|_| udp) else {
+        let opts = listen_opts(l, steering);
+        let sockets: Vec<TcpListener> = old.sockets.into_iter().map(TcpListener::from).collect();
+        for s in &sockets {
+            shardgate_net::retune_tcp_listener(s, &opts)
+                .map_err(|e| refuse(format!("socket options: {e}")))?;
+        }
         return Ok(Some(Bound {
             local: old.local,
-            shards: old
-                .sockets
-                .into_iter()
-                .map(|fd| ShardSockets::Tcp(TcpListener::from(fd)))
-                .collect(),
+            shards: sockets.into_iter().map(ShardSockets::Tcp).collect(),
             quic_tables: Vec::new(),
             quic: None,
         }));

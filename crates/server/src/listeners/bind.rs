@@ -71,17 +71,13 @@ pub fn bind(
         let g = quic::bind(id, idx, l, q, shards, steering, generation)?;
         return Ok(Bound::quic_group(g));
     }
-    let opts = ListenOpts {
-        backlog: l.backlog,
-        tcp_fast_open: l.tcp_fast_open,
-        defer_accept: l.defer_accept,
-        steering: net_steering(steering),
-    };
-    let group = bind_tcp_group(l.address, shards, &opts).map_err(|source| Error::Bind {
-        idx,
-        name: l.name.clone(),
-        addr: l.address,
-        source,
+    let group = bind_tcp_group(l.address, shards, &listen_opts(l, steering)).map_err(|source| {
+        Error::Bind {
+            idx,
+            name: l.name.clone(),
+            addr: l.address,
+            source,
+        }
     })?;
     let local = group
         .first()
@@ -98,6 +94,16 @@ pub fn bind(
 // shardgate-net keeps its own copy of this enum so the crate holding the
 // `unsafe` does not depend on the config parser; this is where the config's
 // value crosses into it.
+/// How `l`'s TCP sockets are set up (bound anew, or retuned when adopted).
+pub fn listen_opts(l: &ListenerConfig, steering: Steering) -> ListenOpts {
+    ListenOpts {
+        backlog: l.backlog,
+        tcp_fast_open: l.tcp_fast_open,
+        defer_accept: l.defer_accept,
+        steering: net_steering(steering),
+    }
+}
+
 pub fn net_steering(s: Steering) -> shardgate_net::Steering {
     match s {
         Steering::Cpu => shardgate_net::Steering::Cpu,

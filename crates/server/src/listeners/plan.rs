@@ -91,7 +91,7 @@ pub fn plan(
         *next_id = next_id.wrapping_add(1);
         // A failure drops what was bound for earlier listeners: closed.
         let adopted = match inherited.as_deref_mut() {
-            Some(inh) => adopt(inh, id, idx, l, generation)?,
+            Some(inh) => adopt(inh, id, idx, l, config.server.steering, generation)?,
             None => None,
         };
         let bound = match adopted {

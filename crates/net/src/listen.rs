@@ -111,16 +111,21 @@ pub fn bind_tcp_group(
 /// whose options are the old config's). Linux takes all three on a
 /// listening socket: a second `listen()` resizes the accept queue, and both
 /// options are read at each SYN. The steering program and the group stay.
-pub fn retune_tcp_listener(sock: &TcpListener, opts: &ListenOpts) -> Result<(), Error> {
-    let addr = sock.local_addr().map_err(|source| Error::Sys {
-        op: "getsockname",
-        source,
-    })?;
+pub fn retune_tcp_listener(sock: impl AsFd, opts: &ListenOpts) -> Result<(), Error> {
+    let sock = socket2::SockRef::from(&sock);
+    let addr = sock
+        .local_addr()
+        .and_then(|a| {
+            a.as_socket()
+                .ok_or_else(|| std::io::Error::other("not an inet address"))
+        })
+        .map_err(|source| Error::Sys {
+            op: "getsockname",
+            source,
+        })?;
     let err = |op: &'static str| move |source| Error::Socket { op, addr, source };
     let backlog = libc::c_int::try_from(opts.backlog).unwrap_or(libc::c_int::MAX);
-    socket2::SockRef::from(sock)
-        .listen(backlog)
-        .map_err(err("listen"))?;
+    sock.listen(backlog).map_err(err("listen"))?;
     if opts.tcp_fast_open > 0 {
         warn_if_server_tfo_disabled(addr);
     }

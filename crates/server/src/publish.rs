@@ -23,6 +23,7 @@ use crate::access_log::Sink;
 use crate::ctx::Shared;
 use crate::discovery::{Answer, Table};
 use crate::listeners::plan::{plan, Running};
+use crate::listeners::retune;
 use crate::metrics::control::GENERATION;
 use crate::snapshot::Snapshot;
 use crate::Error;
@@ -134,8 +135,14 @@ impl Publisher {
             .with_health(Some(&current.health), shards)
             .with_limits(Some(&current.rate_limits), shards)
             .with_route_counters(Some(&current));
+        // Kept listeners' new socket options, put back if the access log
+        // refuses the reload.
+        retune::apply(&planned.retunes)?;
         // Last, as it switches the output: nothing after it can refuse the reload.
-        self.apply_access_log(&next.config)?;
+        if let Err(e) = self.apply_access_log(&next.config) {
+            retune::undo(&planned.retunes);
+            return Err(e);
+        }
         // The sockets wait for their shards before any shard can see the
         // generation that names them.
         for (id, sockets) in planned.added {

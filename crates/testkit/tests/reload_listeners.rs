@@ -267,7 +267,102 @@ fn a_busy_port_refuses_the_reload_and_changes_nothing(driver: Driver) {
     assert_eq!(fresh.get("a", "/").unwrap().body, b"fast");
 }
 
+/// Each listening socket's accept-queue bound on `port` as `ss` reports it
+/// (Send-Q of a LISTEN row).
+fn backlogs(port: u16) -> Vec<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
+/// Whether the kernel holds back a connection that sends nothing
+/// (`TCP_DEFER_ACCEPT`): its server side stays `SYN-RECV` instead of
+/// `ESTAB`, as `ss` shows it (the gateway's counters are shared by every
+/// in-process gateway of this test binary, so they cannot tell).
+fn idle_connection_deferred(addr: SocketAddr) -> bool {
+    let idle = std::net::TcpStream::connect(addr).unwrap();
+    let client = idle.local_addr().unwrap().port();
+    let state = || {
+        let out = std::process::Command::new("ss")
+            .args([
+                "-Htan",
+                &format!("( sport = :{} and dport = :{client} )", addr.port()),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut seen = String::new();
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            seen = state();
+            seen == "SYN-RECV" || seen == "ESTAB"
+        }),
+        "server side of the idle connection: {seen:?}"
+    );
+    seen == "SYN-RECV"
+}
+
+/// A reload that changes only `backlog` and `defer_accept` of a kept TCP
+/// listener sets them on its sockets in place: the port, a request in
+/// flight and a keep-alive connection all stay. A reload refused for
+/// another reason (a busy port) leaves the options as they were.
+fn socket_options_change_in_place(driver: Driver) {
+    let _lock = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+    let cert = TestCert::new(&["extra.test"]).unwrap();
+    let slow = slow_origin();
+    let gw = gateway(driver, "opts", &slow, &cert);
+    let n = format!("opts-{driver}");
+    let main = gw.addr(&format!("{n}-main"));
+    assert_eq!(backlogs(main.port()), vec![1024, 1024], "the defaults");
+    assert!(idle_connection_deferred(main), "defer_accept is on");
+    let mut kept = Client::connect(main).unwrap();
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+    let slow_req = in_flight(&slow, Client::connect(main).unwrap(), |c| {
+        c.get("a", "/slow")
+    });
+    let listener = "name = \"${N}-main\"\naddress = \"127.0.0.1:0\"\n";
+    let tuned = BASE.replacen(
+        listener,
+        &format!("{listener}backlog = 33\ndefer_accept = false\n"),
+        1,
+    );
+    assert_ne!(tuned, BASE);
+    let failed = failures(&gw);
+    // Refused (a port in use for an added listener): nothing changes.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = format!("{tuned}{EXTRA_TCP}")
+        .replace("${EXTRA_ADDR}", &busy.local_addr().unwrap().to_string());
+    assert!(gw.reload(&refused).is_err());
+    assert_eq!(failures(&gw) - failed, 1.0);
+    assert_eq!(backlogs(main.port()), vec![1024, 1024]);
+    // Accepted: the same sockets take the new options.
+    gw.reload(&tuned).unwrap();
+    assert_eq!(failures(&gw) - failed, 1.0);
+    assert_eq!(gw.addr(&format!("{n}-main")), main);
+    assert_eq!(backlogs(main.port()), vec![33, 33]);
+    assert!(!idle_connection_deferred(main), "defer_accept still on");
+    let r = slow_req.join().unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"slow-body"[..]));
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+    // And back.
+    gw.reload(BASE).unwrap();
+    assert_eq!(backlogs(main.port()), vec![1024, 1024]);
+    assert!(idle_connection_deferred(main), "defer_accept is on again");
+    assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
+}
+
 each_driver!(
+    socket_options_change_in_place,
     tcp_listener_is_added_and_removed,
     tls_listener_is_added_and_removed,
     h3_listener_is_added_and_removed_with_goaway,

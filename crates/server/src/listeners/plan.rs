@@ -13,6 +13,7 @@ use super::adopt::{adopt, check_leftovers};
 use super::bind::{bind, ShardSockets};
 use super::id::SocketParams;
 use super::inherited::Inherited;
+use super::retune::{in_place, Retune};
 use super::ListenerId;
 use crate::quic::QuicTable;
 use crate::Error;
@@ -35,10 +36,13 @@ pub struct Running {
 }
 
 /// The outcome of [`plan`]: the next generation's listeners in config order
-/// and the sockets of the ones it adds, still to be handed to the shards.
+/// and the sockets of the ones it adds, still to be handed to the shards;
+/// kept listeners whose socket options change, to retune when the reload
+/// can no longer be refused for another reason (`retune::apply`).
 pub struct Plan {
     pub running: Vec<Running>,
     pub added: Vec<(ListenerId, Vec<ShardSockets>)>,
+    pub retunes: Vec<Retune>,
 }
 
 /// Plans `config`'s listeners against `current` (empty at start), binding
@@ -54,8 +58,13 @@ pub fn plan(
     mut inherited: Option<&mut Inherited>,
 ) -> Result<Plan, Error> {
     let params: Vec<SocketParams> = config.listeners.iter().map(SocketParams::of).collect();
-    let kept =
-        |name: &str, p: &SocketParams| current.iter().find(|r| r.name == name && &r.params == p);
+    // Kept: the same name and socket parameters, or a TCP listener whose
+    // options alone change (retuned in place).
+    let kept = |name: &str, p: &SocketParams| {
+        current
+            .iter()
+            .find(|r| r.name == name && (&r.params == p || in_place(&r.params, p)))
+    };
     // A reuseport bind on an address this process still holds joins the old
     // group instead of failing, and the old members closing afterwards would
     // renumber the new group under its steering program (ADR 18).
@@ -70,7 +79,7 @@ pub fn plan(
                     .listeners
                     .iter()
                     .zip(&params)
-                    .any(|(k, kp)| k.name == r.name && kp == &r.params)
+                    .any(|(k, kp)| kept(&k.name, kp).is_some_and(|kr| kr.name == r.name))
         });
         if let Some(old) = held {
             return Err(Error::Reload(format!(
@@ -82,9 +91,17 @@ pub fn plan(
     }
     let mut running = Vec::with_capacity(config.listeners.len());
     let mut added = Vec::new();
+    let mut retunes = Vec::new();
     for (idx, (l, p)) in config.listeners.iter().zip(params).enumerate() {
         if let Some(r) = kept(&l.name, &p) {
-            running.push(r.clone());
+            if r.params != p {
+                let steering = config.server.steering;
+                retunes.push(Retune::new(&r.name, r.fds.clone(), &r.params, &p, steering));
+            }
+            running.push(Running {
+                params: p,
+                ..r.clone()
+            });
             continue;
         }
         let id = ListenerId(*next_id);
@@ -118,5 +135,9 @@ pub fn plan(
         });
         added.push((id, bound.shards));
     }
-    Ok(Plan { running, added })
+    Ok(Plan {
+        running,
+        added,
+        retunes,
+    })
 }

@@ -132,6 +132,7 @@ impl Publisher {
         let generation = current.generation + 1;
         let next = Snapshot::new(st.table.apply(config), generation, &self.shared.ticketer)?
             .with_listeners(&planned.running)
+            .with_draining_quic(&current)
             .with_health(Some(&current.health), shards)
             .with_limits(Some(&current.rate_limits), shards)
             .with_route_counters(Some(&current));
@@ -180,6 +181,7 @@ impl Publisher {
                 // The same listeners: `base` is the config they were bound for.
                 let next = Arc::new(
                     next.with_listeners(&st.listeners)
+                        .with_draining_quic(&current)
                         .with_health(Some(&current.health), self.shared.stats.len())
                         .with_limits(Some(&current.rate_limits), self.shared.stats.len())
                         .with_route_counters(Some(&current)),

@@ -57,6 +57,11 @@ pub struct Snapshot {
     /// generation, for the admin thread's gauges (atomic loads only); a
     /// removed listener's tables leave with it.
     pub quic_tables: Vec<QuicTable>,
+    /// The tables of `h3` listeners an earlier reload removed (or rebound)
+    /// that still held connections when this generation was built: what
+    /// `/shards` shows of a draining listener. Pruned at the next reload
+    /// once empty.
+    pub draining_quic: Vec<QuicTable>,
 }
 
 /// What a shard needs to accept a QUIC connection under this generation.
@@ -170,6 +175,7 @@ impl Snapshot {
             alt_svc: Vec::new(),
             listener_ids: Vec::new(),
             quic_tables: Vec::new(),
+            draining_quic: Vec::new(),
         })
     }
 
@@ -187,6 +193,23 @@ impl Snapshot {
     /// count.
     pub fn with_limits(mut self, previous: Option<&RateLimits>, shards: usize) -> Self {
         self.rate_limits = RateLimits::build(&self.config, previous, shards);
+        self
+    }
+
+    /// Keeps the QUIC tables `previous` (the running generation) listed,
+    /// running or draining, that this generation no longer runs, while any
+    /// of their slots is taken (call after [`Self::with_listeners`]).
+    pub fn with_draining_quic(mut self, previous: &Snapshot) -> Self {
+        let running = &self.quic_tables;
+        let draining = previous
+            .quic_tables
+            .iter()
+            .chain(&previous.draining_quic)
+            .filter(|t| !running.iter().any(|r| Arc::ptr_eq(&r.slots, &t.slots)))
+            .filter(|t| t.slots.counts().idle < t.slots.capacity())
+            .cloned()
+            .collect();
+        self.draining_quic = draining;
         self
     }
 

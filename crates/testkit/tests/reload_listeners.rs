@@ -14,7 +14,7 @@ use std::time::Duration;
 use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::{
-    each_driver, handlers, refuses, wait_until, Client, Driver, Gateway, Origin, TestCert,
+    each_driver, handlers, refuses, tools, wait_until, Client, Driver, Gateway, Origin, TestCert,
     TlsClient,
 };
 
@@ -212,6 +212,33 @@ fn h3_listener_is_added_and_removed_with_goaway(driver: Driver) {
     let run = h3client::spawn(&plan).unwrap();
     assert!(slow.wait_requests(before + 1, Duration::from_secs(10)));
     gw.reload(BASE).unwrap();
+    // `/shards` still shows the removed listener's table while it drains.
+    let extra = format!("{n}-extra");
+    let listed = || {
+        let url = format!("http://{}/shards", gw.admin().unwrap());
+        let doc: serde_json::Value =
+            serde_json::from_slice(&tools::curl(&[&url]).unwrap().body).unwrap();
+        doc["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|sh| sh["quic"].as_array().unwrap().clone())
+            .filter(|q| q["listener"] == extra.as_str())
+            .collect::<Vec<_>>()
+    };
+    let draining = listed();
+    assert!(
+        !draining.is_empty() && draining.iter().all(|q| q["removed"] == true),
+        "{draining:?}"
+    );
+    let open: u64 = draining
+        .iter()
+        .map(|q| q["busy"].as_u64().unwrap() + q["draining"].as_u64().unwrap())
+        .sum();
+    assert!(
+        open >= 1,
+        "the connection in flight is not counted: {draining:?}"
+    );
     let res = run.wait().unwrap();
     let s = res.summary();
     let (c, r) = (&res.connections[0], &res.requests[0]);
@@ -231,6 +258,11 @@ fn h3_listener_is_added_and_removed_with_goaway(driver: Driver) {
     // The endpoint is gone: a new connection gets no handshake.
     let late = h3client::run(&h3_plan(addr, &cert).timeout(Duration::from_secs(3))).unwrap();
     assert!(!late.connections[0].handshake_ok, "{}", late.summary());
+    assert!(
+        wait_until(Duration::from_secs(10), || listed().is_empty()),
+        "a drained listener is still listed: {:?}",
+        listed()
+    );
 }
 
 fn a_busy_port_refuses_the_reload_and_changes_nothing(driver: Driver) {

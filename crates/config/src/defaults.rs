@@ -30,6 +30,7 @@ impl Default for ServerConfig {
             steering: Steering::default(),
             max_connections_per_shard: 16_384,
             buffer_size: 16 * KIB,
+            splice: true,
             pid_file: None,
             timeouts: ServerTimeouts::default(),
             limits: HttpLimits::default(),

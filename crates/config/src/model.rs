@@ -59,6 +59,11 @@ pub struct ServerConfig {
     /// Size of the buffer a connection borrows while it is active (reading a
     /// head, streaming a body). Also the upper bound for a request or response head.
     pub buffer_size: usize,
+    /// Move body runs of 16 KiB and more between plain sockets through a
+    /// pipe (`splice(2)`, ADR 22) instead of copying them through the
+    /// buffer. On by default; off is for diagnosis (a kernel whose splice
+    /// misbehaves). Applies per request, so a reload switches it.
+    pub splice: bool,
     /// Where the process writes its PID (`shardgate upgrade` finds it there;
     /// a binary upgrade's outcome goes next to it, ADR 19). Resolved against
     /// the config file's directory.

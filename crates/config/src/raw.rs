@@ -70,6 +70,7 @@ pub(crate) struct RawServer {
     pub steering: Option<Spanned<String>>,
     pub max_connections_per_shard: Option<Spanned<Int>>,
     pub buffer_size: Option<Spanned<SizeValue>>,
+    pub splice: Option<Spanned<bool>>,
     pub pid_file: Option<Spanned<String>>,
     pub timeouts: Option<Spanned<RawTimeouts>>,
     pub limits: Option<Spanned<RawLimits>>,

@@ -178,6 +178,12 @@ fn durations_must_be_positive_and_well_formed() {
 }
 
 #[test]
+fn splice_is_a_bool() {
+    let src = with_base(&["[server]", "splice = \"no\""]);
+    assert_error_like(&src, "t.toml:9:10: server.splice: ", "bool");
+}
+
+#[test]
 fn sizes_are_checked() {
     let src = with_base(&["[server]", "buffer_size = \"4k\""]);
     assert_error_like(

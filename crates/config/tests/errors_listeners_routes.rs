@@ -20,8 +20,8 @@ fn at_least_one_listener() {
         [
             "t.toml:1:1: listener: at least one [[listener]] is required",
             "t.toml:2:1: server.listener: unknown key `listener`, expected one of `shards`, \
-             `driver`, `steering`, `max_connections_per_shard`, `buffer_size`, `pid_file`, \
-             `timeouts`, `limits`",
+             `driver`, `steering`, `max_connections_per_shard`, `buffer_size`, `splice`, \
+             `pid_file`, `timeouts`, `limits`",
         ]
     );
     assert_error(

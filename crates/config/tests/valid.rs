@@ -24,6 +24,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(config.server, ServerConfig::default());
     assert_eq!(config.server.shards, 0);
     assert_eq!(config.server.buffer_size, 16 * 1024);
+    assert!(config.server.splice, "bodies are spliced by default");
     assert_eq!(config.server.timeouts.header_read, Duration::from_secs(10));
     assert_eq!(config.server.limits.max_request_line, 8 * 1024);
     assert_eq!(config.admin, None);
@@ -48,6 +49,7 @@ driver = "io_uring"
 steering = "cpu"
 max_connections_per_shard = 100
 buffer_size = "64KiB"
+splice = false
 [server.timeouts]
 header_read = "250ms"
 keepalive = "1m30s"
@@ -67,6 +69,7 @@ max_body_bytes = "1GiB"
         (4, Driver::IoUring, Steering::Cpu)
     );
     assert_eq!((s.max_connections_per_shard, s.buffer_size), (100, 65536));
+    assert!(!s.splice);
     assert_eq!(s.timeouts.header_read, Duration::from_millis(250));
     assert_eq!(s.timeouts.keepalive, Duration::from_secs(90));
     assert_eq!(s.timeouts.body_read, Duration::from_secs(3600));

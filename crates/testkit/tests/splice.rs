@@ -186,7 +186,40 @@ each_driver!(
     upstream_that_stalls_mid_body_hits_the_read_timeout,
     bytes_past_a_spliced_body_are_cut_and_not_pooled,
     tls_clients_keep_the_copying_path,
+    splice_off_copies_every_body,
 );
+
+/// `[server] splice = false`, switched on and off by reloads: the same
+/// bodies arrive byte-exact and none goes through a pipe while it is off.
+fn splice_off_copies_every_body(driver: Driver) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = start(driver, "off", None, "30s", "30s");
+    let off = GW.replace(
+        "[server.timeouts]",
+        "[server]\nsplice = false\n\n[server.timeouts]",
+    );
+    assert_ne!(off, GW);
+    let mut c = Client::connect(s.addr()).unwrap();
+    for (config, on) in [(GW, true), (off.as_str(), false), (GW, true)] {
+        s.gw.reload(config).unwrap();
+        let before = s.spliced();
+        let r = c.get("a", "/cl").unwrap();
+        assert_eq!((r.status, r.complete), (200, true));
+        assert!(r.body == pattern(BIG, 1), "Content-Length body differs");
+        let r = c.get("a", "/chunked").unwrap();
+        assert_eq!((r.status, r.complete), (200, true));
+        assert!(
+            r.raw_body == chunked_wire(&chunks(), &[("x-sum", "7")]),
+            "chunk framing differs"
+        );
+        let spliced = s.spliced() - before;
+        if on {
+            assert!(spliced >= (BIG as u64 - FIRST_READ) as f64, "{spliced}");
+        } else {
+            assert_eq!(spliced, 0.0, "spliced with splice = false");
+        }
+    }
+}
 
 fn every_framing_arrives_byte_exact_through_the_pipe(driver: Driver) {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());

@@ -122,7 +122,38 @@ each_driver!(
     client_that_stalls_mid_upload_meets_body_read,
     a_body_kept_for_a_retry_is_copied_one_too_large_is_spliced,
     a_chunk_that_crosses_max_body_bytes_is_refused_before_it_moves,
+    splice_off_copies_every_upload,
 );
+
+/// `[server] splice = false` (switched by reloads): uploads arrive
+/// byte-exact and none goes through a pipe while it is off.
+fn splice_off_copies_every_upload(driver: Driver) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = start(driver, "30s", "");
+    let off = GW.replace(
+        "[server.timeouts]",
+        "[server]\nsplice = false\n\n[server.timeouts]",
+    );
+    assert_ne!(off, GW);
+    let body = pattern(BIG, 5);
+    let mut c = Client::connect(s.addr()).unwrap();
+    for (config, on) in [(GW, true), (off.as_str(), false), (GW, true)] {
+        s.gw.reload(config).unwrap();
+        let before = s.spliced();
+        let mut req = post_head("/up", BIG);
+        req.extend_from_slice(&body);
+        let r = c.request(&req).unwrap();
+        assert_eq!((r.status, r.complete), (200, true));
+        let got = s.origin.last().unwrap();
+        assert!(got.complete && got.body == body, "body differs");
+        let spliced = s.spliced() - before;
+        if on {
+            assert!(spliced >= (BIG - COPIED) as f64, "{spliced}");
+        } else {
+            assert_eq!(spliced, 0.0, "spliced with splice = false");
+        }
+    }
+}
 
 fn uploads_arrive_byte_exact_through_the_pipe(driver: Driver) {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());

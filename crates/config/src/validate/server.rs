@@ -84,6 +84,7 @@ pub(crate) fn server(
             1..=MAX_CONNECTIONS_PER_SHARD,
         ),
         buffer_size: usize::try_from(buffer_size).unwrap_or(d.buffer_size),
+        splice: raw.splice.as_ref().map_or(d.splice, |v| *v.get_ref()),
         pid_file: raw.pid_file.as_ref().and_then(|v| {
             let checked = match v.get_ref().as_str() {
                 "" => Err("must not be empty; name a file".to_string()),

@@ -229,7 +229,7 @@ async fn send<S: Io>(
             scfg.limits.max_body_bytes,
             Direction::Request,
             Some(&mut upload.replay),
-            Some(Splicer {
+            scfg.splice.then_some(Splicer {
                 pipes: &ctx.pipes,
                 bytes: &ctx.metrics.spliced_bytes,
             }),

@@ -261,7 +261,7 @@ pub async fn receive<S: Io>(
             0,
             Direction::Response,
             None,
-            Some(splicer),
+            scfg.splice.then_some(splicer),
         )
         .await;
         // What reached the client, also when the body then failed.

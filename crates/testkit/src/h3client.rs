@@ -65,6 +65,12 @@ impl H3Request {
         self.set("body", json!(body))
     }
 
+    /// The body as these DATA frames, one per part; an empty part is an
+    /// empty DATA frame.
+    pub fn body_parts(self, parts: &[&str]) -> Self {
+        self.set("body_parts", json!(parts))
+    }
+
     /// `n` bytes of [`pattern`], streamed.
     pub fn body_size(self, n: u64) -> Self {
         self.set("body_size", json!(n))
@@ -82,6 +88,12 @@ impl H3Request {
 
     pub fn trailers(self, t: &[(&str, &str)]) -> Self {
         self.set("trailers", pairs(t))
+    }
+
+    /// Waits this long after HEADERS before sending the body (or the end
+    /// of the stream); a response arriving meanwhile abandons the body.
+    pub fn pause_after_headers(self, d: Duration) -> Self {
+        self.set("pause_after_headers", json!(d.as_secs_f64()))
     }
 
     /// Waits this long before opening the stream.

@@ -35,6 +35,8 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   (order, case, duplicates kept; nothing added or checked: no
                   content-length either); method/path/authority/headers ignored
     body          literal string body (UTF-8)
+    body_parts    [string, ...]: the body as these DATA frames, one each, in order;
+                  an empty string is an empty DATA frame (legal, RFC 9114 §7.2.1)
     body_size     N bytes of the deterministic pattern, generated and streamed in
                   64 KiB chunks with backpressure (never held in memory):
                   byte i = (j*31 + j//256) & 0xff where j = i % 65536
@@ -42,6 +44,8 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   an int or string overrides the value (may lie); "omit" sends none
     trailers      [[name, value], ...] sent as a trailing HEADERS frame
     expect_early_data  only false is accepted (0-RTT is not implemented)
+    pause_after_headers  seconds to wait after HEADERS before the body (or the FIN)
+                  is sent, or until the response came (then the body is abandoned)
     sleep_before  seconds to wait before opening this request's stream (default 0):
                   with parallel = 1, a pause between requests on one connection
 
@@ -99,7 +103,7 @@ PLAN_KEYS = {
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
-    "content_length", "trailers", "expect_early_data", "sleep_before",
+    "body_parts", "content_length", "pause_after_headers", "trailers", "expect_early_data", "sleep_before",
 }
 CHUNK = 65536
 PATTERN = bytes(((j * 31 + (j >> 8)) & 0xFF) for j in range(CHUNK))
@@ -181,10 +185,16 @@ def check_plan(plan):
         unknown = set(r) - REQUEST_KEYS
         if unknown:
             raise UsageError(f"requests[{i}]: unknown keys {sorted(unknown)}")
-        if "body" in r and "body_size" in r:
-            raise UsageError(f"requests[{i}]: give body or body_size, not both")
+        if sum(k in r for k in ("body", "body_size", "body_parts")) > 1:
+            raise UsageError(f"requests[{i}]: give one of body, body_size, body_parts")
+        bp = r.get("body_parts", [])
+        if not isinstance(bp, list) or not all(isinstance(x, str) for x in bp):
+            raise UsageError(f"requests[{i}]: body_parts must be a list of strings")
         if r.get("expect_early_data"):
             raise UsageError(f"requests[{i}]: expect_early_data (0-RTT) is not supported")
+        pa = r.get("pause_after_headers", 0)
+        if isinstance(pa, bool) or not isinstance(pa, (int, float)) or pa < 0:
+            raise UsageError(f"requests[{i}]: pause_after_headers must be a number >= 0")
         sb = r.get("sleep_before", 0)
         if isinstance(sb, bool) or not isinstance(sb, (int, float)) or sb < 0:
             raise UsageError(f"requests[{i}]: sleep_before must be a number >= 0")
@@ -344,6 +354,9 @@ class ClientProtocol(QuicConnectionProtocol):
     def send_headers_raw(self, stream_id, headers, end_stream):
         block = self.h3._encode_headers(stream_id, headers)
         self._quic.send_stream_data(stream_id, encode_frame(FrameType.HEADERS, block), end_stream)
+
+    def send_frame_raw(self, stream_id, frame_type, payload):
+        self._quic.send_stream_data(stream_id, encode_frame(frame_type, payload), False)
 
     def send_data_raw(self, stream_id, data, end_stream):
         payload = encode_frame(FrameType.DATA, data) if data else b""
@@ -569,6 +582,8 @@ class ConnRunner:
         if cl is None:
             if "body" in req:
                 cl = len(req["body"].encode())
+            elif "body_parts" in req:
+                cl = sum(len(x.encode()) for x in req["body_parts"])
             elif "body_size" in req:
                 cl = req["body_size"]
         if cl is not None and cl != "omit":
@@ -594,19 +609,29 @@ class ConnRunner:
             chunks = [req["body"].encode()] if req["body"] else []
         elif "body_size" in req:
             chunks = pattern_chunks(req["body_size"])
+        elif "body_parts" in req:
+            chunks = [x.encode() for x in req["body_parts"]]
         else:
             chunks = None
+        # body_parts sends every part as a frame, an empty one included.
+        framed = "body_parts" in req
         trailers = pairs(req["trailers"], "trailers") if "trailers" in req else None
         sent_sha = hashlib.sha256()
         try:
             p.send_headers_raw(sid, self.build_headers(req), chunks is None and trailers is None)
             p.transmit()
+            until = time.monotonic() + float(req.get("pause_after_headers", 0))
+            while time.monotonic() < until and not self.stop_body(ex):
+                await p.wait_progress(min(0.1, max(until - time.monotonic(), 0.001)))
             for chunk in chunks or ():
                 while p.buffered(sid) > SEND_HIGH_WATER and not self.stop_body(ex):
                     await p.wait_progress()
                 if self.stop_body(ex):
                     break
-                p.send_data_raw(sid, chunk, False)
+                if framed:
+                    p.send_frame_raw(sid, FrameType.DATA, chunk)
+                else:
+                    p.send_data_raw(sid, chunk, False)
                 sent_sha.update(chunk)
                 ex.result["sent_len"] += len(chunk)
                 p.transmit()

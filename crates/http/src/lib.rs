@@ -23,4 +23,4 @@ pub use head::{BodyKind, HeaderStore, Limits, Parsed, MAX_HEADERS};
 pub use reason::canonical_reason;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead};
-pub use target::{absolute_authority, origin_form, split_absolute_form};
+pub use target::{absolute_authority, is_valid_host, origin_form, split_absolute_form};

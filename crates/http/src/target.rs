@@ -103,7 +103,7 @@ fn split_absolute(target: &str) -> Option<(&str, &str, &str)> {
 /// `uri-host [ ":" port ]` with a non-empty host; the port is required for
 /// CONNECT. Commas are refused although RFC 3986 allows them in reg-names,
 /// because `a,b` is also what two folded Host fields look like.
-pub(crate) fn is_valid_host(value: &[u8], require_port: bool) -> bool {
+pub fn is_valid_host(value: &[u8], require_port: bool) -> bool {
     let (host_ok, port) = if value.first() == Some(&b'[') {
         let Some(close) = value.iter().position(|&b| b == b']') else {
             return false;

@@ -98,6 +98,21 @@ fn early_data_serves_safe_requests_and_answers_425_to_the_rest(driver: Driver) {
         posts, served_posts,
         "a POST answered 425 reached the origin (or a served one did not)"
     );
+    // RFC 8470 §5.1: a request served from early data tells the origin.
+    // Whether a given GET was still early when served depends on timing;
+    // with POSTs refused as early, some GETs were.
+    let gets = origin.received();
+    let early_gets = gets
+        .iter()
+        .filter(|q| q.target == "/early-get" && q.header("early-data") == Some("1"))
+        .count();
+    assert!(early_gets > 0, "no early GET carried Early-Data: 1");
+    assert!(
+        gets.iter()
+            .filter(|q| q.target == "/after" || q.target == "/early-post")
+            .all(|q| q.header("early-data").is_none()),
+        "a request served after the handshake carried Early-Data"
+    );
 }
 
 fn without_early_data_requests_wait_for_the_handshake(driver: Driver) {
@@ -110,4 +125,11 @@ fn without_early_data_requests_wait_for_the_handshake(driver: Driver) {
     assert_eq!(r["get"]["status"], 200, "{r}");
     assert_eq!(r["post"]["status"], 200, "{r}");
     assert!(origin.received().iter().any(|q| q.target == "/early-post"));
+    assert!(
+        origin
+            .received()
+            .iter()
+            .all(|q| q.header("early-data").is_none()),
+        "Early-Data without early data"
+    );
 }

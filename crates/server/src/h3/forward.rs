@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Buf;
 use shardgate_proxy::{write_upstream_request, Error, ErrorKind, ForwardCtx, Framing};
 
-use super::head::h1_fields;
+use super::head::{h1_fields, joined_cookie};
 use super::outgoing::{Forward, ReqBody};
 use super::receive::Received;
 use super::stream::{client_gone, Stream};
@@ -57,8 +57,17 @@ pub async fn proxy(
         ReqBody::Length(n) => Framing::Length(n),
         ReqBody::Streamed => Framing::Chunked,
     };
-    let mut fields = Vec::with_capacity(f.req.headers().len());
-    h1_fields(f.req.headers(), &mut fields);
+    let cookie = joined_cookie(f.req.headers());
+    let mut fields = Vec::with_capacity(f.req.headers().len() + 1);
+    h1_fields(f.req.headers(), cookie.as_deref(), &mut fields);
+    // RFC 8470 §5.1: an intermediary forwarding a request that came in
+    // early data adds `Early-Data: 1` (the origin may answer 425).
+    if f.early && !f.req.headers().contains_key("early-data") {
+        fields.push(httparse::Header {
+            name: "early-data",
+            value: b"1",
+        });
+    }
     let host = f
         .req
         .uri()

@@ -27,6 +27,10 @@ pub enum Malformed {
     Te,
     ContentLength,
     MissingAuthority,
+    /// `:authority` or Host that is not `host[:port]` (userinfo included,
+    /// §4.3.1), two Host fields, or the two disagreeing (§4.3.1: "MUST
+    /// contain the same value").
+    BadAuthority,
 }
 
 /// The request's declared body length, after checking what HTTP/3 forbids
@@ -42,12 +46,30 @@ pub fn validate(req: &Request<()>) -> Result<Option<u64>, Malformed> {
             return Err(Malformed::Te);
         }
     }
-    // §4.3.1: a request needs :authority or Host (CONNECT excluded: refused
-    // earlier by admit).
-    if req.uri().authority().is_none() && !h.contains_key("host") {
-        return Err(Malformed::MissingAuthority);
-    }
+    authority(req)?;
     content_length(h)
+}
+
+/// §4.3.1: a request needs `:authority` or Host (CONNECT excluded: refused
+/// earlier by admit), each a valid `host[:port]` — no userinfo, which would
+/// route by one host and reach an origin that reads another — and equal when
+/// both are present. Host is what the gateway routes on and forwards.
+fn authority(req: &Request<()>) -> Result<(), Malformed> {
+    let h = req.headers();
+    let mut hosts = h.get_all("host").iter();
+    let host = hosts.next().map(|v| v.as_bytes());
+    if hosts.next().is_some() {
+        return Err(Malformed::BadAuthority);
+    }
+    let authority = req.uri().authority().map(|a| a.as_str().as_bytes());
+    let valid = |v: &[u8]| shardgate_http::is_valid_host(v, false);
+    match (authority, host) {
+        (None, None) => Err(Malformed::MissingAuthority),
+        (Some(a), _) if !valid(a) => Err(Malformed::BadAuthority),
+        (_, Some(v)) if !valid(v) => Err(Malformed::BadAuthority),
+        (Some(a), Some(v)) if !a.eq_ignore_ascii_case(v) => Err(Malformed::BadAuthority),
+        _ => Ok(()),
+    }
 }
 
 /// One Content-Length (repeated identical values are one), as a number.
@@ -151,14 +173,47 @@ pub fn trailer_map(section: &[u8]) -> HeaderMap {
     map
 }
 
+/// The request's `cookie` fields joined with `"; "` when there are several
+/// (RFC 9114 §4.2.1: HTTP/3 clients may split them; an HTTP/1.1 origin
+/// expects one, RFC 6265 §5.4). `None` for zero or one: nothing to copy.
+pub fn joined_cookie(h: &HeaderMap) -> Option<Vec<u8>> {
+    let mut all = h.get_all("cookie").iter();
+    let first = all.next()?;
+    let mut rest = all.peekable();
+    rest.peek()?;
+    let mut out = first.as_bytes().to_vec();
+    for v in rest {
+        out.extend_from_slice(b"; ");
+        out.extend_from_slice(v.as_bytes());
+    }
+    Some(out)
+}
+
 /// The request's fields as httparse headers for the HTTP/1.1 writer (which
-/// drops hop-by-hop fields and `host` itself). Borrowed: nothing is copied.
-pub fn h1_fields<'a>(h: &'a HeaderMap, out: &mut Vec<httparse::Header<'a>>) {
+/// drops hop-by-hop fields and `host` itself). Borrowed: nothing is copied,
+/// except that several `cookie` fields go as `cookie` (from
+/// [`joined_cookie`]) in the first one's place.
+pub fn h1_fields<'a>(
+    h: &'a HeaderMap,
+    cookie: Option<&'a [u8]>,
+    out: &mut Vec<httparse::Header<'a>>,
+) {
     out.clear();
+    let mut cookie_sent = false;
     for (name, value) in h {
+        let value = match cookie {
+            Some(joined) if name == http::header::COOKIE => {
+                if cookie_sent {
+                    continue;
+                }
+                cookie_sent = true;
+                joined
+            }
+            _ => value.as_bytes(),
+        };
         out.push(httparse::Header {
             name: name.as_str(),
-            value: value.as_bytes(),
+            value,
         });
     }
 }
@@ -221,6 +276,53 @@ mod tests {
             .body(())
             .expect("request");
         assert_eq!(validate(&r), Ok(None));
+    }
+
+    #[test]
+    fn userinfo_bad_hosts_and_disagreeing_fields_are_malformed() {
+        let with = |uri: &str, hosts: &[&str]| {
+            let mut b = Request::builder().uri(uri);
+            for h in hosts {
+                b = b.header("host", *h);
+            }
+            validate(&b.body(()).expect("request"))
+        };
+        for uri in [
+            "https://user:pw@secret.example/x",
+            "https://evil.example@proxied.example/x",
+            "https://a.example:99999/x",
+        ] {
+            assert_eq!(with(uri, &[]), Err(Malformed::BadAuthority), "{uri}");
+        }
+        assert_eq!(with("/x", &["u@a.example"]), Err(Malformed::BadAuthority));
+        assert_eq!(
+            with("/x", &["a.example", "b.example"]),
+            Err(Malformed::BadAuthority)
+        );
+        assert_eq!(
+            with("https://a.example/x", &["b.example"]),
+            Err(Malformed::BadAuthority)
+        );
+        assert_eq!(with("https://a.example/x", &["A.example"]), Ok(None));
+        assert_eq!(with("https://a.example:8443/x", &[]), Ok(None));
+    }
+
+    #[test]
+    fn several_cookie_fields_go_upstream_as_one() {
+        let r = req(&[
+            ("cookie", "a=1"),
+            ("x", "y"),
+            ("cookie", "b=2"),
+            ("cookie", "c=3"),
+        ]);
+        let joined = joined_cookie(r.headers());
+        assert_eq!(joined.as_deref(), Some(&b"a=1; b=2; c=3"[..]));
+        let mut out = Vec::new();
+        h1_fields(r.headers(), joined.as_deref(), &mut out);
+        let got: Vec<(&str, &[u8])> = out.iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(got, [("cookie", &b"a=1; b=2; c=3"[..]), ("x", b"y")]);
+        let one = req(&[("cookie", "a=1")]);
+        assert_eq!(joined_cookie(one.headers()), None);
     }
 
     #[test]

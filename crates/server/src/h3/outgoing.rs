@@ -26,4 +26,6 @@ pub struct Forward<'a> {
     /// Body bytes read to learn that a body exists.
     pub first: &'a mut Vec<u8>,
     pub id_header: &'a str,
+    /// Received in 0-RTT early data: the origin is told (`Early-Data: 1`).
+    pub early: bool,
 }

@@ -124,6 +124,25 @@ async fn handle(
             return;
         }
     };
+    let is_head = req.method() == http::Method::HEAD;
+    // The head limits HTTP/1.1 applies (414, 431), on the equivalent
+    // request line (`METHOD SP target SP HTTP/1.1`) and field count.
+    let limits = &cfg.server.limits;
+    let target_len = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let over = if req.method().as_str().len() + target_len + 10 > limits.max_request_line {
+        Some(414)
+    } else if req.headers().len() > limits.max_headers {
+        Some(431)
+    } else {
+        None
+    };
+    if let Some(status) = over {
+        // The answer does not depend on a body (RFC 9114 §4.1).
+        stream.stop_sending(Code::H3_NO_ERROR);
+        rq.fail(Error::new(ErrorKind::ClientMalformed { status }));
+        respond_error(ctx, stream, rq, out, is_head).await;
+        return;
+    }
     // Whether a body follows: declared, or seen (the first DATA frame or the
     // end of the stream, which a body-less request sends with its HEADERS).
     let mut first = ctx.buffers.take();
@@ -135,7 +154,10 @@ async fn handle(
             Ok(true) => ReqBody::Streamed,
             Ok(false) => ReqBody::None,
             Err(e) => {
+                // 408 after `body_read` (a client that left gets nothing).
+                stream.stop_sending(Code::H3_NO_ERROR);
                 rq.fail(e);
+                respond_error(ctx, stream, rq, out, is_head).await;
                 ctx.give_buffer(first);
                 return;
             }
@@ -185,7 +207,6 @@ async fn handle(
             Ok(d)
         }
     });
-    let is_head = method == "HEAD";
     match decision {
         Err(e) => {
             rq.fail(e);
@@ -228,6 +249,7 @@ async fn handle(
                 body,
                 first: &mut first,
                 id_header,
+                early,
             };
             if let Err(e) = forward::proxy(ctx, snap, stream, f, rq, out).await {
                 rq.fail(e);

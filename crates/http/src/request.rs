@@ -88,7 +88,10 @@ pub fn parse_request<'s, 'b: 's>(
         return Err(Error::ExpectationFailed);
     }
     let upgrade = match fields.upgrade {
-        Some(value) if http11 && fields.connection_upgrade => {
+        // h2c (RFC 9113 §3.1: deprecated) is ignored, as a server may ignore
+        // any upgrade: a 101 from an h2c origin would open a tunnel in which
+        // every later request skips the gateway's routes and rules.
+        Some(value) if http11 && fields.connection_upgrade && !offers_h2c(value) => {
             Some(std::str::from_utf8(value).map_err(|_| Error::Malformed("invalid Upgrade"))?)
         }
         _ => None,
@@ -158,6 +161,16 @@ fn version_error(request_line: &[u8]) -> Error {
         }
         _ => Error::Malformed("invalid HTTP version"),
     }
+}
+
+/// Whether an Upgrade field value lists `h2c` (`protocol-name ["/" version]`,
+/// comma-separated).
+fn offers_h2c(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|p| {
+        let p = p.trim_ascii();
+        let name = p.split(|&b| b == b'/').next().unwrap_or_default();
+        name.eq_ignore_ascii_case(b"h2c")
+    })
 }
 
 #[cfg(test)]

@@ -372,6 +372,18 @@ fn upgrade_needs_the_connection_token() {
 }
 
 #[test]
+fn an_h2c_upgrade_is_ignored() {
+    for offer in ["h2c", "H2C", "websocket, h2c", " h2c/1 ,foo"] {
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: {offer}\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        );
+        assert_eq!(complete(req.as_bytes()).upgrade, None, "{offer}");
+    }
+    let near = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2cx\r\n\r\n";
+    assert_eq!(complete(near).upgrade, Some("h2cx"));
+}
+
+#[test]
 fn request_line_limit_is_414() {
     let limits = Limits {
         max_request_line: 20,

@@ -451,6 +451,28 @@ fn unrequested_switching_protocols_is_502(driver: Driver) {
     assert_eq!(r.status, 502);
 }
 
+/// An h2c upgrade is ignored (RFC 9113 §3.1): the origin sees a plain
+/// request, without `Upgrade` or `HTTP2-Settings`, so no tunnel can open
+/// past the gateway's routes; even with `HTTP2-Settings` not listed in
+/// Connection.
+fn an_h2c_upgrade_is_never_forwarded(driver: Driver) {
+    let origin = Origin::start(handlers::fixed(200, &[], b"plain")).unwrap();
+    let gw = gateway(driver, &origin);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    for connection in ["Upgrade, HTTP2-Settings", "Upgrade"] {
+        let req = format!(
+            "GET /h2c HTTP/1.1\r\nHost: a\r\nConnection: {connection}\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        );
+        let r = c.request(req.as_bytes()).unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"plain"[..]));
+        let got = origin.last().unwrap();
+        assert_eq!(got.header("upgrade"), None, "{:?}", got.headers);
+        assert_eq!(got.header("http2-settings"), None, "{:?}", got.headers);
+    }
+    // The connection stays an HTTP/1.1 connection.
+    assert_eq!(c.get("a", "/after").unwrap().body, b"plain");
+}
+
 fn many_pipelined_requests_beyond_one_buffer(driver: Driver) {
     // 500 requests (~24 KiB) in one write: more than the 16 KiB buffer.
     let origin = Origin::start(handlers::echo()).unwrap();
@@ -506,6 +528,7 @@ each_driver!(
     response_longer_than_its_length_is_cut_and_not_pooled,
     declined_upgrade_is_a_normal_response,
     unrequested_switching_protocols_is_502,
+    an_h2c_upgrade_is_never_forwarded,
     many_pipelined_requests_beyond_one_buffer,
     pipelined_request_after_connection_close_is_not_served,
 );

@@ -16,7 +16,7 @@ use crate::report::Report;
 
 /// Headers that describe one connection or the framing of one message
 /// (RFC 9110 §7.6.1, RFC 9112 §6–7): the proxy writes them itself.
-const MANAGED: [&str; 8] = [
+const MANAGED: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -24,6 +24,7 @@ const MANAGED: [&str; 8] = [
     "trailer",
     "transfer-encoding",
     "upgrade",
+    "http2-settings",
     "content-length",
 ];
 

@@ -11,8 +11,10 @@ use shardgate_config::HeaderRewrite;
 use super::wire::{is_field_value, is_token, trim_ows};
 
 /// RFC 9110 §7.6.1 connection-specific fields plus the legacy ones proxies still
-/// see. They describe one hop and must not be forwarded.
-const HOP_BY_HOP: [&[u8]; 7] = [
+/// see. They describe one hop and must not be forwarded. `http2-settings`
+/// belongs to the h2c upgrade (RFC 7540 §3.2.1), which is never forwarded.
+const HOP_BY_HOP: [&[u8]; 8] = [
+    b"http2-settings",
     b"connection",
     b"proxy-connection",
     b"keep-alive",

@@ -90,6 +90,13 @@ impl H3Request {
         self.set("trailers", pairs(t))
     }
 
+    /// Cancels the request (RESET_STREAM and STOP_SENDING with
+    /// H3_REQUEST_CANCELLED) when no response head came this long after it
+    /// was sent; its error is then "cancelled".
+    pub fn cancel_after(self, d: Duration) -> Self {
+        self.set("cancel_after", json!(d.as_secs_f64()))
+    }
+
     /// Waits this long after HEADERS before sending the body (or the end
     /// of the stream); a response arriving meanwhile abandons the body.
     pub fn pause_after_headers(self, d: Duration) -> Self {

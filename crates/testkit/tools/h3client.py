@@ -44,6 +44,9 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   an int or string overrides the value (may lie); "omit" sends none
     trailers      [[name, value], ...] sent as a trailing HEADERS frame
     expect_early_data  only false is accepted (0-RTT is not implemented)
+    cancel_after  seconds after the request was sent: if no response head came by
+                  then, cancel it (RESET_STREAM and STOP_SENDING, H3_REQUEST_CANCELLED;
+                  RFC 9114 §4.1.1); the request's error is then "cancelled"
     pause_after_headers  seconds to wait after HEADERS before the body (or the FIN)
                   is sent, or until the response came (then the body is abandoned)
     sleep_before  seconds to wait before opening this request's stream (default 0):
@@ -103,7 +106,7 @@ PLAN_KEYS = {
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
-    "body_parts", "content_length", "pause_after_headers", "trailers", "expect_early_data", "sleep_before",
+    "body_parts", "content_length", "pause_after_headers", "cancel_after", "trailers", "expect_early_data", "sleep_before",
 }
 CHUNK = 65536
 PATTERN = bytes(((j * 31 + (j >> 8)) & 0xFF) for j in range(CHUNK))
@@ -192,6 +195,9 @@ def check_plan(plan):
             raise UsageError(f"requests[{i}]: body_parts must be a list of strings")
         if r.get("expect_early_data"):
             raise UsageError(f"requests[{i}]: expect_early_data (0-RTT) is not supported")
+        ca = r.get("cancel_after", 0)
+        if isinstance(ca, bool) or not isinstance(ca, (int, float)) or ca < 0:
+            raise UsageError(f"requests[{i}]: cancel_after must be a number >= 0")
         pa = r.get("pause_after_headers", 0)
         if isinstance(pa, bool) or not isinstance(pa, (int, float)) or pa < 0:
             raise UsageError(f"requests[{i}]: pause_after_headers must be a number >= 0")
@@ -652,6 +658,15 @@ class ConnRunner:
                 if ex.result["stop_sending"] is None:
                     ex.finish(f"send_failed:{type(exc).__name__}: {exc}")
         ex.result["sent_sha256"] = sent_sha.hexdigest()
+        if "cancel_after" in req:
+            try:
+                await asyncio.wait_for(asyncio.shield(ex.done), float(req["cancel_after"]))
+            except asyncio.TimeoutError:
+                if ex.result["status"] is None and p.terminated is None:
+                    quic.reset_stream(sid, H3_REQUEST_CANCELLED)
+                    quic.stop_stream(sid, H3_REQUEST_CANCELLED)
+                    p.transmit()
+                    ex.finish("cancelled")
         await ex.done
         p.exchanges.pop(sid, None)
 

@@ -325,6 +325,10 @@ where
     fn send_id(&self) -> StreamId {
         self.send.send_id()
     }
+
+    fn stopped(&self) -> Option<quic::Stopped> {
+        quic::SendStream::<B>::stopped(&self.send)
+    }
 }
 impl<B> quic::SendStreamUnframed<B> for BidiStream<B>
 where
@@ -528,6 +532,15 @@ where
     fn send_id(&self) -> StreamId {
         let num: u64 = self.stream.id().into();
         num.try_into().expect("invalid stream id")
+    }
+
+    // shardgate: quinn's own `stopped`, which also ends when the
+    // connection is lost (its error) or the stream was fully acknowledged.
+    fn stopped(&self) -> Option<quic::Stopped> {
+        let stopped = self.stream.stopped();
+        Some(Box::pin(async move {
+            let _ = stopped.await;
+        }))
     }
 }
 

@@ -178,6 +178,10 @@ where
     fn send_id(&self) -> StreamId {
         self.stream.send_id()
     }
+
+    fn stopped(&self) -> Option<crate::quic::Stopped> {
+        self.stream.stopped()
+    }
 }
 
 impl<S, B> FrameStream<S, B>

@@ -183,7 +183,17 @@ pub trait SendStream<B: Buf> {
 
     /// Get QUIC send stream id
     fn send_id(&self) -> StreamId;
+
+    /// shardgate: a future that completes once the peer stops this stream
+    /// (STOP_SENDING) or the connection is gone, for a server to abandon
+    /// work nobody will read; `None` where the transport cannot tell.
+    fn stopped(&self) -> Option<Stopped> {
+        None
+    }
 }
+
+/// shardgate: see [`SendStream::stopped`].
+pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 /// Allows sending unframed pure bytes to a stream. Similar to [`AsyncWrite`](https://docs.rs/tokio/latest/tokio/io/trait.AsyncWrite.html)
 pub trait SendStreamUnframed<B: Buf>: SendStream<B> {

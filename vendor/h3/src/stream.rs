@@ -531,6 +531,10 @@ where
         self.stream.send_id()
     }
 
+    fn stopped(&self) -> Option<quic::Stopped> {
+        self.stream.stopped()
+    }
+
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,

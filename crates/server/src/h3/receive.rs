@@ -53,6 +53,11 @@ pub async fn receive(
     };
     let mut ubuf = ctx.stream_buffers.take();
     let mut head = ctx.buffers.take();
+    // The client's STOP_SENDING (it cancelled the request, RFC 9114
+    // §4.1.1) or the connection's end stops the wait for the head: nobody
+    // would read the answer, and the origin connection is closed rather
+    // than held until `response_timeout` (and the origin is not blamed).
+    let mut stopped = stream.stopped();
     let result = async {
         let deadline = Instant::now() + plan.timeouts.response;
         let mut upos = 0usize;
@@ -93,8 +98,14 @@ pub async fn receive(
                 deadline,
                 replayable,
             };
-            head.more(up, &mut ubuf, &mut upos, &mut got_any, rq)
-                .await?;
+            let more = head.more(up, &mut ubuf, &mut upos, &mut got_any, rq);
+            match stopped.as_mut() {
+                Some(cancelled) => monoio::select! {
+                    r = more => r?,
+                    _ = cancelled => return Err(Error::new(ErrorKind::ClientClosed)),
+                },
+                None => more.await?,
+            }
         };
         upos += meta.head_len;
         if !meta.upstream_keep_alive || meta.body == BodyKind::CloseDelimited {

@@ -194,6 +194,13 @@ where
     pub fn send_id(&self) -> StreamId {
         self.inner.stream.send_id()
     }
+
+    /// shardgate: completes once the client stops reading the response
+    /// (STOP_SENDING, as when it cancels the request) or the connection is
+    /// gone (see `quic::SendStream::stopped`).
+    pub fn stopped(&self) -> Option<crate::quic::Stopped> {
+        self.inner.stream.stopped()
+    }
 }
 
 impl<S, B> RequestStream<S, B>

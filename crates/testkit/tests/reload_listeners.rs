@@ -265,6 +265,44 @@ fn h3_listener_is_added_and_removed_with_goaway(driver: Driver) {
     );
 }
 
+/// RFC 9114 §5.2: the GOAWAY id is the first request stream not processed.
+/// A request the client opens on it (or later) after the GOAWAY is rejected
+/// with H3_REQUEST_REJECTED and reaches no origin, so a client may safely
+/// retry it elsewhere; the request in flight finishes.
+fn h3_requests_after_goaway_are_rejected(driver: Driver) {
+    let cert = TestCert::new(&["extra.test"]).unwrap();
+    let slow = slow_origin();
+    let gw = gateway(driver, "goaway", &slow, &cert);
+    let n = format!("goaway-{driver}");
+    gw.reload(&format!("{BASE}{EXTRA_H3}")).unwrap();
+    let addr = gw.addr(&format!("{n}-extra"));
+    let plan = h3_plan(addr, &cert)
+        .timeout(Duration::from_secs(20))
+        .parallel(2)
+        .request(H3Request::get("/slow"))
+        // Opened on the next stream id (the GOAWAY's) after the GOAWAY.
+        .request(H3Request::get("/slow").sleep_before(Duration::from_millis(900)));
+    let before = slow.requests();
+    let run = h3client::spawn(&plan).unwrap();
+    assert!(slow.wait_requests(before + 1, Duration::from_secs(10)));
+    gw.reload(BASE).unwrap();
+    let res = run.wait().unwrap();
+    let s = res.summary();
+    assert!(res.connections[0].goaway, "no GOAWAY: {s}");
+    assert_eq!(res.requests[0].status, Some(200), "{s}");
+    assert_eq!(res.requests[1].status, None, "{s}");
+    assert_eq!(
+        res.requests[1].error.as_deref(),
+        Some("stream_reset:0x10b"),
+        "not H3_REQUEST_REJECTED: {s}"
+    );
+    assert_eq!(
+        slow.requests(),
+        before + 1,
+        "the rejected request reached the origin"
+    );
+}
+
 fn a_busy_port_refuses_the_reload_and_changes_nothing(driver: Driver) {
     let _lock = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
     let cert = TestCert::new(&["extra.test"]).unwrap();
@@ -398,5 +436,6 @@ each_driver!(
     tcp_listener_is_added_and_removed,
     tls_listener_is_added_and_removed,
     h3_listener_is_added_and_removed_with_goaway,
+    h3_requests_after_goaway_are_rejected,
     a_busy_port_refuses_the_reload_and_changes_nothing,
 );

@@ -130,6 +130,7 @@ fn downstream_response(c: &mut Criterion) {
                 Framing::Length(48213),
                 true,
                 None,
+                &|o: &mut Vec<u8>| o.extend_from_slice(b"Sun, 06 Nov 1994 08:49:37 GMT"),
             );
             out.len()
         })

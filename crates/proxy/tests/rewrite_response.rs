@@ -90,7 +90,15 @@ fn downstream(
         .collect();
     let mut out = Vec::new();
     write_downstream_response(
-        &mut out, status, reason, &hs, route, framing, keep_alive, upgrade,
+        &mut out,
+        status,
+        reason,
+        &hs,
+        route,
+        framing,
+        keep_alive,
+        upgrade,
+        &|o: &mut Vec<u8>| o.extend_from_slice(DATE),
     );
     let p = parse(&out);
     assert!(p.body.is_empty(), "head only");
@@ -130,6 +138,7 @@ fn upstream_hop_by_hop_and_framing_replaced() {
             ("Server", "origin"),
             ("Set-Cookie", "a=1"),
             ("set-cookie", "b=2"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
             ("content-length", "5"),
         ])
     );
@@ -144,13 +153,13 @@ fn upstream_hop_by_hop_and_framing_replaced() {
         None,
     );
     assert_eq!(
-        p.fields[4..],
+        p.fields[5..],
         pairs(&[("transfer-encoding", "chunked"), ("connection", "close")])
     );
 
     // Close-delimited body: no framing field, and the connection must close.
     let p = downstream(200, "OK", &upstream, &route(), Framing::None, false, None);
-    assert_eq!(p.fields[4..], pairs(&[("connection", "close")]));
+    assert_eq!(p.fields[5..], pairs(&[("connection", "close")]));
 }
 
 #[test]
@@ -164,7 +173,11 @@ fn no_framing_on_1xx_and_204() {
         true,
         None,
     );
-    assert_eq!(p.fields, pairs(&[]));
+    // A final response without Date gets the gateway's (RFC 9110 §6.6.1).
+    assert_eq!(
+        p.fields,
+        pairs(&[("date", "Sun, 06 Nov 1994 08:49:37 GMT")])
+    );
     let p = downstream(
         103,
         "Early Hints",
@@ -185,7 +198,13 @@ fn no_framing_on_1xx_and_204() {
         true,
         None,
     );
-    assert_eq!(p.fields, pairs(&[("content-length", "7")]));
+    assert_eq!(
+        p.fields,
+        pairs(&[
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("content-length", "7")
+        ])
+    );
 }
 
 #[test]
@@ -223,7 +242,41 @@ fn switching_protocols_keeps_upgrade() {
         true,
         Some("websocket"),
     );
-    assert_eq!(p.fields[1..], pairs(&[("content-length", "0")]));
+    assert_eq!(
+        p.fields[1..],
+        pairs(&[
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("content-length", "0")
+        ])
+    );
+}
+
+#[test]
+fn the_origins_date_is_kept_and_a_removal_is_honoured() {
+    let upstream = [("Date", "Mon, 01 Jan 2024 00:00:00 GMT")];
+    let p = downstream(
+        200,
+        "OK",
+        &upstream,
+        &route(),
+        Framing::Length(0),
+        true,
+        None,
+    );
+    assert_eq!(
+        p.fields,
+        pairs(&[
+            ("Date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("content-length", "0")
+        ])
+    );
+    let mut r = route();
+    r.response_headers.remove = vec!["Date".into()];
+    let p = downstream(200, "OK", &upstream, &r, Framing::Length(0), true, None);
+    assert_eq!(p.fields, pairs(&[("content-length", "0")]));
+    // Interim responses get none.
+    let p = downstream(103, "Early Hints", &[], &route(), Framing::None, true, None);
+    assert_eq!(p.fields, pairs(&[]));
 }
 
 #[test]
@@ -249,6 +302,7 @@ fn route_edits_and_via() {
             ("ETag", "\"x\""),
             ("Cache-Control", "no-store"),
             ("X-Frame-Options", "DENY"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
             ("via", "1.1 origin-cache, 1.1 shardgate"),
             ("content-length", "3"),
         ])
@@ -464,6 +518,7 @@ fn reused_buffer_does_not_grow_after_warm_up() {
             Framing::Length(n * 7919),
             true,
             None,
+            &|o: &mut Vec<u8>| o.extend_from_slice(DATE),
         );
         out.clear();
         write_error_response(&mut out, 502, false, DATE);

@@ -473,6 +473,30 @@ fn an_h2c_upgrade_is_never_forwarded(driver: Driver) {
     assert_eq!(c.get("a", "/after").unwrap().body, b"plain");
 }
 
+/// RFC 9110 §6.6.1: a response forwarded without `Date` gets the
+/// gateway's; the origin's own is kept as it sent it.
+fn a_response_without_date_gets_one(driver: Driver) {
+    let bare = Origin::start(handlers::fixed(200, &[], b"bare")).unwrap();
+    let gw = gateway(driver, &bare);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    let r = c.get("a", "/").unwrap();
+    assert_eq!(bare.last().unwrap().header("date"), None);
+    let date = r.header("date").unwrap_or_else(|| panic!("{:?}", r.headers));
+    // IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+    assert!(date.len() == 29 && date.ends_with(" GMT"), "{date:?}");
+    assert_eq!(r.headers.get_all("date").len(), 1);
+    let dated = Origin::start(handlers::fixed(
+        200,
+        &[("Date", "Mon, 01 Jan 2024 00:00:00 GMT")],
+        b"dated",
+    ))
+    .unwrap();
+    let gw = gateway(driver, &dated);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    let r = c.get("a", "/").unwrap();
+    assert_eq!(r.headers.get_all("date"), ["Mon, 01 Jan 2024 00:00:00 GMT"]);
+}
+
 fn many_pipelined_requests_beyond_one_buffer(driver: Driver) {
     // 500 requests (~24 KiB) in one write: more than the 16 KiB buffer.
     let origin = Origin::start(handlers::echo()).unwrap();
@@ -529,6 +553,7 @@ each_driver!(
     declined_upgrade_is_a_normal_response,
     unrequested_switching_protocols_is_502,
     an_h2c_upgrade_is_never_forwarded,
+    a_response_without_date_gets_one,
     many_pipelined_requests_beyond_one_buffer,
     pipelined_request_after_connection_close_is_not_served,
 );

@@ -33,6 +33,10 @@ fn may_frame(status: u16) -> bool {
 ///
 /// Keep-alive is signalled only by absence (HTTP/1.1 default): a caller serving an
 /// HTTP/1.0 client should pass `keep_alive = false`.
+///
+/// A final response without `date` gets one from `date` (RFC 9110 §6.6.1: a
+/// recipient with a clock that forwards such a response MUST add it), unless
+/// the route removes `date`; called only then, so the clock is read only then.
 #[allow(clippy::too_many_arguments)]
 pub fn write_downstream_response(
     out: &mut Vec<u8>,
@@ -43,6 +47,7 @@ pub fn write_downstream_response(
     framing: Framing,
     keep_alive: bool,
     upgrade: Option<&str>,
+    date: &dyn Fn(&mut Vec<u8>),
 ) {
     // The upstream's phrase belongs to its code; a replaced code gets its own.
     let (status, reason) = if (100..=999).contains(&status) {
@@ -57,11 +62,25 @@ pub fn write_downstream_response(
         edits: &route.response_headers,
         protected: response_protected,
     };
+    let mut dated = false;
     fields.for_each(|name, value| {
+        dated |= eq_ci(name, b"date");
         if !(via && eq_ci(name, b"via")) {
             put_field(out, name, value);
         }
     });
+    if !dated
+        && status >= 200
+        && !route
+            .response_headers
+            .remove
+            .iter()
+            .any(|r| eq_ci(r.as_bytes(), b"date"))
+    {
+        put(out, b"date: ");
+        date(out);
+        put(out, b"\r\n");
+    }
     if via {
         put_appended(out, &fields, b"via", |out| put(out, VIA_HTTP11));
     }

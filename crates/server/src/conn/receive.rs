@@ -153,6 +153,7 @@ pub async fn receive<S: Io>(
                 request_upgrade: p.upgrade,
                 client_http10: p.http10,
                 client_keep_alive: p.keep_alive && !down.draining(ctx) && !ctx.retiring(),
+                date: &|out: &mut Vec<u8>| ctx.date_bytes(|d| out.extend_from_slice(d)),
             };
             prepare_response(input, out)
         };

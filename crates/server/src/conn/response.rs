@@ -32,6 +32,8 @@ pub struct RespInput<'a> {
     pub client_http10: bool,
     /// The client wants (and may have) a persistent connection.
     pub client_keep_alive: bool,
+    /// Appends the current `date` value, for a response without one.
+    pub date: &'a dyn Fn(&mut Vec<u8>),
 }
 
 pub enum RespStep {
@@ -64,6 +66,7 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
             Framing::None,
             true,
             upgrade,
+            input.date,
         );
         return RespStep::Ready(RespMeta {
             status,
@@ -86,6 +89,7 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
             Framing::None,
             true,
             None,
+            input.date,
         );
         return RespStep::Ready(RespMeta {
             status,
@@ -120,6 +124,7 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
         framing,
         client_keep_alive,
         None,
+        input.date,
     );
     if client_keep_alive && input.client_http10 {
         // HTTP/1.0 clients only keep the connection when told so explicitly.

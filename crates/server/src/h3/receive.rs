@@ -72,6 +72,7 @@ pub async fn receive(
                     request_upgrade: false,
                     client_http10: false,
                     client_keep_alive: true,
+                    date: &|out: &mut Vec<u8>| ctx.date_bytes(|d| out.extend_from_slice(d)),
                 },
                 &mut head,
             );

@@ -481,7 +481,9 @@ fn a_response_without_date_gets_one(driver: Driver) {
     let mut c = Client::connect(gw.addr("public")).unwrap();
     let r = c.get("a", "/").unwrap();
     assert_eq!(bare.last().unwrap().header("date"), None);
-    let date = r.header("date").unwrap_or_else(|| panic!("{:?}", r.headers));
+    let date = r
+        .header("date")
+        .unwrap_or_else(|| panic!("{:?}", r.headers));
     // IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
     assert!(date.len() == 29 && date.ends_with(" GMT"), "{date:?}");
     assert_eq!(r.headers.get_all("date").len(), 1);

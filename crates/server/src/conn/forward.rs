@@ -145,8 +145,28 @@ async fn exchange<S: Io>(
     upload: &mut Upload,
     plan: &mut Attempts<'_>,
 ) -> Result<Outcome, Error> {
-    send(ctx, snap, down, p, up, out, rq, upload, plan.idempotent).await?;
+    // An origin that stops taking the body may have answered already (RFC
+    // 9112 §9.5: a 413 or 401 before reading it): that answer is read and
+    // passed on instead of a 502, and the client connection then closes
+    // (the rest of its body was never read). With nothing to read, the
+    // send's own error stands (and the retry rule sees it).
+    let stopped = match send(ctx, snap, down, p, up, out, rq, upload, plan.idempotent).await {
+        Ok(()) => None,
+        Err(e) if e.kind() == ErrorKind::UpstreamReset => Some(e),
+        Err(e) => return Err(e),
+    };
     plan.sent();
+    let closing;
+    let p = match stopped {
+        Some(_) => {
+            closing = Prepared {
+                keep_alive: false,
+                ..*p
+            };
+            &closing
+        }
+        None => p,
+    };
     // The client-bound head gets its own buffer: `out` must keep the request
     // intact in case the exchange is retried.
     let mut ubuf = ctx.stream_buffers.take();
@@ -158,7 +178,15 @@ async fn exchange<S: Io>(
     .await;
     ctx.give_buffer(head);
     ctx.stream_buffers.give(ubuf);
-    result
+    match (result, stopped) {
+        (Ok(Outcome::Sent { next, .. }), Some(_)) => Ok(Outcome::Sent {
+            next,
+            reusable: false,
+        }),
+        // No answer came (or one the retry rule drops): the send failed.
+        (Ok(Outcome::Retry) | Err(_), Some(e)) if !rq.response_started => Err(e),
+        (result, _) => result,
+    }
 }
 
 /// The send phase: request head plus the body bytes that came with it in one

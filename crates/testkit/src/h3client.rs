@@ -90,6 +90,12 @@ impl H3Request {
         self.set("trailers", pairs(t))
     }
 
+    /// Resets the sending side (H3_REQUEST_CANCELLED) after `n` body parts
+    /// instead of ending the body, and keeps reading the stream.
+    pub fn reset_after_parts(self, n: usize) -> Self {
+        self.set("reset_after_parts", json!(n))
+    }
+
     /// Cancels the request (RESET_STREAM and STOP_SENDING with
     /// H3_REQUEST_CANCELLED) when no response head came this long after it
     /// was sent; its error is then "cancelled".

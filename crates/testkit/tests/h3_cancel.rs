@@ -3,7 +3,9 @@
 //! yet, or closes its connection with requests open: the gateway stops
 //! waiting at once and closes those origin connections, instead of holding
 //! each until `response_timeout`; the origin is not blamed (no upstream
-//! failure, no ejection), and the gateway serves on. Both drivers.
+//! failure, no ejection), and the gateway serves on. An upload the client
+//! abandons (RESET_STREAM) is answered with H3_REQUEST_CANCELLED, not an
+//! empty FIN. Both drivers.
 
 mod h3_support;
 
@@ -25,6 +27,7 @@ const SLOW: Duration = Duration::from_secs(8);
 each_driver!(
     cancelled_requests_release_their_origin_connections,
     a_closed_connection_releases_its_origin_connections,
+    an_abandoned_upload_is_answered_with_a_reset,
 );
 
 /// Established TCP connections from the gateway to the origin, as `ss` sees
@@ -134,5 +137,40 @@ fn a_closed_connection_releases_its_origin_connections(driver: Driver) {
     assert_eq!(
         scrape_sum(admin, "shardgate_upstream_failures_total", &[]) - failures,
         0.0
+    );
+}
+
+/// A client that resets its upload midway gets its stream reset back with
+/// H3_REQUEST_CANCELLED (RFC 9114 §4.1.1), not an empty FIN that reads as
+/// a complete, empty response; the origin never sees a complete body.
+fn an_abandoned_upload_is_answered_with_a_reset(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"ok")).unwrap();
+    let gw = start(driver, "abandon", &origin, &[&cert]);
+    let addr = listener(&gw, "abandon", driver);
+    let r = H3Request::post("/up")
+        .no_content_length()
+        .body_parts(&["first part", "second part", "never sent"])
+        .reset_after_parts(2)
+        // The gateway has the head and waits for the body when the reset
+        // comes (a reset before it read the head discards the head too).
+        .pause_after_headers(Duration::from_millis(500));
+    let res = h3client::run(
+        &H3Plan::new(addr, "localhost", &cert)
+            .timeout(Duration::from_secs(8))
+            .request(r),
+    )
+    .unwrap();
+    let q = &res.requests[0];
+    assert_eq!(q.status, None, "{}", res.summary());
+    assert_eq!(
+        q.error.as_deref(),
+        Some("stream_reset:0x10c"),
+        "{}",
+        res.summary()
+    );
+    assert!(
+        origin.received().iter().all(|r| !r.complete),
+        "a complete body reached the origin"
     );
 }

@@ -44,6 +44,9 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   an int or string overrides the value (may lie); "omit" sends none
     trailers      [[name, value], ...] sent as a trailing HEADERS frame
     expect_early_data  only false is accepted (0-RTT is not implemented)
+    reset_after_parts  N: after N body parts (body_parts) reset the sending side
+                  (RESET_STREAM, H3_REQUEST_CANCELLED) instead of ending the body, and
+                  keep reading: the answer to an upload the client abandons
     cancel_after  seconds after the request was sent: if no response head came by
                   then, cancel it (RESET_STREAM and STOP_SENDING, H3_REQUEST_CANCELLED;
                   RFC 9114 §4.1.1); the request's error is then "cancelled"
@@ -106,7 +109,8 @@ PLAN_KEYS = {
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
-    "body_parts", "content_length", "pause_after_headers", "cancel_after", "trailers", "expect_early_data", "sleep_before",
+    "body_parts", "content_length", "pause_after_headers", "cancel_after",
+    "reset_after_parts", "trailers", "expect_early_data", "sleep_before",
 }
 CHUNK = 65536
 PATTERN = bytes(((j * 31 + (j >> 8)) & 0xFF) for j in range(CHUNK))
@@ -629,7 +633,13 @@ class ConnRunner:
             until = time.monotonic() + float(req.get("pause_after_headers", 0))
             while time.monotonic() < until and not self.stop_body(ex):
                 await p.wait_progress(min(0.1, max(until - time.monotonic(), 0.001)))
-            for chunk in chunks or ():
+            abandoned = False
+            for i, chunk in enumerate(chunks or ()):
+                if req.get("reset_after_parts") == i:
+                    quic.reset_stream(sid, H3_REQUEST_CANCELLED)
+                    p.transmit()
+                    abandoned = True
+                    break
                 while p.buffered(sid) > SEND_HIGH_WATER and not self.stop_body(ex):
                     await p.wait_progress()
                 if self.stop_body(ex):
@@ -641,7 +651,9 @@ class ConnRunner:
                 sent_sha.update(chunk)
                 ex.result["sent_len"] += len(chunk)
                 p.transmit()
-            if self.stop_body(ex):
+            if abandoned:
+                pass
+            elif self.stop_body(ex):
                 if ex.done.done() and ex.result["error"] is None and ex.result["stop_sending"] is None:
                     # full response before we finished: abandon the rest of the body
                     quic.reset_stream(sid, H3_NO_ERROR)

@@ -257,6 +257,10 @@ async fn handle(
                     // The stream was reset with H3_MESSAGE_ERROR already.
                 } else if !rq.response_started {
                     respond_error(ctx, stream, rq, out, is_head).await;
+                } else if e.side() == shardgate_proxy::Side::Downstream {
+                    // The client cancelled or stopped reading: its request
+                    // is cancelled (RFC 9114 §4.1.1), not a server fault.
+                    reset(stream, Code::H3_REQUEST_CANCELLED);
                 } else {
                     reset(stream, Code::H3_INTERNAL_ERROR);
                 }
@@ -297,7 +301,13 @@ async fn respond_error(
     is_head: bool,
 ) {
     let status = rq.final_status();
-    if status == 499 || status == 0 {
+    if status == 499 {
+        // The client reset its request or left: end both directions with
+        // H3_REQUEST_CANCELLED rather than an empty FIN (RFC 9114 §4.1.1).
+        reset(stream, Code::H3_REQUEST_CANCELLED);
+        return;
+    }
+    if status == 0 {
         return;
     }
     out.clear();

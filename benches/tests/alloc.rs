@@ -178,6 +178,33 @@ fn park_cycle_allocs(driver: ActiveDriver) -> u64 {
     }
 }
 
+/// Measurements of one scenario at most. On a shared VM a client can stall
+/// past the hot window right at a window's edge, so a park cycle is split
+/// across it (the park counted before the window, the resume's allocations
+/// inside), which no per-park accounting explains; the scenario is then
+/// measured again. An allocation per request shows in every attempt, so a
+/// retry never hides one.
+const ATTEMPTS: usize = 3;
+
+/// Whether every allocation in `m` is a whole park cycle (and, without
+/// parks, no byte was allocated at all).
+fn explained(driver: ActiveDriver, m: &Measured) -> bool {
+    m.counts.allocs == park_cycle_allocs(driver) * m.parks && (m.parks > 0 || m.counts.bytes == 0)
+}
+
+/// Runs `measure` until its result is explained or `ATTEMPTS` ran; returns
+/// the last result and how many ran.
+fn settled(driver: ActiveDriver, mut measure: impl FnMut() -> Measured) -> (Measured, usize) {
+    let mut ran = 0;
+    loop {
+        ran += 1;
+        let m = measure();
+        if ran >= ATTEMPTS || explained(driver, &m) {
+            return (m, ran);
+        }
+    }
+}
+
 fn parked(server: &Server) -> u64 {
     server.shard_stats().iter().map(|s| s.parked).sum()
 }
@@ -254,17 +281,20 @@ fn measure(driver: &str) -> Scenarios {
     let active = server.drivers()[0];
 
     let served_before = origin.served();
-    let proxied_keep_alive =
-        keep_alive(&server, PROXIED, b"origin\n", &format!("{active}-proxied"));
-    let proxied_browser = keep_alive(
-        &server,
-        BROWSER_GET,
-        b"origin\n",
-        &format!("{active}-browser"),
-    );
+    let (proxied_keep_alive, small_runs) = settled(active, || {
+        keep_alive(&server, PROXIED, b"origin\n", &format!("{active}-proxied"))
+    });
+    let (proxied_browser, browser_runs) = settled(active, || {
+        keep_alive(
+            &server,
+            BROWSER_GET,
+            b"origin\n",
+            &format!("{active}-browser"),
+        )
+    });
     assert_eq!(
         origin.served() - served_before,
-        2 * (WARMUP + N) as u64,
+        ((small_runs + browser_runs) * (WARMUP + N)) as u64,
         "every proxied request reached the origin"
     );
     assert_eq!(
@@ -272,20 +302,34 @@ fn measure(driver: &str) -> Scenarios {
         1,
         "one request in flight at a time needs one upstream connection"
     );
-    let proxied_p2c = keep_alive(&server, P2C, b"origin\n", &format!("{active}-p2c"));
-    let proxied_hashed = keep_alive(&server, HASHED, b"origin\n", &format!("{active}-hashed"));
-    let proxied_limited = keep_alive(&server, LIMITED, b"origin\n", &format!("{active}-limited"));
-    let proxied_large = keep_alive_large(&server, large_body, &format!("{active}-large"));
-    let static_keep_alive = keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"));
-    let refused = keep_alive_status(
-        &server,
-        REFUSED,
-        429,
-        b"429 Too Many Requests\n",
-        &format!("{active}-refused"),
-    );
+    let (proxied_p2c, _) = settled(active, || {
+        keep_alive(&server, P2C, b"origin\n", &format!("{active}-p2c"))
+    });
+    let (proxied_hashed, _) = settled(active, || {
+        keep_alive(&server, HASHED, b"origin\n", &format!("{active}-hashed"))
+    });
+    let (proxied_limited, _) = settled(active, || {
+        keep_alive(&server, LIMITED, b"origin\n", &format!("{active}-limited"))
+    });
+    let (proxied_large, _) = settled(active, || {
+        keep_alive_large(&server, large_body, &format!("{active}-large"))
+    });
+    let (static_keep_alive, _) = settled(active, || {
+        keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"))
+    });
+    let (refused, _) = settled(active, || {
+        keep_alive_status(
+            &server,
+            REFUSED,
+            429,
+            b"429 Too Many Requests\n",
+            &format!("{active}-refused"),
+        )
+    });
     let new_connection = connection_per_request(&server, &format!("{active}-connection"));
-    let idle_keep_alive = idle_keep_alive(&server, &format!("{active}-idle"));
+    let (idle_keep_alive, _) = settled(active, || {
+        idle_keep_alive(&server, &format!("{active}-idle"))
+    });
 
     let s = Scenarios {
         driver: active,

@@ -44,3 +44,16 @@ pub fn refuses(addr: SocketAddr) -> bool {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
     )
 }
+
+/// Each listening socket's accept-queue bound on `port`, as `ss` reports it
+/// (the Send-Q column of a LISTEN row): one entry per socket of a
+/// `SO_REUSEPORT` group.
+pub fn listen_backlogs(port: u16) -> Result<Vec<u32>> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect())
+}

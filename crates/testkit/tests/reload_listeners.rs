@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::metrics::scrape_sum;
+use shardgate_testkit::net::listen_backlogs;
 use shardgate_testkit::{
     each_driver, handlers, refuses, tools, wait_until, Client, Driver, Gateway, Origin, TestCert,
     TlsClient,
@@ -337,19 +338,6 @@ fn a_busy_port_refuses_the_reload_and_changes_nothing(driver: Driver) {
     assert_eq!(fresh.get("a", "/").unwrap().body, b"fast");
 }
 
-/// Each listening socket's accept-queue bound on `port` as `ss` reports it
-/// (Send-Q of a LISTEN row).
-fn backlogs(port: u16) -> Vec<u32> {
-    let out = std::process::Command::new("ss")
-        .args(["-Hltn", &format!("sport = :{port}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
-        .collect()
-}
-
 /// Whether the kernel holds back a connection that sends nothing
 /// (`TCP_DEFER_ACCEPT`): its server side stays `SYN-RECV` instead of
 /// `ESTAB`, as `ss` shows it (the gateway's counters are shared by every
@@ -393,7 +381,11 @@ fn socket_options_change_in_place(driver: Driver) {
     let gw = gateway(driver, "opts", &slow, &cert);
     let n = format!("opts-{driver}");
     let main = gw.addr(&format!("{n}-main"));
-    assert_eq!(backlogs(main.port()), vec![1024, 1024], "the defaults");
+    assert_eq!(
+        listen_backlogs(main.port()).unwrap(),
+        vec![1024, 1024],
+        "the defaults"
+    );
     assert!(idle_connection_deferred(main), "defer_accept is on");
     let mut kept = Client::connect(main).unwrap();
     assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
@@ -414,19 +406,19 @@ fn socket_options_change_in_place(driver: Driver) {
         .replace("${EXTRA_ADDR}", &busy.local_addr().unwrap().to_string());
     assert!(gw.reload(&refused).is_err());
     assert_eq!(failures(&gw) - failed, 1.0);
-    assert_eq!(backlogs(main.port()), vec![1024, 1024]);
+    assert_eq!(listen_backlogs(main.port()).unwrap(), vec![1024, 1024]);
     // Accepted: the same sockets take the new options.
     gw.reload(&tuned).unwrap();
     assert_eq!(failures(&gw) - failed, 1.0);
     assert_eq!(gw.addr(&format!("{n}-main")), main);
-    assert_eq!(backlogs(main.port()), vec![33, 33]);
+    assert_eq!(listen_backlogs(main.port()).unwrap(), vec![33, 33]);
     assert!(!idle_connection_deferred(main), "defer_accept still on");
     let r = slow_req.join().unwrap();
     assert_eq!((r.status, r.body.as_slice()), (200, &b"slow-body"[..]));
     assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
     // And back.
     gw.reload(BASE).unwrap();
-    assert_eq!(backlogs(main.port()), vec![1024, 1024]);
+    assert_eq!(listen_backlogs(main.port()).unwrap(), vec![1024, 1024]);
     assert!(idle_connection_deferred(main), "defer_accept is on again");
     assert_eq!(kept.get("a", "/").unwrap().body, b"fast");
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use shardgate_testkit::binary::{shardgate_command, Running};
 use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::metrics;
+use shardgate_testkit::net::listen_backlogs;
 use shardgate_testkit::{each_driver, free_port, tools, wait_until, Driver, TestCert};
 
 struct Setup {
@@ -80,7 +81,8 @@ respond = {{ status = 200, body = "{body}" }}
     )
 }
 
-fn setup(driver: Driver, tag: &str) -> (Setup, Running) {
+/// A directory with the config (`v1`), its ports and certificate.
+fn files(driver: Driver, tag: &str) -> Setup {
     let dir = tools::TempDir::new(&format!("upgrade-{tag}-{driver}")).unwrap();
     let mut s = Setup {
         config: PathBuf::new(),
@@ -95,6 +97,11 @@ fn setup(driver: Driver, tag: &str) -> (Setup, Running) {
         .dir
         .write("gw.toml", config_text(&s, driver, "v1"))
         .unwrap();
+    s
+}
+
+fn setup(driver: Driver, tag: &str) -> (Setup, Running) {
+    let s = files(driver, tag);
     let run = Running::start(&s.config, s.admin, &[], Some(s.dir.path())).unwrap();
     assert!(wait_until(Duration::from_secs(5), || pid_of(&s.pid_file)
         == Some(run.0.id())));
@@ -328,20 +335,7 @@ fn ten_upgrades_leave_one_process(driver: Driver) {
 /// driver: the refusal comes before any socket is touched.
 #[test]
 fn pid_one_refuses_an_upgrade() {
-    let dir = tools::TempDir::new("upgrade-pid1").unwrap();
-    let mut s = Setup {
-        config: PathBuf::new(),
-        pid_file: dir.path().join("gw.pid"),
-        tcp: free_port().unwrap(),
-        udp: free_port().unwrap(),
-        admin: free_port().unwrap(),
-        cert: TestCert::new(&["upgrade.test"]).unwrap(),
-        dir,
-    };
-    s.config = s
-        .dir
-        .write("gw.toml", config_text(&s, Driver::Epoll, "v1"))
-        .unwrap();
+    let s = files(Driver::Epoll, "pid1");
     let bin = shardgate_testkit::binary::shardgate_binary().unwrap();
     let ns = Command::new("unshare")
         .args(["--pid", "--fork", "--kill-child"])
@@ -399,19 +393,6 @@ fn pid_one_refuses_an_upgrade() {
     );
 }
 
-/// Each listening socket's accept-queue bound on `port` as `ss` reports it
-/// (Send-Q of a LISTEN row).
-fn backlogs(port: u16) -> Vec<u32> {
-    let out = Command::new("ss")
-        .args(["-Hltn", &format!("sport = :{port}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
-        .collect()
-}
-
 /// Whether a connection that sends nothing is accepted by the gateway
 /// within 500 ms (with `defer_accept` the kernel holds it back).
 fn idle_connection_accepted(s: &Setup) -> bool {
@@ -433,7 +414,11 @@ fn idle_connection_accepted(s: &Setup) -> bool {
 /// serve.
 fn adopted_listeners_take_the_new_socket_options(driver: Driver) {
     let (s, mut old) = setup(driver, "opts");
-    assert_eq!(backlogs(s.tcp), vec![1024, 1024], "the defaults");
+    assert_eq!(
+        listen_backlogs(s.tcp).unwrap(),
+        vec![1024, 1024],
+        "the defaults"
+    );
     assert!(
         !idle_connection_accepted(&s),
         "defer_accept is on by default"
@@ -453,7 +438,7 @@ fn adopted_listeners_take_the_new_socket_options(driver: Driver) {
         Ok(Some(_))
     )));
     assert_eq!(get(&s), "v2");
-    assert_eq!(backlogs(s.tcp), vec![77, 77]);
+    assert_eq!(listen_backlogs(s.tcp).unwrap(), vec![77, 77]);
     assert!(
         idle_connection_accepted(&s),
         "defer_accept still on after the upgrade"

@@ -59,7 +59,7 @@ pub use listen::{
     bind_tcp_group, bind_tcp_single, defer_accept_on, retune_tcp_listener, tcp_fast_open_queue,
     tfo_sysctl, ListenOpts,
 };
-pub use peer::{peek_state, shutdown_socket, stop_listening, PeerState};
+pub use peer::{peek_state, reset_on_close, shutdown_socket, stop_listening, PeerState};
 pub use pipe::{set_nonblocking, Pipe};
 pub use poller::{duplicate, Poller};
 pub use quic_steering::{quic_owner, quic_steering_program, MAX_QUIC_SHARDS, MAX_SHARD_OFFSET};

@@ -144,6 +144,28 @@ pub(crate) fn shutdown_fd(fd: RawFd) -> io::Result<()> {
     cvt(rc)
 }
 
+/// `SO_LINGER` on with a zero timeout: the socket's close sends RST and
+/// drops whatever it still had to send (the kernel keeps no orphan).
+pub(crate) fn linger_zero(fd: RawFd) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: optval points at a live `linger` and optlen is its exact size;
+    // the kernel only reads it. A stale or foreign fd fails with
+    // EBADF/ENOTSOCK and changes nothing.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const value).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    cvt(rc)
+}
+
 /// `kill(pid, sig)`: `shardgate upgrade` signals the running process.
 pub(crate) fn kill(pid: u32, sig: libc::c_int) -> io::Result<()> {
     // 0 and "negative" PIDs address process groups: refused, only one

@@ -363,17 +363,37 @@ fn client_that_stops_reading_hits_the_send_timeout(driver: Driver) {
     // Reads nothing: the socket buffers fill, then no progress for 500 ms.
     let l = s.line("/huge");
     assert_eq!(l["error"], "client_closed", "{l}");
+    // The close was a reset: the gateway's socket keeps none of the unsent
+    // response in FIN-WAIT-1 (megabytes of kernel memory per slow reader).
+    let port = s.addr().port();
+    let in_state = |state: &str| {
+        let out = std::process::Command::new("ss")
+            .args(["-Htn", "state", state, &format!("( sport = :{port} )")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(
+        wait_until(SETTLE, || in_state("established") == 0),
+        "the gateway kept the connection"
+    );
+    assert_eq!(
+        in_state("fin-wait-1"),
+        0,
+        "the timed-out connection lingers"
+    );
     c.set_read_timeout(Some(SETTLE)).unwrap();
     let mut total = 0usize;
     let mut buf = vec![0u8; 1 << 20];
-    loop {
+    let reset = loop {
         match c.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => break false,
             Ok(n) => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
             Err(e) => panic!("{e} after {total} bytes"),
         }
-    }
+    };
+    assert!(reset, "closed with a FIN after {total} bytes, not a reset");
     assert!(total < 64 << 20, "got everything ({total} bytes)");
     assert!(s.spliced() - before > 0.0, "it was spliced");
     assert!(

@@ -2,6 +2,7 @@
 //! line: read the head under the header timeout, prepare it (parse, admit,
 //! route, rewrite), answer or forward it, then the log phase.
 
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use shardgate_http::Limits;
@@ -36,6 +37,18 @@ pub(crate) async fn serve_one<S: Io>(
     }
     let mut out = ctx.buffers.take();
     let next = handle(ctx, &snap, down, &mut rq, &mut out).await;
+    if rq
+        .failure
+        .is_some_and(|e| e.kind() == ErrorKind::ClientClosed)
+    {
+        // A client that stopped reading (the send timeout) or left: the
+        // close is a reset, so its unsent response is dropped now instead
+        // of held by the kernel in FIN-WAIT-1 (plain sockets; a TLS stream
+        // closes as before).
+        if let Some(t) = down.stream.tcp() {
+            let _ = shardgate_net::reset_on_close(t.as_raw_fd());
+        }
+    }
     let mut ended = None;
     if !matches!(next, Next::Eof) {
         if rq.log_enabled {

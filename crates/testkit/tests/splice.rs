@@ -186,6 +186,7 @@ each_driver!(
     upstream_that_stalls_mid_body_hits_the_read_timeout,
     bytes_past_a_spliced_body_are_cut_and_not_pooled,
     tls_clients_keep_the_copying_path,
+    tls_client_that_stops_reading_is_reset,
     splice_off_copies_every_body,
 );
 
@@ -365,23 +366,7 @@ fn client_that_stops_reading_hits_the_send_timeout(driver: Driver) {
     assert_eq!(l["error"], "client_closed", "{l}");
     // The close was a reset: the gateway's socket keeps none of the unsent
     // response in FIN-WAIT-1 (megabytes of kernel memory per slow reader).
-    let port = s.addr().port();
-    let in_state = |state: &str| {
-        let out = std::process::Command::new("ss")
-            .args(["-Htn", "state", state, &format!("( sport = :{port} )")])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
-    assert!(
-        wait_until(SETTLE, || in_state("established") == 0),
-        "the gateway kept the connection"
-    );
-    assert_eq!(
-        in_state("fin-wait-1"),
-        0,
-        "the timed-out connection lingers"
-    );
+    closed_without_lingering(s.addr().port());
     c.set_read_timeout(Some(SETTLE)).unwrap();
     let mut total = 0usize;
     let mut buf = vec![0u8; 1 << 20];
@@ -480,6 +465,40 @@ fn bytes_past_a_spliced_body_are_cut_and_not_pooled(driver: Driver) {
     );
     // The connection with bytes after the body was not reused.
     assert_eq!(origin.connections(), 2);
+}
+
+/// The gateway closed every connection of its listener on `port`, and none
+/// lingers in FIN-WAIT-1 with an unsent response (it was reset).
+fn closed_without_lingering(port: u16) {
+    let in_state = |state: &str| {
+        let out = std::process::Command::new("ss")
+            .args(["-Htn", "state", state, &format!("( sport = :{port} )")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(
+        wait_until(SETTLE, || in_state("established") == 0),
+        "the gateway kept the connection"
+    );
+    assert_eq!(
+        in_state("fin-wait-1"),
+        0,
+        "the timed-out connection lingers"
+    );
+}
+
+/// A TLS client that stops reading is reset as a cleartext one is.
+fn tls_client_that_stops_reading_is_reset(driver: Driver) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let s = start(driver, "tlsstuck", Some(&cert), "500ms", "30s");
+    let mut c = TlsClient::connect(s.gw.addr("tls"), "localhost", &[&cert]).unwrap();
+    c.send(b"GET /huge HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let l = s.line("/huge");
+    assert_eq!(l["error"], "client_closed", "{l}");
+    closed_without_lingering(s.gw.addr("tls").port());
 }
 
 fn tls_clients_keep_the_copying_path(driver: Driver) {

@@ -140,6 +140,12 @@ pub trait Io: AsyncReadRent + AsyncWriteRent {
     fn tcp(&self) -> Option<&TcpStream> {
         None
     }
+
+    /// The socket's descriptor, also under a TLS record layer: for socket
+    /// options such as a reset at close.
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.tcp().map(std::os::fd::AsRawFd::as_raw_fd)
+    }
 }
 
 impl Io for TcpStream {

@@ -2,7 +2,6 @@
 //! line: read the head under the header timeout, prepare it (parse, admit,
 //! route, rewrite), answer or forward it, then the log phase.
 
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use shardgate_http::Limits;
@@ -43,10 +42,10 @@ pub(crate) async fn serve_one<S: Io>(
     {
         // A client that stopped reading (the send timeout) or left: the
         // close is a reset, so its unsent response is dropped now instead
-        // of held by the kernel in FIN-WAIT-1 (plain sockets; a TLS stream
-        // closes as before).
-        if let Some(t) = down.stream.tcp() {
-            let _ = shardgate_net::reset_on_close(t.as_raw_fd());
+        // of held by the kernel in FIN-WAIT-1 (for TLS too: a client that
+        // does not read takes no close_notify either).
+        if let Some(fd) = down.stream.socket_fd() {
+            let _ = shardgate_net::reset_on_close(fd);
         }
     }
     let mut ended = None;

@@ -83,8 +83,13 @@ async fn guard<F: std::future::Future>(broken: Rc<Cell<bool>>, op: F) -> F::Outp
     r
 }
 
-/// TLS records are no bytes to splice: the default `tcp()` (None).
-impl<T: AsyncReadRent + AsyncWriteRent> super::super::io::Io for Guarded<T> {}
+/// TLS records are no bytes to splice: the default `tcp()` (None); the
+/// socket under them still takes a reset at close.
+impl super::super::io::Io for Guarded<super::stream::TlsStream> {
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self.inner.as_tcp()))
+    }
+}
 
 impl<T: AsyncReadRent> AsyncReadRent for Guarded<T> {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {

@@ -94,7 +94,20 @@ fn logs_and_access_lines_share_stdout(driver: Driver) {
             "generation {generation} never went live"
         );
     }
-    let report = load.join().unwrap().unwrap();
+    let report = match load.join().unwrap() {
+        Ok(r) => r,
+        // Seen once in CI (wrk's first connect refused right after /ready
+        // said 200): what the gateway logged says why, next time.
+        Err(e) => panic!(
+            "wrk: {e}\ngateway stderr:\n{}\ngateway stdout (start):\n{}",
+            std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("stdout"))
+                .unwrap_or_default()
+                .chars()
+                .take(4000)
+                .collect::<String>()
+        ),
+    };
     assert_eq!(report.non_2xx_3xx, 0, "{}", report.output);
     assert_eq!(report.socket_errors, [0; 4], "{}", report.output);
     assert!(report.requests > 100, "{}", report.output);

@@ -47,6 +47,9 @@ impl Default for ServerTimeouts {
             send: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             tls_handshake: Duration::from_secs(10),
+            // nginx's lingering_time and lingering_timeout.
+            lingering_time: Duration::from_secs(30),
+            lingering_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -87,6 +87,11 @@ pub struct ServerTimeouts {
     pub shutdown_grace: Duration,
     /// From accept to the end of the TLS handshake.
     pub tls_handshake: Duration,
+    /// Lingering close: how long, in all, a connection closed while its
+    /// client may still be sending reads and drops what comes.
+    pub lingering_time: Duration,
+    /// Lingering close: the longest gap between two reads before it ends.
+    pub lingering_timeout: Duration,
 }
 
 /// `[server.limits]`.

@@ -85,6 +85,8 @@ pub(crate) struct RawTimeouts {
     pub send: Option<Spanned<DurationValue>>,
     pub shutdown_grace: Option<Spanned<DurationValue>>,
     pub tls_handshake: Option<Spanned<DurationValue>>,
+    pub lingering_time: Option<Spanned<DurationValue>>,
+    pub lingering_timeout: Option<Spanned<DurationValue>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,7 +40,8 @@ fn unknown_key_names_it_and_lists_the_allowed_ones() {
     assert_error(
         &src,
         "t.toml:9:1: server.timeouts.header_reed: unknown key `header_reed`, expected one of \
-         `header_read`, `keepalive`, `body_read`, `send`, `shutdown_grace`, `tls_handshake`",
+         `header_read`, `keepalive`, `body_read`, `send`, `shutdown_grace`, `tls_handshake`, \
+         `lingering_time`, `lingering_timeout`",
     );
 }
 

@@ -229,6 +229,8 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "send",
         "shutdown_grace",
         "tls_handshake",
+        "lingering_time",
+        "lingering_timeout",
         "certificates",
         "cert",
         "min_version",

@@ -7,7 +7,8 @@
 //! connection keeps between tasks), `request` and `response` (head
 //! preparation), `receive`, `local` (answers from the gateway itself), `forward`
 //! (select/send/receive for one request),
-//! `serve` (one request, start to log line), `wait` (hot window), `park`
+//! `serve` (one request, start to log line), `linger` (closing while the
+//! client may still send), `wait` (hot window), `park`
 //! (idle connections leave the runtime), `tunnel` (after `101`), `run` (the
 //! request task), `lot` (resumes parked connections), `secure` (TLS).
 
@@ -15,6 +16,7 @@ pub mod body;
 pub mod downstream;
 pub mod forward;
 pub mod io;
+pub mod linger;
 pub mod local;
 pub mod lot;
 pub mod park;

@@ -115,6 +115,8 @@ fn docs_tables_show_the_code_defaults() {
         ("send", "duration", dur(t.send)),
         ("shutdown_grace", "duration", dur(t.shutdown_grace)),
         ("tls_handshake", "duration", dur(t.tls_handshake)),
+        ("lingering_time", "duration", dur(t.lingering_time)),
+        ("lingering_timeout", "duration", dur(t.lingering_timeout)),
         (
             "min_version",
             "string",

@@ -137,6 +137,18 @@ fn timeouts(r: &mut Report<'_>, raw: Option<&RawTimeouts>) -> ServerTimeouts {
             &format!("{k}.tls_handshake"),
             d.tls_handshake,
         ),
+        lingering_time: duration(
+            r,
+            raw.lingering_time.as_ref(),
+            &format!("{k}.lingering_time"),
+            d.lingering_time,
+        ),
+        lingering_timeout: duration(
+            r,
+            raw.lingering_timeout.as_ref(),
+            &format!("{k}.lingering_timeout"),
+            d.lingering_timeout,
+        ),
     }
 }
 

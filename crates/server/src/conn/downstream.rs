@@ -33,6 +33,10 @@ pub struct Downstream<S = TcpStream> {
     /// When the last response ended (None before the first request):
     /// the next request's start minus this is the connection's cadence.
     pub idle_from: Option<Instant>,
+    /// The request that ends this connection left bytes of its own unread
+    /// (a body it refused, the rest of a head it could not parse): the
+    /// close lingers (`linger`).
+    pub unread: bool,
 }
 
 pub enum Next {
@@ -60,6 +64,7 @@ impl<S> Downstream<S> {
             drain,
             window: super::window::HOT_WINDOW,
             idle_from: None,
+            unread: false,
         }
     }
 
@@ -100,6 +105,9 @@ impl<S: Io> Downstream<S> {
         let send = ctx.snapshot().snap.config.server.timeouts.send;
         if write_all(&mut self.stream, out, send).await.is_ok() {
             rq.responded(status, out.len());
+            // What failed may have left part of the request unread (its
+            // body, the rest of a head); a reset would take the answer away.
+            self.unread = true;
         }
         Next::Close
     }

@@ -179,10 +179,13 @@ async fn exchange<S: Io>(
     ctx.give_buffer(head);
     ctx.stream_buffers.give(ubuf);
     match (result, stopped) {
-        (Ok(Outcome::Sent { next, .. }), Some(_)) => Ok(Outcome::Sent {
-            next,
-            reusable: false,
-        }),
+        (Ok(Outcome::Sent { next, .. }), Some(_)) => {
+            down.unread = true;
+            Ok(Outcome::Sent {
+                next,
+                reusable: false,
+            })
+        }
         // No answer came (or one the retry rule drops): the send failed.
         (Ok(Outcome::Retry) | Err(_), Some(e)) if !rq.response_started => Err(e),
         (result, _) => result,

@@ -61,6 +61,7 @@ pub(super) async fn finish_local<S: Io>(
     };
     if p.body != BodyKind::None && (!small || p.expect_continue) {
         keep = false;
+        down.unread = true;
     } else if p.body != BodyKind::None {
         let mut state = BodyState::new(p.body);
         let src = Source {
@@ -83,7 +84,10 @@ pub(super) async fn finish_local<S: Io>(
         match drained.result {
             Ok(()) => rq.bytes_in += drained.taken,
             // A chunked body longer than is worth draining: answer, then close.
-            Err(e) if e.kind() == ErrorKind::BodyTooLarge => keep = false,
+            Err(e) if e.kind() == ErrorKind::BodyTooLarge => {
+                keep = false;
+                down.unread = true;
+            }
             Err(e) => {
                 rq.fail(e);
                 return down.fail(ctx, rq, out).await;

@@ -12,7 +12,7 @@ use monoio::net::TcpStream;
 use super::downstream::{Downstream, Next};
 use super::serve::serve_one;
 use super::state::{closed, idle_limit, parked, Conn};
-use super::{park, tunnel, wait};
+use super::{linger, park, tunnel, wait};
 use crate::conn_table::{Slot, SlotState};
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
@@ -97,6 +97,9 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: Conn) {
             }
             _ => break,
         }
+    }
+    if linger::needed(&c.down) {
+        linger::linger(&ctx, &mut c.down).await;
     }
     ctx.give_buffer(std::mem::take(&mut c.down.buf));
     closed(&ctx, c.slot, c.accepted);

@@ -47,6 +47,9 @@ pub(crate) async fn serve_one<S: Io>(
         if let Some(fd) = down.stream.socket_fd() {
             let _ = shardgate_net::reset_on_close(fd);
         }
+        // Nobody to linger for.
+        down.unread = false;
+        down.pos = down.buf.len();
     }
     let mut ended = None;
     if !matches!(next, Next::Eof) {

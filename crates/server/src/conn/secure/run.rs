@@ -11,6 +11,7 @@ use monoio::io::{AsyncWriteRent, Splitable};
 use super::guarded::Guarded;
 use super::stream::TlsStream;
 use crate::conn::downstream::{Downstream, Next};
+use crate::conn::linger;
 use crate::conn::park::watch;
 use crate::conn::serve::serve_one;
 use crate::conn::state::{closed, idle_limit, parked};
@@ -79,11 +80,16 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>, mut c: TlsConn) {
             _ => break,
         }
     }
-    ctx.give_buffer(std::mem::take(&mut c.down.buf));
     // A clean close sends `close_notify`, which tells a client reading a
-    // close-delimited body that it has all of it (RFC 8446 §6.1).
-    let send = ctx.snapshot().snap.config.server.timeouts.send;
-    let _ = monoio::time::timeout(send, c.down.stream.shutdown()).await;
+    // close-delimited body that it has all of it (RFC 8446 §6.1); a
+    // lingering close sends it first.
+    if linger::needed(&c.down) {
+        linger::linger(&ctx, &mut c.down).await;
+    } else {
+        let send = ctx.snapshot().snap.config.server.timeouts.send;
+        let _ = monoio::time::timeout(send, c.down.stream.shutdown()).await;
+    }
+    ctx.give_buffer(std::mem::take(&mut c.down.buf));
     closed(&ctx, c.slot, c.accepted);
 }
 

@@ -16,6 +16,7 @@ mod request;
 mod response;
 mod scan;
 mod target;
+mod upgrade;
 
 pub use chunked::{ChunkedDecoder, Feed};
 pub use error::Error;
@@ -24,3 +25,4 @@ pub use reason::canonical_reason;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead};
 pub use target::{absolute_authority, is_valid_host, origin_form, split_absolute_form};
+pub use upgrade::switch_was_offered;

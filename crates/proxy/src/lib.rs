@@ -36,8 +36,8 @@ pub use method::{is_idempotent, is_safe};
 pub use pool::{ConnState, Pool, PoolCounts, PoolStats};
 pub use ratelimit::{key_hash, key_hash_ip, Limit, Table, Verdict, WAYS as RATE_LIMIT_WAYS};
 pub use rewrite::{
-    absolute_authority, origin_form, put_alt_svc, write_downstream_response, write_error_response,
-    write_error_response_for, write_limited_response, write_static_response,
+    absolute_authority, offered_upgrade, origin_form, put_alt_svc, write_downstream_response,
+    write_error_response, write_error_response_for, write_limited_response, write_static_response,
     write_upstream_request, ForwardCtx, Framing, Limited, VIA_HTTP11, VIA_HTTP3,
 };
 pub use rng::Rng;

@@ -19,7 +19,7 @@ mod target;
 mod wire;
 
 pub use forwarded::{VIA_HTTP11, VIA_HTTP3};
-pub use framing::Framing;
+pub use framing::{offered_upgrade, Framing};
 pub use limited::{write_limited_response, Limited};
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{

@@ -451,6 +451,43 @@ fn unrequested_switching_protocols_is_502(driver: Driver) {
     assert_eq!(r.status, 502);
 }
 
+/// A 101 must name the protocol it switches to, and only one the client
+/// offered (RFC 9110 §7.8): anything else opens no tunnel and is 502.
+fn a_switch_to_an_unoffered_protocol_is_502(driver: Driver) {
+    let origin = Origin::start(handler(|req, r| {
+        let upgrade = match req.target.as_str() {
+            "/other" => "upgrade: h2c\r\n",
+            "/extra" => "upgrade: websocket, tls/1.3\r\n",
+            "/version" => "upgrade: websocket/7\r\n",
+            "/none" => "",
+            _ => "upgrade: WebSocket/13\r\n",
+        };
+        r.write(
+            format!("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n{upgrade}\r\n")
+                .as_bytes(),
+        )?;
+        Ok(After::Close)
+    }))
+    .unwrap();
+    let gw = gateway(driver, &origin);
+    for (path, status) in [
+        ("/other", 502),
+        ("/extra", 502),
+        ("/version", 502),
+        ("/none", 502),
+        ("/same", 101),
+    ] {
+        let mut c = Client::connect(gw.addr("public")).unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket/13, foo\r\n\r\n"
+        );
+        c.send(req.as_bytes()).unwrap();
+        let r = c.head().unwrap();
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(origin.last().unwrap().target, path);
+    }
+}
+
 /// An h2c upgrade is ignored (RFC 9113 §3.1): the origin sees a plain
 /// request, without `Upgrade` or `HTTP2-Settings`, so no tunnel can open
 /// past the gateway's routes; even with `HTTP2-Settings` not listed in
@@ -554,6 +591,7 @@ each_driver!(
     response_longer_than_its_length_is_cut_and_not_pooled,
     declined_upgrade_is_a_normal_response,
     unrequested_switching_protocols_is_502,
+    a_switch_to_an_unoffered_protocol_is_502,
     an_h2c_upgrade_is_never_forwarded,
     a_response_without_date_gets_one,
     many_pipelined_requests_beyond_one_buffer,

@@ -173,7 +173,7 @@ async fn exchange<S: Io>(
     let mut head = ctx.buffers.take();
     let replayable = plan.idempotent && upload.replay.intact();
     let result = receive(
-        ctx, snap, down, p, up, &mut head, &mut ubuf, plan, replayable, rq,
+        ctx, snap, down, p, out, up, &mut head, &mut ubuf, plan, replayable, rq,
     )
     .await;
     ctx.give_buffer(head);

@@ -108,14 +108,16 @@ pub enum Outcome {
     Retry,
 }
 
-/// `replayable`: the request may be sent again whole (idempotent, body none
-/// or kept), for the retry rule.
+/// `request`: the request as sent (its head first; an upgrade's 101 is checked
+/// against the protocols it offered). `replayable`: the request may be sent
+/// again whole (idempotent, body none or kept), for the retry rule.
 #[allow(clippy::too_many_arguments)]
 pub async fn receive<S: Io>(
     ctx: &ShardCtx,
     snap: &ShardSnap,
     down: &mut Downstream<S>,
     p: &Prepared,
+    request: &[u8],
     up: &mut UpConn,
     out: &mut Vec<u8>,
     ubuf: &mut Vec<u8>,
@@ -150,7 +152,11 @@ pub async fn receive<S: Io>(
                 limits: &limits,
                 route,
                 request_was_head: p.is_head,
-                request_upgrade: p.upgrade,
+                request_upgrade: if p.upgrade {
+                    shardgate_proxy::offered_upgrade(request)
+                } else {
+                    None
+                },
                 client_http10: p.http10,
                 client_keep_alive: p.keep_alive && !down.draining(ctx) && !ctx.retiring(),
                 date: &|out: &mut Vec<u8>| ctx.date_bytes(|d| out.extend_from_slice(d)),

@@ -2,7 +2,7 @@
 //! still borrowed from the upstream read buffer.
 
 use shardgate_config::RouteConfig;
-use shardgate_http::{parse_response, BodyKind, HeaderStore, Limits, Parsed};
+use shardgate_http::{parse_response, switch_was_offered, BodyKind, HeaderStore, Limits, Parsed};
 use shardgate_proxy::{write_downstream_response, Framing};
 
 pub struct RespMeta {
@@ -28,7 +28,8 @@ pub struct RespInput<'a> {
     pub limits: &'a Limits,
     pub route: &'a RouteConfig,
     pub request_was_head: bool,
-    pub request_upgrade: bool,
+    /// The protocols the request offered in `Upgrade` (None: no upgrade).
+    pub request_upgrade: Option<&'a [u8]>,
     pub client_http10: bool,
     /// The client wants (and may have) a persistent connection.
     pub client_keep_alive: bool,
@@ -53,10 +54,15 @@ pub fn prepare_response(input: RespInput<'_>, out: &mut Vec<u8>) -> RespStep {
     out.clear();
     let status = head.status;
     if status == 101 {
-        if !input.request_upgrade {
+        // Only to a protocol the client offered (RFC 9110 §7.8).
+        let upgrade = header(head.headers, "upgrade");
+        let offered = input
+            .request_upgrade
+            .zip(upgrade)
+            .is_some_and(|(o, u)| switch_was_offered(o, u.as_bytes()));
+        if !offered {
             return RespStep::Invalid;
         }
-        let upgrade = header(head.headers, "upgrade");
         write_downstream_response(
             out,
             status,

@@ -69,7 +69,7 @@ pub async fn receive(
                     limits: &limits,
                     route: f.route,
                     request_was_head: is_head,
-                    request_upgrade: false,
+                    request_upgrade: None,
                     client_http10: false,
                     client_keep_alive: true,
                     date: &|out: &mut Vec<u8>| ctx.date_bytes(|d| out.extend_from_slice(d)),

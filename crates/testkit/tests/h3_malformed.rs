@@ -55,6 +55,19 @@ fn malformed_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("upper-case header name", with(("X-Upper", "1"))),
         ("connection header", with(("connection", "close"))),
         ("te other than trailers", with(("te", "gzip"))),
+        (
+            "CONNECT with :scheme and :path",
+            vec![
+                (":method", "CONNECT"),
+                (":scheme", "https"),
+                (":authority", "localhost:443"),
+                (":path", "/m"),
+            ],
+        ),
+        (
+            "CONNECT without :authority",
+            vec![(":method", "CONNECT"), ("host", "localhost:443")],
+        ),
     ]
 }
 

@@ -70,6 +70,18 @@ impl Header {
         {
             return Err(HeaderError::invalid_name(":scheme/:path"));
         }
+        // shardgate patch (RFC 9114 §4.4): a CONNECT omits :scheme and
+        // :path and names its target in :authority; one that does not is
+        // malformed (an extended CONNECT, RFC 9220, carries :protocol and
+        // both).
+        if self.pseudo.method.as_ref() == Some(&Method::CONNECT)
+            && self.pseudo.protocol.is_none()
+            && (self.pseudo.scheme.is_some()
+                || self.pseudo.path.is_some()
+                || self.pseudo.authority.is_none())
+        {
+            return Err(HeaderError::invalid_name(":scheme/:path/:authority"));
+        }
         let mut uri = Uri::builder();
 
         if let Some(path) = self.pseudo.path {

@@ -216,8 +216,8 @@ respond = { status = 200, body = "ok" }
 "#;
 
 /// A request stream whose HEADERS frame never completes (a slowloris on one
-/// stream) is ended after `header_read`, like an HTTP/1.1 head; the
-/// connection's other requests are served.
+/// stream) is reset (H3_REQUEST_REJECTED) after `header_read`, like an
+/// HTTP/1.1 head's 408; the connection's other requests are served.
 fn a_head_that_never_completes_is_ended_after_header_read(driver: Driver) {
     let cert = TestCert::new(&["localhost"]).unwrap();
     let name = format!("slowhead-{driver}");
@@ -247,6 +247,13 @@ fn a_head_that_never_completes_is_ended_after_header_read(driver: Driver) {
     assert!(
         after.is_some_and(|t| (0.9..3.0).contains(&t)),
         "the stalled stream was not ended after header_read (1 s): {r}"
+    );
+    // Not an empty FIN (a response cut short): a reset saying the request
+    // was not processed (H3_REQUEST_REJECTED, RFC 9114 §4.1.1).
+    assert_eq!(
+        (r["how"].as_str(), r["code"].as_u64()),
+        (Some("reset"), Some(0x10b)),
+        "{r}"
     );
     assert_eq!(r["get_status"], 200, "the connection stopped serving: {r}");
 }

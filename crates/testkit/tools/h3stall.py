@@ -8,7 +8,7 @@ then waits up to WAIT_SECONDS for the server to end that stream (FIN,
 RESET_STREAM or STOP_SENDING). Then sends a normal GET on the same
 connection. Prints one JSON document:
   {"ended_after_s": float|null, "how": "fin"|"reset"|"stop_sending"|null,
-   "get_status": int|null}
+   "code": int|null (the reset's error code), "get_status": int|null}
 """
 import asyncio
 import json
@@ -34,6 +34,7 @@ class Client(QuicConnectionProtocol):
         self.h3 = H3Connection(self._quic)
         self.stalled = None
         self.ended = None
+        self.code = None
         self.started = time.monotonic()
         self.get_sid = None
         self.get_status = self._loop.create_future()
@@ -46,6 +47,7 @@ class Client(QuicConnectionProtocol):
                 how = "fin"
             elif isinstance(event, StreamReset):
                 how = "reset"
+                self.code = event.error_code
             elif StopSendingReceived and isinstance(event, StopSendingReceived):
                 how = "stop_sending"
             if how:
@@ -62,7 +64,7 @@ async def main(host, port, name, cafile, wait):
     cfg = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=name)
     cfg.load_verify_locations(cafile)
     cfg.idle_timeout = wait + 30
-    out = {"ended_after_s": None, "how": None, "get_status": None}
+    out = {"ended_after_s": None, "how": None, "code": None, "get_status": None}
     async with connect(host, port, configuration=cfg, create_protocol=Client) as c:
         sid = c._quic.get_next_available_stream_id()
         c.stalled = sid
@@ -75,6 +77,7 @@ async def main(host, port, name, cafile, wait):
             await asyncio.sleep(0.05)
         if c.ended is not None:
             out["ended_after_s"], out["how"] = round(c.ended[0], 3), c.ended[1]
+            out["code"] = c.code
         c.get_sid = c._quic.get_next_available_stream_id()
         c.h3.send_headers(c.get_sid, [(b":method", b"GET"), (b":scheme", b"https"),
                                       (b":authority", name.encode()), (b":path", b"/after")],

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h3::error::Code;
+use h3::quic::SendStream;
 use h3::server::RequestResolver;
 use http::Request;
 use shardgate_http::BodyKind;
@@ -47,10 +48,32 @@ pub async fn serve(
     on: OnConnection,
 ) {
     // A stream whose HEADERS never complete is a slowloris: the same
-    // `header_read` limit as an HTTP/1.1 head. Dropping the stream on the
-    // timeout ends it (quinn stops and finishes both directions).
+    // `header_read` limit as an HTTP/1.1 head. The wait borrows the
+    // resolver (h3's `resolve_request` would take it into the dropped
+    // future) so the stream can then be reset with H3_REQUEST_REJECTED: the
+    // request was not processed and may be sent again (RFC 9114 §4.1.1).
+    // Dropped instead, quinn ended it with a FIN, which reads as a response
+    // cut short.
     let header_read = ctx.snapshot().snap.config.server.timeouts.header_read;
-    let resolved = match monoio::time::timeout(header_read, resolver.resolve_request()).await {
+    let mut resolver = resolver;
+    let started = std::time::Instant::now();
+    let first = std::future::poll_fn(|cx| resolver.frame_stream.poll_next(cx));
+    let frame = match monoio::time::timeout(header_read, first).await {
+        Ok(f) => f,
+        Err(_) => {
+            SendStream::reset(
+                &mut resolver.frame_stream,
+                Code::H3_REQUEST_REJECTED.value(),
+            );
+            ctx.metrics.quic.stream_errors.increment(1);
+            return;
+        }
+    };
+    // The HEADERS frame is whole; decoding it waits on nothing (no dynamic
+    // QPACK table), but stays under the same limit.
+    let left = header_read.saturating_sub(started.elapsed());
+    let resolving = async { resolver.accept_with_frame(frame)?.resolve().await };
+    let resolved = match monoio::time::timeout(left, resolving).await {
         Ok(r) => r,
         Err(_) => {
             ctx.metrics.quic.stream_errors.increment(1);

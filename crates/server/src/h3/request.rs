@@ -44,7 +44,7 @@ pub async fn serve(
     ctx: Rc<ShardCtx>,
     listener: ListenerId,
     client: SocketAddr,
-    resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+    mut resolver: RequestResolver<h3_quinn::Connection, Bytes>,
     on: OnConnection,
 ) {
     // A stream whose HEADERS never complete is a slowloris: the same
@@ -55,7 +55,6 @@ pub async fn serve(
     // Dropped instead, quinn ended it with a FIN, which reads as a response
     // cut short.
     let header_read = ctx.snapshot().snap.config.server.timeouts.header_read;
-    let mut resolver = resolver;
     let started = std::time::Instant::now();
     let first = std::future::poll_fn(|cx| resolver.frame_stream.poll_next(cx));
     let frame = match monoio::time::timeout(header_read, first).await {
@@ -69,8 +68,9 @@ pub async fn serve(
             return;
         }
     };
-    // The HEADERS frame is whole; decoding it waits on nothing (no dynamic
-    // QPACK table), but stays under the same limit.
+    // The HEADERS frame is whole, but resolving it can still wait: h3
+    // answers an oversized head with 431 there, a write the client's flow
+    // control may hold back. So it stays under what is left of the limit.
     let left = header_read.saturating_sub(started.elapsed());
     let resolving = async { resolver.accept_with_frame(frame)?.resolve().await };
     let resolved = match monoio::time::timeout(left, resolving).await {

@@ -36,9 +36,10 @@ pub use method::{is_idempotent, is_safe};
 pub use pool::{ConnState, Pool, PoolCounts, PoolStats};
 pub use ratelimit::{key_hash, key_hash_ip, Limit, Table, Verdict, WAYS as RATE_LIMIT_WAYS};
 pub use rewrite::{
-    absolute_authority, offered_upgrade, origin_form, put_alt_svc, write_downstream_response,
-    write_error_response, write_error_response_for, write_limited_response, write_static_response,
-    write_upstream_request, ForwardCtx, Framing, Limited, VIA_HTTP11, VIA_HTTP3,
+    absolute_authority, max_forwards, offered_upgrade, origin_form, put_alt_svc,
+    write_downstream_response, write_error_response, write_error_response_for, write_final_answer,
+    write_limited_response, write_static_response, write_upstream_request, FinalAnswer, ForwardCtx,
+    Framing, Limited, Reflected, VIA_HTTP11, VIA_HTTP3,
 };
 pub use rng::Rng;
 pub use router::Router;

@@ -12,6 +12,7 @@
 mod fields;
 mod forwarded;
 mod framing;
+mod hop_limit;
 mod limited;
 mod request;
 mod response;
@@ -20,6 +21,7 @@ mod wire;
 
 pub use forwarded::{VIA_HTTP11, VIA_HTTP3};
 pub use framing::{offered_upgrade, Framing};
+pub use hop_limit::{max_forwards, write_final_answer, FinalAnswer, Reflected};
 pub use limited::{write_limited_response, Limited};
 pub use request::{write_upstream_request, ForwardCtx};
 pub use response::{

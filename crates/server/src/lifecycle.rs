@@ -8,8 +8,8 @@
 //!      │        │          (attempts: timeouts, budget;      │
 //!      │        │           replay: the kept request body)   │
 //!      │        └ router → Respond | Proxy                   └ access log line
-//!      └ method, body limit      (after route: in-flight caps, `inflight`; the route's
-//!                                 rate limits, `limit`)
+//!      └ method, body limit      (after route: Max-Forwards, `hop_limit`; in-flight
+//!                                 caps, `inflight`; the route's rate limits, `limit`)
 //! ```
 //!
 //! One [`RequestCtx`] per request carries what every phase reads and writes;
@@ -29,6 +29,7 @@ pub mod concurrency;
 pub mod context;
 pub mod enter;
 pub mod hash_key;
+pub mod hop_limit;
 pub mod inflight;
 pub mod limit;
 pub mod log;

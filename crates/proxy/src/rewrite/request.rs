@@ -8,6 +8,7 @@ use shardgate_config::RouteConfig;
 use super::fields::{eq_ci, request_protected, set_value, Base, Fields};
 use super::forwarded::{put_appended, put_forwarded_element};
 use super::framing::{put_framing, put_upgrade, Framing};
+use super::hop_limit::{forwarded_count, put_max_forwards, MAX_FORWARDS};
 use super::target::{absolute_authority, upstream_target};
 use super::wire::{is_field_value, put, put_field, put_ip, trim_ows};
 
@@ -48,6 +49,11 @@ const VIA_NAME: &[u8] = b"via";
 /// with two Hosts or a Content-Length that disagrees with the body is a request
 /// smuggling vector.
 ///
+/// Max-Forwards on OPTIONS and TRACE: the received count less one, in place of
+/// every received or configured value (RFC 9110 §7.6.2; the lifecycle answered
+/// a zero itself and refused a malformed count). Other methods forward the field
+/// untouched.
+///
 /// Forwarding fields: X-Forwarded-For, Forwarded and Via append to the values that
 /// survive the route's edits (so `remove = ["x-forwarded-for"]` distrusts the
 /// client's); X-Forwarded-Proto replaces every other value, the route's included
@@ -85,8 +91,10 @@ pub fn write_upstream_request(
     let host = set_value(&ctx.route.request_headers, b"host").unwrap_or(client_host);
     put_field(out, b"host", host);
 
+    let hops = forwarded_count(method, headers);
     let generated = |name: &[u8]| {
-        (fwd.x_forwarded_for && eq_ci(name, XFF))
+        (hops.is_some() && eq_ci(name, MAX_FORWARDS))
+            || (fwd.x_forwarded_for && eq_ci(name, XFF))
             || (fwd.x_forwarded_proto && eq_ci(name, XFP))
             || (fwd.forwarded && eq_ci(name, FORWARDED))
             || (fwd.via && eq_ci(name, VIA_NAME))
@@ -98,6 +106,9 @@ pub fn write_upstream_request(
         }
     });
 
+    if let Some(n) = hops {
+        put_max_forwards(out, n);
+    }
     put_framing(out, framing);
     if let Some(proto) = upgrade {
         put_upgrade(out, proto);

@@ -120,6 +120,40 @@ pub fn write_static_response(
     } else {
         500
     };
+    let body = resp.body.as_bytes();
+    let head = LocalHead {
+        status,
+        configured: &resp.headers,
+        content_type: None,
+        body_len: body.len() as u64,
+    };
+    put_local_head(out, &head, route_headers, keep_alive, date);
+    if !head_only && has_body(status) {
+        put(out, body);
+    }
+}
+
+/// The head of an answer the gateway gives itself.
+pub(crate) struct LocalHead<'a> {
+    /// 100–999.
+    pub status: u16,
+    pub configured: &'a [(String, String)],
+    /// Written unless `configured` or the route's edits name `content-type`.
+    pub content_type: Option<&'a [u8]>,
+    pub body_len: u64,
+}
+
+/// Writes a local answer's head: the gateway's defaults (`server`, `date`,
+/// the content type), which `configured` fields and the route's `set` or
+/// `remove` replace, then the configured fields after the route's edits.
+pub(crate) fn put_local_head(
+    out: &mut Vec<u8>,
+    head: &LocalHead<'_>,
+    route_headers: &HeaderRewrite,
+    keep_alive: bool,
+    date: &[u8],
+) {
+    let status = head.status;
     put_status_line(out, status, reason(status), 500);
     let default_applies = |name: &[u8]| {
         !route_headers
@@ -130,7 +164,10 @@ pub fn write_static_response(
                 .set
                 .iter()
                 .any(|(n, _)| eq_ci(n.as_bytes(), name))
-            && !resp.headers.iter().any(|(n, _)| eq_ci(n.as_bytes(), name))
+            && !head
+                .configured
+                .iter()
+                .any(|(n, _)| eq_ci(n.as_bytes(), name))
     };
     if default_applies(b"server") {
         put_field(out, b"server", SERVER);
@@ -138,21 +175,23 @@ pub fn write_static_response(
     if !date.is_empty() && default_applies(b"date") {
         put_field(out, b"date", date);
     }
+    if let Some(ct) = head
+        .content_type
+        .filter(|_| default_applies(b"content-type"))
+    {
+        put_field(out, b"content-type", ct);
+    }
     let fields = Fields {
-        base: Base::Configured(&resp.headers),
+        base: Base::Configured(head.configured),
         edits: route_headers,
         protected: response_protected,
     };
     fields.for_each(|name, value| put_field(out, name, value));
-    let body = resp.body.as_bytes();
     if may_frame(status) && status != 304 {
-        put_framing(out, Framing::Length(body.len() as u64));
+        put_framing(out, Framing::Length(head.body_len));
     }
     put_connection(out, status, keep_alive, None);
     put(out, b"\r\n");
-    if !head_only && has_body(status) {
-        put(out, body);
-    }
 }
 
 /// Writes one of the gateway's own error responses, e.g. `502 Bad Gateway\n` as

@@ -7,8 +7,8 @@
 
 use shardgate_http::{parse_request, BodyKind, HeaderStore, Limits, Parsed};
 use shardgate_proxy::{
-    write_limited_response, write_static_response, write_upstream_request, Error, ErrorKind,
-    ForwardCtx, Framing, Limited,
+    write_final_answer, write_limited_response, write_static_response, write_upstream_request,
+    Error, ErrorKind, ForwardCtx, Framing, Limited, Reflected,
 };
 
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -126,6 +126,22 @@ pub fn prepare(
                 retry_after: refusal.retry_after,
             };
             ctx.date_bytes(|date| write_limited_response(out, &limited, keep, p.is_head, date));
+            if let Some(v) = snap.snap.alt_svc(rq.listener) {
+                shardgate_proxy::put_alt_svc(out, v);
+            }
+            p.action = Action::Respond;
+        }
+        Ok(Decision::Final(route, answer)) => {
+            let keep = keep_after_local(&mut p, ctx.retiring());
+            let fields = |f: &mut dyn FnMut(&[u8], &[u8])| view.headers.each(f);
+            let request = Reflected {
+                method: head.method,
+                target: head.target,
+                version: view.protocol,
+                fields: &fields,
+            };
+            let edits = &route.response_headers;
+            ctx.date_bytes(|date| write_final_answer(out, answer, &request, edits, keep, date));
             if let Some(v) = snap.snap.alt_svc(rq.listener) {
                 shardgate_proxy::put_alt_svc(out, v);
             }

@@ -13,8 +13,8 @@ use h3::server::RequestResolver;
 use http::Request;
 use shardgate_http::BodyKind;
 use shardgate_proxy::{
-    write_error_response_for, write_limited_response, write_static_response, Error, ErrorKind,
-    Limited,
+    write_error_response_for, write_final_answer, write_limited_response, write_static_response,
+    Error, ErrorKind, Limited, Reflected,
 };
 
 use super::forward;
@@ -260,6 +260,32 @@ async fn handle(
                 retry_after: refusal.retry_after,
             };
             ctx.date_bytes(|date| write_limited_response(out, &limited, true, is_head, date));
+            if let Err(e) = send_h1(stream, out, rq).await {
+                rq.fail(e);
+            }
+        }
+        Ok(Decision::Final(route, answer)) => {
+            if !body.is_empty() {
+                stream.stop_sending(Code::H3_NO_ERROR);
+            }
+            out.clear();
+            // `message/http` has no HTTP/3 syntax: the reflection reads as
+            // the HTTP/1.1 request the gateway would have forwarded, Host
+            // from `:authority`.
+            let fields = |f: &mut dyn FnMut(&[u8], &[u8])| {
+                if let Some(h) = host.filter(|_| !req.headers().contains_key("host")) {
+                    f(b"host", h.as_bytes());
+                }
+                view.headers.each(f);
+            };
+            let request = Reflected {
+                method,
+                target,
+                version: "HTTP/1.1",
+                fields: &fields,
+            };
+            let edits = &route.response_headers;
+            ctx.date_bytes(|date| write_final_answer(out, answer, &request, edits, true, date));
             if let Err(e) = send_h1(stream, out, rq).await {
                 rq.fail(e);
             }

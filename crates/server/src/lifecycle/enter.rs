@@ -1,4 +1,4 @@
-//! Entering the lifecycle, the same for every front end: admit, route, the
+//! Entering the lifecycle, the same for every front end: admit, route, Max-Forwards, the
 //! in-flight caps, the route's rate limits, the consistent-hash key, the request id, and the access log's copies of the
 //! request's strings.
 
@@ -19,6 +19,7 @@ pub fn enter<'s>(
     let cfg = &snap.snap.config;
     let decision = admit(view, cfg)
         .and_then(|()| route(rq, view, &snap.snap))
+        .and_then(|d| super::hop_limit::apply(rq, view, d))
         .and_then(|d| super::inflight::admit(ctx, snap, rq).map(|()| d))
         .map(|d| super::limit::check(ctx.id, snap, rq, view, d));
     if let Ok(Decision::Proxy(_, up)) = &decision {

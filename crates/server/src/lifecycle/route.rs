@@ -1,7 +1,7 @@
 //! Route: which rule answers the request, and with what.
 
 use shardgate_config::{RouteAction, RouteConfig, StaticResponse};
-use shardgate_proxy::{Error, ErrorKind};
+use shardgate_proxy::{Error, ErrorKind, FinalAnswer};
 
 use super::{RequestCtx, RequestView};
 use crate::snapshot::Snapshot;
@@ -22,12 +22,18 @@ pub enum Decision<'s> {
     Proxy(&'s RouteConfig, usize),
     /// A rate limit of the route refused the request: answer it (429).
     Limited(&'s RouteConfig, Refusal),
+    /// An OPTIONS or TRACE the route would forward, with Max-Forwards spent:
+    /// the gateway is its final recipient (`hop_limit`).
+    Final(&'s RouteConfig, FinalAnswer),
 }
 
 impl<'s> Decision<'s> {
     pub fn route(&self) -> &'s RouteConfig {
         match self {
-            Decision::Respond(r, _) | Decision::Proxy(r, _) | Decision::Limited(r, _) => r,
+            Decision::Respond(r, _)
+            | Decision::Proxy(r, _)
+            | Decision::Limited(r, _)
+            | Decision::Final(r, _) => r,
         }
     }
 }

@@ -39,12 +39,28 @@ impl<'a> HeaderFields<'a> {
             HeaderFields::H3(map) => map.get_all(name).iter().find_map(|v| f(v.as_bytes())),
         }
     }
+
+    /// Calls `f(name, value)` for every field, in order (HTTP/3: names
+    /// lower-case, the pseudo-fields not among them).
+    pub fn each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        match *self {
+            HeaderFields::H1(list) => list.iter().for_each(|h| f(h.name.as_bytes(), h.value)),
+            HeaderFields::H3(map) => map
+                .iter()
+                .for_each(|(n, v)| f(n.as_str().as_bytes(), v.as_bytes())),
+        }
+    }
 }
 
 impl<'a> RequestView<'a> {
-    /// The path the router matches on (absolute-form targets reduced).
+    /// The path the router matches on: absolute-form targets reduced, and
+    /// `OPTIONS *` (a question about the server as a whole, RFC 9112 §3.2.4)
+    /// as its root, so the route that owns `/` forwards it as it came.
     pub fn path(&self) -> &'a str {
-        shardgate_http::origin_form(self.target)
+        match self.target {
+            "*" => "/",
+            t => shardgate_http::origin_form(t),
+        }
     }
 
     /// Picks the optional fields out of an HTTP/1.1 header list in one pass.

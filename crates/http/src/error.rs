@@ -28,6 +28,11 @@ pub enum Error {
     /// Well-formed `HTTP/x.y` but not 1.0 or 1.1 (505).
     #[error("unsupported HTTP version")]
     UnsupportedVersion,
+    /// A request in `HTTP/1.y` with `y` above 1, its minor digit at byte
+    /// `at` of the parsed buffer. RFC 9110 §2.5: the recipient SHOULD treat
+    /// it as the highest 1.x it implements; a caller that cannot answers 505.
+    #[error("newer HTTP/1 minor version")]
+    NewerMinorVersion { at: usize },
     /// An `Expect` other than `100-continue` (417).
     #[error("unsupported expectation")]
     ExpectationFailed,
@@ -41,7 +46,7 @@ impl Error {
             Error::RequestLineTooLong => 414,
             Error::HeadTooLarge | Error::TooManyHeaders => 431,
             Error::UnsupportedTransferCoding => 501,
-            Error::UnsupportedVersion => 505,
+            Error::UnsupportedVersion | Error::NewerMinorVersion { .. } => 505,
             Error::ExpectationFailed => 417,
         }
     }
@@ -70,6 +75,11 @@ mod tests {
             ),
             (Error::UnsupportedTransferCoding, 501, "Not Implemented"),
             (Error::UnsupportedVersion, 505, "HTTP Version Not Supported"),
+            (
+                Error::NewerMinorVersion { at: 0 },
+                505,
+                "HTTP Version Not Supported",
+            ),
             (Error::ExpectationFailed, 417, "Expectation Failed"),
         ];
         for (err, status, reason) in cases {

@@ -135,14 +135,21 @@ pub(crate) fn check_parsed(
         Err(httparse::Error::TooManyHeaders) => Err(Error::TooManyHeaders),
         Err(httparse::Error::Version) => {
             let line = buf.get(head.start..head.first_line_end).unwrap_or_default();
-            Err(version_error(line))
+            Err(match version_error(line) {
+                // The minor digit ends the line.
+                Error::NewerMinorVersion { .. } => Error::NewerMinorVersion {
+                    at: head.first_line_end - 1,
+                },
+                e => e,
+            })
         }
         Err(_) => Err(Error::Malformed(invalid)),
     }
 }
 
-/// httparse only knows "HTTP/1.0" and "HTTP/1.1". A well-formed version
-/// token naming anything else is 505 (RFC 9110 §15.6.6); junk is 400.
+/// httparse only knows "HTTP/1.0" and "HTTP/1.1". `HTTP/1.2`–`HTTP/1.9` is
+/// [`Error::NewerMinorVersion`] (its offset filled in by the caller); another
+/// well-formed version token is 505 (RFC 9110 §15.6.6); junk is 400.
 fn version_error(request_line: &[u8]) -> Error {
     let mut parts = request_line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -157,7 +164,11 @@ fn version_error(request_line: &[u8]) -> Error {
                 && major.is_ascii_digit()
                 && minor.is_ascii_digit() =>
         {
-            Error::UnsupportedVersion
+            if *major == b'1' && *minor > b'1' {
+                Error::NewerMinorVersion { at: 0 }
+            } else {
+                Error::UnsupportedVersion
+            }
         }
         _ => Error::Malformed("invalid HTTP version"),
     }
@@ -180,7 +191,11 @@ mod tests {
     #[test]
     fn version_errors() {
         assert_eq!(version_error(b"GET / HTTP/2.0"), Error::UnsupportedVersion);
-        assert_eq!(version_error(b"GET / HTTP/1.2"), Error::UnsupportedVersion);
+        assert_eq!(
+            version_error(b"GET / HTTP/1.2"),
+            Error::NewerMinorVersion { at: 0 }
+        );
+        assert_eq!(version_error(b"GET / HTTP/0.9"), Error::UnsupportedVersion);
         assert_eq!(version_error(b"PRI * HTTP/2.0"), Error::UnsupportedVersion);
         for junk in [
             &b"GET / HTTP/1.1x"[..],

@@ -250,6 +250,28 @@ fn unsupported_versions_are_505() {
 }
 
 #[test]
+fn newer_http1_minor_versions_point_at_their_digit() {
+    for (buf, at) in [
+        (&b"GET / HTTP/1.2\r\nHost: h\r\n\r\n"[..], 13),
+        (b"\r\nPOST /x HTTP/1.9\r\nHost: h\r\n\r\n", 17),
+    ] {
+        assert!(
+            matches!(parse(buf), Err(Error::NewerMinorVersion { at: a }) if a == at),
+            "{:?}",
+            parse(buf)
+        );
+        // Treated as HTTP/1.1 once the digit says so (RFC 9110 §2.5).
+        let mut patched = buf.to_vec();
+        patched[at] = b'1';
+        assert_eq!(complete(&patched).minor_version, 1);
+    }
+    assert_eq!(
+        parse(b"GET / HTTP/2.1\r\nHost: h\r\n\r\n").err(),
+        Some(Error::UnsupportedVersion)
+    );
+}
+
+#[test]
 fn host_rules() {
     assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), 400);
     assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400);

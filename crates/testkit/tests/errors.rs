@@ -312,6 +312,26 @@ fn malformed_requests_are_400_and_close(driver: Driver) {
 fn unsupported_version_is_505(driver: Driver) {
     let e = env(driver, CFG);
     e.rejects(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
+    e.rejects(b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505);
+    e.rejects(b"GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505);
+}
+
+/// RFC 9110 §2.5: a newer HTTP/1 minor version is served as HTTP/1.1, like
+/// nginx and HAProxy do; pipelined, so the second head sits past the first.
+fn newer_http1_minor_versions_are_served_as_1_1(driver: Driver) {
+    let e = env(driver, CFG);
+    let mut c = e.client();
+    c.send(b"GET /v2 HTTP/1.2\r\nHost: a\r\n\r\nGET /v9 HTTP/1.9\r\nHost: a\r\n\r\n")
+        .unwrap();
+    for target in ["/v2", "/v9"] {
+        let r = c.response().unwrap();
+        assert_eq!((r.status, r.minor_version), (200, 1), "{target}");
+        assert!(!r.closes(), "{target}: kept alive as HTTP/1.1");
+        let got = e.origin.last().unwrap();
+        assert_eq!((got.target.as_str(), got.minor_version), (target, 1));
+    }
+    // Without Host it is an HTTP/1.1 request without Host.
+    e.rejects(b"GET / HTTP/1.5\r\n\r\n", 400);
 }
 
 fn smuggling_attempts_are_400(driver: Driver) {
@@ -465,6 +485,7 @@ each_driver!(
     oversized_heads_are_431_and_414,
     malformed_requests_are_400_and_close,
     unsupported_version_is_505,
+    newer_http1_minor_versions_are_served_as_1_1,
     smuggling_attempts_are_400,
     bad_chunk_size_is_400,
     unsupported_transfer_coding_is_501,

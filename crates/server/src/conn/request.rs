@@ -46,6 +46,9 @@ pub enum Step {
     Partial,
     /// The head is malformed or over a limit: answer and close.
     Malformed(Error),
+    /// An `HTTP/1.y` request line, `y` > 1, its minor digit at this offset
+    /// of the input: to be served as HTTP/1.1 (RFC 9110 §2.5).
+    NewerMinor(usize),
 }
 
 pub struct Input<'a> {
@@ -65,6 +68,7 @@ pub fn prepare(
     let head = match parse_request(input.data, input.limits, &mut store) {
         Ok(Parsed::Complete(h)) => h,
         Ok(Parsed::Partial) => return Step::Partial,
+        Err(shardgate_http::Error::NewerMinorVersion { at }) => return Step::NewerMinor(at),
         Err(e) => {
             return Step::Malformed(Error::new(ErrorKind::ClientMalformed {
                 status: e.status(),

@@ -95,6 +95,17 @@ async fn handle<S: Io>(
                 rq.fail(e);
                 return down.fail(ctx, rq, out).await;
             }
+            Step::NewerMinor(at) => {
+                // RFC 9110 §2.5: served as the highest HTTP/1 minor version
+                // implemented, 1.1 (nginx and HAProxy do the same). The
+                // digit is rewritten once, so this cannot come round again.
+                if let Some(digit) = down.buf.get_mut(down.pos + at).filter(|d| **d > b'1') {
+                    *digit = b'1';
+                    continue;
+                }
+                rq.fail(Error::new(ErrorKind::ClientMalformed { status: 505 }));
+                return down.fail(ctx, rq, out).await;
+            }
             Step::Partial => {}
         }
         if down.buf.len() == down.buf.capacity() {

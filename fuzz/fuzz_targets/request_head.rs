@@ -122,6 +122,7 @@ fn check_rewrite(head: &RequestHead<'_>) {
         route,
         // As when the gateway makes the id: the client's field is replaced.
         request_id: Some((b"x-request-id", b"fuzz-1")),
+        via: shardgate_proxy::VIA_HTTP11,
     };
     let mut out = Vec::new();
     write_upstream_request(

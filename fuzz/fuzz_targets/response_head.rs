@@ -107,6 +107,7 @@ fn check_rewrite(head: &ResponseHead<'_>, was_head: bool) {
         framing,
         keep_alive,
         upgrade,
+        &|out: &mut Vec<u8>| out.extend_from_slice(b"Tue, 01 Dec 2026 00:00:00 GMT"),
     );
     let big = Limits {
         max_head_bytes: usize::MAX,

@@ -1,9 +1,10 @@
 //! ChunkedDecoder must never panic, never claim bytes it was not given, and
-//! reach the same verdict however the input is split across reads.
+//! reach the same verdict however the input is split across reads or held
+//! before its trailer section; a filtered trailer section stays valid.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardgate_http::{ChunkedDecoder, Feed};
+use shardgate_http::{filter_trailer_section, ChunkedDecoder, Feed};
 
 /// Feeds `body` in pieces whose sizes cycle through `sizes`; returns the
 /// total consumed and whether the message ended, or None on error.
@@ -34,6 +35,34 @@ fn feed_split(body: &[u8], sizes: &[u8]) -> Option<Feed> {
     })
 }
 
+/// As a verbatim-forwarding proxy reads: up to the trailers, then the
+/// section whole (filtered, it must still end a message).
+fn feed_held(body: &[u8]) -> Option<Feed> {
+    let mut dec = ChunkedDecoder::new();
+    let first = dec.feed_to_trailers(body).ok()?;
+    if !dec.trailers_ahead() {
+        return Some(first);
+    }
+    let rest = &body[first.consumed..];
+    let second = dec.feed(rest).ok()?;
+    if second.done {
+        let mut filtered = b"0\r\n".to_vec();
+        filter_trailer_section(&rest[..second.consumed], &mut filtered);
+        let end = ChunkedDecoder::new().feed(&filtered);
+        assert_eq!(
+            end.ok(),
+            Some(Feed {
+                consumed: filtered.len(),
+                done: true
+            })
+        );
+    }
+    Some(Feed {
+        consumed: first.consumed + second.consumed,
+        done: second.done,
+    })
+}
+
 fuzz_target!(|body: &[u8]| {
     let mut whole = ChunkedDecoder::new();
     let verdict = whole.feed(body);
@@ -58,4 +87,5 @@ fuzz_target!(|body: &[u8]| {
     assert_eq!(verdict.ok(), feed_split(body, &[1]));
     let sizes: Vec<u8> = body.iter().take(16).map(|b| b % 8 + 1).collect();
     assert_eq!(verdict.ok(), feed_split(body, &sizes));
+    assert_eq!(verdict.ok(), feed_held(body));
 });

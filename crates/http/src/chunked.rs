@@ -100,8 +100,33 @@ impl ChunkedDecoder {
     pub fn feed_parts(
         &mut self,
         data: &[u8],
+        on_data: impl FnMut(std::ops::Range<usize>),
+        on_trailer: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Feed, Error> {
+        self.run(data, on_data, on_trailer, false)
+    }
+
+    /// Like [`feed`](Self::feed), but stops where a trailer section begins
+    /// (right after the last-chunk line; see
+    /// [`trailers_ahead`](Self::trailers_ahead)), so that a proxy forwarding
+    /// the body verbatim can take the section whole and filter it. A later
+    /// call goes on into the section.
+    pub fn feed_to_trailers(&mut self, data: &[u8]) -> Result<Feed, Error> {
+        self.run(data, |_| {}, |_| {}, true)
+    }
+
+    /// The last-chunk line has been read and nothing of the trailer section
+    /// (not even the final CRLF) yet.
+    pub fn trailers_ahead(&self) -> bool {
+        self.state == State::TrailerStart && self.trailer_len == 0
+    }
+
+    fn run(
+        &mut self,
+        data: &[u8],
         mut on_data: impl FnMut(std::ops::Range<usize>),
         mut on_trailer: impl FnMut(std::ops::Range<usize>),
+        stop_at_trailers: bool,
     ) -> Result<Feed, Error> {
         let mut pos = 0;
         // Start of the trailer bytes seen in this call, reported as one range.
@@ -148,6 +173,12 @@ impl ChunkedDecoder {
                         Ok(next) => next,
                         Err(why) => State::Failed(why),
                     };
+                    if stop_at_trailers && self.trailers_ahead() {
+                        break Ok(Feed {
+                            consumed: pos,
+                            done: false,
+                        });
+                    }
                 }
             }
         };
@@ -333,6 +364,25 @@ mod feed_with_tests {
         let mut t = Vec::new();
         d.feed_parts(b"0\r\n\r\n", |_| {}, |r| t.push(r)).unwrap();
         assert_eq!(t, vec![3..5], "no fields: only the final CRLF");
+    }
+
+    #[test]
+    fn feeding_to_the_trailers_stops_before_them() {
+        let body = b"3\r\nabc\r\n0\r\nx-sum: 12\r\n\r\nNEXT";
+        for split in 0..body.len() {
+            let mut d = ChunkedDecoder::new();
+            let (a, b) = body.split_at(split);
+            let mut taken = d.feed_to_trailers(a).unwrap().consumed;
+            if !d.trailers_ahead() {
+                assert_eq!(taken, a.len(), "split {split}");
+                taken += d.feed_to_trailers(b).unwrap().consumed;
+            }
+            assert!(d.trailers_ahead(), "split {split}");
+            assert_eq!(taken, 11, "split {split}: up to the last-chunk line");
+            let f = d.feed_to_trailers(&body[taken..]).unwrap();
+            assert!(f.done && !d.trailers_ahead(), "split {split}");
+            assert_eq!(&body[taken + f.consumed..], b"NEXT");
+        }
     }
 
     #[test]

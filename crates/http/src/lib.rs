@@ -16,6 +16,7 @@ mod request;
 mod response;
 mod scan;
 mod target;
+mod trailers;
 mod upgrade;
 
 pub use chunked::{ChunkedDecoder, Feed};
@@ -25,4 +26,5 @@ pub use reason::canonical_reason;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead};
 pub use target::{absolute_authority, is_valid_host, origin_form, split_absolute_form};
+pub use trailers::{filter_trailer_section, forwardable_trailer, trailer_section_is_forwardable};
 pub use upgrade::switch_was_offered;

@@ -29,6 +29,7 @@ pub mod secure;
 pub mod serve;
 pub mod splice;
 pub mod state;
+pub mod trailers;
 pub mod tunnel;
 pub mod wait;
 pub mod window;

@@ -172,8 +172,63 @@ impl BodyState {
                 }
                 Ok(take as usize)
             }
-            BodyState::Chunked(dec) | BodyState::Dechunk(dec) => Ok(dec.feed(data)?.consumed),
+            // Only `end_with_trailers` goes past this point.
+            BodyState::Chunked(dec) if dec.trailers_ahead() => Ok(0),
+            BodyState::Chunked(dec) => {
+                let mut n = dec.feed_to_trailers(data)?.consumed;
+                // The usual end (no trailer field, or only ones that may
+                // cross, all here) goes on with the rest, in the same write.
+                // Otherwise the body stops before its trailer section, which
+                // the pump takes whole and filters (`trailers_ahead`).
+                if dec.trailers_ahead() {
+                    let rest = data.get(n..).unwrap_or_default();
+                    let mut whole = dec.clone();
+                    if let Ok(f) = whole.feed(rest) {
+                        let section = rest.get(..f.consumed).unwrap_or_default();
+                        if f.done && shardgate_http::trailer_section_is_forwardable(section) {
+                            *dec = whole;
+                            n += f.consumed;
+                        }
+                    }
+                }
+                Ok(n)
+            }
+            // De-chunked, the trailers are dropped with the rest of the framing.
+            BodyState::Dechunk(dec) => Ok(dec.feed(data)?.consumed),
         }
+    }
+
+    /// Ends a body whose trailer section was ahead with `section`, all of
+    /// it (as [`trailer_section_len`](Self::trailer_section_len) measured).
+    pub fn end_with_trailers(&mut self, section: &[u8]) -> Result<(), shardgate_http::Error> {
+        let not_whole = shardgate_http::Error::Chunked("not a whole trailer section");
+        match self {
+            BodyState::Chunked(dec) if dec.trailers_ahead() => {
+                if dec.feed(section)?.done {
+                    Ok(())
+                } else {
+                    Err(not_whole)
+                }
+            }
+            _ => Err(not_whole),
+        }
+    }
+
+    /// A verbatim chunked body whose trailer section comes next.
+    pub fn trailers_ahead(&self) -> bool {
+        matches!(self, BodyState::Chunked(dec) if dec.trailers_ahead())
+    }
+
+    /// How long the trailer section at the start of `data` is, once `data`
+    /// holds all of it (None: read more). Validated on a copy of the
+    /// decoder: a malformed or oversized section fails without waiting for
+    /// its end, and nothing is consumed.
+    pub fn trailer_section_len(&self, data: &[u8]) -> Result<Option<usize>, shardgate_http::Error> {
+        let BodyState::Chunked(dec) = self else {
+            return Ok(None);
+        };
+        let f = dec.clone().feed(data)?;
+        Ok(f.done.then_some(f.consumed))
     }
 }
 
@@ -197,6 +252,41 @@ mod tests {
         let data = b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
         let n = s.advance(data).unwrap();
         assert_eq!(n, 13);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn chunked_state_stops_before_trailers_that_need_a_look() {
+        // All here and forwardable: no stop.
+        let mut s = BodyState::new(BodyKind::Chunked);
+        assert_eq!(s.advance(b"0\r\nx-a: 1\r\n\r\nGET").unwrap(), 13);
+        assert!(s.is_done());
+        // A field to drop: the section is left for the pump.
+        let mut s = BodyState::new(BodyKind::Chunked);
+        assert_eq!(s.advance(b"0\r\nhost: b\r\n\r\n").unwrap(), 3);
+        assert!(s.trailers_ahead());
+        // Not all here: likewise.
+        let mut s = BodyState::new(BodyKind::Chunked);
+        let data = b"3\r\nabc\r\n0\r\nx-a: 1\r\n\r\nGET /";
+        assert_eq!(s.advance(&data[..15]).unwrap(), 11);
+        assert!(s.trailers_ahead());
+        let rest = &data[11..];
+        assert_eq!(
+            s.advance(rest).unwrap(),
+            0,
+            "only end_with_trailers goes on"
+        );
+        assert_eq!(s.trailer_section_len(&rest[..5]).unwrap(), None);
+        assert_eq!(s.trailer_section_len(rest).unwrap(), Some(10));
+        assert!(s.trailer_section_len(b"x a: 1\r\n\r\n").is_err());
+        assert!(s.trailers_ahead(), "probing consumed nothing");
+        let mut part = BodyState::new(BodyKind::Chunked);
+        part.advance(&data[..11]).unwrap();
+        assert!(
+            part.end_with_trailers(&rest[..5]).is_err(),
+            "part of a section"
+        );
+        s.end_with_trailers(&rest[..10]).unwrap();
         assert!(s.is_done());
     }
 

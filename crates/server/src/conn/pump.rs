@@ -9,6 +9,7 @@ use shardgate_proxy::{Error, ErrorKind};
 use super::body::{BodyState, Direction};
 use super::io::{read_at_most, write_range, Io};
 use super::splice::{self, RunEnd, SpliceFail, SPLICE_MIN};
+use super::trailers;
 use crate::lifecycle::Replay;
 use crate::pipes::{PipePool, PooledPipe};
 
@@ -120,7 +121,38 @@ async fn pump_with<R: Io, W: Io>(
     // Only a de-chunked body needs a copy (the framing is cut out of it).
     let mut plain = Vec::new();
     loop {
-        if src.buf.len() > *src.pos && matches!(state, BodyState::Dechunk(_)) {
+        if state.trailers_ahead() {
+            // Taken whole and written filtered: the body ends with it.
+            let len =
+                trailers::take(state, src.stream, src.buf, src.pos, src.read_timeout, dir).await?;
+            let from = *src.pos;
+            let section = src.buf.get(from..from + len).unwrap_or_default();
+            state
+                .end_with_trailers(section)
+                .map_err(|_| dir.malformed())?;
+            n.taken += len as u64;
+            *src.pos = from + len;
+            // Only a section with a field to drop is copied.
+            let verbatim = shardgate_http::trailer_section_is_forwardable(section);
+            if !verbatim {
+                plain.clear();
+                shardgate_http::filter_trailer_section(section, &mut plain);
+            }
+            let out = if verbatim { section } else { &plain[..] };
+            if let Some(k) = e.keep.as_deref_mut() {
+                k.keep(out);
+            }
+            let sent = out.len() as u64;
+            if let Some(d) = e.dst.as_deref_mut() {
+                let r = if verbatim {
+                    write_range(d, src.buf, from, from + len, e.write_timeout).await
+                } else {
+                    super::io::write_all(d, &mut plain, e.write_timeout).await
+                };
+                r.map_err(|f| dir.dst(f))?;
+            }
+            n.delivered += sent;
+        } else if src.buf.len() > *src.pos && matches!(state, BodyState::Dechunk(_)) {
             let from = *src.pos;
             plain.clear();
             let took = state
@@ -156,6 +188,10 @@ async fn pump_with<R: Io, W: Io>(
         }
         if state.is_done() {
             return Ok(());
+        }
+        if state.trailers_ahead() {
+            // The section may already be in the buffer: not cleared.
+            continue;
         }
         src.buf.clear();
         *src.pos = 0;

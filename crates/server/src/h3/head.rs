@@ -92,33 +92,6 @@ fn content_length(h: &HeaderMap) -> Result<Option<u64>, Malformed> {
     Ok(found)
 }
 
-/// Fields that may not travel in a trailer section (RFC 9110 §6.5.1: framing,
-/// routing, request modifiers, authentication, content metadata); the rest of
-/// an HTTP/3 request's trailers go upstream in the chunked trailer section.
-const NOT_IN_TRAILERS: [&str; 17] = [
-    "authorization",
-    "cache-control",
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-range",
-    "content-type",
-    "cookie",
-    "expect",
-    "host",
-    "keep-alive",
-    "max-forwards",
-    "range",
-    "set-cookie",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
-
-pub fn forwardable_trailer(name: &str) -> bool {
-    !NOT_IN_TRAILERS.contains(&name) && !name.starts_with(':')
-}
-
 /// Converts a complete HTTP/1.1 response head written by the proxy crate
 /// into an HTTP/3 response, dropping connection-specific fields. `None`
 /// only if the bytes are not a head (a bug: they are our own output).
@@ -159,7 +132,7 @@ pub fn trailer_map(section: &[u8]) -> HeaderMap {
     {
         for f in fields {
             let lower = f.name.to_ascii_lowercase();
-            if !forwardable_trailer(&lower) {
+            if !shardgate_http::forwardable_trailer(lower.as_bytes()) {
                 continue;
             }
             if let (Ok(n), Ok(v)) = (

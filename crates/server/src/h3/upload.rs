@@ -154,7 +154,7 @@ impl Upload {
                 if let Some(t) = trailers {
                     for (name, value) in &t {
                         // Fields a request may not end with are not forwarded.
-                        if super::head::forwardable_trailer(name.as_str()) {
+                        if shardgate_http::forwardable_trailer(name.as_str().as_bytes()) {
                             buf.extend_from_slice(name.as_str().as_bytes());
                             buf.extend_from_slice(b": ");
                             buf.extend_from_slice(value.as_bytes());

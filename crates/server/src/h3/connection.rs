@@ -108,6 +108,7 @@ pub async fn serve(
     let mut h3 = match h3 {
         Ok(h) => h,
         Err(_) => {
+            q.closed.transport_error.increment(1);
             conn.close(quinn::VarInt::from_u32(H3_INTERNAL_ERROR), b"");
             return;
         }
@@ -121,6 +122,8 @@ pub async fn serve(
     let inflight = Rc::new(Cell::new(0usize));
     let mut drain_until: Option<Instant> = None;
     let mut accept_done = false;
+    // How the connection ended; a drain that cuts it is clean.
+    let mut end = End::Clean;
     loop {
         if let Some(until) = drain_until {
             if inflight.get() == 0 || Instant::now() >= until {
@@ -156,8 +159,20 @@ pub async fn serve(
                 // The client closed, went idle past max_idle_time, or said
                 // GOAWAY and its requests are done. While draining, the
                 // requests in flight still finish (up to the grace period).
-                Ok(None) | Err(_) if draining => accept_done = true,
-                Ok(None) | Err(_) => break,
+                Ok(None) => {
+                    end = End::Clean;
+                    if !draining {
+                        break;
+                    }
+                    accept_done = true;
+                }
+                Err(e) => {
+                    end = End::of(&e);
+                    if !draining {
+                        break;
+                    }
+                    accept_done = true;
+                }
             },
             // The shard stops, or a reload removed the listener.
             _ = drain.wait(), if !draining => {
@@ -181,10 +196,61 @@ pub async fn serve(
     }
     // Requests still running after the grace period are cut here.
     conn.close(quinn::VarInt::from_u32(H3_NO_ERROR), b"");
+    end.count(&q.closed);
     let stats = conn.stats();
     q.bytes_received.increment(stats.udp_rx.bytes);
     q.bytes_sent.increment(stats.udp_tx.bytes);
     drop(slot);
+}
+
+/// How an established connection ended (`metrics::quic::Closed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Clean,
+    IdleTimeout,
+    ProtocolError,
+    PeerError,
+    TransportError,
+}
+
+impl End {
+    fn of(e: &h3::error::ConnectionError) -> End {
+        use h3::error::{ConnectionError, LocalError};
+        use h3::quic::ConnectionErrorIncoming;
+        if e.is_h3_no_error() {
+            return End::Clean;
+        }
+        // h3's variants are non-exhaustive: matched field by field.
+        match e {
+            ConnectionError::Timeout { .. }
+            | ConnectionError::Remote {
+                0: ConnectionErrorIncoming::Timeout,
+                ..
+            } => End::IdleTimeout,
+            ConnectionError::Local {
+                error: LocalError::Closing { .. },
+                ..
+            } => End::Clean,
+            // h3 closed it with an error code: the peer broke the protocol.
+            ConnectionError::Local { .. } => End::ProtocolError,
+            ConnectionError::Remote {
+                0: ConnectionErrorIncoming::ApplicationClose { .. },
+                ..
+            } => End::PeerError,
+            _ => End::TransportError,
+        }
+    }
+
+    fn count(self, c: &crate::metrics::quic::Closed) {
+        match self {
+            End::Clean => &c.clean,
+            End::IdleTimeout => &c.idle_timeout,
+            End::ProtocolError => &c.protocol_error,
+            End::PeerError => &c.peer_error,
+            End::TransportError => &c.transport_error,
+        }
+        .increment(1);
+    }
 }
 
 async fn complete(limit: Duration, connecting: quinn::Connecting) -> Option<quinn::Connection> {

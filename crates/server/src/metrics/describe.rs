@@ -309,6 +309,11 @@ pub fn describe_all() {
         Unit::Count,
         "Mis-steered datagrams dropped because the owning shard's inbox was full"
     );
+    describe_counter!(
+        super::quic::CLOSED,
+        Unit::Count,
+        "Established HTTP/3 connections that ended, by reason: clean (H3_NO_ERROR, GOAWAY, drain), idle_timeout, protocol_error (the gateway closed it: the client broke HTTP/3), peer_error (the client closed with an error code), transport_error (QUIC-level)"
+    );
     // Access log.
     describe_counter!(
         "shardgate_access_log_dropped_total",

@@ -23,7 +23,43 @@ pub struct QuicMetrics {
     pub redirected: Counter,
     /// Datagrams dropped because the owner's inbox was full.
     pub redirect_dropped: Counter,
+    /// Established connections that ended, by how.
+    pub closed: Closed,
 }
+
+/// How an established HTTP/3 connection ended
+/// (`shardgate_quic_connections_closed_total{reason}`): what a client
+/// triggers is counted here, never logged per connection.
+pub struct Closed {
+    /// H3_NO_ERROR from either side, GOAWAY, or the gateway's drain.
+    pub clean: Counter,
+    /// No packet within `max_idle_time`.
+    pub idle_timeout: Counter,
+    /// The gateway closed it: the client broke HTTP/3 (RFC 9114 §8: a
+    /// connection error such as H3_FRAME_UNEXPECTED).
+    pub protocol_error: Counter,
+    /// The client closed it with an HTTP/3 error code.
+    pub peer_error: Counter,
+    /// Ended at the QUIC layer: a transport error either way, a stateless
+    /// reset, or the session could not start.
+    pub transport_error: Counter,
+}
+
+impl Closed {
+    fn new(s: &str) -> Self {
+        let c =
+            |reason: &'static str| counter!(CLOSED, "shard" => s.to_string(), "reason" => reason);
+        Self {
+            clean: c("clean"),
+            idle_timeout: c("idle_timeout"),
+            protocol_error: c("protocol_error"),
+            peer_error: c("peer_error"),
+            transport_error: c("transport_error"),
+        }
+    }
+}
+
+pub const CLOSED: &str = "shardgate_quic_connections_closed_total";
 
 impl QuicMetrics {
     pub fn new(shard: usize) -> Self {
@@ -38,7 +74,8 @@ impl QuicMetrics {
             bytes_received: counter!("shardgate_quic_bytes_received_total", "shard" => s.clone()),
             bytes_sent: counter!("shardgate_quic_bytes_sent_total", "shard" => s.clone()),
             redirected: counter!("shardgate_quic_packets_redirected_total", "shard" => s.clone()),
-            redirect_dropped: counter!("shardgate_quic_redirect_dropped_total", "shard" => s),
+            redirect_dropped: counter!("shardgate_quic_redirect_dropped_total", "shard" => s.clone()),
+            closed: Closed::new(&s),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! every recipient reads the same way, so this validates without copying.
 //!
 //! Strictness is the defence: lenient chunk parsers (bare LF, whitespace or
-//! `0x` in sizes, junk after data) are what chunk-based smuggling exploits.
+//! `0x` in sizes, junk after data, chunk extensions read by their alphabet
+//! instead of their grammar) are what chunk-based smuggling exploits.
 
 use crate::error::Error;
 use crate::fields::is_tchar;
@@ -34,8 +35,24 @@ enum State {
     Size,
     /// Whitespace after the size: only BWS before `;` is allowed.
     SizeBws,
-    /// In chunk extensions, up to CR.
-    Ext,
+    /// After a `;`: BWS, then an extension name.
+    ExtSemi,
+    /// In an extension name (a token).
+    ExtName,
+    /// BWS after a name: `=` or the next `;` must come.
+    ExtNameBws,
+    /// After `=`: BWS, then a token or a quoted string.
+    ExtEq,
+    /// In a token value.
+    ExtToken,
+    /// In a quoted-string value.
+    ExtQuoted,
+    /// After a backslash in a quoted string.
+    ExtQuotedPair,
+    /// After a value: BWS, `;` or the line's CR.
+    ExtValueEnd,
+    /// BWS after a value: only the next `;` may follow.
+    ExtValueBws,
     /// After the CR of the size line.
     SizeLf,
     /// In chunk data; `remaining` > 0.
@@ -238,7 +255,8 @@ impl ChunkedDecoder {
     fn step(&mut self, b: u8) -> Result<State, &'static str> {
         use State::*;
         match self.state {
-            SizeStart | Size | SizeBws | Ext => {
+            SizeStart | Size | SizeBws | ExtSemi | ExtName | ExtNameBws | ExtEq | ExtToken
+            | ExtQuoted | ExtQuotedPair | ExtValueEnd | ExtValueBws => {
                 self.line_len += 1;
                 if self.line_len > MAX_SIZE_LINE && b != b'\r' {
                     return Err("chunk-size line too long");
@@ -264,14 +282,33 @@ impl ChunkedDecoder {
             }
             (SizeStart, _) => return Err("missing chunk size"),
             (Size | SizeBws, b' ' | b'\t') => SizeBws,
-            (Size | SizeBws, b';') => Ext,
+            (Size | SizeBws, b';') => ExtSemi,
             (Size, b'\r') => SizeLf,
             (Size | SizeBws, _) => return Err("invalid chunk size"),
-            (Ext, b'\r') => SizeLf,
-            // Extension syntax is not interpreted, only its alphabet kept
-            // clean: HTAB, SP, VCHAR and obs-text (no bare LF, no NUL).
-            (Ext, _) if b == b'\t' || (b >= b' ' && b != 0x7f) => Ext,
-            (Ext, _) => return Err("invalid chunk extension"),
+            // RFC 9112 §7.1.1, exactly: chunk-ext = *( BWS ";" BWS name
+            // [ BWS "=" BWS ( token / quoted-string ) ] ). Extensions mean
+            // nothing to the gateway, but they are forwarded verbatim, and a
+            // recipient that reads a quoted string (or stray bytes) in one
+            // differently finds another end of the size line: a smuggling
+            // vector ("funky chunks"). Anything off the grammar is refused.
+            (ExtSemi | ExtEq, b' ' | b'\t') => self.state,
+            (ExtSemi | ExtName, _) if is_tchar(b) => ExtName,
+            (ExtName | ExtNameBws, b' ' | b'\t') => ExtNameBws,
+            (ExtName | ExtNameBws, b'=') => ExtEq,
+            (ExtName | ExtNameBws | ExtToken | ExtValueEnd | ExtValueBws, b';') => ExtSemi,
+            (ExtName | ExtToken | ExtValueEnd, b'\r') => SizeLf,
+            (ExtEq | ExtToken, _) if is_tchar(b) => ExtToken,
+            (ExtEq, b'"') => ExtQuoted,
+            (ExtToken | ExtValueEnd | ExtValueBws, b' ' | b'\t') => ExtValueBws,
+            (ExtQuoted, b'"') => ExtValueEnd,
+            (ExtQuoted, b'\\') => ExtQuotedPair,
+            // qdtext: HTAB, SP, VCHAR but DQUOTE and backslash, obs-text.
+            (ExtQuoted | ExtQuotedPair, _) if b == b'\t' || (b >= b' ' && b != 0x7f) => ExtQuoted,
+            (
+                ExtSemi | ExtName | ExtNameBws | ExtEq | ExtToken | ExtQuoted | ExtQuotedPair
+                | ExtValueEnd | ExtValueBws,
+                _,
+            ) => return Err("invalid chunk extension"),
             (SizeLf, b'\n') => {
                 self.line_len = 0;
                 self.size_digits = 0;

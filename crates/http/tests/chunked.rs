@@ -30,6 +30,8 @@ const VALID: &[&[u8]] = &[
     b"a\r\n0123456789\r\n00\r\n\r\n",
     b"5;name=value\r\nhello\r\n0;last\r\n\r\n",
     b"5 ;name\r\nhello\r\n0\t; x=\"quoted; \\\" str\"\r\n\r\n",
+    b"5; a = b ;c;d=\"\"\r\nhello\r\n0;n=\"\\\\\\\"\"\r\n\r\n",
+    b"1;a=\"\x80\tq\"\r\nx\r\n0\r\n\r\n",
     b"5\r\nhello\r\n0\r\nExpires: never\r\nX-Checksum: abc\r\n\r\n",
     b"0\r\nEmpty:\r\n\r\n",
     b"0000000000000010\r\n0123456789abcdef\r\n0\r\n\r\n",
@@ -134,19 +136,34 @@ fn invalid_framing_is_rejected() {
         b"5\r\rhello",                   // CR CR
         b"5;a\nb\r\nhello\r\n0\r\n\r\n", // bare LF in extension
         b"5;a\0\r\nhello\r\n0\r\n\r\n",  // NUL in extension
-        b"5\r\nhelloX\r\n0\r\n\r\n",     // data longer than size
-        b"5\r\nhello\n0\r\n\r\n",        // bare LF after data
-        b"5\r\nhello\r0\r\n\r\n",        // CR without LF after data
-        b"0\r\n\n",                      // bare LF final line
-        b"0\r\n\rX",                     // CR not followed by LF
-        b"0\r\nX: y\n\r\n",              // bare LF in trailer
-        b"0\r\n X: y\r\n\r\n",           // obs-fold in trailer
-        b"0\r\nX : y\r\n\r\n",           // space before colon
-        b"0\r\n: y\r\n\r\n",             // empty name
-        b"0\r\nNoColon\r\n\r\n",         // no colon
-        b"0\r\nX: a\x01b\r\n\r\n",       // control char in trailer
-        b"10000000000000000\r\n",        // 17 hex digits
-        b"00000000000000000\r\n",        // 17 digits even if zero
+        // RFC 9112 §7.1.1's grammar, not just its alphabet:
+        b"5;\r\nhello\r\n0\r\n\r\n",           // no name
+        b"5;=v\r\nhello\r\n0\r\n\r\n",         // no name before =
+        b"5;a=\r\nhello\r\n0\r\n\r\n",         // no value after =
+        b"5;a b\r\nhello\r\n0\r\n\r\n",        // two names
+        b"5;a \r\nhello\r\n0\r\n\r\n",         // BWS before CRLF
+        b"5;a=b c\r\nhello\r\n0\r\n\r\n",      // two values
+        b"5;a=b \r\nhello\r\n0\r\n\r\n",       // BWS after a value
+        b"5;a=\"b\r\nhello\r\n0\r\n\r\n",      // unterminated quote
+        b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",   // junk after a quote
+        b"5;a=\"\r\n\"\r\nhello\r\n0\r\n\r\n", // CRLF in a quote
+        b"5;a=\"\\\n\"\r\nhello\r\n0\r\n\r\n", // escaped LF
+        b"5;a=b=c\r\nhello\r\n0\r\n\r\n",      // = in a token
+        b"5;a(b)\r\nhello\r\n0\r\n\r\n",       // delimiter in a name
+        b"5;a=\x80\r\nhello\r\n0\r\n\r\n",     // obs-text outside quotes
+        b"5\r\nhelloX\r\n0\r\n\r\n",           // data longer than size
+        b"5\r\nhello\n0\r\n\r\n",              // bare LF after data
+        b"5\r\nhello\r0\r\n\r\n",              // CR without LF after data
+        b"0\r\n\n",                            // bare LF final line
+        b"0\r\n\rX",                           // CR not followed by LF
+        b"0\r\nX: y\n\r\n",                    // bare LF in trailer
+        b"0\r\n X: y\r\n\r\n",                 // obs-fold in trailer
+        b"0\r\nX : y\r\n\r\n",                 // space before colon
+        b"0\r\n: y\r\n\r\n",                   // empty name
+        b"0\r\nNoColon\r\n\r\n",               // no colon
+        b"0\r\nX: a\x01b\r\n\r\n",             // control char in trailer
+        b"10000000000000000\r\n",              // 17 hex digits
+        b"00000000000000000\r\n",              // 17 digits even if zero
     ];
     for input in invalid {
         let whole = feed_all(input);

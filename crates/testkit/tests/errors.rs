@@ -365,6 +365,10 @@ fn bad_chunk_size_is_400(driver: Driver) {
         ("overflow", b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n0\r\n\r\n"),
         ("negative", b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"),
         ("missing CRLF", b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"),
+        // A quoted extension hiding a CRLF: a recipient that reads quoted
+        // strings ends this size line elsewhere ("funky chunks").
+        ("CRLF in a quoted extension", b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;a=\"\r\nxx\r\n0\"\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("extension without a name", b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n"),
     ] {
         let mut c = e.client();
         c.send(bytes).unwrap();
@@ -378,6 +382,7 @@ fn bad_chunk_size_is_400(driver: Driver) {
         .received()
         .iter()
         .all(|r| r.target != "/c" || !r.complete));
+    assert!(e.origin.received().iter().all(|r| r.target != "/smuggled"));
     e.still_serves();
 }
 

@@ -128,6 +128,12 @@ fn ambiguous_upstream_framing_is_502(driver: Driver) {
             "bad length",
             b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
         ),
+        (
+            // Outside RFC 9112's chunk-ext grammar: where the size line
+            // ends depends on who reads it.
+            "CRLF in a quoted chunk extension",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2;a=\"\r\nxx\r\n0\"\r\n\r\n",
+        ),
     ] {
         let bytes = resp.to_vec();
         let origin = Origin::start(handler(move |_, r| {

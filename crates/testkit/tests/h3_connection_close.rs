@@ -2,8 +2,9 @@
 //! `shardgate_quic_connections_closed_total{reason}` (never logged per
 //! connection: a client triggers these), from an aioquic probe on real
 //! sockets, both drivers: a clean close, a client that breaks HTTP/3 (the
-//! gateway closes with H3_FRAME_UNEXPECTED), a client that closes with an
-//! error code, and one that vanishes (the idle timeout ends it).
+//! gateway closes with H3_FRAME_UNEXPECTED, or H3_STREAM_CREATION_ERROR for
+//! a client push stream), a client that closes with an error code, and one
+//! that vanishes (the idle timeout ends it).
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -84,6 +85,7 @@ fn each_way_a_connection_ends_is_counted_once(driver: Driver) {
     for (how, reason) in [
         ("clean", "clean"),
         ("violate", "protocol_error"),
+        ("push", "protocol_error"),
         ("error", "peer_error"),
         ("vanish", "idle_timeout"),
     ] {
@@ -94,6 +96,14 @@ fn each_way_a_connection_ends_is_counted_once(driver: Driver) {
             // RFC 9114 §7.2.4: SETTINGS on a request stream.
             assert_eq!(r["closed_by_server"], true, "{how}: {r}");
             assert_eq!(r["close_code"], 0x105, "{how}: H3_FRAME_UNEXPECTED: {r}");
+        }
+        if how == "push" {
+            // RFC 9114 §6.2.2: only servers push.
+            assert_eq!(r["closed_by_server"], true, "{how}: {r}");
+            assert_eq!(
+                r["close_code"], 0x103,
+                "{how}: H3_STREAM_CREATION_ERROR: {r}"
+            );
         }
         let want = REASONS.iter().position(|x| *x == reason).unwrap();
         let mut delta = Vec::new();

@@ -7,6 +7,8 @@ Opens a connection, completes one GET, then ends the connection as HOW says:
   clean     close with H3_NO_ERROR
   violate   send a SETTINGS frame on a request stream (RFC 9114 §7.2.4:
             H3_FRAME_UNEXPECTED, a connection error) and wait for the close
+  push      open a push stream, which only servers may (RFC 9114 §6.2.2:
+            H3_STREAM_CREATION_ERROR), and wait for the close
   error     close with H3_INTERNAL_ERROR (0x102), as a failing client would
   vanish    stop sending anything (the server's idle timeout ends it)
 Prints one JSON document:
@@ -61,10 +63,15 @@ async def main(host, port, name, cafile, how):
         elif how == "error":
             c._quic.close(error_code=0x102, reason_phrase="probe")
             c.transmit()
-        elif how == "violate":
-            bad = c._quic.get_next_available_stream_id()
-            # SETTINGS (type 0x04), empty, on a request stream.
-            c._quic.send_stream_data(bad, b"\x04\x00", end_stream=False)
+        elif how in ("violate", "push"):
+            if how == "violate":
+                bad = c._quic.get_next_available_stream_id()
+                # SETTINGS (type 0x04), empty, on a request stream.
+                c._quic.send_stream_data(bad, b"\x04\x00", end_stream=False)
+            else:
+                bad = c._quic.get_next_available_stream_id(is_unidirectional=True)
+                # Stream type 0x01 (push), push id 0.
+                c._quic.send_stream_data(bad, b"\x01\x00", end_stream=False)
             c.transmit()
             try:
                 out["close_code"] = await asyncio.wait_for(c.terminated, 10)

@@ -26,7 +26,7 @@ use crate::{
     proto::{
         frame::{self, Frame, PayloadLen},
         headers::Header,
-        stream::StreamType,
+        stream::{Side, StreamType},
         varint::VarInt,
     },
     qpack,
@@ -463,6 +463,17 @@ where
                             "got two decoder streams".to_string(),
                         )));
                     }
+                }
+                //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2.2
+                //# Only servers can push; if a server receives a client-initiated push
+                //# stream, this MUST be treated as a connection error of type
+                //# H3_STREAM_CREATION_ERROR.
+                // (shardgate patch: upstream dropped the stream silently.)
+                AcceptedRecvStream::Push(s) if s.id().initiator() == Side::Client => {
+                    return Err(self.handle_connection_error(InternalConnectionError::new(
+                        Code::H3_STREAM_CREATION_ERROR,
+                        "got a client-initiated push stream".to_string(),
+                    )));
                 }
                 AcceptedRecvStream::WebTransportUni(id, s)
                     if self.config.settings.enable_webtransport =>

@@ -1,18 +1,22 @@
 //! Trailer sections between HTTP/1.1 peers, both directions, both drivers:
 //! fields that may not be trailers (RFC 9110 §6.5.1: framing, routing,
 //! credentials, content metadata) are dropped, the rest arrive as sent, also
-//! when the section comes in pieces, after a spliced chunk, or without any
-//! field; the message still ends exactly (the next request is served).
+//! when the section comes in pieces (also inside TLS records), after a
+//! spliced chunk, or without any field; the message still ends exactly (the
+//! next request is served).
 
 use std::time::Duration;
 
-use shardgate_testkit::{each_driver, handler, handlers, After, Client, Driver, Gateway, Origin};
+use shardgate_testkit::{
+    each_driver, handler, handlers, After, Client, Driver, Gateway, Origin, TestCert, TlsClient,
+};
 
 each_driver!(
     request_trailers_lose_forbidden_fields,
     response_trailers_lose_forbidden_fields,
     trailers_in_pieces_are_filtered_whole,
     a_trailer_section_over_the_buffer_is_400,
+    tls_request_trailers_in_pieces_are_filtered,
 );
 
 const CONFIG: &str = r#"
@@ -184,4 +188,36 @@ fn a_trailer_section_over_the_buffer_is_400(driver: Driver) {
     // (recorded or not yet, depending on when it noticed the close).
     let complete = origin.received().iter().filter(|r| r.complete).count();
     assert_eq!(complete, 1, "the refused request never completed");
+}
+
+fn tls_request_trailers_in_pieces_are_filtered(driver: Driver) {
+    let cert = TestCert::new(&["localhost"]).unwrap();
+    let origin = Origin::start(handlers::fixed(200, &[], b"ok")).unwrap();
+    let tls = format!(
+        "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\n[listener.tls]\n\
+         certificates = [{}]\n\n[[route]]\nproxy = \"origin\"\n\n\
+         [[upstream]]\nname = \"origin\"\nservers = [\"${{UP}}\"]\n",
+        cert.toml()
+    );
+    let gw = Gateway::builder(&tls)
+        .var("UP", origin.addr())
+        .driver(driver)
+        .start()
+        .unwrap();
+    let mut c = TlsClient::connect(gw.addr("tls"), "localhost", &[&cert]).unwrap();
+    let pieces: [&[u8]; 3] = [
+        b"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-C: 3\r\nCont",
+        b"ent-Length: 9\r\nX-",
+        b"D: 4\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+    ];
+    for p in pieces {
+        // Each piece's record split across two writes as well.
+        c.send_split(p, Duration::from_millis(30)).unwrap();
+    }
+    assert_eq!(c.response().unwrap().status, 200);
+    assert_eq!(c.response().unwrap().status, 200);
+    let got = origin.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].raw_body, b"1\r\nx\r\n0\r\nX-C: 3\r\nX-D: 4\r\n\r\n");
+    assert_eq!(got[1].target, "/after");
 }

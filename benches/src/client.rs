@@ -1,9 +1,11 @@
 //! A blocking HTTP/1.1 client that allocates nothing per request.
 //!
 //! It owns one read buffer, sized at connect time, and parses responses with
-//! httparse into a stack array of headers. Bodies must be framed by
+//! httparse into a stack array of headers. Bodies are framed by
 //! `Content-Length` (the gateway frames static and error responses that way,
-//! and the test origin does too). Responses borrow the read buffer.
+//! and the test origin does too) or chunked, which is checked by
+//! `shardgate_http`'s decoder and handed back as it came, framing and
+//! trailers included. Responses borrow the read buffer.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -55,35 +57,60 @@ impl Client {
     pub fn request(&mut self, request: &[u8]) -> io::Result<Response<'_>> {
         self.stream.write_all(request)?;
         let mut len = 0;
-        let (status, head_len, body_len) = loop {
-            let free = self
-                .buf
-                .get_mut(len..)
-                .filter(|f| !f.is_empty())
-                .ok_or_else(|| invalid("response larger than the client buffer"))?;
-            let n = self.stream.read(free)?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            len += n;
+        let (status, head_len, framing) = loop {
+            len += self.read_more(len)?;
             if let Some(head) = parse_head(self.buf.get(..len).unwrap_or_default())? {
                 break head;
             }
         };
-        let total = head_len + body_len;
-        if total > self.buf.len() {
-            return Err(invalid("response larger than the client buffer"));
-        }
-        if len < total {
-            let rest = self.buf.get_mut(len..total).unwrap_or_default();
-            self.stream.read_exact(rest)?;
-        } else if len > total {
+        let total = match framing {
+            Framing::Length(body_len) => {
+                let total = head_len + body_len;
+                if total > self.buf.len() {
+                    return Err(invalid("response larger than the client buffer"));
+                }
+                if len < total {
+                    let rest = self.buf.get_mut(len..total).unwrap_or_default();
+                    self.stream.read_exact(rest)?;
+                    len = total;
+                }
+                total
+            }
+            Framing::Chunked => {
+                let mut dec = shardgate_http::ChunkedDecoder::new();
+                let mut fed = head_len;
+                loop {
+                    let f = dec
+                        .feed(self.buf.get(fed..len).unwrap_or_default())
+                        .map_err(|_| invalid("malformed chunked body"))?;
+                    fed += f.consumed;
+                    if f.done {
+                        break fed;
+                    }
+                    len += self.read_more(len)?;
+                }
+            }
+        };
+        if len > total {
             return Err(invalid("bytes after the response"));
         }
         Ok(Response {
             status,
             body: self.buf.get(head_len..total).unwrap_or_default(),
         })
+    }
+
+    /// One read into `buf[len..]`; EOF or a full buffer is an error.
+    fn read_more(&mut self, len: usize) -> io::Result<usize> {
+        let free = self
+            .buf
+            .get_mut(len..)
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| invalid("response larger than the client buffer"))?;
+        match self.stream.read(free)? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            n => Ok(n),
+        }
     }
 
     /// Waits until the server closes the connection (after `Connection: close`);
@@ -96,8 +123,14 @@ impl Client {
     }
 }
 
-/// `(status, head length, Content-Length)` once the head is complete.
-fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize)>> {
+/// How a response body is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// `(status, head length, framing)` once the head is complete.
+fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, Framing)>> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(buf) {
@@ -106,16 +139,22 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize)>> {
         Err(_) => return Err(invalid("malformed response head")),
     };
     let status = resp.code.ok_or_else(|| invalid("no status"))?;
-    let length = resp
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .ok_or_else(|| invalid("response without content-length"))?;
-    let body_len = std::str::from_utf8(length.value)
+    let field = |name: &str| {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    if field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) {
+        return Ok(Some((status, head_len, Framing::Chunked)));
+    }
+    let length =
+        field("content-length").ok_or_else(|| invalid("response without content-length"))?;
+    let body_len = std::str::from_utf8(length)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .ok_or_else(|| invalid("bad content-length"))?;
-    Ok(Some((status, head_len, body_len)))
+    Ok(Some((status, head_len, Framing::Length(body_len))))
 }
 
 /// Only on failure paths, where allocating the message does not matter.
@@ -140,6 +179,19 @@ mod tests {
             assert_eq!(r.body, b"hello");
         }
         assert_eq!(origin.served(), 3);
+    }
+
+    #[test]
+    fn reads_chunked_responses_as_they_came() {
+        let origin = Origin::start(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-a: 1\r\n\r\n",
+        )
+        .unwrap();
+        let mut c = Client::connect(origin.addr()).unwrap();
+        for _ in 0..2 {
+            let r = c.request(b"GET / HTTP/1.1\r\nHost: o\r\n\r\n").unwrap();
+            assert_eq!(r.body, b"2\r\nok\r\n0\r\nx-a: 1\r\n\r\n");
+        }
     }
 
     #[test]

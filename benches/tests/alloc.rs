@@ -68,6 +68,13 @@ const HASHED: &[u8] = b"GET /hashed/x HTTP/1.1\r\nHost: example.com\r\nx-user: a
 const LIMITED: &[u8] = b"GET /limited/x HTTP/1.1\r\nHost: example.com\r\nx-user: alice\r\n\r\n";
 const REFUSED: &[u8] = b"GET /refused HTTP/1.1\r\nHost: example.com\r\n\r\n";
 const LARGE: &[u8] = b"GET /large/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
+const CHUNKED: &[u8] = b"GET /chunked/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
+/// A chunked origin answer whose trailer section may cross as it is: the
+/// gateway checks it (`BodyState::advance`) and forwards it in the same
+/// write as the last chunk, without a copy.
+const CHUNKED_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\norigin\n\r\n0\r\nx-checksum: 1\r\n\r\n";
+const CHUNKED_BODY: &[u8] = b"7\r\norigin\n\r\n0\r\nx-checksum: 1\r\n\r\n";
 /// (a''''): body size, and fewer requests than `N` (each moves 256 KiB).
 const LARGE_BODY: usize = 256 * 1024;
 const LARGE_WARMUP: usize = 300;
@@ -236,6 +243,7 @@ struct Scenarios {
     proxied_hashed: Measured,
     proxied_limited: Measured,
     proxied_large: Measured,
+    proxied_chunked: Measured,
     static_keep_alive: Measured,
     refused: Measured,
     new_connection: Measured,
@@ -277,7 +285,11 @@ fn measure(driver: &str) -> Scenarios {
     let second = Origin::start(ORIGIN_RESPONSE).unwrap();
     let (response, large_body) = large_response();
     let large = Origin::start(response).unwrap();
-    let server = start_gateway(origin.addr(), second.addr(), large.addr(), driver);
+    let chunked = Origin::start(CHUNKED_RESPONSE).unwrap();
+    let server = start_gateway(
+        [origin.addr(), second.addr(), large.addr(), chunked.addr()],
+        driver,
+    );
     let active = server.drivers()[0];
 
     let served_before = origin.served();
@@ -314,6 +326,9 @@ fn measure(driver: &str) -> Scenarios {
     let (proxied_large, _) = settled(active, || {
         keep_alive_large(&server, large_body, &format!("{active}-large"))
     });
+    let (proxied_chunked, _) = settled(active, || {
+        keep_alive(&server, CHUNKED, CHUNKED_BODY, &format!("{active}-chunked"))
+    });
     let (static_keep_alive, _) = settled(active, || {
         keep_alive(&server, STATIC, b"static\n", &format!("{active}-static"))
     });
@@ -339,6 +354,7 @@ fn measure(driver: &str) -> Scenarios {
         proxied_hashed,
         proxied_limited,
         proxied_large,
+        proxied_chunked,
         static_keep_alive,
         refused,
         new_connection,
@@ -356,6 +372,10 @@ fn measure(driver: &str) -> Scenarios {
         .report(active, "(a''') proxied keep-alive, two rate limits");
     s.proxied_large
         .report(active, "(a'''') proxied keep-alive, 256 KiB spliced");
+    s.proxied_chunked.report(
+        active,
+        "(a''''') proxied keep-alive, chunked with a trailer",
+    );
     s.static_keep_alive.report(active, "(b) static keep-alive");
     s.refused.report(active, "(b') rate-limited 429 keep-alive");
     s.new_connection
@@ -366,6 +386,7 @@ fn measure(driver: &str) -> Scenarios {
     drop(origin);
     drop(second);
     drop(large);
+    drop(chunked);
     s
 }
 
@@ -373,12 +394,9 @@ fn measure(driver: &str) -> Scenarios {
 /// "no allocation per request" must hold with the access log on, and with
 /// the flow-control checks on (the shard's and the proxied route's
 /// `max_in_flight`, the origin upstream's adaptive concurrency limit).
-fn start_gateway(
-    origin: SocketAddr,
-    second: SocketAddr,
-    large: SocketAddr,
-    driver: &str,
-) -> Server {
+/// `[origin, second, large, chunked]`: the upstreams' one server each.
+fn start_gateway(origins: [SocketAddr; 4], driver: &str) -> Server {
+    let [origin, second, large, chunked] = origins;
     let log = std::env::temp_dir().join(format!(
         "shardgate-alloc-{}-{driver}.log",
         std::process::id()
@@ -446,6 +464,11 @@ path_prefix = "/large/"
 proxy = "large"
 
 [[route]]
+name = "chunked"
+path_prefix = "/chunked/"
+proxy = "chunked"
+
+[[route]]
 name = "refused"
 path_prefix = "/refused"
 respond = {{ status = 200, body = "never\n" }}
@@ -462,6 +485,10 @@ servers = ["{origin}"]
 [[upstream]]
 name = "large"
 servers = ["{large}"]
+
+[[upstream]]
+name = "chunked"
+servers = ["{chunked}"]
 
 [[upstream]]
 name = "balanced"
@@ -644,6 +671,7 @@ fn proxied_keep_alive_request_allocates_nothing() {
         assert_hot_path_allocates_nothing(s.driver, "consistent_hash", s.proxied_hashed);
         assert_hot_path_allocates_nothing(s.driver, "rate limits", s.proxied_limited);
         assert_hot_path_allocates_nothing(s.driver, "256 KiB spliced", s.proxied_large);
+        assert_hot_path_allocates_nothing(s.driver, "chunked with a trailer", s.proxied_chunked);
     }
 }
 

@@ -51,6 +51,19 @@ pub(crate) async fn serve_one<S: Io>(
         down.unread = false;
         down.pos = down.buf.len();
     }
+    // Malformed or over-limit requests refused before routing, counted
+    // once here for every path (the parser, the head limits, admit), as
+    // HTTP/3 counts them.
+    if rq.route.is_none()
+        && rq.failure.is_some_and(|e| {
+            matches!(
+                e.kind(),
+                ErrorKind::ClientMalformed { .. } | ErrorKind::BodyTooLarge
+            )
+        })
+    {
+        ctx.metrics.client_errors.increment(1);
+    }
     let mut ended = None;
     if !matches!(next, Next::Eof) {
         if rq.log_enabled {
@@ -90,7 +103,6 @@ async fn handle<S: Io>(
         match prepare(ctx, snap, input, out, rq) {
             Step::Ready(p) => break p,
             Step::Malformed(e) => {
-                ctx.metrics.client_errors.increment(1);
                 rq.bytes_in += (down.buf.len() - down.pos) as u64;
                 rq.fail(e);
                 return down.fail(ctx, rq, out).await;
@@ -110,7 +122,6 @@ async fn handle<S: Io>(
         }
         if down.buf.len() == down.buf.capacity() {
             if down.pos == 0 {
-                ctx.metrics.client_errors.increment(1);
                 rq.bytes_in += down.buf.len() as u64;
                 rq.fail(Error::new(ErrorKind::ClientMalformed { status: 431 }));
                 return down.fail(ctx, rq, out).await;

@@ -123,6 +123,14 @@ table_size = 65536
         "VmRSS grew from {before} KiB to {after} KiB"
     );
     let admin_addr = format!("127.0.0.1:{admin}").parse().unwrap();
+    // wrk exits with requests still in the gateway's read buffers: a shard
+    // may still be answering them (and evicting for them) after wrk is
+    // gone. Each request's log phase runs before its connection closes, so
+    // once no client connection is open every count below is final.
+    let quiet = wait_until(std::time::Duration::from_secs(10), || {
+        scrape_sum(admin_addr, "shardgate_connections_active", &[]) == 0.0
+    });
+    assert!(quiet, "client connections still open 10 s after wrk ended");
     let route_metric = |name: &str| scrape_sum(admin_addr, name, &[("route", route.as_str())]);
     // The gateway's own counts (wrk leaves out requests still in flight
     // when a run ends). Each request brings a new key, so every one past

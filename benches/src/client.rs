@@ -100,6 +100,32 @@ impl Client {
         })
     }
 
+    /// Sends `request` and reads one response whose body ends with the
+    /// connection (an HTTP/1.0 client's, say): the whole buffer up to EOF.
+    pub fn request_to_close(&mut self, request: &[u8]) -> io::Result<Response<'_>> {
+        self.stream.write_all(request)?;
+        let mut len = 0;
+        loop {
+            match self.read_more(len) {
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let all = self.buf.get(..len).unwrap_or_default();
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        let head_len = match resp.parse(all) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return Err(invalid("malformed or cut response head")),
+        };
+        let status = resp.code.ok_or_else(|| invalid("no status"))?;
+        Ok(Response {
+            status,
+            body: all.get(head_len..).unwrap_or_default(),
+        })
+    }
+
     /// One read into `buf[len..]`; EOF or a full buffer is an error.
     fn read_more(&mut self, len: usize) -> io::Result<usize> {
         let free = self
@@ -192,6 +218,14 @@ mod tests {
             let r = c.request(b"GET / HTTP/1.1\r\nHost: o\r\n\r\n").unwrap();
             assert_eq!(r.body, b"2\r\nok\r\n0\r\nx-a: 1\r\n\r\n");
         }
+    }
+
+    #[test]
+    fn reads_a_response_that_ends_with_the_connection() {
+        let origin = Origin::start(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
+        let mut c = Client::connect(origin.addr()).unwrap();
+        let r = c.request_to_close(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!((r.status, r.body), (200, &b"until close"[..]));
     }
 
     #[test]

@@ -81,6 +81,18 @@ const LARGE_WARMUP: usize = 300;
 const LARGE_N: usize = 1000;
 const STATIC_CLOSE: &[u8] =
     b"GET /static HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+/// (c'): a chunked origin body of `DECHUNK_CHUNKS` chunks of 1 KiB (each
+/// below the splice threshold, so all of it moves through the shard's
+/// buffers; more than its 64 KiB streaming buffer, so the body pump moves
+/// most of it), asked for by an HTTP/1.0 client (de-chunked, ends with the
+/// connection) and by an HTTP/1.1 client with `Connection: close`
+/// (forwarded chunked).
+const DECHUNK_CHUNKS: usize = 192;
+const DECHUNK_WARMUP: usize = 300;
+const DECHUNK_N: usize = 1000;
+const DECHUNK_10: &[u8] = b"GET /dechunk/x HTTP/1.0\r\nHost: example.com\r\n\r\n";
+const DECHUNK_11: &[u8] =
+    b"GET /dechunk/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
 
 /// Allocator activity in one measured window.
 #[derive(Clone, Copy, Debug, Default)]
@@ -247,6 +259,8 @@ struct Scenarios {
     static_keep_alive: Measured,
     refused: Measured,
     new_connection: Measured,
+    dechunked_http10: Measured,
+    chunked_close: Measured,
     idle_keep_alive: Measured,
 }
 
@@ -269,6 +283,27 @@ fn results() -> &'static [Scenarios] {
     })
 }
 
+/// The de-chunk origin's response, its body as it came (chunked) and as
+/// an HTTP/1.0 client gets it (built once, before any window).
+fn dechunk_response() -> (&'static [u8], &'static [u8], &'static [u8]) {
+    static RESPONSE: OnceLock<(Vec<u8>, usize, Vec<u8>)> = OnceLock::new();
+    let (r, head, plain) = RESPONSE.get_or_init(|| {
+        let mut r = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        let head = r.len();
+        let mut plain = Vec::new();
+        for c in 0..DECHUNK_CHUNKS {
+            let chunk: Vec<u8> = (0..1024).map(|i| ((c * 1024 + i) % 251) as u8).collect();
+            r.extend_from_slice(b"400\r\n");
+            r.extend_from_slice(&chunk);
+            r.extend_from_slice(b"\r\n");
+            plain.extend_from_slice(&chunk);
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        (r, head, plain)
+    });
+    (r, &r[*head..], plain)
+}
+
 /// The large origin's response, and its body (built once, before any window).
 fn large_response() -> (&'static [u8], &'static [u8]) {
     static RESPONSE: OnceLock<Vec<u8>> = OnceLock::new();
@@ -286,8 +321,16 @@ fn measure(driver: &str) -> Scenarios {
     let (response, large_body) = large_response();
     let large = Origin::start(response).unwrap();
     let chunked = Origin::start(CHUNKED_RESPONSE).unwrap();
+    let (dechunk_wire, dechunk_chunked, dechunk_plain) = dechunk_response();
+    let dechunk = Origin::start(dechunk_wire).unwrap();
     let server = start_gateway(
-        [origin.addr(), second.addr(), large.addr(), chunked.addr()],
+        [
+            origin.addr(),
+            second.addr(),
+            large.addr(),
+            chunked.addr(),
+            dechunk.addr(),
+        ],
         driver,
     );
     let active = server.drivers()[0];
@@ -342,6 +385,15 @@ fn measure(driver: &str) -> Scenarios {
         )
     });
     let new_connection = connection_per_request(&server, &format!("{active}-connection"));
+    let dechunked_http10 = per_connection(&server, &format!("{active}-dechunk-1.0"), |c| {
+        let r = c.request_to_close(DECHUNK_10).unwrap();
+        assert_eq!((r.status, r.body), (200, dechunk_plain));
+    });
+    let chunked_close = per_connection(&server, &format!("{active}-chunked-close"), |c| {
+        let r = c.request(DECHUNK_11).unwrap();
+        assert_eq!((r.status, r.body), (200, dechunk_chunked));
+        c.expect_close().unwrap();
+    });
     let (idle_keep_alive, _) = settled(active, || {
         idle_keep_alive(&server, &format!("{active}-idle"))
     });
@@ -358,6 +410,8 @@ fn measure(driver: &str) -> Scenarios {
         static_keep_alive,
         refused,
         new_connection,
+        dechunked_http10,
+        chunked_close,
         idle_keep_alive,
     };
     s.proxied_keep_alive
@@ -380,6 +434,14 @@ fn measure(driver: &str) -> Scenarios {
     s.refused.report(active, "(b') rate-limited 429 keep-alive");
     s.new_connection
         .report(active, "(c) new connection per request");
+    s.dechunked_http10.report(
+        active,
+        "(c') HTTP/1.0 client, 192 KiB chunked origin body de-chunked",
+    );
+    s.chunked_close.report(
+        active,
+        "(c') HTTP/1.1 close, the same body forwarded chunked",
+    );
     s.idle_keep_alive
         .report(active, "(d) static keep-alive after idle gaps");
     drop(server);
@@ -387,6 +449,7 @@ fn measure(driver: &str) -> Scenarios {
     drop(second);
     drop(large);
     drop(chunked);
+    drop(dechunk);
     s
 }
 
@@ -394,9 +457,10 @@ fn measure(driver: &str) -> Scenarios {
 /// "no allocation per request" must hold with the access log on, and with
 /// the flow-control checks on (the shard's and the proxied route's
 /// `max_in_flight`, the origin upstream's adaptive concurrency limit).
-/// `[origin, second, large, chunked]`: the upstreams' one server each.
-fn start_gateway(origins: [SocketAddr; 4], driver: &str) -> Server {
-    let [origin, second, large, chunked] = origins;
+/// `[origin, second, large, chunked, dechunk]`: the upstreams' one server
+/// each.
+fn start_gateway(origins: [SocketAddr; 5], driver: &str) -> Server {
+    let [origin, second, large, chunked, dechunk] = origins;
     let log = std::env::temp_dir().join(format!(
         "shardgate-alloc-{}-{driver}.log",
         std::process::id()
@@ -469,6 +533,11 @@ path_prefix = "/chunked/"
 proxy = "chunked"
 
 [[route]]
+name = "dechunk"
+path_prefix = "/dechunk/"
+proxy = "dechunk"
+
+[[route]]
 name = "refused"
 path_prefix = "/refused"
 respond = {{ status = 200, body = "never\n" }}
@@ -489,6 +558,10 @@ servers = ["{large}"]
 [[upstream]]
 name = "chunked"
 servers = ["{chunked}"]
+
+[[upstream]]
+name = "dechunk"
+servers = ["{dechunk}"]
 
 [[upstream]]
 name = "balanced"
@@ -587,8 +660,32 @@ fn connection_per_request(server: &Server, name: &str) -> Measured {
         c.expect_close().unwrap();
         c.into_buffer()
     };
-    let mut buf = Vec::new();
-    for _ in 0..WARMUP {
+    connections(server, name, (WARMUP, N), once)
+}
+
+/// (c'): `DECHUNK_WARMUP`, then `DECHUNK_N` connections, each one exchange
+/// `exchange` checks (the server closes after it).
+fn per_connection(server: &Server, name: &str, exchange: impl Fn(&mut Client)) -> Measured {
+    let addr = server.listener_addr("public").unwrap();
+    let once = |buf: Vec<u8>| -> Vec<u8> {
+        let mut c = Client::connect_with_buffer(addr, buf).unwrap();
+        exchange(&mut c);
+        c.into_buffer()
+    };
+    connections(server, name, (DECHUNK_WARMUP, DECHUNK_N), once)
+}
+
+/// `warmup` then `n` measured runs of `once`, each on a new connection
+/// that reuses the last one's client buffer (256 KiB: the de-chunk body
+/// fits).
+fn connections(
+    server: &Server,
+    name: &str,
+    (warmup, n): (usize, usize),
+    once: impl Fn(Vec<u8>) -> Vec<u8>,
+) -> Measured {
+    let mut buf = vec![0; 256 * 1024];
+    for _ in 0..warmup {
         buf = once(buf);
     }
     // The client sees the close before the shard has freed the task: give the
@@ -596,13 +693,13 @@ fn connection_per_request(server: &Server, name: &str) -> Measured {
     std::thread::sleep(Duration::from_millis(50));
     let p0 = parked(server);
     let window = Window::start(name);
-    for _ in 0..N {
+    for _ in 0..n {
         buf = once(buf);
     }
     std::thread::sleep(Duration::from_millis(50));
     let counts = window.finish();
     Measured {
-        requests: N,
+        requests: n,
         counts,
         parks: parked(server) - p0,
     }
@@ -701,6 +798,23 @@ fn closed_connections_give_their_memory_back() {
             s.driver,
             m.counts.net_bytes,
             m.requests
+        );
+    }
+}
+
+/// An HTTP/1.0 client of a chunked origin gets the body de-chunked inside
+/// the shard's read buffer: its connections cost exactly the allocations
+/// of the same response forwarded chunked to an HTTP/1.1 client (both
+/// close after it), nothing per body.
+#[test]
+fn dechunking_for_http10_allocates_nothing() {
+    for s in results() {
+        let (d, c) = (s.dechunked_http10.counts, s.chunked_close.counts);
+        assert!(c.allocs > 0, "{}: the counter saw nothing", s.driver);
+        assert_eq!(
+            d.allocs, c.allocs,
+            "{}: de-chunked {d:?}, forwarded chunked {c:?}",
+            s.driver
         );
     }
 }

@@ -9,6 +9,10 @@
 use crate::error::Error;
 use crate::fields::is_tchar;
 
+mod dechunk;
+
+pub use dechunk::Dechunked;
+
 /// Longest chunk-size line (size + extensions), CRLF excluded. Extensions
 /// carry nothing we use; the bound stops a peer streaming one forever.
 const MAX_SIZE_LINE: usize = 4 * 1024;
@@ -69,6 +73,16 @@ enum State {
     Failed(&'static str),
 }
 
+/// Where [`ChunkedDecoder::run`] stops before the input's end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Never,
+    /// Where a trailer section begins.
+    Trailers,
+    /// Where chunk data begins.
+    Data,
+}
+
 /// Tracks one chunked body across reads.
 #[derive(Clone, Debug)]
 pub struct ChunkedDecoder {
@@ -120,7 +134,7 @@ impl ChunkedDecoder {
         on_data: impl FnMut(std::ops::Range<usize>),
         on_trailer: impl FnMut(std::ops::Range<usize>),
     ) -> Result<Feed, Error> {
-        self.run(data, on_data, on_trailer, false)
+        self.run(data, on_data, on_trailer, Stop::Never)
     }
 
     /// Like [`feed`](Self::feed), but stops where a trailer section begins
@@ -129,7 +143,15 @@ impl ChunkedDecoder {
     /// the body verbatim can take the section whole and filter it. A later
     /// call goes on into the section.
     pub fn feed_to_trailers(&mut self, data: &[u8]) -> Result<Feed, Error> {
-        self.run(data, |_| {}, |_| {}, true)
+        self.run(data, |_| {}, |_| {}, Stop::Trailers)
+    }
+
+    /// Like [`feed`](Self::feed), but reads framing only: it stops where
+    /// chunk data begins (see [`data_remaining`](Self::data_remaining)),
+    /// which the caller moves itself and accounts for with
+    /// [`skip_data`](Self::skip_data).
+    fn feed_to_data(&mut self, data: &[u8]) -> Result<Feed, Error> {
+        self.run(data, |_| {}, |_| {}, Stop::Data)
     }
 
     /// The last-chunk line has been read and nothing of the trailer section
@@ -143,7 +165,7 @@ impl ChunkedDecoder {
         data: &[u8],
         mut on_data: impl FnMut(std::ops::Range<usize>),
         mut on_trailer: impl FnMut(std::ops::Range<usize>),
-        stop_at_trailers: bool,
+        stop: Stop,
     ) -> Result<Feed, Error> {
         let mut pos = 0;
         // Start of the trailer bytes seen in this call, reported as one range.
@@ -159,7 +181,7 @@ impl ChunkedDecoder {
                 State::Failed(why) => break Err(Error::Chunked(why)),
                 State::Data => {
                     let available = data.len() - pos;
-                    if available == 0 {
+                    if available == 0 || stop == Stop::Data {
                         break Ok(Feed {
                             consumed: pos,
                             done: false,
@@ -190,7 +212,7 @@ impl ChunkedDecoder {
                         Ok(next) => next,
                         Err(why) => State::Failed(why),
                     };
-                    if stop_at_trailers && self.trailers_ahead() {
+                    if stop == Stop::Trailers && self.trailers_ahead() {
                         break Ok(Feed {
                             consumed: pos,
                             done: false,

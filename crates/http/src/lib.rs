@@ -19,7 +19,7 @@ mod target;
 mod trailers;
 mod upgrade;
 
-pub use chunked::{ChunkedDecoder, Feed};
+pub use chunked::{ChunkedDecoder, Dechunked, Feed};
 pub use error::Error;
 pub use head::{BodyKind, HeaderStore, Limits, Parsed, MAX_HEADERS};
 pub use reason::canonical_reason;

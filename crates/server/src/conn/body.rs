@@ -106,6 +106,20 @@ impl BodyState {
         Ok(n)
     }
 
+    /// De-chunking: consumes the body's prefix of `buf` and moves its
+    /// chunk data to `buf[..plain]`, in place (no second buffer: nothing
+    /// allocated per request). Returns (consumed, plain).
+    pub fn dechunk_in_place(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<(usize, usize), shardgate_http::Error> {
+        let BodyState::Dechunk(dec) = self else {
+            return Err(shardgate_http::Error::Malformed("not a de-chunked body"));
+        };
+        let d = dec.dechunk_in_place(buf)?;
+        Ok((d.consumed, d.plain))
+    }
+
     pub fn is_done(&self) -> bool {
         match self {
             BodyState::Done => true,

@@ -118,7 +118,8 @@ async fn pump_with<R: Io, W: Io>(
     // Chunked bodies are limited by their decoded size, which the state carries
     // across calls; other framings by the bytes taken here (a Content-Length
     // over the limit is refused before any byte moves).
-    // Only a de-chunked body needs a copy (the framing is cut out of it).
+    // Only a trailer section with a field to drop needs a copy (rare: the
+    // usual section crosses verbatim).
     let mut plain = Vec::new();
     loop {
         if state.trailers_ahead() {
@@ -153,19 +154,20 @@ async fn pump_with<R: Io, W: Io>(
             }
             n.delivered += sent;
         } else if src.buf.len() > *src.pos && matches!(state, BodyState::Dechunk(_)) {
+            // The chunk data moves to the front of its own bytes in `src.buf`;
+            // what follows the body stays where it is.
             let from = *src.pos;
-            plain.clear();
-            let took = state
-                .advance_into(src.buf.get(from..).unwrap_or_default(), &mut plain)
+            let (took, kept) = state
+                .dechunk_in_place(src.buf.get_mut(from..).unwrap_or_default())
                 .map_err(|_| dir.malformed())?;
             n.taken += took as u64;
+            *src.pos = from + took;
             if let Some(d) = e.dst.as_deref_mut() {
-                super::io::write_all(d, &mut plain, e.write_timeout)
+                write_range(d, src.buf, from, from + kept, e.write_timeout)
                     .await
                     .map_err(|f| dir.dst(f))?;
             }
-            n.delivered += plain.len() as u64;
-            *src.pos = from + took;
+            n.delivered += kept as u64;
         } else if src.buf.len() > *src.pos {
             let from = *src.pos;
             let took = state

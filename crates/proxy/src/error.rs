@@ -63,6 +63,10 @@ pub enum ErrorKind {
     /// upstream; `status` is the configured answer (429 for rate limits,
     /// 503 by default for the others, any 4xx/5xx by configuration).
     Shed { reason: Shed, status: u16 },
+    /// The response head is larger than the client accepts (HTTP/3's
+    /// SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 §4.2.2): it cannot be
+    /// relayed → 502. Not the origin's fault: its response is valid.
+    ResponseTooLarge,
     /// A gateway bug or local resource exhaustion → 500.
     Internal,
 }
@@ -85,9 +89,10 @@ impl ErrorKind {
             | ErrorKind::NoUpstreamAvailable => Side::Upstream,
             // A limit the gateway keeps, not a fault of the server: it
             // must not count against the server's health.
-            ErrorKind::PoolQueueFull | ErrorKind::PoolQueueTimeout | ErrorKind::Internal => {
-                Side::Internal
-            }
+            ErrorKind::PoolQueueFull
+            | ErrorKind::PoolQueueTimeout
+            | ErrorKind::ResponseTooLarge
+            | ErrorKind::Internal => Side::Internal,
             // A client over its rate is the client's doing; the other limits
             // protect the gateway and the origins and are nobody's fault
             // (and must not count against a server's health).
@@ -112,7 +117,8 @@ impl ErrorKind {
             ErrorKind::UpstreamConnectRefused
             | ErrorKind::UpstreamReset
             | ErrorKind::UpstreamMalformed
-            | ErrorKind::UpstreamTls => 502,
+            | ErrorKind::UpstreamTls
+            | ErrorKind::ResponseTooLarge => 502,
             ErrorKind::UpstreamConnectTimeout | ErrorKind::UpstreamTimeout => 504,
             ErrorKind::NoUpstreamAvailable
             | ErrorKind::PoolQueueFull
@@ -144,6 +150,7 @@ impl ErrorKind {
             ErrorKind::PoolQueueFull => "pool_queue_full",
             ErrorKind::PoolQueueTimeout => "pool_queue_timeout",
             ErrorKind::Shed { reason, .. } => reason.name(),
+            ErrorKind::ResponseTooLarge => "response_too_large",
             ErrorKind::Internal => "internal",
         }
     }
@@ -184,6 +191,9 @@ impl fmt::Display for ErrorKind {
                 f.write_str("timed out waiting for an upstream connection")
             }
             ErrorKind::Shed { reason, .. } => write!(f, "shed: {}", reason.name()),
+            ErrorKind::ResponseTooLarge => {
+                f.write_str("response head larger than the client accepts")
+            }
             ErrorKind::Internal => f.write_str("internal error"),
         }
     }
@@ -330,6 +340,7 @@ mod tests {
             (ErrorKind::NoUpstreamAvailable, 503, Side::Upstream),
             (ErrorKind::PoolQueueFull, 503, Side::Internal),
             (ErrorKind::PoolQueueTimeout, 503, Side::Internal),
+            (ErrorKind::ResponseTooLarge, 502, Side::Internal),
             (ErrorKind::Internal, 500, Side::Internal),
             (
                 ErrorKind::Shed {

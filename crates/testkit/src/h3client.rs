@@ -177,6 +177,11 @@ impl H3Plan {
         self.set("wait_close", json!(d.as_secs_f64()))
     }
 
+    /// SETTINGS_MAX_FIELD_SECTION_SIZE the client sends (RFC 9114 §4.2.2).
+    pub fn max_field_section_size(self, n: u64) -> Self {
+        self.set("max_field_section_size", json!(n))
+    }
+
     pub fn keep_body(self, n: usize) -> Self {
         self.set("keep_body", json!(n))
     }

@@ -16,6 +16,8 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
   alpn          list of ALPN ids (default ["h3"])
   timeout       seconds for a whole connection: handshake + all its requests (default 30)
   idle_timeout  QUIC max_idle_timeout in seconds (default: aioquic's, 60)
+  max_field_section_size  N: sent as SETTINGS_MAX_FIELD_SECTION_SIZE (RFC 9114
+                §4.2.2; aioquic sends none, i.e. unlimited, by default)
   connections   N parallel QUIC connections, each runs the whole `requests` list (default 1)
   parallel      max concurrent request streams per connection (default 1 = sequential)
   rebind_after  K: each time K more requests have completed on a connection (and
@@ -94,7 +96,7 @@ import time
 
 try:
     from aioquic.asyncio.protocol import QuicConnectionProtocol
-    from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection, encode_frame
+    from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection, Setting, encode_frame
     from aioquic.h3.events import DataReceived, HeadersReceived
     from aioquic.quic import events as qevents
     from aioquic.quic.configuration import QuicConfiguration
@@ -106,6 +108,7 @@ except ImportError as exc:  # pragma: no cover
 PLAN_KEYS = {
     "connect", "server_name", "insecure", "ca", "alpn", "timeout", "idle_timeout",
     "connections", "parallel", "rebind_after", "keep_body", "requests", "wait_close",
+    "max_field_section_size",
 }
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
@@ -178,6 +181,9 @@ def check_plan(plan):
     wc = plan.get("wait_close", 0)
     if isinstance(wc, bool) or not isinstance(wc, (int, float)) or wc < 0:
         raise UsageError("wait_close must be a number >= 0")
+    mf = plan.get("max_field_section_size")
+    if mf is not None and (isinstance(mf, bool) or not isinstance(mf, int) or mf < 0):
+        raise UsageError("max_field_section_size must be an integer >= 0")
     rb = plan.get("rebind_after")
     if rb is not None and (not isinstance(rb, int) or rb < 1):
         raise UsageError("rebind_after must be an integer >= 1")
@@ -280,9 +286,16 @@ class TracingH3(H3Connection):
     """aioquic reads a GOAWAY frame and drops it without an event; this notes
     that one arrived (its frame type is checked as its header is read)."""
 
-    def __init__(self, quic, on_goaway):
+    def __init__(self, quic, on_goaway, max_field_section_size=None):
+        self._max_field_section_size = max_field_section_size
         super().__init__(quic)
         self._on_goaway = on_goaway
+
+    def _get_local_settings(self):
+        settings = super()._get_local_settings()
+        if self._max_field_section_size is not None:
+            settings[Setting.MAX_FIELD_SECTION_SIZE] = self._max_field_section_size
+        return settings
 
     def _check_control_frame_type(self, frame_type):
         super()._check_control_frame_type(frame_type)
@@ -291,11 +304,11 @@ class TracingH3(H3Connection):
 
 
 class ClientProtocol(QuicConnectionProtocol):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, max_field_section_size=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.t0 = time.monotonic()
         self.goaway_ms = None
-        self.h3 = TracingH3(self._quic, self._goaway)
+        self.h3 = TracingH3(self._quic, self._goaway, max_field_section_size)
         self.exchanges = {}
         self.progress = asyncio.Event()
         self.terminated = None  # ConnectionTerminated event
@@ -510,7 +523,9 @@ class ConnRunner:
             addr = ("::ffff:" + addr[0], addr[1], 0, 0)
         quic = QuicConnection(configuration=self.configuration())
         _, self.protocol = await loop.create_datagram_endpoint(
-            lambda: ClientProtocol(quic), sock=self.new_socket())
+            lambda: ClientProtocol(
+                quic, max_field_section_size=self.plan.get("max_field_section_size")),
+            sock=self.new_socket())
         self.protocol.connect(addr)
         try:
             await self.protocol.wait_connected()

@@ -11,7 +11,7 @@ use shardgate_proxy::{Error, ErrorKind};
 
 use super::head::h1_to_h3;
 use super::outgoing::Forward;
-use super::stream::{client_gone, Stream};
+use super::stream::{send_failed, Stream};
 use crate::conn::io::{read_more, IoFail};
 use crate::conn::receive::HeadRead;
 use crate::conn::response::{prepare_response, RespInput, RespStep};
@@ -115,7 +115,7 @@ pub async fn receive(
         }
         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
         let status = res.status().as_u16();
-        stream.send_response(res).await.map_err(client_gone)?;
+        stream.send_response(res).await.map_err(send_failed)?;
         rq.responded(status, len);
         // From here a failure can only reset the stream.
         let body = if is_head { BodyKind::None } else { meta.body };
@@ -130,9 +130,16 @@ pub async fn receive(
         )
         .await?;
         if let Some(t) = trailers.filter(|t| !t.is_empty()) {
-            stream.send_trailers(t).await.map_err(client_gone)?;
+            match stream.send_trailers(t).await.map_err(send_failed) {
+                // A trailer section over the client's limit is dropped and
+                // the response still ends cleanly: its body all arrived,
+                // and a reset would read as a failed request that a client
+                // might send again (ADR 25).
+                Err(e) if e.kind() == ErrorKind::ResponseTooLarge => {}
+                r => r?,
+            }
         }
-        stream.finish().await.map_err(client_gone)?;
+        stream.finish().await.map_err(send_failed)?;
         Ok(Received::Done {
             reusable: clean && meta.upstream_keep_alive && meta.body != BodyKind::CloseDelimited,
         })
@@ -202,7 +209,7 @@ async fn relay_body(
             .await
             {
                 Ok(Ok(())) => rq.bytes_out += n as u64,
-                Ok(Err(e)) => return Err(client_gone(e)),
+                Ok(Err(e)) => return Err(send_failed(e)),
                 Err(_) => return Err(Error::new(ErrorKind::ClientTimeout)),
             }
         }

@@ -20,7 +20,7 @@ use shardgate_proxy::{
 use super::forward;
 use super::head::{h1_to_h3, validate};
 use super::outgoing::{Forward, ReqBody};
-use super::stream::{client_gone, reset, Stream};
+use super::stream::{reset, send_failed, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::context::Field;
 use crate::lifecycle::{self, Decision, HeaderFields, RequestCtx, RequestView};
@@ -244,9 +244,7 @@ async fn handle(
             ctx.date_bytes(|date| {
                 write_static_response(out, resp, &route.response_headers, true, is_head, date)
             });
-            if let Err(e) = send_h1(stream, out, rq).await {
-                rq.fail(e);
-            }
+            send_local(ctx, stream, rq, out, is_head).await;
         }
         Ok(Decision::Limited(route, refusal)) => {
             if !body.is_empty() {
@@ -260,9 +258,7 @@ async fn handle(
                 retry_after: refusal.retry_after,
             };
             ctx.date_bytes(|date| write_limited_response(out, &limited, true, is_head, date));
-            if let Err(e) = send_h1(stream, out, rq).await {
-                rq.fail(e);
-            }
+            send_local(ctx, stream, rq, out, is_head).await;
         }
         Ok(Decision::Final(route, answer)) => {
             if !body.is_empty() {
@@ -286,9 +282,7 @@ async fn handle(
             };
             let edits = &route.response_headers;
             ctx.date_bytes(|date| write_final_answer(out, answer, &request, edits, true, date));
-            if let Err(e) = send_h1(stream, out, rq).await {
-                rq.fail(e);
-            }
+            send_local(ctx, stream, rq, out, is_head).await;
         }
         Ok(Decision::Proxy(route, upstream)) => {
             let f = Forward {
@@ -328,16 +322,16 @@ pub(super) async fn send_h1(
 ) -> Result<(), Error> {
     let (res, len) = h1_to_h3(h1).ok_or(Error::new(ErrorKind::Internal))?;
     let status = res.status().as_u16();
-    stream.send_response(res).await.map_err(client_gone)?;
+    stream.send_response(res).await.map_err(send_failed)?;
     rq.responded(status, len);
     if let Some(body) = h1.get(len..).filter(|b| !b.is_empty()) {
         stream
             .send_data(Bytes::copy_from_slice(body))
             .await
-            .map_err(client_gone)?;
+            .map_err(send_failed)?;
         rq.bytes_out += body.len() as u64;
     }
-    stream.finish().await.map_err(client_gone)
+    stream.finish().await.map_err(send_failed)
 }
 
 /// The gateway's own error answer for the recorded failure (nothing for a
@@ -362,7 +356,30 @@ async fn respond_error(
     out.clear();
     ctx.date_bytes(|date| write_error_response_for(out, status, true, is_head, date));
     if let Err(e) = send_h1(stream, out, rq).await {
-        // The error response itself could not be sent: the client left.
-        let _ = e;
+        if e.kind() == ErrorKind::ResponseTooLarge {
+            // Even a bare error head is over the client's limit: nothing
+            // can answer, and a clean end would read as a whole response.
+            reset(stream, Code::H3_INTERNAL_ERROR);
+        }
+        // Otherwise the client left.
+    }
+}
+
+/// Sends the gateway's own complete answer, written in `out`. One whose
+/// head is over the client's SETTINGS_MAX_FIELD_SECTION_SIZE (a route's
+/// large response headers) becomes a bare error answer instead (502, or
+/// the refusal's own status).
+async fn send_local(
+    ctx: &ShardCtx,
+    stream: &mut Stream,
+    rq: &mut RequestCtx,
+    out: &mut Vec<u8>,
+    is_head: bool,
+) {
+    if let Err(e) = send_h1(stream, out, rq).await {
+        rq.fail(e);
+        if e.kind() == ErrorKind::ResponseTooLarge {
+            respond_error(ctx, stream, rq, out, is_head).await;
+        }
     }
 }

@@ -21,6 +21,17 @@ pub fn client_gone(e: StreamError) -> Error {
     }
 }
 
+/// A send on the stream failed: the response head (or trailer section) is
+/// larger than the client's SETTINGS_MAX_FIELD_SECTION_SIZE (h3 refuses it
+/// before writing a byte, so another answer can still go), or the client
+/// reset the stream, stopped reading, or left.
+pub fn send_failed(e: StreamError) -> Error {
+    match e {
+        StreamError::HeaderTooBig { .. } => Error::new(ErrorKind::ResponseTooLarge),
+        _ => Error::new(ErrorKind::ClientClosed),
+    }
+}
+
 /// Ends both directions of the stream with `code` (a stream error: the
 /// connection stays).
 pub fn reset(stream: &mut Stream, code: Code) {

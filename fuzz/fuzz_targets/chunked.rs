@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardgate_http::{filter_trailer_section, ChunkedDecoder, Feed};
+use shardgate_http::{filter_trailer_section, ChunkedDecoder, Dechunked, Feed};
 
 /// Feeds `body` in pieces whose sizes cycle through `sizes`; returns the
 /// total consumed and whether the message ended, or None on error.
@@ -63,6 +63,34 @@ fn feed_held(body: &[u8]) -> Option<Feed> {
     })
 }
 
+/// As a proxy de-chunking for an HTTP/1.0 client reads: in place, in
+/// pieces of `step` bytes; the plain bytes must be the chunk data
+/// `feed_with` reports, and what follows the message must stay put.
+fn dechunk_matches(body: &[u8], step: usize) {
+    let mut want = Vec::new();
+    let verdict = ChunkedDecoder::new().feed_with(body, |r| want.extend_from_slice(&body[r]));
+    let mut dec = ChunkedDecoder::new();
+    let mut got = Vec::new();
+    let mut pos = 0;
+    let end = loop {
+        let to = (pos + step).min(body.len());
+        let mut piece = body[pos..to].to_vec();
+        let Ok(Dechunked { consumed, plain, done }) = dec.dechunk_in_place(&mut piece) else {
+            assert!(verdict.is_err(), "in place failed where feed_with did not");
+            return;
+        };
+        assert!(plain <= consumed && consumed <= piece.len());
+        assert_eq!(&piece[consumed..], &body[pos + consumed..to]);
+        got.extend_from_slice(&piece[..plain]);
+        pos += consumed;
+        if done || to == body.len() {
+            break Feed { consumed: pos, done };
+        }
+    };
+    assert_eq!(verdict.ok(), Some(end));
+    assert_eq!(got, want);
+}
+
 fuzz_target!(|body: &[u8]| {
     let mut whole = ChunkedDecoder::new();
     let verdict = whole.feed(body);
@@ -88,4 +116,6 @@ fuzz_target!(|body: &[u8]| {
     let sizes: Vec<u8> = body.iter().take(16).map(|b| b % 8 + 1).collect();
     assert_eq!(verdict.ok(), feed_split(body, &sizes));
     assert_eq!(verdict.ok(), feed_held(body));
+    dechunk_matches(body, body.len().max(1));
+    dechunk_matches(body, usize::from(body.first().copied().unwrap_or(0) % 8 + 1));
 });

@@ -39,18 +39,15 @@ pub(crate) fn check_target<'b>(method: &str, target: &'b str) -> Result<Option<&
     if authority.is_empty() || !is_valid_host(authority.as_bytes(), false) {
         return Err(Error::Malformed("invalid authority in request target"));
     }
-    // `http://h?q` is valid but has no borrowed origin-form ("/?q" is not a
-    // substring), and no real client sends it.
-    if rest.starts_with('?') {
-        return Err(Error::Malformed("absolute-form target without a path"));
-    }
+    // `http://h?q` (empty path, a query) is valid: it routes as `/` and
+    // goes upstream as `/?q` (RFC 9112 §3.2.1), as nginx sends it.
     Ok(Some(authority))
 }
 
 /// The origin-form path of a target, for routing: absolute-form `http://h/p?q`
 /// → `/p?q`, `/` when the path is empty (RFC 9112 §3.2.1); other forms
-/// unchanged. `http://h?q` routes as `/` (`parse_request` refuses that form, so
-/// only callers with unparsed targets ever see it).
+/// unchanged. `http://h?q` routes as `/` (routing looks at the path only;
+/// the query goes upstream as `/?q`).
 pub fn origin_form(target: &str) -> &str {
     match split_absolute(target) {
         Some((_, _, rest)) if rest.starts_with('/') => rest,
@@ -204,13 +201,17 @@ mod tests {
             check_target("GET", "http://[::1]:80/"),
             Ok(Some("[::1]:80"))
         );
+        // An empty path with a query (RFC 9112 §3.2.1: sent as `/?q`).
+        assert_eq!(
+            check_target("GET", "http://example.com?q"),
+            Ok(Some("example.com"))
+        );
         for bad in [
             "http:///path",
             "http://user@host/",
             "http://a,b/",
             "ftp://example.com/",
             "1http://example.com/",
-            "http://example.com?q",
             "http://exa mple.com/",
             "http://example.com:99999/",
             "example.com/",

@@ -3,7 +3,8 @@
 //! gateway and reaches no origin (TRACE reflected without credentials), a
 //! count goes upstream one lower, a malformed or repeated count is 400,
 //! other methods carry the field untouched, and `OPTIONS *` reaches the
-//! route that owns `/`.
+//! route that owns `/`, as does an absolute-form target without a path
+//! (RFC 9112 §3.2.4: `OPTIONS http://h` goes to the origin as `*`).
 
 use shardgate_testkit::{each_driver, handlers, tools, Client, Driver, Gateway, Origin};
 
@@ -14,6 +15,7 @@ each_driver!(
     malformed_counts_are_refused,
     other_methods_carry_the_field_untouched,
     options_asterisk_reaches_the_root_route,
+    absolute_form_without_a_path_goes_upstream_as_its_form,
 );
 
 const CONFIG: &str = r#"
@@ -211,4 +213,39 @@ fn options_asterisk_reaches_the_root_route(driver: Driver) {
         .unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(origin.requests(), 1);
+}
+
+fn absolute_form_without_a_path_goes_upstream_as_its_form(driver: Driver) {
+    let origin = origin();
+    let gw = gateway(driver, &origin);
+    let mut c = Client::connect(gw.addr("public")).unwrap();
+    // RFC 9112 §3.2.4: the last proxy sends `*` for an OPTIONS whose
+    // absolute-form target has an empty path and no query.
+    let cases: [(&[u8], &str, &str); 4] = [
+        (
+            b"OPTIONS http://www.example.org:8001 HTTP/1.1\r\nHost: www.example.org:8001\r\n\r\n",
+            "OPTIONS",
+            "*",
+        ),
+        (
+            b"OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            "OPTIONS",
+            "/",
+        ),
+        // An empty path with a query (RFC 9112 §3.2.1), as nginx sends it.
+        (
+            b"GET http://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET",
+            "/?x=1",
+        ),
+        (b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "/"),
+    ];
+    for (i, (request, method, target)) in cases.into_iter().enumerate() {
+        let r = c.request(request).unwrap();
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.header("x-route"), Some("root"), "{target}");
+        let got = origin.last().unwrap();
+        assert_eq!((got.method.as_str(), got.target.as_str()), (method, target));
+        assert_eq!(origin.requests(), i + 1);
+    }
 }

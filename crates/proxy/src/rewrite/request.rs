@@ -80,7 +80,7 @@ pub fn write_upstream_request(
 
     put(out, method.as_bytes());
     put(out, b" ");
-    let (slash, rest) = upstream_target(target);
+    let (slash, rest) = upstream_target(method, target);
     if slash {
         put(out, b"/");
     }

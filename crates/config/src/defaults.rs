@@ -31,6 +31,8 @@ impl Default for ServerConfig {
             max_connections_per_shard: 16_384,
             buffer_size: 16 * KIB,
             splice: true,
+            normalize_path: true,
+            merge_slashes: true,
             pid_file: None,
             timeouts: ServerTimeouts::default(),
             limits: HttpLimits::default(),

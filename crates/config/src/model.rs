@@ -64,6 +64,15 @@ pub struct ServerConfig {
     /// buffer. On by default; off is for diagnosis (a kernel whose splice
     /// misbehaves). Applies per request, so a reload switches it.
     pub splice: bool,
+    /// Normalize a request's path before routing and forward it normalized
+    /// (RFC 3986 §6.2.2: unreserved escapes decoded, dot segments removed),
+    /// so a `path_prefix` cannot be walked around with `/x/../admin` or
+    /// `/%61dmin`. On by default (ADR 25).
+    pub normalize_path: bool,
+    /// With `normalize_path`, runs of `/` become one (`//admin` →
+    /// `/admin`), as nginx does by default. Off for origins whose paths
+    /// give `//` a meaning of its own.
+    pub merge_slashes: bool,
     /// Where the process writes its PID (`shardgate upgrade` finds it there;
     /// a binary upgrade's outcome goes next to it, ADR 19). Resolved against
     /// the config file's directory.

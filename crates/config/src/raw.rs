@@ -71,6 +71,8 @@ pub(crate) struct RawServer {
     pub max_connections_per_shard: Option<Spanned<Int>>,
     pub buffer_size: Option<Spanned<SizeValue>>,
     pub splice: Option<Spanned<bool>>,
+    pub normalize_path: Option<Spanned<bool>>,
+    pub merge_slashes: Option<Spanned<bool>>,
     pub pid_file: Option<Spanned<String>>,
     pub timeouts: Option<Spanned<RawTimeouts>>,
     pub limits: Option<Spanned<RawLimits>>,

@@ -21,7 +21,7 @@ fn at_least_one_listener() {
             "t.toml:1:1: listener: at least one [[listener]] is required",
             "t.toml:2:1: server.listener: unknown key `listener`, expected one of `shards`, \
              `driver`, `steering`, `max_connections_per_shard`, `buffer_size`, `splice`, \
-             `pid_file`, `timeouts`, `limits`",
+             `normalize_path`, `merge_slashes`, `pid_file`, `timeouts`, `limits`",
         ]
     );
     assert_error(

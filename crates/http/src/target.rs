@@ -30,7 +30,7 @@ pub(crate) fn check_target<'b>(method: &str, target: &'b str) -> Result<Option<&
     if target.starts_with('/') {
         return Ok(None);
     }
-    let Some((scheme, authority, rest)) = split_absolute(target) else {
+    let Some((scheme, authority, _)) = split_absolute(target) else {
         return Err(Error::Malformed("invalid request target"));
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {

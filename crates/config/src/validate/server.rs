@@ -85,6 +85,14 @@ pub(crate) fn server(
         ),
         buffer_size: usize::try_from(buffer_size).unwrap_or(d.buffer_size),
         splice: raw.splice.as_ref().map_or(d.splice, |v| *v.get_ref()),
+        normalize_path: raw
+            .normalize_path
+            .as_ref()
+            .map_or(d.normalize_path, |v| *v.get_ref()),
+        merge_slashes: raw
+            .merge_slashes
+            .as_ref()
+            .map_or(d.merge_slashes, |v| *v.get_ref()),
         pid_file: raw.pid_file.as_ref().and_then(|v| {
             let checked = match v.get_ref().as_str() {
                 "" => Err("must not be empty; name a file".to_string()),

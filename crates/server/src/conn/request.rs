@@ -93,10 +93,13 @@ pub fn prepare(
     } else {
         ""
     };
+    let mut scratch = None;
+    let normalized = lifecycle::view::normalize(ctx, &cfg.server, head.target, &mut scratch);
     let view = RequestView {
         method: head.method,
         host: head.host,
         target: head.target,
+        normalized,
         body: head.body,
         protocol: if http10 { "HTTP/1.0" } else { "HTTP/1.1" },
         request_id: None,
@@ -175,7 +178,7 @@ pub fn prepare(
             write_upstream_request(
                 out,
                 head.method,
-                head.target,
+                view.forwarded_target(),
                 head.headers,
                 &fctx,
                 framing,
@@ -183,6 +186,9 @@ pub fn prepare(
             );
             p.action = Action::Proxy { upstream };
         }
+    }
+    if let Some(buf) = scratch {
+        ctx.give_buffer(buf);
     }
     Step::Ready(p)
 }

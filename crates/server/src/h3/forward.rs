@@ -86,8 +86,7 @@ pub async fn proxy(
         via: shardgate_proxy::VIA_HTTP3,
     };
     out.clear();
-    let target = f.req.uri().path_and_query().map_or("/", |p| p.as_str());
-    write_upstream_request(out, method, target, &fields, &fctx, framing, None);
+    write_upstream_request(out, method, f.target, &fields, &fctx, framing, None);
     drop(fields);
     let idempotent = shardgate_proxy::is_idempotent(method);
     let mut plan = Attempts::new(f.route, ucfg, ust, idempotent);

@@ -20,6 +20,9 @@ impl ReqBody {
 
 pub struct Forward<'a> {
     pub req: &'a http::Request<()>,
+    /// The target the upstream request carries (`:path`, normalized if
+    /// `[server] normalize_path` changed it).
+    pub target: &'a str,
     pub route: &'a RouteConfig,
     pub upstream: usize,
     pub body: ReqBody,

@@ -205,10 +205,13 @@ async fn handle(
             .then(|| req.headers().get(name).map(|v| v.as_bytes()))
             .flatten()
     };
+    let mut scratch = None;
+    let normalized = lifecycle::view::normalize(ctx, &cfg.server, target, &mut scratch);
     let view = RequestView {
         method,
         host,
         target,
+        normalized,
         body: match body {
             ReqBody::None => BodyKind::None,
             ReqBody::Length(n) => BodyKind::Length(n),
@@ -287,6 +290,7 @@ async fn handle(
         Ok(Decision::Proxy(route, upstream)) => {
             let f = Forward {
                 req,
+                target: view.forwarded_target(),
                 route,
                 upstream,
                 body,
@@ -311,6 +315,9 @@ async fn handle(
         }
     }
     ctx.give_buffer(first);
+    if let Some(buf) = scratch {
+        ctx.give_buffer(buf);
+    }
 }
 
 /// Sends a complete response written as HTTP/1.1 bytes (head and body),

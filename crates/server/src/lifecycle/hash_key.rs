@@ -40,6 +40,7 @@ mod tests {
             method: "GET",
             host: Some("x"),
             target,
+            normalized: None,
             body: BodyKind::None,
             protocol: "HTTP/1.1",
             request_id: None,

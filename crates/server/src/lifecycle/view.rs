@@ -1,14 +1,20 @@
 //! What a front end hands the lifecycle: the parts of a request head the
 //! phases decide on, borrowed from wherever the front end parsed them.
 
+use shardgate_config::ServerConfig;
 use shardgate_http::BodyKind;
+
+use crate::ctx::ShardCtx;
 
 pub struct RequestView<'a> {
     pub method: &'a str,
     /// The host without port, lower-cased by the parser (None: no Host).
     pub host: Option<&'a str>,
-    /// The request target as received (origin form for the router).
+    /// The request target as received (the access log's).
     pub target: &'a str,
+    /// `target` normalized (`[server] normalize_path`, see [`normalize`])
+    /// when that changed it: what is routed and forwarded.
+    pub normalized: Option<&'a str>,
     pub body: BodyKind,
     /// `"HTTP/1.0"`, `"HTTP/1.1"`, `"HTTP/3"`.
     pub protocol: &'static str,
@@ -57,10 +63,15 @@ impl<'a> RequestView<'a> {
     /// `OPTIONS *` (a question about the server as a whole, RFC 9112 §3.2.4)
     /// as its root, so the route that owns `/` forwards it as it came.
     pub fn path(&self) -> &'a str {
-        match self.target {
+        match self.forwarded_target() {
             "*" => "/",
             t => shardgate_http::origin_form(t),
         }
+    }
+
+    /// The target the upstream request carries: normalized, if it was.
+    pub fn forwarded_target(&self) -> &'a str {
+        self.normalized.unwrap_or(self.target)
     }
 
     /// Picks the optional fields out of an HTTP/1.1 header list in one pass.
@@ -76,4 +87,25 @@ impl<'a> RequestView<'a> {
         }
         self
     }
+}
+
+/// `target` normalized as `[server] normalize_path` and `merge_slashes`
+/// say (RFC 3986 §6.2.2, `shardgate_http::normalize_target`), when that
+/// changes it. The copy goes into a pooled buffer taken into `scratch`
+/// (the caller gives it back): an uncommon request, and no allocation.
+pub fn normalize<'s>(
+    ctx: &ShardCtx,
+    server: &ServerConfig,
+    target: &str,
+    scratch: &'s mut Option<Vec<u8>>,
+) -> Option<&'s str> {
+    if !server.normalize_path || !shardgate_http::needs_normalizing(target, server.merge_slashes) {
+        return None;
+    }
+    let buf = scratch.get_or_insert_with(|| ctx.buffers.take());
+    if !shardgate_http::normalize_target(target, server.merge_slashes, buf) {
+        return None;
+    }
+    // Decoded escapes are unreserved ASCII: the copy stays UTF-8.
+    std::str::from_utf8(buf).ok()
 }

@@ -274,6 +274,20 @@ servers = ["${UP}"]
     assert_eq!(got.headers.get_all("via"), ["1.0 edge, 1.1 shardgate"]);
     assert_eq!(r.headers.get_all("via"), ["1.0 cache, 1.1 shardgate"]);
 
+    // A client value with an open quote or comment would swallow the
+    // gateway's element once joined: the client's values are dropped and
+    // the gateway's stands alone, well-formed.
+    let r = c
+        .request(b"GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.1.1.1\r\nForwarded: for=\"6.6.6.6\r\nVia: 1.1 evil (x\r\n\r\n")
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let got = origin.last().unwrap();
+    assert_eq!(
+        got.headers.get_all("forwarded"),
+        ["for=127.0.0.1;proto=http;host=\"h\""]
+    );
+    assert_eq!(got.headers.get_all("via"), ["1.1 shardgate"]);
+
     // A route with them switched off passes the client's fields through untouched.
     let r = c
         .request(

@@ -6,7 +6,9 @@ use httparse::Header;
 use shardgate_config::RouteConfig;
 
 use super::fields::{eq_ci, request_protected, set_value, Base, Fields};
-use super::forwarded::{put_appended, put_forwarded_element};
+use super::forwarded::{
+    any_value, forwarded_is_valid, put_appended, put_forwarded_element, via_is_valid,
+};
 use super::framing::{put_framing, put_upgrade, Framing};
 use super::hop_limit::{forwarded_count, put_max_forwards, MAX_FORWARDS};
 use super::target::{absolute_authority, upstream_target};
@@ -115,18 +117,22 @@ pub fn write_upstream_request(
     }
 
     if fwd.x_forwarded_for {
-        put_appended(out, &fields, XFF, |out| put_ip(out, ctx.client_ip));
+        put_appended(out, &fields, XFF, any_value, |out| {
+            put_ip(out, ctx.client_ip)
+        });
     }
     if fwd.x_forwarded_proto {
         put_field(out, XFP, ctx.scheme.as_bytes());
     }
     if fwd.forwarded {
-        put_appended(out, &fields, FORWARDED, |out| {
+        put_appended(out, &fields, FORWARDED, forwarded_is_valid, |out| {
             put_forwarded_element(out, ctx.client_ip, ctx.scheme, Some(client_host));
         });
     }
     if fwd.via {
-        put_appended(out, &fields, VIA_NAME, |out| put(out, ctx.via));
+        put_appended(out, &fields, VIA_NAME, via_is_valid, |out| {
+            put(out, ctx.via)
+        });
     }
     if let Some((name, id)) = ctx.request_id {
         put_field(out, name, id);

@@ -5,7 +5,7 @@ use httparse::Header;
 use shardgate_config::{HeaderRewrite, RouteConfig, StaticResponse};
 
 use super::fields::{eq_ci, response_protected, Base, Fields};
-use super::forwarded::{put_appended, VIA_HTTP11};
+use super::forwarded::{put_appended, via_is_valid, VIA_HTTP11};
 use super::framing::{put_framing, put_upgrade, Framing};
 use super::wire::{put, put_field, put_status_line, put_u64};
 use crate::status::reason;
@@ -82,7 +82,9 @@ pub fn write_downstream_response(
         put(out, b"\r\n");
     }
     if via {
-        put_appended(out, &fields, b"via", |out| put(out, VIA_HTTP11));
+        put_appended(out, &fields, b"via", via_is_valid, |out| {
+            put(out, VIA_HTTP11)
+        });
     }
     if may_frame(status) {
         put_framing(out, framing);

@@ -386,13 +386,21 @@ fn request_ids_are_generated_or_replaced_and_logged(driver: Driver) {
     send(&mut c, "/api/long", Some(&too_long));
     send(&mut c, "/api/longest", Some(&longest));
     send(&mut c, "/api/none2", None);
+    // Two id fields name no one id: both replaced by one generated id.
+    send(&mut c, "/api/two", Some("aaa\r\nX-Request-Id: bbb"));
     drop(c);
     gw.stop();
     let lines = json_lines(&log);
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(lines.len(), 6, "{lines:#?}");
 
     let mut generated = Vec::new();
-    for path in ["/api/none", "/api/bad", "/api/long", "/api/none2"] {
+    for path in [
+        "/api/none",
+        "/api/bad",
+        "/api/long",
+        "/api/none2",
+        "/api/two",
+    ] {
         let seen = ids(&the_request(&origin, path));
         assert_eq!(seen.len(), 1, "{path}: the origin got {seen:?}");
         assert!(is_hex32(&seen[0]), "{path}: {seen:?}");
@@ -401,7 +409,7 @@ fn request_ids_are_generated_or_replaced_and_logged(driver: Driver) {
     }
     generated.sort();
     generated.dedup();
-    assert_eq!(generated.len(), 4, "generated ids repeat: {generated:?}");
+    assert_eq!(generated.len(), 5, "generated ids repeat: {generated:?}");
     // 128 visible bytes is still the client's own id.
     assert_eq!(line_for(&lines, "/api/longest")["request_id"], longest);
     assert_eq!(ids(&the_request(&origin, "/api/longest")), [longest]);

@@ -218,7 +218,15 @@ async fn handle(
             ReqBody::Streamed => BodyKind::Chunked,
         },
         protocol: "HTTP/3",
-        request_id: field(id_header),
+        // Two id fields name no one id: replaced by a generated one, as
+        // on HTTP/1.1.
+        request_id: field(id_header).map(|v| {
+            if req.headers().get_all(id_header).iter().nth(1).is_some() {
+                &b""[..]
+            } else {
+                v
+            }
+        }),
         user_agent: field("user-agent"),
         referer: field("referer"),
         headers: HeaderFields::H3(req.headers()),

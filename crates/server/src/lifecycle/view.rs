@@ -82,7 +82,14 @@ impl<'a> RequestView<'a> {
             } else if h.name.eq_ignore_ascii_case("referer") {
                 self.referer = Some(h.value);
             } else if !id_header.is_empty() && h.name.eq_ignore_ascii_case(id_header) {
-                self.request_id = Some(h.value);
+                // Two id fields name no one id: as an empty one, it is
+                // replaced by a generated id (both go), so the access log
+                // and the origin agree.
+                self.request_id = Some(if self.request_id.is_some() {
+                    b""
+                } else {
+                    h.value
+                });
             }
         }
         self

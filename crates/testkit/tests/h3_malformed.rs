@@ -68,6 +68,42 @@ fn malformed_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             "CONNECT without :authority",
             vec![(":method", "CONNECT"), ("host", "localhost:443")],
         ),
+        (
+            "asterisk :path outside OPTIONS",
+            vec![
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":authority", "localhost"),
+                (":path", "*"),
+            ],
+        ),
+        (
+            "fragment in :path",
+            vec![
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":authority", "localhost"),
+                (":path", "/m#frag"),
+            ],
+        ),
+        (
+            "scheme other than http or https",
+            vec![
+                (":method", "GET"),
+                (":scheme", "ftp"),
+                (":authority", "localhost"),
+                (":path", "/m"),
+            ],
+        ),
+        (
+            "empty :scheme",
+            vec![
+                (":method", "GET"),
+                (":scheme", ""),
+                (":authority", "localhost"),
+                (":path", "/m"),
+            ],
+        ),
     ]
 }
 

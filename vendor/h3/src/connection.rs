@@ -67,6 +67,8 @@ where
     decoder_recv: Option<AcceptedRecvStream<C::RecvStream, B>>,
     encoder_send: Option<C::SendStream>,
     encoder_recv: Option<AcceptedRecvStream<C::RecvStream, B>>,
+    /// shardgate patch: where the peer's decoder stream stands.
+    decoder_check: crate::qpack_streams::DecoderStreamCheck,
 }
 
 #[allow(missing_docs)]
@@ -294,6 +296,7 @@ where
             decoder_recv: None,
             encoder_send: qpack_encoder.ok(),
             encoder_recv: None,
+            decoder_check: Default::default(),
         };
 
         //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2.1
@@ -515,6 +518,54 @@ where
         Ok(())
     }
 
+    /// shardgate patch: reads what the peer's QPACK encoder and decoder
+    /// streams carry and checks it (see `qpack_streams`). Either stream
+    /// closed or reset is a connection error H3_CLOSED_CRITICAL_STREAM
+    /// (RFC 9204 §4.2); upstream never read them.
+    fn poll_qpack_recv(&mut self, cx: &mut Context<'_>) -> Result<(), ConnectionError> {
+        for encoder in [true, false] {
+            loop {
+                let slot = if encoder {
+                    &mut self.qpack_streams.encoder_recv
+                } else {
+                    &mut self.qpack_streams.decoder_recv
+                };
+                let Some(AcceptedRecvStream::Encoder(s) | AcceptedRecvStream::Decoder(s)) = slot
+                else {
+                    break;
+                };
+                let failure = match s.poll_data(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(Some(bytes))) => {
+                        let checked = if encoder {
+                            crate::qpack_streams::check_encoder_instructions(&bytes)
+                        } else {
+                            self.qpack_streams.decoder_check.feed(&bytes)
+                        };
+                        match checked {
+                            Ok(()) => continue,
+                            Err(why) if encoder => {
+                                InternalConnectionError::new(Code::QPACK_ENCODER_STREAM_ERROR, why.to_string())
+                            }
+                            Err(why) => {
+                                InternalConnectionError::new(Code::QPACK_DECODER_STREAM_ERROR, why.to_string())
+                            }
+                        }
+                    }
+                    Poll::Ready(Err(StreamErrorIncoming::ConnectionErrorIncoming {
+                        connection_error,
+                    })) => return Err(self.handle_connection_error(connection_error)),
+                    Poll::Ready(Ok(None)) | Poll::Ready(Err(_)) => InternalConnectionError::new(
+                        Code::H3_CLOSED_CRITICAL_STREAM,
+                        "a QPACK stream was closed".to_string(),
+                    ),
+                };
+                return Err(self.handle_connection_error(failure));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for the control stream to be received and reads subsequent frames.
     #[cfg_attr(feature = "tracing", instrument(skip_all, level = "trace"))]
     pub fn poll_control(
@@ -527,6 +578,7 @@ where
         let recv = {
             // TODO
             self.poll_accept_recv(cx)?;
+            self.poll_qpack_recv(cx)?;
             if let Some(v) = &mut self.control_recv {
                 v
             } else {

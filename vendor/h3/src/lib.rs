@@ -51,6 +51,7 @@ mod webtransport;
 
 #[allow(dead_code)]
 mod qpack;
+mod qpack_streams;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

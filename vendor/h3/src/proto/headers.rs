@@ -82,6 +82,20 @@ impl Header {
         {
             return Err(HeaderError::invalid_name(":scheme/:path/:authority"));
         }
+        // shardgate patch (RFC 9114 §4.3.1, §4.1.2): the asterisk form is
+        // for OPTIONS only, and a scheme other than http or https names
+        // nothing this server (a gateway to HTTP/1.1) can serve; both are
+        // invalid pseudo-header values, so the request is malformed.
+        if self.pseudo.path.as_ref().is_some_and(|p| p.as_str() == "*")
+            && self.pseudo.method.as_ref() != Some(&Method::OPTIONS)
+        {
+            return Err(HeaderError::invalid_name(":path"));
+        }
+        if self.pseudo.scheme.as_ref().is_some_and(|s| {
+            !s.as_str().eq_ignore_ascii_case("http") && !s.as_str().eq_ignore_ascii_case("https")
+        }) {
+            return Err(HeaderError::invalid_name(":scheme"));
+        }
         let mut uri = Uri::builder();
 
         if let Some(path) = self.pseudo.path {
@@ -344,6 +358,12 @@ impl Field {
             //# If these fields are present, they MUST NOT be
             //# empty.
             b":authority" => Field::Authority(try_value(name, value)?),
+            // shardgate patch (RFC 9114 §4.3.1): :path is path and query;
+            // `http` would drop a fragment silently, asking the origin for
+            // another resource than the one named.
+            b":path" if value.as_ref().contains(&b'#') => {
+                return Err(HeaderError::invalid_value(name, value))
+            }
             b":path" => Field::Path(try_value(name, value)?),
             b":method" => Field::Method(
                 Method::from_bytes(value.as_ref())

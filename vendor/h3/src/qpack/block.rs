@@ -129,6 +129,19 @@ impl HeaderPrefix {
         max_table_size: usize,
     ) -> Result<(usize, usize), ParseError> {
         if max_table_size == 0 {
+            // shardgate patch: without a dynamic table the only Required
+            // Insert Count a conformant encoder produces is 0 (RFC 9204
+            // §4.5.1.1: another MUST be QPACK_DECOMPRESSION_FAILED), and
+            // Sign 1 with it makes Base negative (§4.5.1.2: invalid).
+            // Upstream ignored both.
+            if self.encoded_insert_count != 0 {
+                return Err(ParseError::InvalidPrefix(
+                    u8::try_from(self.encoded_insert_count).unwrap_or(u8::MAX),
+                ));
+            }
+            if self.sign_negative {
+                return Err(ParseError::InvalidBase(-(self.delta_base as isize) - 1));
+            }
             return Ok((0, 0));
         }
 
@@ -150,6 +163,10 @@ impl HeaderPrefix {
         };
 
         let base = if required == 0 {
+            // shardgate patch: a negative Base (§4.5.1.2) is invalid.
+            if self.sign_negative {
+                return Err(ParseError::InvalidBase(-(self.delta_base as isize) - 1));
+            }
             0
         } else if !self.sign_negative {
             required + self.delta_base
@@ -412,6 +429,20 @@ mod test {
     use std::io::Cursor;
 
     const TABLE_SIZE: usize = 4096;
+
+    #[test]
+    fn impossible_prefixes_without_a_dynamic_table() {
+        // shardgate patch (RFC 9204 §4.5.1): with no table, only 0x00 0x00
+        // (and a non-negative Delta Base) can come from a conformant encoder.
+        let get = |b: &[u8]| HeaderPrefix::decode(&mut Cursor::new(b.to_vec()))?.get(0, 0);
+        assert_eq!(get(&[0x00, 0x00]), Ok((0, 0)));
+        assert_eq!(get(&[0x00, 0x05]), Ok((0, 0)));
+        assert!(get(&[0x01, 0x00]).is_err());
+        assert!(get(&[0x00, 0x80]).is_err());
+        let with_table =
+            |b: &[u8]| HeaderPrefix::decode(&mut Cursor::new(b.to_vec()))?.get(0, TABLE_SIZE);
+        assert!(with_table(&[0x00, 0x80]).is_err());
+    }
 
     #[test]
     fn indexed_static() {

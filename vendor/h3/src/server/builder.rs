@@ -139,6 +139,7 @@ impl Builder {
             ongoing_streams: HashSet::new(),
             sent_closing: None,
             recv_closing: None,
+            max_push_id: None,
             last_accepted_stream: None,
         })
     }

@@ -57,6 +57,8 @@ where
     pub(super) sent_closing: Option<StreamId>,
     // Has a GOAWAY frame been received? If so, this is PushId the last the remote will accept.
     pub(super) recv_closing: Option<PushId>,
+    // shardgate patch: the largest MAX_PUSH_ID received (it may not shrink).
+    pub(super) max_push_id: Option<PushId>,
     // The id of the last stream received by this connection.
     pub(super) last_accepted_stream: Option<StreamId>,
 }
@@ -242,22 +244,36 @@ where
                 ()
             }
             &Frame::Goaway(id) => self.inner.process_goaway(&mut self.recv_closing, id)?,
-            _frame @ Frame::MaxPushId(_) | _frame @ Frame::CancelPush(_) => {
-                #[cfg(feature = "tracing")]
-                warn!("Control frame ignored {:?}", _frame);
-
-                //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.3
-                //= type=TODO
-                //# If a server receives a CANCEL_PUSH frame for a push
-                //# ID that has not yet been mentioned by a PUSH_PROMISE frame, this MUST
-                //# be treated as a connection error of type H3_ID_ERROR.
-
+            &Frame::MaxPushId(id) => {
                 //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.7
-                //= type=TODO
                 //# A MAX_PUSH_ID frame cannot reduce the maximum push
                 //# ID; receipt of a MAX_PUSH_ID frame that contains a smaller value than
                 //# previously received MUST be treated as a connection error of type
                 //# H3_ID_ERROR.
+                // (shardgate patch: upstream ignored the frame.)
+                if self.max_push_id.is_some_and(|prev| id < prev) {
+                    return Poll::Ready(Err(self.inner.handle_connection_error(
+                        InternalConnectionError::new(
+                            Code::H3_ID_ERROR,
+                            "MAX_PUSH_ID reduced".to_string(),
+                        ),
+                    )));
+                }
+                self.max_push_id = Some(id);
+            }
+            Frame::CancelPush(_) => {
+                //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.3
+                //# If a server receives a CANCEL_PUSH frame for a push
+                //# ID that has not yet been mentioned by a PUSH_PROMISE frame, this MUST
+                //# be treated as a connection error of type H3_ID_ERROR.
+                // (shardgate patch: this server never sends PUSH_PROMISE, so
+                // every push id is one not mentioned; upstream ignored it.)
+                return Poll::Ready(Err(self.inner.handle_connection_error(
+                    InternalConnectionError::new(
+                        Code::H3_ID_ERROR,
+                        "CANCEL_PUSH for a push never promised".to_string(),
+                    ),
+                )));
             }
 
             //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.5

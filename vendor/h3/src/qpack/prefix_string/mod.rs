@@ -25,6 +25,9 @@ pub enum Error {
     HuffmanDecoding(HuffmanDecodingError),
     HuffmanEncoding(HuffmanEncodingError),
     BufSize(TryFromIntError),
+    /// shardgate patch: a Huffman string that is not the one encoding of
+    /// what it decodes to (padding over 7 bits, or EOS inside).
+    NonCanonicalHuffman,
 }
 
 impl std::fmt::Display for Error {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Error {
             Error::HuffmanDecoding(e) => write!(f, "Huffman decode failed: {:?}", e),
             Error::HuffmanEncoding(e) => write!(f, "Huffman encode failed: {:?}", e),
             Error::BufSize(_) => write!(f, "number in buffer wrong size"),
+            Error::NonCanonicalHuffman => write!(f, "invalid Huffman padding or EOS"),
         }
     }
 }
@@ -51,8 +55,18 @@ pub fn decode<B: Buf>(size: u8, buf: &mut B) -> Result<Vec<u8>, Error> {
         payload.into_iter().collect()
     } else {
         let mut decoded = Vec::new();
-        for byte in payload.into_iter().collect::<Vec<u8>>().hpack_decode() {
+        let coded = payload.into_iter().collect::<Vec<u8>>();
+        for byte in coded.hpack_decode() {
             decoded.push(byte?);
+        }
+        // shardgate patch: RFC 7541 §5.2 (RFC 9204 §4.1.2): padding
+        // longer than 7 bits, or an EOS symbol in the string, MUST be a
+        // decoding error; upstream's decoder skipped both, so one field
+        // value had several spellings. The code is prefix-free and the
+        // padding fixed, so the valid input is exactly the encoding of
+        // what was decoded.
+        if decoded.hpack_encode()? != coded {
+            return Err(Error::NonCanonicalHuffman);
         }
         decoded
     };
@@ -100,6 +114,19 @@ mod tests {
     use super::*;
     use assert_matches::assert_matches;
     use std::io::Cursor;
+
+    #[test]
+    fn huffman_padding_and_eos_are_refused() {
+        // shardgate patch: 'a' (00011) and 3 bits of padding is the one
+        // valid spelling; 11 bits of padding, or EOS inside, is not.
+        assert_eq!(decode(8, &mut Cursor::new(vec![0x81, 0x1f])), Ok(b"a".to_vec()));
+        assert_eq!(
+            decode(8, &mut Cursor::new(vec![0x82, 0x1f, 0xff])),
+            Err(Error::NonCanonicalHuffman)
+        );
+        assert!(decode(8, &mut Cursor::new(vec![0x85, 0x18, 0xff, 0xff, 0xff, 0xff])).is_err());
+        assert!(decode(8, &mut Cursor::new(vec![0x81, 0xff])).is_err());
+    }
 
     #[test]
     fn codec_6() {

@@ -382,6 +382,16 @@ const HPACK_STRING: [EncodeValue; 256] = bits_encode![
     ( 26 => [0b1111_1111, 0b1111_1111, 0b1111_1011, 0b0000_0010]),
 ];
 
+/// shardgate patch: the length in bytes of `value`'s Huffman encoding
+/// (its codes' bits, padded to a byte), without encoding it.
+pub(crate) fn encoded_len(value: &[u8]) -> usize {
+    let bits: u64 = value
+        .iter()
+        .map(|&b| u64::from(HPACK_STRING[b as usize].bit_count))
+        .sum();
+    bits.div_ceil(8) as usize
+}
+
 pub trait HpackStringEncode {
     fn hpack_encode(&self) -> Result<Vec<u8>, Error>;
 }

@@ -62,10 +62,12 @@ pub fn decode<B: Buf>(size: u8, buf: &mut B) -> Result<Vec<u8>, Error> {
         // shardgate patch: RFC 7541 §5.2 (RFC 9204 §4.1.2): padding
         // longer than 7 bits, or an EOS symbol in the string, MUST be a
         // decoding error; upstream's decoder skipped both, so one field
-        // value had several spellings. The code is prefix-free and the
-        // padding fixed, so the valid input is exactly the encoding of
-        // what was decoded.
-        if decoded.hpack_encode()? != coded {
+        // value had several spellings. Every other bit the decoder took is
+        // a symbol's code and it checks that the padding is ones, so the
+        // input is valid exactly when it is as long as the encoding of what
+        // it decoded to (EOS is 30 bits; padding of 8 or more a byte too
+        // many).
+        if encode::encoded_len(&decoded) != coded.len() {
             return Err(Error::NonCanonicalHuffman);
         }
         decoded

@@ -9,10 +9,6 @@
 use crate::error::Error;
 use crate::fields::is_tchar;
 
-mod dechunk;
-
-pub use dechunk::Dechunked;
-
 /// Longest chunk-size line (size + extensions), CRLF excluded. Extensions
 /// carry nothing we use; the bound stops a peer streaming one forever.
 const MAX_SIZE_LINE: usize = 4 * 1024;
@@ -150,7 +146,7 @@ impl ChunkedDecoder {
     /// chunk data begins (see [`data_remaining`](Self::data_remaining)),
     /// which the caller moves itself and accounts for with
     /// [`skip_data`](Self::skip_data).
-    fn feed_to_data(&mut self, data: &[u8]) -> Result<Feed, Error> {
+    pub(crate) fn feed_to_data(&mut self, data: &[u8]) -> Result<Feed, Error> {
         self.run(data, |_| {}, |_| {}, Stop::Data)
     }
 

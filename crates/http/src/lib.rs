@@ -8,6 +8,7 @@
 //! request-smuggling vector, so anything ambiguous is rejected.
 
 mod chunked;
+mod dechunk;
 mod error;
 mod fields;
 mod head;
@@ -20,7 +21,8 @@ mod target;
 mod trailers;
 mod upgrade;
 
-pub use chunked::{ChunkedDecoder, Dechunked, Feed};
+pub use chunked::{ChunkedDecoder, Feed};
+pub use dechunk::Dechunked;
 pub use error::Error;
 pub use head::{BodyKind, HeaderStore, Limits, Parsed, MAX_HEADERS};
 pub use normalize::{needs_normalizing, normalize_target};

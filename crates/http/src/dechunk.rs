@@ -5,7 +5,7 @@
 //! per request (the framing only ever shrinks the data, so the plain bytes
 //! always fit where the framed ones were).
 
-use super::{ChunkedDecoder, Feed};
+use crate::chunked::{ChunkedDecoder, Feed};
 use crate::error::Error;
 
 /// What one [`ChunkedDecoder::dechunk_in_place`] did.

@@ -222,10 +222,20 @@ mod tests {
 
     #[test]
     fn reads_a_response_that_ends_with_the_connection() {
-        let origin = Origin::start(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
-        let mut c = Client::connect(origin.addr()).unwrap();
+        // The test origin keeps connections open: one that answers once
+        // and closes, as an HTTP/1.0 server does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 256];
+            let _ = s.read(&mut req).unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
+        });
+        let mut c = Client::connect(addr).unwrap();
         let r = c.request_to_close(b"GET / HTTP/1.0\r\n\r\n").unwrap();
         assert_eq!((r.status, r.body), (200, &b"until close"[..]));
+        server.join().unwrap();
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod driver;
 pub mod error;
 pub mod gateway;
 pub mod h3client;
+pub mod h3probe;
 pub mod metrics;
 pub mod net;
 pub mod origin;

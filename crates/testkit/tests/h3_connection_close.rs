@@ -6,7 +6,6 @@
 //! a client push stream), a client that closes with an error code, and one
 //! that vanishes (the idle timeout ends it).
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -53,21 +52,7 @@ fn counts(admin: std::net::SocketAddr) -> Vec<f64> {
 }
 
 fn probe(addr: std::net::SocketAddr, cert: &TestCert, how: &str) -> serde_json::Value {
-    let out = Command::new("python3")
-        .arg(shardgate_testkit::binary::workspace_root().join("crates/testkit/tools/h3close.py"))
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg("localhost")
-        .arg(&cert.cert)
-        .arg(how)
-        .output()
-        .expect("python3 runs (aioquic: pip install aioquic)");
-    assert!(
-        out.status.success(),
-        "h3close.py {how} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    shardgate_testkit::h3probe::run("h3close.py", addr, cert, &[how]).unwrap()
 }
 
 fn each_way_a_connection_ends_is_counted_once(driver: Driver) {

@@ -6,10 +6,7 @@
 //! (`early_data = false`) the server refuses 0-RTT and both are served after
 //! the handshake.
 
-use std::process::Command;
-
 use serde_json::Value;
-use shardgate_testkit::binary::workspace_root;
 use shardgate_testkit::{each_driver, handlers, Driver, Gateway, Origin, TestCert};
 
 const H3: &str = r#"
@@ -35,21 +32,7 @@ servers = ["${UP}"]
 const ATTEMPTS: usize = 6;
 
 fn probe(gw: &Gateway, cert: &TestCert) -> Value {
-    let addr = gw.addr("early");
-    let out = Command::new("python3")
-        .arg(workspace_root().join("crates/testkit/tools/h3early.py"))
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg("localhost")
-        .arg(&cert.cert)
-        .output()
-        .expect("python3 runs (aioquic: pip install aioquic)");
-    assert!(
-        out.status.success(),
-        "h3early.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("h3early.py prints JSON")
+    shardgate_testkit::h3probe::run("h3early.py", gw.addr("early"), cert, &[]).unwrap()
 }
 
 fn start(driver: Driver, origin: &Origin, cert: &TestCert, early: bool) -> Gateway {

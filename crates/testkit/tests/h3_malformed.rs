@@ -264,21 +264,7 @@ fn a_head_that_never_completes_is_ended_after_header_read(driver: Driver) {
         .start()
         .unwrap();
     let addr = gw.addr(&name);
-    let out = std::process::Command::new("python3")
-        .arg(shardgate_testkit::binary::workspace_root().join("crates/testkit/tools/h3stall.py"))
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg("localhost")
-        .arg(&cert.cert)
-        .arg("5")
-        .output()
-        .expect("python3 runs (aioquic: pip install aioquic)");
-    assert!(
-        out.status.success(),
-        "h3stall.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let r = shardgate_testkit::h3probe::run("h3stall.py", addr, &cert, &["5"]).unwrap();
     let after = r["ended_after_s"].as_f64();
     assert!(
         after.is_some_and(|t| (0.9..3.0).contains(&t)),

@@ -5,8 +5,6 @@
 //! every instruction is a connection error; what stays legal keeps the
 //! connection serving. Each case is a new connection and ends with a GET.
 
-use std::process::Command;
-
 use shardgate_testkit::{each_driver, Driver, Gateway, TestCert};
 
 each_driver!(qpack_and_control_stream_violations_close_the_connection);
@@ -31,21 +29,7 @@ const QPACK_ENCODER_STREAM_ERROR: u64 = 0x201;
 const QPACK_DECODER_STREAM_ERROR: u64 = 0x202;
 
 fn probe(addr: std::net::SocketAddr, cert: &TestCert, case: &str) -> serde_json::Value {
-    let out = Command::new("python3")
-        .arg(shardgate_testkit::binary::workspace_root().join("crates/testkit/tools/h3qpack.py"))
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg("localhost")
-        .arg(&cert.cert)
-        .arg(case)
-        .output()
-        .expect("python3 runs (aioquic: pip install aioquic)");
-    assert!(
-        out.status.success(),
-        "h3qpack.py {case} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    shardgate_testkit::h3probe::run("h3qpack.py", addr, cert, &[case]).unwrap()
 }
 
 fn qpack_and_control_stream_violations_close_the_connection(driver: Driver) {

@@ -1,0 +1,48 @@
+//! The single-purpose aioquic probes in `crates/testkit/tools/` (h3close.py,
+//! h3early.py, h3stall.py, h3qpack.py): each takes `HOST PORT SERVER_NAME
+//! CAFILE [ARG...]`, does one thing to an HTTP/3 listener that
+//! `h3client.py`'s plans cannot express (raw frames, connection ends,
+//! 0-RTT), and prints one JSON document.
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::tls::TestCert;
+
+/// Runs `tools/<script>` against `addr` (SNI `localhost`, trusting `cert`)
+/// with `args` after the four common ones; its JSON, or why there is none.
+pub fn run(script: &str, addr: SocketAddr, cert: &TestCert, args: &[&str]) -> Result<Value> {
+    let fail = |message: String| Error::Tool {
+        tool: script.to_string(),
+        message,
+    };
+    let out = Command::new("python3")
+        .arg(
+            crate::binary::workspace_root()
+                .join("crates/testkit/tools")
+                .join(script),
+        )
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg("localhost")
+        .arg(&cert.cert)
+        .args(args)
+        .output()
+        .map_err(|e| {
+            fail(format!(
+                "cannot run python3 (aioquic: pip install aioquic): {e}"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        fail(format!(
+            "no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    })
+}

@@ -1,6 +1,6 @@
 //! What a client may put on its QPACK encoder and decoder streams and its
 //! control stream, and what it may not (RFC 9204 §4.2–§4.5, RFC 7541 §5.2,
-//! RFC 9114 §7.2.3 and §7.2.7), from a raw aioquic probe on real sockets,
+//! RFC 9114 §6.2.1, §7.2.3 and §7.2.7), from a raw aioquic probe on real sockets,
 //! both drivers. The gateway's dynamic table has capacity 0, so nearly
 //! every instruction is a connection error; what stays legal keeps the
 //! connection serving. Each case is a new connection and ends with a GET.
@@ -24,6 +24,7 @@ respond = { status = 200, body = "ok" }
 
 const H3_CLOSED_CRITICAL_STREAM: u64 = 0x104;
 const H3_ID_ERROR: u64 = 0x108;
+const H3_MISSING_SETTINGS: u64 = 0x10a;
 const QPACK_DECOMPRESSION_FAILED: u64 = 0x200;
 const QPACK_ENCODER_STREAM_ERROR: u64 = 0x201;
 const QPACK_DECODER_STREAM_ERROR: u64 = 0x202;
@@ -42,7 +43,13 @@ fn qpack_and_control_stream_violations_close_the_connection(driver: Driver) {
         .start()
         .unwrap();
     let addr = gw.addr(&name);
-    for legal in ["plain", "encoder_zero", "decoder_cancel", "max_push_id_up"] {
+    for legal in [
+        "plain",
+        "encoder_zero",
+        "decoder_cancel",
+        "max_push_id_up",
+        "control_unknown_after",
+    ] {
         let r = probe(addr, &cert, legal);
         assert_eq!(r["get_status"], 200, "{legal}: {r}");
         assert_eq!(r["close_code"], serde_json::Value::Null, "{legal}: {r}");
@@ -60,6 +67,7 @@ fn qpack_and_control_stream_violations_close_the_connection(driver: Driver) {
         ("huffman_eos", QPACK_DECOMPRESSION_FAILED),
         ("max_push_id_down", H3_ID_ERROR),
         ("cancel_push", H3_ID_ERROR),
+        ("control_unknown_first", H3_MISSING_SETTINGS),
     ] {
         let r = probe(addr, &cert, case);
         assert_eq!(r["close_code"], code, "{case}: {r}");

@@ -24,6 +24,8 @@ for its answer or the connection's end:
   max_push_id_up    MAX_PUSH_ID 5 then 10 (legal)
   max_push_id_down  MAX_PUSH_ID 10 then 5
   cancel_push       CANCEL_PUSH 0 (this server never promised a push)
+  control_unknown_first  a reserved (grease) frame before SETTINGS on the control stream
+  control_unknown_after  the same frame after SETTINGS (legal: ignored)
 Prints one JSON document:
   {"get_status": int|null, "close_code": int|null}
 close_code is the error code of a CONNECTION_CLOSE the server sent.
@@ -135,8 +137,15 @@ async def main(host, port, name, cafile, case):
     out = {"get_status": None, "close_code": None}
     async with connect(host, port, configuration=cfg, create_protocol=Client,
                        wait_connected=True) as c:
-        control = b"\x00" + frame(0x04, varint(0x01) + varint(0) + varint(0x07) + varint(0))
-        if case == "max_push_id_up":
+        settings = frame(0x04, varint(0x01) + varint(0) + varint(0x07) + varint(0))
+        grease = frame(0x21, b"xx")
+        if case == "control_unknown_first":
+            control = b"\x00" + grease + settings
+        else:
+            control = b"\x00" + settings
+        if case == "control_unknown_after":
+            control += grease
+        elif case == "max_push_id_up":
             control += frame(0x0D, varint(5)) + frame(0x0D, varint(10))
         elif case == "max_push_id_down":
             control += frame(0x0D, varint(10)) + frame(0x0D, varint(5))

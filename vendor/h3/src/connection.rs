@@ -587,7 +587,22 @@ where
             }
         };
 
-        let res = match ready!(recv.poll_next(cx)) {
+        let polled = recv.poll_next(cx);
+        //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2.1
+        //# If the first frame of the control stream is any other frame
+        //# type, this MUST be treated as a connection error of type
+        //# H3_MISSING_SETTINGS.
+        // (shardgate patch: a first frame of an unknown type was skipped by
+        // the frame decoder and so never reached the check below.)
+        if !self.got_peer_settings && recv.unknown_frame_first() {
+            return Poll::Ready(Err(self.handle_connection_error(
+                InternalConnectionError::new(
+                    Code::H3_MISSING_SETTINGS,
+                    "the control stream's first frame is not SETTINGS".to_string(),
+                ),
+            )));
+        }
+        let res = match ready!(polled) {
             Err(FrameStreamError::Quic(StreamErrorIncoming::ConnectionErrorIncoming {
                 connection_error,
             })) => return Poll::Ready(Err(self.handle_connection_error(connection_error))),

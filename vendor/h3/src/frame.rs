@@ -28,6 +28,13 @@ pub struct FrameStream<S, B> {
 }
 
 impl<S, B> FrameStream<S, B> {
+    /// shardgate patch: the first frame on the stream was of an unknown
+    /// type (unknown frames are skipped before any caller sees them; the
+    /// control stream must open with SETTINGS, RFC 9114 §6.2.1).
+    pub(crate) fn unknown_frame_first(&self) -> bool {
+        self.decoder.unknown_first
+    }
+
     pub fn new(stream: BufRecvStream<S, B>) -> Self {
         Self {
             stream,
@@ -209,6 +216,10 @@ where
 #[derive(Default)]
 pub struct FrameDecoder {
     expected: Option<usize>,
+    /// shardgate patch: a frame (known or not) has been decoded.
+    seen_frame: bool,
+    /// shardgate patch: the first frame decoded was of an unknown type.
+    unknown_first: bool,
 }
 
 impl FrameDecoder {
@@ -245,6 +256,8 @@ impl FrameDecoder {
 
                     src.advance(pos);
                     self.expected = None;
+                    self.unknown_first |= !self.seen_frame;
+                    self.seen_frame = true;
                     continue;
                 }
                 Err(frame::FrameError::Incomplete(min)) => {
@@ -254,6 +267,7 @@ impl FrameDecoder {
                 Ok(frame) => {
                     src.advance(pos);
                     self.expected = None;
+                    self.seen_frame = true;
                     return Ok(Some(frame));
                 }
                 // -------------- Map the error Values --------------

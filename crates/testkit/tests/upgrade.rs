@@ -188,12 +188,19 @@ fn stop(pid: u32) {
     );
 }
 
+/// Requests of the QUIC connection that spans an upgrade, 400 ms apart:
+/// 7.2 s, as long as it can be and still end before the old process's
+/// `shutdown_grace` (8 s from the hand-over, which comes after the
+/// connection opened) sends GOAWAY. At 14 (5.6 s) a CI run whose upgrade
+/// took longer than the span saw nothing forwarded.
+const SPAN_REQUESTS: usize = 18;
+
 fn upgrade_under_load_fails_no_request(driver: Driver) {
     let (s, mut old) = setup(driver, "load");
     let old_pid = old.0.id();
     // One QUIC connection that spans the upgrade: a request every 400 ms.
     let mut span = h3(&s).idle_timeout(Duration::from_secs(30));
-    for _ in 0..14 {
+    for _ in 0..SPAN_REQUESTS {
         span = span.request(H3Request::get("/").sleep_before(Duration::from_millis(400)));
     }
     let span = h3client::spawn(&span).unwrap();
@@ -225,7 +232,12 @@ fn upgrade_under_load_fails_no_request(driver: Driver) {
     assert_eq!(report.non_2xx_3xx, 0, "{}", report.output);
     let span = span.wait().unwrap();
     assert!(span.ok, "{}", span.summary());
-    assert_eq!(span.statuses(), vec![Some(200); 14], "{}", span.summary());
+    assert_eq!(
+        span.statuses(),
+        vec![Some(200); SPAN_REQUESTS],
+        "{}",
+        span.summary()
+    );
     assert_eq!(span.connections.len(), 1);
     stop_loop.store(true, Ordering::Relaxed);
     let runs = looped.join().unwrap();

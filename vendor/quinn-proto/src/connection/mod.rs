@@ -464,7 +464,7 @@ impl Connection {
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
         assert!(max_datagrams != 0);
-        let max_datagrams = match self.config.enable_segmentation_offload {
+        let mut max_datagrams = match self.config.enable_segmentation_offload {
             false => 1,
             true => max_datagrams,
         };
@@ -475,7 +475,7 @@ impl Connection {
         let mut datagram_start = 0;
         let mut segment_size = usize::from(self.path.current_mtu());
         // The peer's maximum UDP payload size can reduce the path MTU below our configured minimum.
-        let min_mtu = Ord::min(self.config.min_mtu, self.path.current_mtu());
+        let mut min_mtu = Ord::min(self.config.min_mtu, self.path.current_mtu());
 
         if let Some(challenge) = self.send_path_challenge(now, buf) {
             return Some(challenge);
@@ -513,6 +513,24 @@ impl Connection {
                 .should_send_ack_frequency(self.path.rtt.get(), config, &self.peer_params)
                 && self.highest_space == SpaceId::Data
                 && self.peer_supports_ack_frequency();
+        }
+
+        // shardgate patch (PATCH.md): before the peer's address is validated, send no
+        // more than three times what it sent (RFC 9000 §8.1, a MUST). Upstream allowed a
+        // full MTU whenever any budget was left: a 29-byte packet from a new address got
+        // a 1,200-byte answer. A datagram that carries an Initial packet must be padded
+        // to 1,200 bytes (§14.1), so during the handshake a budget below a full datagram
+        // sends nothing; afterwards (a migrated path) one short, unpadded datagram
+        // within the budget still carries the PATH_CHALLENGE (§8.2.1).
+        if let Some(short) = self.amplification_limit(segment_size) {
+            if short < MIN_SHORT_DATAGRAM {
+                trace!("blocked by anti-amplification");
+                self.app_limited = true;
+                return None;
+            }
+            segment_size = short;
+            min_mtu = Ord::min(min_mtu, short as u16);
+            max_datagrams = 1;
         }
 
         // Reserving capacity can provide more capacity than we asked for. However, we are not
@@ -588,14 +606,13 @@ impl Connection {
                 }
 
                 // Anti-amplification is only based on `total_sent`, which gets
-                // updated at the end of this method. Therefore we pass the amount
-                // of bytes for datagrams that are already created, as well as 1 byte
-                // for starting another datagram. If there is any anti-amplification
-                // budget left, we always allow a full MTU to be sent
-                // (see https://github.com/quinn-rs/quinn/issues/1082)
+                // updated at the end of this method. Every datagram of this call is at
+                // most `segment_size`, so the next one is allowed only if the budget
+                // holds it whole (shardgate patch, PATCH.md; upstream passed `+ 1`,
+                // allowing a full MTU whenever any budget was left).
                 if self
                     .path
-                    .anti_amplification_blocked(segment_size as u64 * (num_datagrams as u64) + 1)
+                    .anti_amplification_blocked(segment_size as u64 * (num_datagrams as u64 + 1))
                 {
                     trace!("blocked by anti-amplification");
                     break;
@@ -946,8 +963,9 @@ impl Connection {
 
         self.app_limited = buf.is_empty() && !congestion_blocked;
 
-        // Send MTU probe if necessary
-        if buf.is_empty() && self.state.is_established() {
+        // Send MTU probe if necessary (never on an unvalidated path: the probe is a
+        // full-size datagram the amplification budget has not been checked for)
+        if buf.is_empty() && self.state.is_established() && self.path.validated {
             let space_id = SpaceId::Data;
             let probe_size = self
                 .path
@@ -1017,6 +1035,31 @@ impl Connection {
     }
 
     /// Send PATH_CHALLENGE for a previous path if necessary
+    /// `Some(budget)` when the amplification budget (RFC 9000 §8.1) is smaller than a
+    /// datagram of `segment_size`: the size this call may send instead, or a value below
+    /// `MIN_SHORT_DATAGRAM` when nothing may be sent (while the Initial space is live, a
+    /// datagram smaller than `segment_size` could not be padded as §14.1 requires).
+    /// shardgate patch (PATCH.md).
+    fn amplification_limit(&self, segment_size: usize) -> Option<usize> {
+        let budget = self.path.amplification_budget();
+        if budget >= segment_size as u64 {
+            return None;
+        }
+        if self.spaces[SpaceId::Initial].crypto.is_some() {
+            return Some(0);
+        }
+        Some(budget as usize)
+    }
+
+    /// Whether the amplification budget leaves no datagram `poll_transmit` could send,
+    /// so that a loss-detection timer is not armed for nothing. shardgate patch
+    /// (PATCH.md): the same rule as `poll_transmit`'s; upstream asked for one byte.
+    fn cannot_send_for_amplification(&self) -> bool {
+        let segment_size = usize::from(self.path.current_mtu());
+        self.amplification_limit(segment_size)
+            .is_some_and(|short| short < MIN_SHORT_DATAGRAM)
+    }
+
     fn send_path_challenge(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let (prev_cid, prev_path) = self.prev_path.as_mut()?;
         if !prev_path.challenge_pending {
@@ -1133,7 +1176,7 @@ impl Connection {
                     return;
                 }
 
-                let was_anti_amplification_blocked = self.path.anti_amplification_blocked(1);
+                let was_anti_amplification_blocked = self.cannot_send_for_amplification();
 
                 self.stats.udp_rx.datagrams += 1;
                 self.stats.udp_rx.bytes += first_decode.len() as u64;
@@ -1894,7 +1937,7 @@ impl Connection {
             return;
         }
 
-        if self.path.anti_amplification_blocked(1) {
+        if self.cannot_send_for_amplification() {
             // We wouldn't be able to send anything, so don't bother.
             self.timers.stop(Timer::LossDetection);
             return;
@@ -2022,7 +2065,14 @@ impl Connection {
         let span = trace_span!("first recv");
         let _guard = span.enter();
         debug_assert!(self.side.is_server());
-        let len = packet.header_data.len() + packet.payload.len();
+        // shardgate patch (PATCH.md): the payload arrives decrypted, without its AEAD
+        // tag; RFC 9000 §8.1 counts every byte of the datagram, so the tag is added back
+        // (upstream counted a 1,200-byte Initial as 1,184, which its round-up hid).
+        let tag_len = self.spaces[SpaceId::Initial]
+            .crypto
+            .as_ref()
+            .map_or(16, |keys| keys.packet.remote.tag_len());
+        let len = packet.header_data.len() + packet.payload.len() + tag_len;
         self.path.total_recvd = len as u64;
 
         match self.state {
@@ -4060,6 +4110,10 @@ const MAX_BACKOFF_EXPONENT: u32 = 16;
 /// datagram (because we coalesce in ascending packet space order and the only reason to split a
 /// packet is when packet space changes).
 const MIN_PACKET_SPACE: usize = MAX_HANDSHAKE_OR_0RTT_HEADER_SIZE + 32;
+
+/// Smallest datagram sent within a short amplification budget: room for one packet
+/// (`MIN_PACKET_SPACE`) and its 16-byte AEAD tag. shardgate patch (PATCH.md).
+const MIN_SHORT_DATAGRAM: usize = MIN_PACKET_SPACE + 16;
 
 /// Largest amount of space that could be occupied by a Handshake or 0-RTT packet's header
 ///

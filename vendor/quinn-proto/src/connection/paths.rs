@@ -160,6 +160,19 @@ impl PathData {
         !self.validated && self.total_recvd * 3 < self.total_sent + bytes_to_send
     }
 
+    /// Bytes this path may still carry before the peer's address is validated:
+    /// three times what was received, less what was sent (RFC 9000 §8.1);
+    /// `u64::MAX` once validated. shardgate patch (PATCH.md): the budget is
+    /// enforced exactly instead of allowing one more full datagram.
+    pub(super) fn amplification_budget(&self) -> u64 {
+        if self.validated {
+            return u64::MAX;
+        }
+        self.total_recvd
+            .saturating_mul(3)
+            .saturating_sub(self.total_sent)
+    }
+
     /// Returns the path's current MTU
     pub(super) fn current_mtu(&self) -> u16 {
         self.mtud.current_mtu()

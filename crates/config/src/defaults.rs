@@ -203,6 +203,10 @@ impl Default for QuicConfig {
             idle_jitter: 0.15,
             max_streams_per_connection: 100,
             retry: false,
+            // HAProxy's default (`tune.quic.retry-threshold`): far above the
+            // handshakes a shard has in flight in normal operation (each
+            // takes about one round trip), far below its connection table.
+            retry_threshold: 100,
             early_data: false,
             server_id: Vec::new(),
         }

@@ -236,6 +236,11 @@ pub struct QuicConfig {
     pub max_streams_per_connection: u32,
     /// Stateless retry (address validation) for every new connection.
     pub retry: bool,
+    /// With `retry` off: once this many of a shard's connections on the
+    /// listener are still in their handshake, new ones get a stateless retry
+    /// first (a flood of Initials from spoofed addresses would otherwise hold
+    /// slots and handshakes); 0 never does.
+    pub retry_threshold: usize,
     /// Accept 0-RTT; requests other than safe methods in early data get 425.
     pub early_data: bool,
     /// Server id carried in every connection ID (QUIC-LB style), 0–6 bytes.

@@ -144,6 +144,7 @@ pub(crate) struct RawQuic {
     pub idle_jitter: Option<Spanned<Float>>,
     pub max_streams_per_connection: Option<Spanned<Int>>,
     pub retry: Option<bool>,
+    pub retry_threshold: Option<Spanned<Int>>,
     pub early_data: Option<bool>,
     pub server_id: Option<Spanned<String>>,
 }

@@ -148,6 +148,7 @@ fn quic_integer_ranges() {
     let src = quic(&[
         "max_connections = 1048577",
         "max_streams_per_connection = 0",
+        "retry_threshold = -1",
     ]);
     assert_eq!(
         certs.errors(&src),
@@ -156,6 +157,8 @@ fn quic_integer_ranges() {
              (got 1048577)",
             "t.toml:9:30: listener[0].quic.max_streams_per_connection: must be between 1 and \
              10000 (got 0)",
+            "t.toml:10:19: listener[0].quic.retry_threshold: must be between 0 and 1048576 \
+             (got -1)",
         ]
     );
 }
@@ -256,7 +259,7 @@ fn unknown_quic_keys_are_refused() {
         [
             "t.toml:8:1: listener[0].quic.max_streams: unknown key `max_streams`, expected one \
           of `max_connections`, `max_idle_time`, `idle_jitter`, `max_streams_per_connection`, \
-          `retry`, `early_data`, `server_id`"
+          `retry`, `retry_threshold`, `early_data`, `server_id`"
         ]
     );
 }

@@ -41,6 +41,7 @@ fn a_full_h3_listener_parses_to_the_model() {
         "idle_jitter = 0.25",
         "max_streams_per_connection = 10000",
         "retry = true",
+        "retry_threshold = 0",
         "early_data = true",
         "server_id = \"00A1b2\"",
     ]));
@@ -62,6 +63,7 @@ fn a_full_h3_listener_parses_to_the_model() {
             idle_jitter: 0.25,
             max_streams_per_connection: 10_000,
             retry: true,
+            retry_threshold: 0,
             early_data: true,
             server_id: vec![0x00, 0xa1, 0xb2],
         })

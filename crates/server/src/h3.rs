@@ -12,6 +12,7 @@
 
 pub mod connection;
 pub mod forward;
+pub mod half_open;
 pub mod head;
 pub mod listener;
 pub mod outgoing;

@@ -68,6 +68,9 @@ pub struct Snapshot {
 pub struct QuicListener {
     /// Stateless retry for every new connection.
     pub retry: bool,
+    /// Stateless retry for new connections while this many of the shard's
+    /// connections on the listener are in their handshake; 0: never.
+    pub retry_threshold: usize,
     /// Serve safe requests from 0-RTT early data.
     pub early_data: bool,
     /// quinn server configs differing only in idle timeout (the jitter).
@@ -106,6 +109,7 @@ fn quic_listener(
         .map_err(|e| Error::Tls(format!("listener {}: {e}", l.name)))?;
     Ok(Some(QuicListener {
         retry: q.retry,
+        retry_threshold: q.retry_threshold,
         early_data: q.early_data,
         configs,
     }))

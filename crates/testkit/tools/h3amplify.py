@@ -63,7 +63,9 @@ class Probe:
                 data, _ = self.sock.recvfrom(65536)
                 self.quic.receive_datagram(data, self.dst, now=time.time())
             except socket.timeout:
-                self.quic.handle_timer(now=time.time())
+                timer = self.quic.get_timer()
+                if timer is not None and time.time() >= timer:
+                    self.quic.handle_timer(now=time.time())
             while (ev := self.quic.next_event()) is not None:
                 if isinstance(ev, HandshakeCompleted):
                     self.connected = True

@@ -173,6 +173,11 @@ fn docs_tables_show_the_code_defaults() {
             quic.max_streams_per_connection.to_string(),
         ),
         ("retry", "bool", quic.retry.to_string()),
+        (
+            "retry_threshold",
+            "integer",
+            quic.retry_threshold.to_string(),
+        ),
         ("early_data", "bool", quic.early_data.to_string()),
         ("server_id", "string", quoted(&hex(&quic.server_id))),
         // The route's default name, with its index written as N.

@@ -68,6 +68,13 @@ pub(crate) fn quic(r: &mut Report<'_>, raw: Option<&Spanned<RawQuic>>, base: &st
             1..=MAX_STREAMS,
         ),
         retry: raw.retry.unwrap_or(d.retry),
+        retry_threshold: int(
+            r,
+            raw.retry_threshold.as_ref(),
+            &key("retry_threshold"),
+            d.retry_threshold,
+            0..=MAX_CONNECTIONS,
+        ),
         early_data: raw.early_data.unwrap_or(d.early_data),
         server_id,
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shardgate_slots::Slot;
 
+use super::half_open::Handshaking;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -24,6 +25,18 @@ const LINGER_MAX: Duration = Duration::from_secs(1);
 
 /// How often a draining connection looks whether its requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// What the listener decided for a new connection.
+pub struct Admitted {
+    /// quinn's server config (an idle-time variant).
+    pub config: Arc<quinn::ServerConfig>,
+    /// Serve safe requests from 0-RTT early data.
+    pub early_data: bool,
+    /// The connection's slot in the shard's table.
+    pub slot: Slot,
+    /// Counts the connection as half-open until its handshake ends.
+    pub handshaking: Handshaking,
+}
 
 /// Requests in flight on one connection; decremented by each request task.
 struct InFlight(Rc<Cell<usize>>);
@@ -46,10 +59,14 @@ pub async fn serve(
     listener: ListenerId,
     drain: LocalEvent,
     incoming: quinn::Incoming,
-    config: Arc<quinn::ServerConfig>,
-    early_data: bool,
-    slot: Slot,
+    admitted: Admitted,
 ) {
+    let Admitted {
+        config,
+        early_data,
+        slot,
+        handshaking,
+    } = admitted;
     let snap = ctx.snapshot();
     let scfg = &snap.snap.config.server;
     let handshake = scfg.timeouts.tls_handshake;
@@ -75,22 +92,29 @@ pub async fn serve(
                 monoio::spawn(watch_handshake(
                     ctx.clone(),
                     conn.clone(),
-                    accepted,
+                    (accepted, handshaking),
                     handshake,
                     established.clone(),
                 ));
                 (conn, Some(established))
             }
-            Err(connecting) => match complete(handshake, connecting).await {
-                Some(c) => (c, None),
-                None => {
-                    q.handshake_failures.increment(1);
-                    return;
+            Err(connecting) => {
+                let done = complete(handshake, connecting).await;
+                drop(handshaking);
+                match done {
+                    Some(c) => (c, None),
+                    None => {
+                        q.handshake_failures.increment(1);
+                        return;
+                    }
                 }
-            },
+            }
         }
     } else {
-        match complete(handshake, connecting).await {
+        let done = complete(handshake, connecting).await;
+        // No longer half-open, whichever way the handshake ended.
+        drop(handshaking);
+        match done {
             Some(c) => {
                 q.handshakes.increment(1);
                 (c, None)
@@ -261,11 +285,12 @@ async fn complete(limit: Duration, connecting: quinn::Connecting) -> Option<quin
 }
 
 /// Marks a 0-RTT connection established once its handshake completes, or
-/// closes it when the handshake does not complete in time.
+/// closes it when the handshake does not complete in time; it stays counted
+/// as half-open until then.
 async fn watch_handshake(
     ctx: Rc<ShardCtx>,
     conn: quinn::Connection,
-    accepted: quinn::ZeroRttAccepted,
+    (accepted, _handshaking): (quinn::ZeroRttAccepted, Handshaking),
     limit: Duration,
     established: Rc<Cell<bool>>,
 ) {

@@ -1,7 +1,8 @@
 //! The QUIC side of one `h3` listener on one shard: new connections are
 //! admitted into the shard's fixed-size connection table or refused at once
-//! (never queued), optionally after a stateless retry, and served on this
-//! shard's thread; on stop the endpoint drains.
+//! (never queued), after a stateless retry when `retry` is on or while
+//! `retry_threshold` handshakes are under way, and served on this shard's
+//! thread; on stop the endpoint drains.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use std::time::Instant;
 
 use shardgate_slots::Slots;
 
+use super::connection::Admitted;
+use super::half_open::HalfOpen;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -31,6 +34,7 @@ pub async fn serve(
     slots: Arc<Slots>,
 ) {
     let q = &ctx.metrics.quic;
+    let half_open = HalfOpen::default();
     loop {
         let incoming = monoio::select! {
             i = endpoint.accept() => i,
@@ -46,7 +50,8 @@ pub async fn serve(
             incoming.refuse();
             continue;
         };
-        if quic.retry && !incoming.remote_address_validated() && incoming.may_retry() {
+        let must_retry = quic.retry || half_open.over(quic.retry_threshold);
+        if must_retry && !incoming.remote_address_validated() && incoming.may_retry() {
             // Stateless: no slot, no state until the client proves its address.
             if incoming.retry().is_ok() {
                 q.retries.increment(1);
@@ -64,16 +69,19 @@ pub async fn serve(
             incoming.refuse();
             continue;
         };
-        let early_data = quic.early_data;
+        let admitted = Admitted {
+            config,
+            early_data: quic.early_data,
+            slot,
+            handshaking: half_open.enter(),
+        };
         drop(snap);
         monoio::spawn(super::connection::serve(
             ctx.clone(),
             listener,
             drain.clone(),
             incoming,
-            config,
-            early_data,
-            slot,
+            admitted,
         ));
     }
     // Connections drain themselves (they watch the same shutdown event);

@@ -179,5 +179,13 @@ fn a_body_that_never_comes_gets_408(driver: Driver) {
     let res = h3client::run(&plan(addr, &cert).request(r).timeout(Duration::from_secs(8)));
     let res = res.unwrap();
     assert_eq!(res.requests[0].status, Some(408), "{}", res.summary());
+    // The rest of the request is not needed: reading ends with H3_NO_ERROR
+    // (RFC 9114 §4.1), not quinn's 0 (vendor/h3-quinn/PATCH.md).
+    assert_eq!(
+        res.requests[0].stop_sending,
+        Some(0x100),
+        "{}",
+        res.summary()
+    );
     assert_eq!(origin.requests(), 0);
 }

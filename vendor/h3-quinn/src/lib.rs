@@ -7,7 +7,10 @@ use std::{
     convert::TryInto,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     task::{self, Poll},
 };
 
@@ -355,15 +358,59 @@ pub struct RecvStream {
     // unwrapped `stream` in both places and panicked).
     id: StreamId,
     stop_when_back: Option<VarInt>,
+    // shardgate patch: the code sent in STOP_SENDING if the stream is dropped
+    // before it was read to its end: H3_NO_ERROR (RFC 9114 §4.1: the code a
+    // server SHOULD use when it does not need the rest of a request), or the
+    // code `stop_sending` asked for while a read was in flight. quinn's own
+    // drop sends 0, which is no HTTP/3 code. Shared with the read future,
+    // which owns the quinn stream while a read is in flight.
+    drop_code: Arc<AtomicU64>,
 }
+
+/// H3_NO_ERROR (RFC 9114 §8.1).
+const H3_NO_ERROR: u64 = 0x100;
 
 type ReadChunkFuture = ReusableBoxFuture<
     'static,
     (
-        quinn::RecvStream,
+        Option<quinn::RecvStream>,
         Result<Option<quinn::Chunk>, quinn::ReadError>,
     ),
 >;
+
+/// shardgate patch: the quinn stream while a read is in flight; if the read
+/// is dropped unfinished (the stream abandoned), reading ends with
+/// `drop_code` instead of quinn's 0.
+struct InFlight {
+    stream: Option<quinn::RecvStream>,
+    drop_code: Arc<AtomicU64>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.as_mut() {
+            stop_with(stream, &self.drop_code);
+        }
+    }
+}
+
+/// Ends reading with the stored code (a no-op on a stream already read to
+/// its end or already stopped).
+fn stop_with(stream: &mut quinn::RecvStream, code: &AtomicU64) {
+    let code = VarInt::from_u64(code.load(Ordering::Relaxed))
+        .unwrap_or(VarInt::from_u32(H3_NO_ERROR as u32));
+    stream.stop(code).ok();
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        // A stream held here (no read in flight) and not read to its end; a
+        // stream inside the read future is stopped by `InFlight`.
+        if let Some(stream) = self.stream.as_mut() {
+            stop_with(stream, &self.drop_code);
+        }
+    }
+}
 
 impl RecvStream {
     fn new(stream: quinn::RecvStream) -> Self {
@@ -374,6 +421,7 @@ impl RecvStream {
             // Should only allocate once the first time it's used
             read_chunk_fut: ReusableBoxFuture::new(async { unreachable!() }),
             stop_when_back: None,
+            drop_code: Arc::new(AtomicU64::new(H3_NO_ERROR)),
         }
     }
 }
@@ -386,18 +434,26 @@ impl quic::RecvStream for RecvStream {
         &mut self,
         cx: &mut task::Context<'_>,
     ) -> Poll<Result<Option<Self::Buf>, StreamErrorIncoming>> {
-        if let Some(mut stream) = self.stream.take() {
+        if let Some(stream) = self.stream.take() {
+            let drop_code = self.drop_code.clone();
             self.read_chunk_fut.set(async move {
-                let chunk = stream.read_chunk(usize::MAX, true).await;
-                (stream, chunk)
+                let mut held = InFlight {
+                    stream: Some(stream),
+                    drop_code,
+                };
+                let chunk = match held.stream.as_mut() {
+                    Some(stream) => stream.read_chunk(usize::MAX, true).await,
+                    None => Ok(None),
+                };
+                (held.stream.take(), chunk)
             })
         };
 
         let (mut stream, chunk) = ready!(self.read_chunk_fut.poll(cx));
-        if let Some(code) = self.stop_when_back.take() {
+        if let (Some(code), Some(stream)) = (self.stop_when_back.take(), stream.as_mut()) {
             stream.stop(code).ok();
         }
-        self.stream = Some(stream);
+        self.stream = stream;
         Poll::Ready(Ok(chunk
             .map_err(|e| convert_read_error_to_stream_error(e))?
             .map(|c| c.bytes)))
@@ -410,7 +466,11 @@ impl quic::RecvStream for RecvStream {
             Some(stream) => {
                 stream.stop(code).ok();
             }
-            None => self.stop_when_back = Some(code),
+            None => {
+                self.stop_when_back = Some(code);
+                // Also the code if the in-flight read is dropped instead.
+                self.drop_code.store(code.into_inner(), Ordering::Relaxed);
+            }
         }
     }
 

@@ -223,6 +223,20 @@ impl Assembler {
         Ok(())
     }
 
+    /// Chunks held: what the connection-wide budget counts (shardgate patch,
+    /// PATCH.md: `StreamsState::received`).
+    pub(super) fn chunks(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Merges the small pieces that can be merged (contiguous data), so that
+    /// only gaps keep chunks apart (shardgate patch, PATCH.md).
+    pub(super) fn compact(&mut self) {
+        if !self.data.is_empty() {
+            self.defragment();
+        }
+    }
+
     /// Number of bytes consumed by the application
     pub(super) fn bytes_read(&self) -> u64 {
         self.bytes_read

@@ -141,7 +141,24 @@ pub struct StreamsState {
     ///
     /// A new frame is only queued once the peer has raised the limit.
     pub(super) data_blocked_limit: Option<u64>,
+    /// shardgate patch (PATCH.md): an upper bound of the chunks all receive streams
+    /// hold (grows with every insertion, set to the exact count at each check) and
+    /// the bound at which the next exact count is taken.
+    recv_chunks_bound: usize,
+    recv_chunks_check_at: usize,
 }
+
+/// shardgate patch (PATCH.md): most buffered pieces of received stream data one
+/// connection may hold, over all its streams, once contiguous pieces are merged.
+/// Each costs ~120-200 bytes of bookkeeping whatever its size, so one-byte pieces
+/// with gaps between them (nothing readable, nothing merged) made a connection hold
+/// ~11 MB for 650 KB sent (100 streams x 1,024 pieces, the per-stream cap). A
+/// legitimate connection holds at most its receive window in full-size frames
+/// (5 MB / ~1,200 B, ~4,300 pieces in shardgate), so 8,192 leaves room; counted
+/// exactly only when the running bound passes the check point, and the check point
+/// moves at least a quarter of the budget on, so the count costs O(streams) at most
+/// once per 2,048 insertions and a connection holds at most 1.25x the budget.
+const MAX_RECV_CHUNKS: usize = 8192;
 
 impl StreamsState {
     #[allow(unreachable_pub)] // fuzzing only
@@ -179,6 +196,8 @@ impl StreamsState {
             data_sent: 0,
             data_recvd: 0,
             buffered_data: 0,
+            recv_chunks_bound: 0,
+            recv_chunks_check_at: MAX_RECV_CHUNKS,
             send_window,
             stream_receive_window: stream_receive_window.into(),
             initial_max_stream_data_uni: 0u32.into(),
@@ -284,11 +303,18 @@ impl StreamsState {
             return Ok(ShouldTransmit(false));
         }
 
+        let held_before = rs.assembler.chunks();
         let (new_bytes, closed) =
             rs.ingest(frame, payload_len, self.data_recvd, self.local_max_data)?;
         self.data_recvd = self.data_recvd.saturating_add(new_bytes);
+        let added = rs.assembler.chunks().saturating_sub(held_before);
+        let stopped = rs.stopped;
+        self.recv_chunks_bound = self.recv_chunks_bound.saturating_add(added);
+        if self.recv_chunks_bound > self.recv_chunks_check_at {
+            self.count_recv_chunks()?;
+        }
 
-        if !rs.stopped {
+        if !stopped {
             self.on_stream_frame(true, id);
             return Ok(ShouldTransmit(false));
         }
@@ -301,6 +327,36 @@ impl StreamsState {
 
         // We don't buffer data on stopped streams, so issue flow control credit immediately
         Ok(self.add_read_credits(new_bytes))
+    }
+
+    /// shardgate patch (PATCH.md): counts the chunks every receive stream holds,
+    /// merging contiguous pieces first when the count is over the budget, and fails
+    /// the connection if gaps still keep it over.
+    fn count_recv_chunks(&mut self) -> Result<(), TransportError> {
+        let count = |recv: &FxHashMap<StreamId, Option<StreamRecv>>| -> usize {
+            recv.values()
+                .filter_map(|s| s.as_ref().and_then(StreamRecv::as_open_recv))
+                .map(|r| r.assembler.chunks())
+                .sum()
+        };
+        let mut held = count(&self.recv);
+        if held > MAX_RECV_CHUNKS {
+            for s in self.recv.values_mut() {
+                if let Some(StreamRecv::Open(r)) = s {
+                    r.assembler.compact();
+                }
+            }
+            held = count(&self.recv);
+            if held > MAX_RECV_CHUNKS {
+                debug!(held, "too many gaps in the connection's stream buffers");
+                return Err(TransportError::INTERNAL_ERROR(
+                    "too many gaps in the connection's stream buffers",
+                ));
+            }
+        }
+        self.recv_chunks_bound = held;
+        self.recv_chunks_check_at = held + (MAX_RECV_CHUNKS - held).max(MAX_RECV_CHUNKS / 4);
+        Ok(())
     }
 
     /// Process incoming RESET_STREAM frame

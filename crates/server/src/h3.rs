@@ -12,9 +12,9 @@
 
 pub mod connection;
 pub mod forward;
-pub mod half_open;
 pub mod head;
 pub mod listener;
+pub mod live;
 pub mod outgoing;
 pub mod receive;
 pub mod request;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shardgate_slots::Slot;
 
-use super::half_open::Handshaking;
+use super::live::{Held, Live};
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -35,23 +35,7 @@ pub struct Admitted {
     /// The connection's slot in the shard's table.
     pub slot: Slot,
     /// Counts the connection as half-open until its handshake ends.
-    pub handshaking: Handshaking,
-}
-
-/// Requests in flight on one connection; decremented by each request task.
-struct InFlight(Rc<Cell<usize>>);
-
-impl InFlight {
-    fn enter(count: &Rc<Cell<usize>>) -> InFlight {
-        count.set(count.get() + 1);
-        InFlight(count.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
-    }
+    pub handshaking: Held,
 }
 
 pub async fn serve(
@@ -143,7 +127,8 @@ pub async fn serve(
         .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
         .and_then(|d| d.server_name)
         .map(Rc::from);
-    let inflight = Rc::new(Cell::new(0usize));
+    // Requests in flight on this connection, held by each request task.
+    let inflight = Live::default();
     let mut drain_until: Option<Instant> = None;
     let mut accept_done = false;
     // How the connection ended; a drain that cuts it is clean.
@@ -164,7 +149,7 @@ pub async fn serve(
             r = h3.accept() => match r {
                 Ok(Some(resolver)) => {
                     q.streams.increment(1);
-                    let guard = InFlight::enter(&inflight);
+                    let guard = inflight.enter();
                     // Where the client is now: it may have migrated since
                     // the handshake (the access log shows this address).
                     let client = conn.remote_address();
@@ -290,7 +275,7 @@ async fn complete(limit: Duration, connecting: quinn::Connecting) -> Option<quin
 async fn watch_handshake(
     ctx: Rc<ShardCtx>,
     conn: quinn::Connection,
-    (accepted, _handshaking): (quinn::ZeroRttAccepted, Handshaking),
+    (accepted, _handshaking): (quinn::ZeroRttAccepted, Held),
     limit: Duration,
     established: Rc<Cell<bool>>,
 ) {

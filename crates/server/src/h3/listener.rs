@@ -11,7 +11,7 @@ use std::time::Instant;
 use shardgate_slots::Slots;
 
 use super::connection::Admitted;
-use super::half_open::HalfOpen;
+use super::live::Live;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -34,7 +34,8 @@ pub async fn serve(
     slots: Arc<Slots>,
 ) {
     let q = &ctx.metrics.quic;
-    let half_open = HalfOpen::default();
+    // Connections of this listener on this shard still in their handshake.
+    let half_open = Live::default();
     loop {
         let incoming = monoio::select! {
             i = endpoint.accept() => i,
@@ -50,7 +51,7 @@ pub async fn serve(
             incoming.refuse();
             continue;
         };
-        let must_retry = quic.retry || half_open.over(quic.retry_threshold);
+        let must_retry = quic.retry || half_open.at(quic.retry_threshold);
         if must_retry && !incoming.remote_address_validated() && incoming.may_retry() {
             // Stateless: no slot, no state until the client proves its address.
             if incoming.retry().is_ok() {

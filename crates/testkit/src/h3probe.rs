@@ -2,14 +2,17 @@
 //! h3early.py, h3stall.py, h3qpack.py): each takes `HOST PORT SERVER_NAME
 //! CAFILE [ARG...]`, does one thing to an HTTP/3 listener that
 //! `h3client.py`'s plans cannot express (raw frames, connection ends,
-//! 0-RTT), and prints one JSON document.
+//! 0-RTT), and prints one JSON document. [`answering_gateway`] is the
+//! gateway most of them are pointed at.
 
 use std::net::SocketAddr;
 use std::process::Command;
 
 use serde_json::Value;
 
+use crate::driver::Driver;
 use crate::error::{Error, Result};
+use crate::gateway::Gateway;
 use crate::tls::TestCert;
 
 /// Runs `tools/<script>` against `addr` (SNI `localhost`, trusting `cert`)
@@ -45,4 +48,26 @@ pub fn run(script: &str, addr: SocketAddr, cert: &TestCert, args: &[&str]) -> Re
             String::from_utf8_lossy(&out.stdout)
         ))
     })
+}
+
+/// An `h3` listener named `name` (with `cert`) whose every request the
+/// gateway answers itself (200, `ok`): what a probe of the transport needs,
+/// with no origin in the way.
+pub fn answering_gateway(driver: Driver, cert: &TestCert, name: &str) -> Result<Gateway> {
+    const CONFIG: &str = r#"
+[[listener]]
+name = "${NAME}"
+address = "127.0.0.1:0"
+protocol = "h3"
+[listener.tls]
+certificates = [${CERTS}]
+
+[[route]]
+respond = { status = 200, body = "ok" }
+"#;
+    Gateway::builder(CONFIG)
+        .var("NAME", name)
+        .var("CERTS", cert.toml())
+        .driver(driver)
+        .start()
 }

@@ -14,25 +14,8 @@ use shardgate_testkit::{each_driver, Driver, Gateway, TestCert};
 each_driver!(handshake_answers_within_three_times_the_initial);
 each_driver!(a_migrated_path_is_answered_within_three_times_and_still_works);
 
-const CONFIG: &str = r#"
-[[listener]]
-name = "${NAME}"
-address = "127.0.0.1:0"
-protocol = "h3"
-[listener.tls]
-certificates = [${CERTS}]
-
-[[route]]
-respond = { status = 200, body = "ok" }
-"#;
-
 fn start(driver: Driver, cert: &TestCert, name: &str) -> Gateway {
-    Gateway::builder(CONFIG)
-        .var("NAME", name)
-        .var("CERTS", cert.toml())
-        .driver(driver)
-        .start()
-        .unwrap()
+    shardgate_testkit::h3probe::answering_gateway(driver, cert, name).unwrap()
 }
 
 fn bytes(r: &Value, key: &str) -> u64 {

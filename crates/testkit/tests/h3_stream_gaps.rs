@@ -15,18 +15,6 @@ use shardgate_testkit::{each_driver, Driver, Gateway, TestCert};
 
 each_driver!(gapped_pieces_past_the_connection_budget_close_it);
 
-const CONFIG: &str = r#"
-[[listener]]
-name = "${NAME}"
-address = "127.0.0.1:0"
-protocol = "h3"
-[listener.tls]
-certificates = [${CERTS}]
-
-[[route]]
-respond = { status = 200, body = "ok" }
-"#;
-
 fn gaps(gw: &Gateway, name: &str, cert: &TestCert, streams: &str, per_stream: &str) -> Value {
     shardgate_testkit::h3probe::run("h3gaps.py", gw.addr(name), cert, &[streams, per_stream])
         .unwrap()
@@ -35,12 +23,7 @@ fn gaps(gw: &Gateway, name: &str, cert: &TestCert, streams: &str, per_stream: &s
 fn gapped_pieces_past_the_connection_budget_close_it(driver: Driver) {
     let cert = TestCert::new(&["localhost"]).unwrap();
     let name = format!("gaps-{driver}");
-    let gw = Gateway::builder(CONFIG)
-        .var("NAME", &name)
-        .var("CERTS", cert.toml())
-        .driver(driver)
-        .start()
-        .unwrap();
+    let gw = shardgate_testkit::h3probe::answering_gateway(driver, &cert, &name).unwrap();
 
     // 3,000 pieces on 30 streams: under the budget, the connection is served.
     let r = gaps(&gw, &name, &cert, "30", "100");

@@ -55,29 +55,44 @@ fn get_in_thread(gw: &Gateway, path: &'static str) -> thread::JoinHandle<(u16, D
     })
 }
 
-/// Counts requests the origin holds at once (the highest value seen).
-fn concurrency_meter(
-    inner: shardgate_testkit::Handler,
+/// Holds every request at `gate`, then answers `response` and does `after`.
+/// Also counts the requests the origin holds unanswered at once (the highest
+/// value seen). The count drops *before* the answer is written: the gateway
+/// can send its next request as soon as it has read this answer, and counting
+/// until the handler returns would see that next request overlap this one
+/// (the race that once made the close test see 2 with one connection allowed).
+fn held_and_counted(
+    gate: Gate,
+    response: Vec<u8>,
+    after: After,
 ) -> (shardgate_testkit::Handler, Arc<AtomicUsize>) {
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let p = peak.clone();
-    let h = handler(move |req, r| {
+    let h = handler(move |_, r| {
         let n = now.fetch_add(1, Ordering::SeqCst) + 1;
         p.fetch_max(n, Ordering::SeqCst);
-        let out = inner(req, r);
+        let opened = gate.wait(Duration::from_secs(30));
         now.fetch_sub(1, Ordering::SeqCst);
-        out
+        if !opened {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "gate never opened",
+            ));
+        }
+        r.write(&response)?;
+        Ok(after)
     });
     (h, peak)
 }
 
 fn waiters_get_released_connections_and_the_queue_is_bounded(driver: Driver) {
     let gate = Gate::new();
-    let (h, peak) = concurrency_meter(handlers::gated(
+    let (h, peak) = held_and_counted(
         gate.clone(),
-        handlers::fixed(200, &[], b"ok"),
-    ));
+        handlers::response_bytes(200, &[], b"ok"),
+        After::KeepAlive,
+    );
     let origin = Origin::start(h).unwrap();
     let gw = gateway(
         driver,
@@ -168,13 +183,11 @@ fn a_closed_connection_becomes_a_permit_for_the_next_waiter(driver: Driver) {
     // The origin closes after every answer: a waiter cannot be handed the
     // connection, it gets the freed slot and opens its own.
     let gate = Gate::new();
-    let (h, peak) = concurrency_meter(handlers::gated(
+    let (h, peak) = held_and_counted(
         gate.clone(),
-        handler(|_, r| {
-            r.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")?;
-            Ok(After::Close)
-        }),
-    ));
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec(),
+        After::Close,
+    );
     let origin = Origin::start(h).unwrap();
     let gw = gateway(
         driver,

@@ -178,6 +178,9 @@ impl ListenerConfig {
     /// On: a connection costs the gateway nothing until its request arrives
     /// (measured: ≈16 % less CPU per new connection, see docs/performance.md).
     pub const DEFAULT_DEFER_ACCEPT: bool = true;
+    /// Off, as in nginx (`limit_conn`) and HAProxy (`sc_conn_cur`): clients
+    /// behind one NAT share an address, so a limit is the operator's call.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u32 = 0;
 
     /// A cleartext HTTP listener with every option at its default, for code
     /// that builds configs without a file (tests, benchmarks).
@@ -189,6 +192,7 @@ impl ListenerConfig {
             tcp_fast_open: Self::DEFAULT_TCP_FAST_OPEN,
             backlog: Self::DEFAULT_BACKLOG,
             defer_accept: Self::DEFAULT_DEFER_ACCEPT,
+            max_connections_per_client: Self::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             tls: None,
             quic: None,
         }

@@ -215,6 +215,9 @@ pub struct ListenerConfig {
     /// `TCP_DEFER_ACCEPT`: the kernel hands a connection over only once its
     /// first bytes arrived (HTTP and TLS clients speak first).
     pub defer_accept: bool,
+    /// Connections one client (an IPv4 address, or an IPv6 /64) may hold
+    /// on this listener at once, over all shards; 0: no limit.
+    pub max_connections_per_client: u32,
     /// `[listener.tls]`: terminate TLS on this listener (required for `h3`).
     pub tls: Option<TlsConfig>,
     /// `[listener.quic]`: present exactly when `protocol = "h3"`.

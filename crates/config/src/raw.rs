@@ -132,6 +132,7 @@ pub(crate) struct RawListener {
     pub backlog: Option<Spanned<Int>>,
     // Spanned so that an `h3` listener can point at it (a TCP-only option).
     pub defer_accept: Option<Spanned<bool>>,
+    pub max_connections_per_client: Option<Spanned<Int>>,
     pub tls: Option<Spanned<RawTls>>,
     pub quic: Option<Spanned<RawQuic>>,
 }

@@ -269,12 +269,15 @@ fn integer_ranges() {
         "address = \"127.0.0.1:1\"",
         "backlog = 0",
         "tcp_fast_open = -5",
+        "max_connections_per_client = 1048577",
     ]);
     assert_eq!(
         errors(&src),
         [
             "t.toml:4:11: listener[0].backlog: must be between 1 and 65535 (got 0)",
             "t.toml:5:17: listener[0].tcp_fast_open: must be between 0 and 65535 (got -5)",
+            "t.toml:6:30: listener[0].max_connections_per_client: must be between 0 and \
+             1048576 (got 1048577)",
         ]
     );
 }

@@ -166,6 +166,10 @@ fn reference_config_shows_the_defaults() {
     let public = &config.listeners[0];
     assert_eq!(public.backlog, ListenerConfig::DEFAULT_BACKLOG);
     assert_eq!(public.tcp_fast_open, ListenerConfig::DEFAULT_TCP_FAST_OPEN);
+    assert_eq!(
+        public.max_connections_per_client,
+        ListenerConfig::DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    );
     let upstream = &config.upstreams[0];
     assert_eq!(
         upstream.connect_timeout,
@@ -257,6 +261,7 @@ fn every_key_of_the_schema_appears_in_the_reference_config() {
         "tcp_fast_open",
         "backlog",
         "defer_accept",
+        "max_connections_per_client",
         "alt_svc",
         "max_connections",
         "max_idle_time",

@@ -225,10 +225,18 @@ respond = { status = 404, headers = { "content-type" = "text/plain", "cache-cont
 #[test]
 fn listeners_may_be_written_as_an_inline_array() {
     let config = ok(
-        r#"listener = [{ name = "x", address = "0.0.0.0:80", backlog = 10, tcp_fast_open = 16 }]"#,
+        r#"listener = [{ name = "x", address = "0.0.0.0:80", backlog = 10, tcp_fast_open = 16, max_connections_per_client = 64 }]"#,
     );
     let l = &config.listeners[0];
-    assert_eq!((l.name.as_str(), l.backlog, l.tcp_fast_open), ("x", 10, 16));
+    assert_eq!(
+        (
+            l.name.as_str(),
+            l.backlog,
+            l.tcp_fast_open,
+            l.max_connections_per_client
+        ),
+        ("x", 10, 16, 64)
+    );
 }
 
 #[test]

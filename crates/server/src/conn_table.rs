@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use rustls::ServerConnection;
 
+use crate::clients::ClientCharge;
 use crate::conn::secure::handshake::TlsInfo;
 
 /// What a connection is doing, so a graceful stop knows which ones it may close.
@@ -78,6 +79,11 @@ pub struct ConnTable {
     /// Preallocated like the states, so parking allocates nothing.
     parked: RefCell<Vec<Option<Parked>>>,
     free: RefCell<Vec<u32>>,
+    /// Each slot's count against its client's `max_connections_per_client`,
+    /// given back when the slot is released (so a parked connection keeps
+    /// it). Empty until a listener with a limit admits a connection, then
+    /// one entry per slot.
+    charges: RefCell<Vec<Option<ClientCharge>>>,
     active: Cell<usize>,
     /// Accept loops parked because the table is full (one per listener at most).
     acceptors: RefCell<Vec<Waker>>,
@@ -118,6 +124,7 @@ impl ConnTable {
             parked: RefCell::new(std::iter::repeat_with(|| None).take(cap).collect()),
             // Popped from the end: slot 0 is handed out first.
             free: RefCell::new((0..cap as u32).rev().collect()),
+            charges: RefCell::new(Vec::new()),
             active: Cell::new(0),
             acceptors: RefCell::new(Vec::with_capacity(8)),
             drained: RefCell::new(None),
@@ -271,6 +278,14 @@ impl ConnTable {
     }
 
     fn release(&self, idx: u32) {
+        // Taken out before it drops: the drop touches only the shared
+        // per-client table, never this one.
+        let charge = self
+            .charges
+            .borrow_mut()
+            .get_mut(idx as usize)
+            .and_then(Option::take);
+        drop(charge);
         self.set(idx as usize, SlotState::Free);
         self.free.borrow_mut().push(idx);
         self.active.set(self.active.get().saturating_sub(1));
@@ -302,6 +317,19 @@ impl Slot {
 
     pub fn index(&self) -> u32 {
         self.idx
+    }
+
+    /// Keeps `charge` until the slot is released.
+    pub fn hold(&self, charge: ClientCharge) {
+        let Some(t) = &self.table else { return };
+        let mut charges = t.charges.borrow_mut();
+        if charges.is_empty() {
+            let cap = t.capacity();
+            charges.resize_with(cap, || None);
+        }
+        if let Some(c) = charges.get_mut(self.idx as usize) {
+            *c = Some(charge);
+        }
     }
 
     /// Parks the connection: the table keeps the slot and `p` until

@@ -103,6 +103,8 @@ pub struct Shared {
     /// Whether this process reads its QUIC UDP sockets (ADR 19): shut in a
     /// new process until the old one stopped reading, and in a retiring one.
     pub udp_gate: Arc<AtomicBool>,
+    /// Connections per client on listeners with `max_connections_per_client`.
+    pub clients: Arc<crate::clients::ClientConns>,
 }
 
 /// Size of a streaming buffer (see `ShardCtx::stream_buffers`).

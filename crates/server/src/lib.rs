@@ -8,6 +8,7 @@
 pub mod access_log;
 mod admin;
 mod buffers;
+mod clients;
 mod conn;
 mod conn_table;
 mod control;
@@ -203,6 +204,7 @@ impl Server {
             retiring: AtomicBool::new(false),
             // A new process reads its UDP sockets once the old one stopped.
             udp_gate: Arc::new(AtomicBool::new(predecessor.is_none())),
+            clients: Arc::default(),
         });
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();

@@ -28,6 +28,8 @@ pub struct ShardMetrics {
     pub accepted: Counter,
     pub active: Gauge,
     pub table_full: Counter,
+    /// Connections refused because their client held `max_connections_per_client`.
+    pub client_limit: Counter,
     pub client_errors: Counter,
     pub tls_handshakes: Counter,
     /// Handshakes that failed, timed out or were cut short by the client.
@@ -46,6 +48,7 @@ impl ShardMetrics {
             accepted: counter!("shardgate_connections_accepted_total", "shard" => s.clone()),
             active: gauge!("shardgate_connections_active", "shard" => s.clone()),
             table_full: counter!("shardgate_connection_table_full_total", "shard" => s.clone()),
+            client_limit: counter!("shardgate_client_limit_refused_total", "shard" => s.clone()),
             client_errors: counter!("shardgate_client_errors_total", "shard" => s.clone()),
             tls_handshakes: counter!("shardgate_tls_handshakes_total", "shard" => s.clone()),
             tls_handshake_failures: counter!("shardgate_tls_handshake_failures_total", "shard" => s.clone()),

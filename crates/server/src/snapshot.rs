@@ -276,6 +276,13 @@ impl Snapshot {
         self.tls.get(self.listener_pos(id)?)?.clone()
     }
 
+    /// Listener `id`'s `max_connections_per_client` (0: none).
+    pub fn client_limit(&self, id: ListenerId) -> u32 {
+        self.listener_pos(id)
+            .and_then(|p| self.config.listeners.get(p))
+            .map_or(0, |l| l.max_connections_per_client)
+    }
+
     /// The `Alt-Svc` value for responses of `listener`, if it advertises one.
     pub fn alt_svc(&self, listener: usize) -> Option<&[u8]> {
         self.alt_svc.get(listener)?.as_deref()

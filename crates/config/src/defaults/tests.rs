@@ -161,6 +161,11 @@ fn docs_tables_show_the_code_defaults() {
             ListenerConfig::DEFAULT_DEFER_ACCEPT.to_string(),
         ),
         (
+            "max_connections_per_client",
+            "integer",
+            ListenerConfig::DEFAULT_MAX_CONNECTIONS_PER_CLIENT.to_string(),
+        ),
+        (
             "max_connections",
             "integer",
             quic.max_connections.to_string(),

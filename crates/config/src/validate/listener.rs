@@ -13,6 +13,8 @@ use crate::report::Report;
 /// `listen()` takes an `int` and the kernel clamps to `somaxconn` anyway.
 pub(crate) const MAX_BACKLOG: u32 = 65_535;
 pub(crate) const MAX_TCP_FAST_OPEN: u32 = 65_535;
+/// As many as one shard's connection table can hold.
+const MAX_CONNECTIONS_PER_CLIENT: u32 = 1_048_576;
 
 const PROTOCOLS: [(&str, Protocol); 2] = [("http", Protocol::Http), ("h3", Protocol::H3)];
 
@@ -133,6 +135,13 @@ pub(crate) fn listeners(
                 .defer_accept
                 .as_ref()
                 .map_or(ListenerConfig::DEFAULT_DEFER_ACCEPT, |v| *v.get_ref()),
+            max_connections_per_client: int(
+                r,
+                raw.max_connections_per_client.as_ref(),
+                &key("max_connections_per_client"),
+                ListenerConfig::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+                0..=MAX_CONNECTIONS_PER_CLIENT,
+            ),
             tls: raw
                 .tls
                 .as_ref()

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use shardgate_slots::Slot;
 
 use super::live::{Held, Live};
+use crate::clients::ClientCharge;
 use crate::ctx::ShardCtx;
 use crate::event::LocalEvent;
 use crate::listeners::ListenerId;
@@ -36,6 +37,8 @@ pub struct Admitted {
     pub slot: Slot,
     /// Counts the connection as half-open until its handshake ends.
     pub handshaking: Held,
+    /// Its count against `max_connections_per_client`, if the listener has one.
+    pub client: Option<ClientCharge>,
 }
 
 pub async fn serve(
@@ -50,6 +53,7 @@ pub async fn serve(
         early_data,
         slot,
         handshaking,
+        client,
     } = admitted;
     let snap = ctx.snapshot();
     let scfg = &snap.snap.config.server;
@@ -210,6 +214,7 @@ pub async fn serve(
     q.bytes_received.increment(stats.udp_rx.bytes);
     q.bytes_sent.increment(stats.udp_tx.bytes);
     drop(slot);
+    drop(client);
 }
 
 /// How an established connection ended (`metrics::quic::Closed`).

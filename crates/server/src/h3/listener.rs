@@ -1,8 +1,9 @@
 //! The QUIC side of one `h3` listener on one shard: new connections are
 //! admitted into the shard's fixed-size connection table or refused at once
-//! (never queued), after a stateless retry when `retry` is on or while
-//! `retry_threshold` handshakes are under way, and served on this shard's
-//! thread; on stop the endpoint drains.
+//! (never queued), after a stateless retry when `retry` is on, while
+//! `retry_threshold` handshakes are under way, or when the listener limits
+//! connections per client, and served on this shard's thread; on stop the
+//! endpoint drains.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -59,6 +60,32 @@ pub async fn serve(
             }
             continue;
         }
+        let limit = snap.snap.client_limit(listener);
+        let client = if limit > 0 {
+            if !incoming.remote_address_validated() {
+                // Counted only once the client proved its address (a
+                // stateless Retry, one round trip): Initials from a spoofed
+                // address must not use up a real client's allowance.
+                if incoming.may_retry() && incoming.retry().is_ok() {
+                    q.retries.increment(1);
+                }
+                continue;
+            }
+            match ctx
+                .shared
+                .clients
+                .acquire(listener, incoming.remote_address(), limit)
+            {
+                Some(charge) => Some(charge),
+                None => {
+                    ctx.metrics.client_limit.increment(1);
+                    incoming.refuse();
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let Some(slot) = slots.claim_guard() else {
             // CONNECTION_REFUSED now, rather than a queue the client would
             // wait in.
@@ -75,6 +102,7 @@ pub async fn serve(
             early_data: quic.early_data,
             slot,
             handshaking: half_open.enter(),
+            client,
         };
         drop(snap);
         monoio::spawn(super::connection::serve(

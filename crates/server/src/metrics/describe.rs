@@ -23,6 +23,11 @@ pub fn describe_all() {
         "Connections closed at accept because the shard's connection table was full"
     );
     describe_counter!(
+        "shardgate_client_limit_refused_total",
+        Unit::Count,
+        "Connections refused because their client (an IPv4 address or an IPv6 /64) already held the listener's max_connections_per_client: TCP closed at accept, QUIC refused with CONNECTION_REFUSED"
+    );
+    describe_counter!(
         "shardgate_spliced_bytes_total",
         Unit::Bytes,
         "Body bytes moved between plain sockets through a pipe (splice), never copied into the gateway: responses upstream to client, request bodies client to upstream; the rest of the body bytes are copied through a buffer"

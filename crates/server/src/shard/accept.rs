@@ -71,6 +71,21 @@ async fn serve_accepts(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let snap = ctx.snapshot();
+                let limit = snap.snap.client_limit(id);
+                if limit > 0 {
+                    // The kernel completed the handshake: the address is
+                    // the client's. Over its limit the connection is closed
+                    // unread (the client sees a reset), like HAProxy's
+                    // `tcp-request connection reject`: no slot, no TLS.
+                    match ctx.shared.clients.acquire(id, peer, limit) {
+                        Some(charge) => slot.hold(charge),
+                        None => {
+                            ctx.metrics.client_limit.increment(1);
+                            continue;
+                        }
+                    }
+                }
                 slot.set_state(SlotState::Busy);
                 ctx.metrics.accepted.increment(1);
                 if let Some(s) = ctx.stats() {
@@ -78,7 +93,8 @@ async fn serve_accepts(
                 }
                 // Per connection, so a reload that changes certificates applies
                 // to the next handshake.
-                let tls = ctx.snapshot().snap.tls_of(id);
+                let tls = snap.snap.tls_of(id);
+                drop(snap);
                 match tls {
                     Some(cfg) => monoio::spawn(conn::secure::serve_tls(
                         ctx.clone(),

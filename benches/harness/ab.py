@@ -19,7 +19,8 @@ request (utime+stime ÷ requests) as median and min–max, and each median's rat
 variant's, then the same for req/s, p99 and p99.9 latency. `--conns N` sets wrk's connections
 (default 50). `--scenarios 256k,1m` picks the bodies (default 12b,16k:
 /tiny and /16k); every file of configs.FILES is one, by its name; a `tls` prefix (`tls12b`,
-`tls16k`, ...) runs the same over the TLS listener (TLS 1.3, keep-alive).
+`tls16k`, ...) runs the same over the TLS listener (TLS 1.3, keep-alive); `close12b` sends
+`Connection: close`, a new connection per request.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ SCENARIOS = {"12b": ("keep-alive 12 B, c=50", "/tiny"),
                        f"/{name}") for name in configs.FILES}}
 # The same over the TLS listener (TLS 1.3, a fresh ECDSA P-256 certificate per run).
 SCENARIOS.update({f"tls{k}": (f"TLS {label}", path) for k, (label, path) in list(SCENARIOS.items())})
+# A new connection per request (`Connection: close`), for changes on the accept path.
+SCENARIOS["close12b"] = ("new connection per request 12 B, c=50", "/tiny")
 CONNS = 50
 
 
@@ -139,7 +142,8 @@ def main() -> int:
                     url = (f"https://127.0.0.1:{ports.shardgate_tls}{path}" if label.startswith("TLS")
                            else f"http://127.0.0.1:{ports.shardgate}{path}")
                     before = procs.cpu_ticks(proc.pids())
-                    out = subprocess.run(wrk.command(url, args.conns, args.seconds, 1, "0", False),
+                    close = label.startswith("new connection")
+                    out = subprocess.run(wrk.command(url, args.conns, args.seconds, 1, "0", close),
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)

@@ -2767,6 +2767,18 @@ impl Connection {
                 Frame::Ack(ack) => {
                     self.on_ack_received(now, packet.header.space(), ack)?;
                 }
+                // shardgate patch (PATCH.md): only a CONNECTION_CLOSE of type
+                // 0x1c may appear in Initial or Handshake packets (RFC 9000
+                // §12.4, Table 3; §10.2.3 has an application close sent there
+                // as 0x1c with APPLICATION_ERROR); receiving 0x1d there MUST be
+                // a PROTOCOL_VIOLATION. Upstream drained on either.
+                Frame::Close(Close::Application(_)) => {
+                    let mut err = TransportError::PROTOCOL_VIOLATION(
+                        "application CONNECTION_CLOSE in an Initial or Handshake packet",
+                    );
+                    err.frame = Some(frame::FrameType::APPLICATION_CLOSE);
+                    return Err(err);
+                }
                 Frame::Close(reason) => {
                     self.error = Some(reason.into());
                     self.state = State::Draining;

@@ -65,5 +65,5 @@ fn every_family_has_help_before_its_type() {
             "no HELP for {name}:\n{text}"
         );
     }
-    assert_eq!(families, 73, "{text}");
+    assert_eq!(families, 74, "{text}");
 }

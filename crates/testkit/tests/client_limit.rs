@@ -50,6 +50,16 @@ fn http_gateway(driver: Driver, limit: u32) -> Gateway {
         .unwrap()
 }
 
+/// A two-shard gateway on `template`, its listener serving `cert`.
+fn with_cert(template: &str, cert: &TestCert, driver: Driver) -> Gateway {
+    Gateway::builder(template)
+        .var("CERTS", cert.toml())
+        .driver(driver)
+        .shards(2)
+        .start()
+        .unwrap()
+}
+
 fn refused(gw: &Gateway) -> f64 {
     scrape_sum(gw.admin().unwrap(), REFUSED, &[])
 }
@@ -145,12 +155,7 @@ respond = { status = 200, body = "ok" }
 fn tls_connections_past_the_limit_get_no_handshake(driver: Driver) {
     let _one = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
     let cert = TestCert::new(&["localhost"]).unwrap();
-    let gw = Gateway::builder(TLS)
-        .var("CERTS", cert.toml())
-        .driver(driver)
-        .shards(2)
-        .start()
-        .unwrap();
+    let gw = with_cert(TLS, &cert, driver);
     let before = refused(&gw);
     let addr = gw.addr("public");
     let mut first = TlsClient::connect(addr, "localhost", &[&cert]).unwrap();
@@ -196,12 +201,7 @@ respond = { status = 200, body = "ok" }
 fn quic_connections_past_the_limit_are_refused(driver: Driver) {
     let _one = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
     let cert = TestCert::new(&["localhost"]).unwrap();
-    let gw = Gateway::builder(H3)
-        .var("CERTS", cert.toml())
-        .driver(driver)
-        .shards(2)
-        .start()
-        .unwrap();
+    let gw = with_cert(H3, &cert, driver);
     let admin = gw.admin().unwrap();
     let before = refused(&gw);
     let retries = scrape_sum(admin, "shardgate_quic_retries_total", &[]);

@@ -62,6 +62,14 @@ class Probe:
         self.close = None
         self.status = {}
 
+    def handshake(self):
+        """Connects and waits (5 s at most) for the handshake to complete."""
+        self.quic.connect(self.dst, now=time.time())
+        self.flush()
+        self.pump(lambda: self.connected, 5)
+        if not self.connected:
+            raise SystemExit("handshake did not complete")
+
     def flush(self):
         for data, _ in self.quic.datagrams_to_send(now=time.time()):
             self.sock.sendto(data, self.dst)
@@ -96,11 +104,7 @@ def main():
     host, port, name, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     streams, per_stream = int(sys.argv[5]), int(sys.argv[6])
     p = Probe(host, port, name, cafile)
-    p.quic.connect(p.dst, now=time.time())
-    p.flush()
-    p.pump(lambda: p.connected, 5)
-    if not p.connected:
-        raise SystemExit("handshake did not complete")
+    p.handshake()
     p.pump(lambda: False, 0.2)
     frames = packets = sent = 0
     for k in range(streams):

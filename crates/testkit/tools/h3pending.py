@@ -41,11 +41,7 @@ def main():
     sent = 0
     for _ in range(conns):
         p = Probe(host, port, name, cafile)
-        p.quic.connect(p.dst, now=time.time())
-        p.flush()
-        p.pump(lambda: p.connected, 5)
-        if not p.connected:
-            raise SystemExit("handshake did not complete")
+        p.handshake()
         for k in range(streams):
             # Client bidirectional streams 0, 4, 8, ... from offset 0.
             body = varint(4 * k) + varint(0) + varint(len(PARTIAL_HEADERS)) + PARTIAL_HEADERS

@@ -5,22 +5,9 @@
 //! every instruction is a connection error; what stays legal keeps the
 //! connection serving. Each case is a new connection and ends with a GET.
 
-use shardgate_testkit::{each_driver, Driver, Gateway, TestCert};
+use shardgate_testkit::{each_driver, Driver, TestCert};
 
 each_driver!(qpack_and_control_stream_violations_close_the_connection);
-
-const CONFIG: &str = r#"
-[[listener]]
-name = "${NAME}"
-address = "127.0.0.1:0"
-protocol = "h3"
-[listener.tls]
-certificates = [${CERTS}]
-
-[[route]]
-path_prefix = "/static"
-respond = { status = 200, body = "ok" }
-"#;
 
 const H3_CLOSED_CRITICAL_STREAM: u64 = 0x104;
 const H3_ID_ERROR: u64 = 0x108;
@@ -36,12 +23,8 @@ fn probe(addr: std::net::SocketAddr, cert: &TestCert, case: &str) -> serde_json:
 fn qpack_and_control_stream_violations_close_the_connection(driver: Driver) {
     let cert = TestCert::new(&["localhost"]).unwrap();
     let name = format!("qpack-{driver}");
-    let gw = Gateway::builder(CONFIG)
-        .var("NAME", &name)
-        .var("CERTS", cert.toml())
-        .driver(driver)
-        .start()
-        .unwrap();
+    // Every request is answered by the gateway (the probe's GET is /static).
+    let gw = shardgate_testkit::h3probe::answering_gateway(driver, &cert, &name).unwrap();
     let addr = gw.addr(&name);
     for legal in [
         "plain",

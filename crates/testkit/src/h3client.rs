@@ -109,6 +109,13 @@ impl H3Request {
         self.set("pause_after_headers", json!(d.as_secs_f64()))
     }
 
+    /// With [`Self::pause_after_headers`]: the body goes as soon as an
+    /// interim (1xx) response arrives, as a client that sent `expect:
+    /// 100-continue` does (the pause is then its longest wait for one).
+    pub fn wait_interim(self) -> Self {
+        self.set("wait_interim", json!(true))
+    }
+
     /// Waits this long before opening the stream.
     pub fn sleep_before(self, d: Duration) -> Self {
         self.set("sleep_before", json!(d.as_secs_f64()))
@@ -253,6 +260,9 @@ pub struct H3Response {
     pub local_port: Option<u16>,
     pub status: Option<u16>,
     pub headers: Vec<(String, String)>,
+    /// The interim (1xx) responses before the final one, in order: status
+    /// and fields.
+    pub interim: Vec<(u16, Vec<(String, String)>)>,
     pub body_len: u64,
     pub body_sha256: String,
     /// The first `keep_body` bytes (UTF-8, lossy).
@@ -342,6 +352,21 @@ fn pairs_of(v: Option<&Value>) -> Option<Vec<(String, String)>> {
     )
 }
 
+/// `interim` (statuses) zipped with `interim_headers` (their fields).
+fn interim_of(r: &Value) -> Vec<(u16, Vec<(String, String)>)> {
+    let statuses = r.get("interim").and_then(Value::as_array);
+    let fields = r.get("interim_headers").and_then(Value::as_array);
+    statuses
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let hs = pairs_of(fields.and_then(|f| f.get(i))).unwrap_or_default();
+            Some((u16::try_from(s.as_u64()?).ok()?, hs))
+        })
+        .collect()
+}
+
 fn parse(raw: Value, stderr: String) -> Result<H3Results> {
     let bad = |m: &str| tool(format!("{m} in output: {raw}"));
     let conns = raw
@@ -408,6 +433,7 @@ fn parse(raw: Value, stderr: String) -> Result<H3Results> {
                 .map(|p| p as u16),
             status: r.get("status").and_then(Value::as_u64).map(|s| s as u16),
             headers: pairs_of(r.get("headers")).unwrap_or_default(),
+            interim: interim_of(r),
             body_len: u64_of(r, "body_len"),
             body_sha256: str_of(r, "body_sha256").unwrap_or_default(),
             body: str_of(r, "body").unwrap_or_default(),

@@ -54,6 +54,8 @@ PLAN (JSON object; unknown keys are a usage error, so typos do not pass silently
                   RFC 9114 §4.1.1); the request's error is then "cancelled"
     pause_after_headers  seconds to wait after HEADERS before the body (or the FIN)
                   is sent, or until the response came (then the body is abandoned)
+    wait_interim  with pause_after_headers: the body goes as soon as an interim (1xx)
+                  response arrives, as a client that sent `expect: 100-continue` does
     sleep_before  seconds to wait before opening this request's stream (default 0):
                   with parallel = 1, a pause between requests on one connection
 
@@ -73,7 +75,8 @@ OUTPUT
                     connection started), "peer_closed" (the server closed the connection
                     before we did), "error", "elapsed_ms"}],
    "requests": [{"conn", "index", "stream_id", "local_port", "status" (int or null),
-                 "headers" [[n,v]], "interim" [status...], "body_len", "body_sha256",
+                 "headers" [[n,v]], "interim" [status...],
+                 "interim_headers" [[[n,v]...]...] (one list per interim response), "body_len", "body_sha256",
                  "body" (first keep_body bytes, UTF-8 with replacement), "body_truncated",
                  "trailers" [[n,v]] or null, "sent_len", "sent_sha256", "stop_sending"
                  (H3 code the peer sent in STOP_SENDING, or null),
@@ -113,7 +116,7 @@ PLAN_KEYS = {
 REQUEST_KEYS = {
     "method", "path", "authority", "scheme", "headers", "raw_headers", "body", "body_size",
     "body_parts", "content_length", "pause_after_headers", "cancel_after",
-    "reset_after_parts", "trailers", "expect_early_data", "sleep_before",
+    "reset_after_parts", "trailers", "expect_early_data", "sleep_before", "wait_interim",
 }
 CHUNK = 65536
 PATTERN = bytes(((j * 31 + (j >> 8)) & 0xFF) for j in range(CHUNK))
@@ -211,6 +214,8 @@ def check_plan(plan):
         pa = r.get("pause_after_headers", 0)
         if isinstance(pa, bool) or not isinstance(pa, (int, float)) or pa < 0:
             raise UsageError(f"requests[{i}]: pause_after_headers must be a number >= 0")
+        if not isinstance(r.get("wait_interim", False), bool):
+            raise UsageError(f"requests[{i}]: wait_interim must be true or false")
         sb = r.get("sleep_before", 0)
         if isinstance(sb, bool) or not isinstance(sb, (int, float)) or sb < 0:
             raise UsageError(f"requests[{i}]: sleep_before must be a number >= 0")
@@ -233,7 +238,7 @@ class Exchange:
         self.kept = bytearray()
         self.result = {
             "conn": conn, "index": index, "stream_id": None, "local_port": None,
-            "status": None, "headers": [], "interim": [], "body_len": 0,
+            "status": None, "headers": [], "interim": [], "interim_headers": [], "body_len": 0,
             "body_sha256": None, "body": None, "body_truncated": False, "trailers": None,
             "sent_len": 0, "sent_sha256": None, "stop_sending": None, "error": None,
             "elapsed_ms": None,
@@ -261,6 +266,7 @@ class Exchange:
                 code = None
             if code is not None and 100 <= code < 200:
                 r["interim"].append(code)
+                r["interim_headers"].append(hs)
             else:
                 r["status"] = code
                 r["headers"] = hs
@@ -646,7 +652,10 @@ class ConnRunner:
             p.send_headers_raw(sid, self.build_headers(req), chunks is None and trailers is None)
             p.transmit()
             until = time.monotonic() + float(req.get("pause_after_headers", 0))
+            interim_goes = bool(req.get("wait_interim"))
             while time.monotonic() < until and not self.stop_body(ex):
+                if interim_goes and ex.result["interim"]:
+                    break
                 await p.wait_progress(min(0.1, max(until - time.monotonic(), 0.001)))
             abandoned = False
             for i, chunk in enumerate(chunks or ()):

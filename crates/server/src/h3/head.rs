@@ -92,6 +92,20 @@ fn content_length(h: &HeaderMap) -> Result<Option<u64>, Malformed> {
     Ok(found)
 }
 
+/// What the request's `Expect` fields ask (RFC 9110 §10.1.1): `Ok(true)` for
+/// `100-continue` (the client may wait for a 100 before its body), `Ok(false)`
+/// for none, `Err` for any other expectation (answered 417, as on HTTP/1.1).
+pub fn expects_continue(h: &HeaderMap) -> Result<bool, ()> {
+    let mut any = false;
+    for v in h.get_all("expect") {
+        if !v.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            return Err(());
+        }
+        any = true;
+    }
+    Ok(any)
+}
+
 /// Converts a complete HTTP/1.1 response head written by the proxy crate
 /// into an HTTP/3 response, dropping connection-specific fields. `None`
 /// only if the bytes are not a head (a bug: they are our own output).

@@ -31,4 +31,7 @@ pub struct Forward<'a> {
     pub id_header: &'a str,
     /// Received in 0-RTT early data: the origin is told (`Early-Data: 1`).
     pub early: bool,
+    /// The client sent `expect: 100-continue`: the gateway answers it (the
+    /// field is not forwarded) with a 100 before it waits for the body.
+    pub expect_continue: bool,
 }

@@ -1,6 +1,6 @@
 //! The receive phase of an HTTP/3 request: the HTTP/1.1 upstream's response
 //! head (read with the HTTP/1.1 front end's `HeadRead`, interim answers
-//! skipped) converted and sent as HTTP/3 HEADERS, then the body as DATA
+//! forwarded but for a 100) converted and sent as HTTP/3 HEADERS, then the body as DATA
 //! frames and a chunked body's trailers as a trailer section.
 
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ pub enum Received {
     Retry,
 }
 
-/// The upstream's response head (1xx skipped), converted and sent, then
+/// The upstream's response head (1xx but 100 forwarded), converted and sent, then
 /// the body as DATA frames; or a head the retry rule drops. `replayable`:
 /// the request may be sent again whole (idempotent, body none or kept).
 #[allow(clippy::too_many_arguments)]
@@ -77,9 +77,23 @@ pub async fn receive(
                 &mut head,
             );
             match step {
-                // Interim answers (100, 103) are not forwarded over HTTP/3.
+                // RFC 9110 §15.2: a proxy forwards 1xx responses (103
+                // Early Hints, …) as interim HEADERS (RFC 9114 §4.1), but
+                // not a 100: the gateway answers `expect` itself and strips
+                // it, so an origin's 100 was not asked for.
                 RespStep::Ready(m) if m.interim => {
                     upos += m.head_len;
+                    if m.status != 100 {
+                        let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
+                        match stream.send_response(res).await.map_err(send_failed) {
+                            // Over the client's field-section limit: an
+                            // interim answer is only a hint; the final one
+                            // still goes.
+                            Err(e) if e.kind() == ErrorKind::ResponseTooLarge => {}
+                            r => r?,
+                        }
+                        rq.bytes_out += len as u64;
+                    }
                     continue;
                 }
                 RespStep::Ready(m) => {

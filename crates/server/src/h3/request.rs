@@ -18,7 +18,7 @@ use shardgate_proxy::{
 };
 
 use super::forward;
-use super::head::{h1_to_h3, validate};
+use super::head::{expects_continue, h1_to_h3, validate};
 use super::outgoing::{Forward, ReqBody};
 use super::stream::{reset, send_failed, Stream};
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -167,6 +167,7 @@ async fn handle(
         }
     };
     let is_head = req.method() == http::Method::HEAD;
+    let expects = expects_continue(req.headers());
     // The head limits HTTP/1.1 applies (414, 431), on the equivalent
     // request line (`METHOD SP target SP HTTP/1.1`) and field count.
     let limits = &cfg.server.limits;
@@ -175,6 +176,8 @@ async fn handle(
         Some(414)
     } else if req.headers().len() > limits.max_headers {
         Some(431)
+    } else if expects.is_err() {
+        Some(417)
     } else {
         None
     };
@@ -192,6 +195,9 @@ async fn handle(
         // Length(0) still reads the stream: DATA after `content-length: 0`
         // is malformed like any other mismatch.
         Some(n) => ReqBody::Length(n),
+        // A client that waits for a 100 sends no DATA to peek at (and it
+        // sends the expectation only with a body, §10.1.1).
+        None if expects == Ok(true) => ReqBody::Streamed,
         None => match forward::peek(stream, &mut first, body_wait(snap)).await {
             Ok(true) => ReqBody::Streamed,
             Ok(false) => ReqBody::None,
@@ -324,6 +330,7 @@ async fn handle(
                 first: &mut first,
                 id_header,
                 early,
+                expect_continue: expects == Ok(true),
             };
             if let Err(e) = forward::proxy(ctx, snap, stream, f, rq, out).await {
                 rq.fail(e);

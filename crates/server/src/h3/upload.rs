@@ -9,7 +9,7 @@ use bytes::Buf;
 use shardgate_proxy::{Error, ErrorKind};
 
 use super::outgoing::{Forward, ReqBody};
-use super::stream::{client_gone, Stream};
+use super::stream::{client_gone, send_failed, Stream};
 use crate::conn::io::write_all;
 use crate::ctx::{ShardCtx, ShardSnap};
 use crate::lifecycle::{BodyLen, Replay, RequestCtx};
@@ -68,6 +68,13 @@ impl Upload {
         let again = self.started;
         if !again {
             self.started = true;
+            if f.expect_continue && !self.done && f.first.is_empty() {
+                // As HTTP/1.1's: the go-ahead once an upstream is ready
+                // to take the body; a retry does not repeat it.
+                let mut go_on = http::Response::new(());
+                *go_on.status_mut() = http::StatusCode::CONTINUE;
+                stream.send_response(go_on).await.map_err(send_failed)?;
+            }
             let head_len = out.len();
             put_body(out, f.first, f.body == ReqBody::Streamed);
             self.replay.keep(out.get(head_len..).unwrap_or_default());

@@ -7,7 +7,7 @@
 //! connection is closed on that path anyway, and the pool refuses such a buffer.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -64,12 +64,37 @@ pub async fn read_more<R: AsyncReadRent>(
     read_at_most(stream, buf, usize::MAX, limit).await
 }
 
+/// [`read_more`] bounded by a deadline a phase computed once (a response
+/// head's, a request head's), instead of a limit counted from now: no clock
+/// read per read.
+pub async fn read_more_until<R: AsyncReadRent>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<usize, IoFail> {
+    read_into(stream, buf, usize::MAX, Limit::At(deadline)).await
+}
+
 /// [`read_more`], taking at most `max` bytes.
 pub async fn read_at_most<R: AsyncReadRent>(
     stream: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
     limit: Duration,
+) -> Result<usize, IoFail> {
+    read_into(stream, buf, max, Limit::After(limit)).await
+}
+
+enum Limit {
+    After(Duration),
+    At(Instant),
+}
+
+async fn read_into<R: AsyncReadRent>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+    limit: Limit,
 ) -> Result<usize, IoFail> {
     let b = std::mem::take(buf);
     let len = b.len();
@@ -78,7 +103,12 @@ pub async fn read_at_most<R: AsyncReadRent>(
         return Ok(0);
     }
     let end = b.capacity().min(len.saturating_add(max));
-    match monoio::time::timeout(limit, stream.read(b.slice_mut(len..end))).await {
+    let read = stream.read(b.slice_mut(len..end));
+    let done = match limit {
+        Limit::After(d) => monoio::time::timeout(d, read).await,
+        Limit::At(t) => monoio::time::timeout_at(t.into(), read).await,
+    };
+    match done {
         Ok((res, slice)) => {
             *buf = slice.into_inner();
             Ok(res?)

@@ -11,7 +11,7 @@ use shardgate_proxy::{Error, ErrorKind};
 
 use super::body::{BodyState, Direction};
 use super::downstream::{Downstream, Next};
-use super::io::{read_more, write_all, write_range, Io, IoFail};
+use super::io::{read_more_until, write_all, write_range, Io, IoFail};
 use super::pump::{pump, Source, Splicer};
 use super::request::Prepared;
 use super::response::{prepare_response, RespInput, RespStep};
@@ -76,9 +76,8 @@ impl HeadRead {
             }
             super::io::compact(ubuf, upos);
         }
-        let left = self.deadline.saturating_duration_since(Instant::now());
         let replayable = self.replayable;
-        match read_more(&mut up.stream, ubuf, left).await {
+        match read_more_until(&mut up.stream, ubuf, self.deadline).await {
             Ok(0) if !*got_any => Err(Error::after_send(ErrorKind::UpstreamReset, replayable)),
             Ok(0) => Err(Error::new(ErrorKind::UpstreamReset)),
             Ok(_) => {

@@ -2,14 +2,12 @@
 //! line: read the head under the header timeout, prepare it (parse, admit,
 //! route, rewrite), answer or forward it, then the log phase.
 
-use std::time::Instant;
-
 use shardgate_http::Limits;
 use shardgate_proxy::{Error, ErrorKind};
 
 use super::downstream::{Downstream, Next};
 use super::forward;
-use super::io::{compact, read_more, Io, IoFail};
+use super::io::{compact, read_more_until, Io, IoFail};
 use super::local::{finish_local, refuse};
 use super::request::{prepare, Action, Input, Step};
 use crate::ctx::{ShardCtx, ShardSnap};
@@ -94,7 +92,8 @@ async fn handle<S: Io>(
         max_head_bytes: scfg.limits.max_header_bytes,
         max_headers: scfg.limits.max_headers,
     };
-    let deadline = Instant::now() + scfg.timeouts.header_read;
+    // The request's start was read from the clock a moment ago.
+    let deadline = rq.started + scfg.timeouts.header_read;
     let mut prepared = loop {
         let input = Input {
             data: down.buf.get(down.pos..).unwrap_or_default(),
@@ -129,8 +128,7 @@ async fn handle<S: Io>(
             compact(&mut down.buf, &mut down.pos);
         }
         let had = down.buf.len() > down.pos;
-        let left = deadline.saturating_duration_since(Instant::now());
-        match read_more(&mut down.stream, &mut down.buf, left).await {
+        match read_more_until(&mut down.stream, &mut down.buf, deadline).await {
             Ok(0) if had => return client_gone(rq, down, None),
             Ok(0) => return Next::Eof,
             Ok(_) => {}

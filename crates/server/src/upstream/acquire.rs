@@ -303,14 +303,12 @@ pub fn release(mut conn: UpConn, rng: &RefCell<Rng>) {
         stream, mut open, ..
     } = conn;
     open.server = None;
-    let idle = IdleConn {
-        stream,
-        since: Instant::now(),
-    };
+    let now = Instant::now();
+    let idle = IdleConn { stream, since: now };
     // A refused checkin was already uncounted by the pool; dropping it closes it.
     let refused = server
         .pool
         .borrow_mut()
-        .checkin(idle, Instant::now(), &mut rng.borrow_mut());
+        .checkin(idle, now, &mut rng.borrow_mut());
     drop(refused);
 }

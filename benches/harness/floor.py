@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""How far shardgate is from the CPU floor of a monoio proxy, next to nginx, in one run.
+
+Issue 12 asks for CPU per keep-alive request at 0.85x nginx's and calls a minimal monoio
+forwarder "the floor to approach" (FACTS.md measured it at 0.78-0.80x nginx on an earlier
+host). The floor moves with the host, so it is measured here beside the others: nginx as a
+1-worker proxy, `floor` (benches/floor: a keep-alive forwarder with nothing a proxy could
+skip), `floor --timers per-op` (the same with a monoio timeout around each of its four
+operations) and shardgate (1 shard, the harness's config, features at their defaults), each
+pinned to cpu1, with the nginx origin and wrk on cpu0. Runs rotate through the programs round
+after round, so drift lands on all alike; the table gives each program's median CPU µs per
+request (utime+stime / requests) and the median of its per-round ratios to nginx and to the
+floor.
+
+  benches/harness/floor.py --rounds 10 --seconds 4 [--scenarios 12b,16k]
+      [--shardgate target/release/shardgate] [--floor target/release/floor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import configs  # noqa: E402
+import procs  # noqa: E402
+import wrk  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+PATHS = {"12b": "/tiny", **{name: f"/{name}" for name in configs.FILES}}
+CONNS = 50
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--scenarios", default="12b,16k", help=f"comma-separated, of {','.join(PATHS)}")
+    ap.add_argument("--shardgate", default=os.path.join(REPO, "target/release/shardgate"))
+    ap.add_argument("--floor", default=os.path.join(REPO, "target/release/floor"))
+    ap.add_argument("--base-port", type=int, default=19380)
+    args = ap.parse_args()
+    scenarios = args.scenarios.split(",")
+    unknown = [s for s in scenarios if s not in PATHS]
+    if unknown:
+        ap.error(f"unknown scenario(s) {unknown}; known: {', '.join(PATHS)}")
+    for binary in (args.shardgate, args.floor):
+        if not os.access(binary, os.X_OK):
+            ap.error(f"no binary at {binary} (cargo build --release -p shardgate -p shardgate-floor)")
+    tmp = tempfile.mkdtemp(prefix="shardgate-floor-")
+    ports = configs.Ports.from_base(args.base_port)
+    started: list[procs.Proc] = []
+
+    def start(name: str, argv: list[str], port: int) -> tuple[str, procs.Proc, int]:
+        p = procs.Proc(name, argv, os.path.join(tmp, f"{name}.log"), "1")
+        started.append(p)
+        procs.wait_port(port, p)
+        return name, p, port
+
+    try:
+        origin = procs.Proc("origin", ["nginx", "-c", configs.write_origin(tmp, ports)],
+                            os.path.join(tmp, "origin.log"), "0")
+        started.append(origin)
+        procs.wait_port(ports.origin, origin)
+        upstream = f"127.0.0.1:{ports.origin}"
+        nginx_dir = os.path.join(tmp, "nginx")
+        os.makedirs(nginx_dir)
+        sg_dir = os.path.join(tmp, "shardgate")
+        os.makedirs(sg_dir)
+        # The harness's own config, without an access log (as ab.py's default variant).
+        os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = ""
+        os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = ""
+        floor_port, timed_port = args.base_port + 20, args.base_port + 21
+        programs = [
+            start("nginx", ["nginx", "-c", configs.write_nginx(nginx_dir, ports, 1)], ports.nginx),
+            start("floor", [args.floor, f"127.0.0.1:{floor_port}", upstream], floor_port),
+            start("floor+timers", [args.floor, f"127.0.0.1:{timed_port}", upstream,
+                                   "--timers", "per-op"], timed_port),
+            start("shardgate", [args.shardgate, "--log", "warn", "--config",
+                                configs.write_shardgate(sg_dir, replace(ports), 1)], ports.shardgate),
+        ]
+        cpu = {(s, n): [] for s in scenarios for n, _, _ in programs}
+        for r in range(args.rounds):
+            for s in scenarios:
+                for name, proc, port in programs[r % len(programs):] + programs[:r % len(programs)]:
+                    before = procs.cpu_ticks(proc.pids())
+                    out = subprocess.run(wrk.command(f"http://127.0.0.1:{port}{PATHS[s]}", CONNS,
+                                                     args.seconds, 1, "0", False),
+                                         capture_output=True, text=True).stdout
+                    ticks = procs.cpu_ticks(proc.pids()) - before
+                    res = wrk.parse(out)
+                    if res["non2xx"] or any(res["socket_errors"].values()) or not res["requests"]:
+                        print(f"{name} {s}: {res['requests']} requests, {res['non2xx']} non-2xx, "
+                              f"socket errors {res['socket_errors']}", file=sys.stderr)
+                    cpu[(s, name)].append(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(1, res["requests"]))
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        print(f"| scenario (c={CONNS}) | program | CPU µs/req median (min–max), {args.rounds} runs "
+              "| ÷ nginx, paired (quartiles) | ÷ floor, paired |")
+        print("|---|---|---|---|---|")
+        for s in scenarios:
+            for name, _, _ in programs:
+                v = cpu[(s, name)]
+                cells = []
+                for base in ("nginx", "floor"):
+                    ratios = [a / b for a, b in zip(v, cpu[(s, base)]) if b]
+                    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+                    cells.append(f"{statistics.median(ratios):.3f}×"
+                                 + (f" ({q[0]:.3f}–{q[2]:.3f})" if base == "nginx" else ""))
+                print(f"| keep-alive {s} | {name} | {statistics.median(v):.2f} "
+                      f"({min(v):.2f}–{max(v):.2f}) | {cells[0]} | {cells[1]} |")
+        return 0
+    finally:
+        for p in reversed(started):
+            p.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

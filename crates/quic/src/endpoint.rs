@@ -87,6 +87,9 @@ fn idle_times(max_idle: Duration, jitter: f64) -> impl Iterator<Item = Duration>
     })
 }
 
+/// RFC 9000 §15.
+const QUIC_V1: u32 = 0x0000_0001;
+
 /// Builds the shard's endpoint on its socket. Must run on the shard thread
 /// inside its runtime (quinn spawns the endpoint's driver task here).
 pub fn shard_endpoint(
@@ -97,6 +100,11 @@ pub fn shard_endpoint(
 ) -> Result<quinn::Endpoint, Error> {
     let shard = u8::try_from(shard).map_err(|_| Error::TooManyShards(shard))?;
     let mut ec = EndpointConfig::default();
+    // QUIC version 1 only (RFC 9000): quinn's default also accepts the
+    // drafts 29–34, whose clients offer `h3-29` and the like, never the
+    // `h3` ALPN the listener serves. Any other version now gets a Version
+    // Negotiation packet listing version 1.
+    ec.supported_versions(vec![QUIC_V1]);
     let layout = layout.clone();
     ec.cid_generator(move || Box::new(ShardCids::for_shard(layout.clone(), shard)));
     let endpoint = quinn::Endpoint::new_with_abstract_socket(

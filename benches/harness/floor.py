@@ -12,7 +12,12 @@ after round, so drift lands on all alike; the table gives each program's median 
 request (utime+stime / requests) and the median of its per-round ratios to nginx and to the
 floor.
 
-  benches/harness/floor.py --rounds 10 --seconds 4 [--scenarios 12b,16k]
+`close12b` sends `Connection: close`, a new client connection per request. Its floor is
+`floor --pool` (upstream connections from one keep-alive pool, as a gateway's, the
+`Connection` field not forwarded, the client connection closed after the response), measured
+beside nginx and shardgate; the keep-alive floors do not take part.
+
+  benches/harness/floor.py --rounds 10 --seconds 4 [--scenarios 12b,16k,close12b]
       [--shardgate target/release/shardgate] [--floor target/release/floor]
 """
 
@@ -32,7 +37,7 @@ import procs  # noqa: E402
 import wrk  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PATHS = {"12b": "/tiny", **{name: f"/{name}" for name in configs.FILES}}
+PATHS = {"12b": "/tiny", **{name: f"/{name}" for name in configs.FILES}, "close12b": "/tiny"}
 CONNS = 50
 
 
@@ -75,22 +80,30 @@ def main() -> int:
         # The harness's own config, without an access log (as ab.py's default variant).
         os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = ""
         os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = ""
-        floor_port, timed_port = args.base_port + 20, args.base_port + 21
+        floor_port, timed_port, pooled_port = (args.base_port + 20, args.base_port + 21,
+                                               args.base_port + 22)
         programs = [
             start("nginx", ["nginx", "-c", configs.write_nginx(nginx_dir, ports, 1)], ports.nginx),
             start("floor", [args.floor, f"127.0.0.1:{floor_port}", upstream], floor_port),
             start("floor+timers", [args.floor, f"127.0.0.1:{timed_port}", upstream,
                                    "--timers", "per-op"], timed_port),
+            start("floor+pool", [args.floor, f"127.0.0.1:{pooled_port}", upstream, "--pool"],
+                  pooled_port),
             start("shardgate", [args.shardgate, "--log", "warn", "--config",
                                 configs.write_shardgate(sg_dir, replace(ports), 1)], ports.shardgate),
         ]
-        cpu = {(s, n): [] for s in scenarios for n, _, _ in programs}
+        keep_alive = [p for p in programs if p[0] != "floor+pool"]
+        new_conn = [p for p in programs if p[0] in ("nginx", "floor+pool", "shardgate")]
+        runs = {s: new_conn if s.startswith("close") else keep_alive for s in scenarios}
+        floor_of = {s: "floor+pool" if s.startswith("close") else "floor" for s in scenarios}
+        cpu = {(s, n): [] for s in scenarios for n, _, _ in runs[s]}
         for r in range(args.rounds):
             for s in scenarios:
-                for name, proc, port in programs[r % len(programs):] + programs[:r % len(programs)]:
+                progs = runs[s]
+                for name, proc, port in progs[r % len(progs):] + progs[:r % len(progs)]:
                     before = procs.cpu_ticks(proc.pids())
                     out = subprocess.run(wrk.command(f"http://127.0.0.1:{port}{PATHS[s]}", CONNS,
-                                                     args.seconds, 1, "0", False),
+                                                     args.seconds, 1, "0", s.startswith("close")),
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)
@@ -100,18 +113,19 @@ def main() -> int:
                     cpu[(s, name)].append(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(1, res["requests"]))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         print(f"| scenario (c={CONNS}) | program | CPU µs/req median (min–max), {args.rounds} runs "
-              "| ÷ nginx, paired (quartiles) | ÷ floor, paired |")
+              "| ÷ nginx, paired (quartiles) | ÷ its floor, paired |")
         print("|---|---|---|---|---|")
         for s in scenarios:
-            for name, _, _ in programs:
+            for name, _, _ in runs[s]:
                 v = cpu[(s, name)]
                 cells = []
-                for base in ("nginx", "floor"):
+                for base in ("nginx", floor_of[s]):
                     ratios = [a / b for a, b in zip(v, cpu[(s, base)]) if b]
                     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
                     cells.append(f"{statistics.median(ratios):.3f}×"
                                  + (f" ({q[0]:.3f}–{q[2]:.3f})" if base == "nginx" else ""))
-                print(f"| keep-alive {s} | {name} | {statistics.median(v):.2f} "
+                label = "new connection 12b" if s.startswith("close") else f"keep-alive {s}"
+                print(f"| {label} | {name} | {statistics.median(v):.2f} "
                       f"({min(v):.2f}–{max(v):.2f}) | {cells[0]} | {cells[1]} |")
         return 0
     finally:

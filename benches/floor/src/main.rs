@@ -5,20 +5,31 @@
 //! one must add: one pinned io_uring runtime (`SINGLE_ISSUER |
 //! DEFER_TASKRUN`, as the shards), one upstream keep-alive connection per
 //! client connection, httparse on both heads, buffers reused, the request
-//! and the whole response each in one write. No routing, header rewriting,
-//! limits, metrics or logs; responses must carry Content-Length.
+//! and the whole response each in one write, a listener with
+//! `TCP_DEFER_ACCEPT` (as the harness gives all three proxies). No routing,
+//! header rewriting, limits, metrics or logs; responses must carry
+//! Content-Length.
 //!
 //! `--timers per-op` bounds each of the four operations with a monoio
 //! timeout (a clock read and a timer-wheel entry each), as a proxy that
 //! enforces I/O timeouts the simple way does: the difference between the two
 //! modes is the price of that.
 //!
-//! Usage: `floor LISTEN UPSTREAM [--timers none|per-op]`.
+//! `--pool` takes upstream connections from one keep-alive pool (at most
+//! `POOL_MAX` idle) instead of one per client connection, and honours a
+//! client's `Connection: close` (the field is not forwarded, the response
+//! says `connection: close` and the client connection closes after it): the
+//! floor of the new-connection-per-request scenario, where a gateway accepts
+//! and closes a client connection per request but reuses its upstream ones.
+//!
+//! Usage: `floor LISTEN UPSTREAM [--timers none|per-op] [--pool]`.
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -30,11 +41,17 @@ use monoio::net::{TcpListener, TcpStream};
 const OP_TIMEOUT: Duration = Duration::from_secs(60);
 const HEAD_BUF: usize = 16 * 1024;
 const BODY_BUF: usize = 64 * 1024;
+/// Idle upstream connections kept with `--pool`; more are closed.
+const POOL_MAX: usize = 1024;
 
 #[derive(Clone, Copy)]
 struct Mode {
     timers: bool,
+    pool: bool,
 }
+
+/// Idle upstream keep-alive connections (`--pool`).
+type Pool = Rc<RefCell<Vec<TcpStream>>>;
 
 impl Mode {
     async fn run<T>(
@@ -51,9 +68,10 @@ impl Mode {
     }
 }
 
-/// The end of the response whose head starts `buf`: `None` until the head is
-/// complete; `Err` for a head that is not HTTP or has no Content-Length.
-fn response_end(buf: &[u8]) -> io::Result<Option<usize>> {
+/// The ends of the head and of the whole response that start `buf`: `None`
+/// until the head is complete; `Err` for a head that is not HTTP or has no
+/// Content-Length.
+fn response_end(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
     let mut fields = [httparse::EMPTY_HEADER; 64];
     let mut res = httparse::Response::new(&mut fields);
     let head = match res.parse(buf) {
@@ -73,15 +91,20 @@ fn response_end(buf: &[u8]) -> io::Result<Option<usize>> {
                 .ok()
         })
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no content-length"))?;
-    Ok(Some(head + length))
+    Ok(Some((head, head + length)))
 }
 
 /// One client connection: request head in, to the upstream, whole response
 /// back, until either side closes or sends what this does not handle.
-async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode) -> io::Result<()> {
-    let mut up = TcpStream::connect(upstream).await?;
-    up.set_nodelay(true)?;
+async fn serve(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mode: Mode,
+    pool: Pool,
+) -> io::Result<()> {
+    let mut own = None;
     let mut req = Vec::with_capacity(HEAD_BUF);
+    let mut fwd = Vec::with_capacity(if mode.pool { HEAD_BUF } else { 0 });
     let mut res = Vec::with_capacity(BODY_BUF);
     loop {
         req.clear();
@@ -91,18 +114,39 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode) -> io::R
             return Ok(());
         }
         let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut fields);
         // A head split over reads or a request body: not this tool's job.
-        if !httparse::Request::new(&mut fields)
-            .parse(&req)
-            .is_ok_and(|s| s.is_complete())
-        {
+        if !parsed.parse(&req).is_ok_and(|s| s.is_complete()) {
             return Ok(());
         }
-        let (w, b) = mode.run(up.write_all(req)).await;
-        req = b;
+        let mut close = false;
+        let mut up = if mode.pool {
+            close = without_connection(&parsed, &mut fwd);
+            let idle = pool.borrow_mut().pop();
+            match idle {
+                Some(up) => up,
+                None => connect(upstream).await?,
+            }
+        } else {
+            match own.take() {
+                Some(up) => up,
+                None => connect(upstream).await?,
+            }
+        };
+        let out = if mode.pool {
+            std::mem::take(&mut fwd)
+        } else {
+            std::mem::take(&mut req)
+        };
+        let (w, b) = mode.run(up.write_all(out)).await;
+        if mode.pool {
+            fwd = b
+        } else {
+            req = b
+        }
         w?;
         res.clear();
-        let end = loop {
+        let (head, end) = loop {
             if res.len() == res.capacity() {
                 res.reserve(BODY_BUF);
             }
@@ -111,30 +155,87 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mode: Mode) -> io::R
             if n? == 0 {
                 return Ok(());
             }
-            if let Some(end) = response_end(&res)? {
+            if let Some((head, end)) = response_end(&res)? {
                 if res.len() >= end {
-                    break end;
+                    break (head, end);
                 }
             }
         };
         res.truncate(end);
+        if mode.pool {
+            let mut idle = pool.borrow_mut();
+            if idle.len() < POOL_MAX {
+                idle.push(up);
+            }
+        } else {
+            own = Some(up);
+        }
+        if close {
+            // Before the blank line that ends the head.
+            res.splice(head - 2..head - 2, *b"connection: close\r\n");
+        }
         let (w, b) = mode.run(client.write_all(res)).await;
         res = b;
         w?;
+        if close {
+            return Ok(());
+        }
     }
 }
 
+async fn connect(upstream: SocketAddr) -> io::Result<TcpStream> {
+    let up = TcpStream::connect(upstream).await?;
+    up.set_nodelay(true)?;
+    Ok(up)
+}
+
+/// Writes the request's head into `out` without its `Connection` fields (the
+/// upstream connection is kept whatever the client asked); whether the client
+/// asked to close.
+fn without_connection(req: &httparse::Request<'_, '_>, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut close = false;
+    out.extend_from_slice(req.method.unwrap_or("GET").as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.path.unwrap_or("/").as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            close |= h.value.eq_ignore_ascii_case(b"close");
+            continue;
+        }
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    close
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (listen, upstream, mode) = match args.as_slice() {
-        [l, u] => (l, u, Mode { timers: false }),
-        [l, u, flag, m] if flag == "--timers" => match m.as_str() {
-            "none" => (l, u, Mode { timers: false }),
-            "per-op" => (l, u, Mode { timers: true }),
-            other => bail!("--timers: none or per-op, not {other}"),
-        },
-        _ => bail!("usage: floor LISTEN UPSTREAM [--timers none|per-op]"),
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: floor LISTEN UPSTREAM [--timers none|per-op] [--pool]";
+    let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
+        bail!(usage);
     };
+    let mut mode = Mode {
+        timers: false,
+        pool: false,
+    };
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--pool" => mode.pool = true,
+            "--timers" => {
+                mode.timers = match args.next().as_deref() {
+                    Some("none") => false,
+                    Some("per-op") => true,
+                    _ => bail!(usage),
+                }
+            }
+            _ => bail!(usage),
+        }
+    }
     let listen: SocketAddr = listen.parse().context("LISTEN")?;
     let upstream: SocketAddr = upstream.parse().context("UPSTREAM")?;
     let mut ring = io_uring::IoUring::builder();
@@ -146,13 +247,24 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("io_uring runtime")?;
     rt.block_on(async move {
-        let listener = TcpListener::bind(listen).context("bind")?;
+        // TCP_DEFER_ACCEPT, as the harness sets for all three proxies: a
+        // new connection is handed over with its request queued.
+        let opts = shardgate_net::ListenOpts {
+            backlog: 4096,
+            tcp_fast_open: 0,
+            steering: shardgate_net::Steering::None,
+            defer_accept: true,
+        };
+        let mut group = shardgate_net::bind_tcp_group(listen, 1, &opts).context("bind")?;
+        let listener = TcpListener::from_std(group.pop().context("bind: no socket")?)?;
+        let pool: Pool = Rc::default();
         loop {
             let (client, _) = listener.accept().await.context("accept")?;
             client.set_nodelay(true)?;
+            let pool = pool.clone();
             monoio::spawn(async move {
                 // A client or origin that goes away ends its connection only.
-                let _ = serve(client, upstream, mode).await;
+                let _ = serve(client, upstream, mode, pool).await;
             });
         }
     })
@@ -160,18 +272,32 @@ fn main() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::response_end;
+    use super::{response_end, without_connection};
 
     #[test]
     fn a_response_ends_after_its_content_length() {
         let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(response_end(r).unwrap(), Some(r.len()));
+        assert_eq!(response_end(r).unwrap(), Some((r.len() - 5, r.len())));
         // The head is whole before the body is: the end is known already.
-        assert_eq!(response_end(&r[..r.len() - 2]).unwrap(), Some(r.len()));
+        assert_eq!(
+            response_end(&r[..r.len() - 2]).unwrap(),
+            Some((r.len() - 5, r.len()))
+        );
         assert_eq!(
             response_end(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn the_upstream_request_loses_its_connection_field() {
+        let raw = b"GET /tiny HTTP/1.1\r\nHost: a\r\nConnection: Close\r\nX: 1\r\n\r\n";
+        let mut fields = [httparse::EMPTY_HEADER; 8];
+        let mut req = httparse::Request::new(&mut fields);
+        assert!(req.parse(raw).unwrap().is_complete());
+        let mut out = Vec::new();
+        assert!(without_connection(&req, &mut out));
+        assert_eq!(out, b"GET /tiny HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n");
     }
 
     #[test]

@@ -114,6 +114,20 @@ fn expect_100_continue_is_answered_before_the_body(driver: Driver) {
         );
     }
 
+    // Nor for a body declared empty (RFC 9110 §10.1.1: nothing to wait for).
+    let empty = H3Request::post("/empty")
+        .header("expect", "100-continue")
+        .body("")
+        .content_length(0);
+    let res = h3client::run(&plan(addr, &cert).request(empty)).unwrap();
+    let r = &res.requests[0];
+    assert_eq!(r.status, Some(200), "{}", res.summary());
+    assert!(
+        r.interim.is_empty(),
+        "a 100 for an empty body: {:?}",
+        r.interim
+    );
+
     // Without the expectation no 100 is sent.
     let res =
         h3client::run(&plan(addr, &cert).request(H3Request::post("/plain").body("abc"))).unwrap();

@@ -1,7 +1,7 @@
 //! The receive phase of an HTTP/3 request: the HTTP/1.1 upstream's response
-//! head (read with the HTTP/1.1 front end's `HeadRead`, interim answers
-//! forwarded but for a 100) converted and sent as HTTP/3 HEADERS, then the body as DATA
-//! frames and a chunked body's trailers as a trailer section.
+//! head (read with the HTTP/1.1 front end's `HeadRead`; interim answers but
+//! a 100 forwarded first) converted and sent as HTTP/3 HEADERS, then the
+//! body as DATA frames and a chunked body's trailers as a trailer section.
 
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,9 @@ pub enum Received {
     Retry,
 }
 
-/// The upstream's response head (1xx but 100 forwarded), converted and sent, then
-/// the body as DATA frames; or a head the retry rule drops. `replayable`:
+/// The upstream's response head (1xx but 100 forwarded before it),
+/// converted and sent, then the body as DATA frames; or a head the retry
+/// rule drops. `replayable`:
 /// the request may be sent again whole (idempotent, body none or kept).
 #[allow(clippy::too_many_arguments)]
 pub async fn receive(
@@ -86,13 +87,13 @@ pub async fn receive(
                     if m.status != 100 {
                         let (res, len) = h1_to_h3(&head).ok_or(Error::new(ErrorKind::Internal))?;
                         match stream.send_response(res).await.map_err(send_failed) {
+                            Ok(()) => rq.bytes_out += len as u64,
                             // Over the client's field-section limit: an
                             // interim answer is only a hint; the final one
                             // still goes.
                             Err(e) if e.kind() == ErrorKind::ResponseTooLarge => {}
-                            r => r?,
+                            Err(e) => return Err(e),
                         }
-                        rq.bytes_out += len as u64;
                     }
                     continue;
                 }

@@ -68,7 +68,7 @@ impl Upload {
         let again = self.started;
         if !again {
             self.started = true;
-            if f.expect_continue && !self.done && f.first.is_empty() {
+            if f.expect_continue && !f.body.is_empty() && f.first.is_empty() {
                 // As HTTP/1.1's: the go-ahead once an upstream is ready
                 // to take the body; a retry does not repeat it.
                 let mut go_on = http::Response::new(());

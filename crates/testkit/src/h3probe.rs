@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
+use crate::h3client::{self, H3Plan, H3Request, H3Results};
 use crate::tls::TestCert;
 
 /// Runs `tools/<script>` against `addr` (SNI `localhost`, trusting `cert`)
@@ -70,4 +71,14 @@ respond = { status = 200, body = "ok" }
         .var("CERTS", cert.toml())
         .driver(driver)
         .start()
+}
+
+/// One `GET /` from a new client on a connection of its own: after a probe
+/// broke (or was refused) its connection, the listener must still serve the
+/// next client.
+pub fn new_client_get(addr: SocketAddr, cert: &TestCert) -> Result<H3Results> {
+    let plan = H3Plan::new(addr, "localhost", cert)
+        .connections(1)
+        .request(H3Request::get("/"));
+    h3client::run(&plan)
 }

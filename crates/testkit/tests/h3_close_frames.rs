@@ -6,7 +6,6 @@
 //! a 0x1c one; patched (vendor/quinn-proto, PATCH.md). aioquic on real
 //! sockets (`tools/h3hsclose.py`), both drivers.
 
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::{each_driver, h3probe, Driver, TestCert};
 
 each_driver!(an_application_close_in_a_handshake_packet_is_a_protocol_violation);
@@ -23,9 +22,6 @@ fn an_application_close_in_a_handshake_packet_is_a_protocol_violation(driver: Dr
     assert_eq!(r["close"]["code"], PROTOCOL_VIOLATION, "{r}");
     assert_eq!(r["close"]["frame_type"], APPLICATION_CLOSE, "{r}");
     // The listener serves the next client.
-    let plan = H3Plan::new(gw.addr(&name), "localhost", &cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(gw.addr(&name), &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }

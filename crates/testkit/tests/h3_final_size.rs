@@ -4,7 +4,6 @@
 //! RESET_STREAM only, and took the smaller size; patched (vendor/quinn-proto,
 //! PATCH.md). aioquic on real sockets (`tools/h3finalsize.py`), both drivers.
 
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::{each_driver, h3probe, Driver, TestCert};
 
 each_driver!(a_final_size_below_received_data_is_a_final_size_error);
@@ -19,9 +18,6 @@ fn a_final_size_below_received_data_is_a_final_size_error(driver: Driver) {
     let r = h3probe::run("h3finalsize.py", gw.addr(&name), &cert, &[]).unwrap();
     assert_eq!(r["server_close"]["code"], FINAL_SIZE_ERROR, "{r}");
     // The listener serves the next client.
-    let plan = H3Plan::new(gw.addr(&name), "localhost", &cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(gw.addr(&name), &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }

@@ -9,7 +9,7 @@
 //! drivers.
 
 use shardgate_testkit::binary::Running;
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
+use shardgate_testkit::h3probe;
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::tools::TempDir;
 use shardgate_testkit::{each_driver, free_port, Driver, TestCert};
@@ -59,10 +59,7 @@ respond = {{ status = 200, body = "ok" }}
     let admin_addr = format!("127.0.0.1:{admin}").parse().unwrap();
 
     // Warm-up: one request brings the shard's buffers and pools to size.
-    let plan = H3Plan::new(addr, "localhost", &cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(addr, &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
     let accepted = scrape_sum(admin_addr, "shardgate_quic_streams_total", &[]);
 
@@ -94,6 +91,6 @@ respond = {{ status = 200, body = "ok" }}
     );
 
     // The shard still serves.
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(addr, &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }

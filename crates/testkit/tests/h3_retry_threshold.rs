@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
+use shardgate_testkit::h3probe;
 use shardgate_testkit::metrics::scrape_sum;
 use shardgate_testkit::{each_driver, wait_until, Driver, Gateway, TestCert};
 
@@ -65,10 +65,7 @@ fn busy(gw: &Gateway, name: &str) -> f64 {
 
 /// One connection, one GET: it must be answered.
 fn client(gw: &Gateway, name: &str, cert: &TestCert) {
-    let plan = H3Plan::new(gw.addr(name), "localhost", cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(gw.addr(name), cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }
 

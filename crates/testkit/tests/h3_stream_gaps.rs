@@ -10,7 +10,7 @@
 //! drivers.
 
 use serde_json::Value;
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
+use shardgate_testkit::h3probe;
 use shardgate_testkit::{each_driver, Driver, Gateway, TestCert};
 
 each_driver!(gapped_pieces_past_the_connection_budget_close_it);
@@ -44,9 +44,6 @@ fn gapped_pieces_past_the_connection_budget_close_it(driver: Driver) {
     );
 
     // Other clients are not affected.
-    let plan = H3Plan::new(gw.addr(&name), "localhost", &cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(gw.addr(&name), &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }

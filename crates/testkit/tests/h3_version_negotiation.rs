@@ -6,7 +6,6 @@
 //! drafts 29–34, which the gateway's `h3` ALPN could never serve. A raw UDP
 //! probe (`tools/h3version.py`) on real sockets, both drivers.
 
-use shardgate_testkit::h3client::{self, H3Plan, H3Request};
 use shardgate_testkit::{each_driver, h3probe, Driver, TestCert};
 
 each_driver!(other_versions_get_version_negotiation_listing_version_1);
@@ -38,9 +37,6 @@ fn other_versions_get_version_negotiation_listing_version_1(driver: Driver) {
         assert_eq!(r["ids_echoed"], true, "{version}: {r}");
     }
     // Version 1 clients are served as ever.
-    let plan = H3Plan::new(gw.addr(&name), "localhost", &cert)
-        .connections(1)
-        .request(H3Request::get("/"));
-    let res = h3client::run(&plan).unwrap();
+    let res = h3probe::new_client_get(gw.addr(&name), &cert).unwrap();
     assert_eq!(res.statuses(), [Some(200)], "{}", res.summary());
 }

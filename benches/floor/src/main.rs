@@ -33,6 +33,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 
@@ -150,7 +151,16 @@ async fn serve(
             if res.len() == res.capacity() {
                 res.reserve(BODY_BUF);
             }
-            let (n, b) = mode.run(up.read(res)).await;
+            // After the bytes already read: monoio reads into a `Vec` from
+            // its start, so a response over several reads needs the slice.
+            let (len, cap) = (res.len(), res.capacity());
+            let read = up.read(res.slice_mut(len..cap));
+            let (n, b) = mode
+                .run(async {
+                    let (n, b) = read.await;
+                    (n, b.into_inner())
+                })
+                .await;
             res = b;
             if n? == 0 {
                 return Ok(());

@@ -6,19 +6,23 @@ forwarder "the floor to approach" (FACTS.md measured it at 0.78-0.80x nginx on a
 host). The floor moves with the host, so it is measured here beside the others: nginx as a
 1-worker proxy, `floor` (benches/floor: a keep-alive forwarder with nothing a proxy could
 skip), `floor --timers per-op` (the same with a monoio timeout around each of its four
-operations) and shardgate (1 shard, the harness's config, features at their defaults), each
-pinned to cpu1, with the nginx origin and wrk on cpu0. Runs rotate through the programs round
-after round, so drift lands on all alike; the table gives each program's median CPU µs per
-request (utime+stime / requests) and the median of its per-round ratios to nginx and to the
-floor.
+operations), `floor-uring` (the same forwarder without monoio, on a hand-driven io_uring:
+multishot receive into provided buffers, registered files, `POLL_FIRST`, a cancel at close only
+for what is still in flight; ADR 21's candidate, to see whether those get a forwarder below 0.85x nginx here) and
+shardgate (1 shard, the harness's config, features at their defaults), each pinned to cpu1,
+with the nginx origin and wrk on cpu0. Runs rotate through the programs round after round, so
+drift lands on all alike; the table gives each program's median CPU µs per request
+(utime+stime / requests) and the median of its per-round ratios to nginx and to the floor.
 
 `close12b` sends `Connection: close`, a new client connection per request. Its floor is
 `floor --pool` (upstream connections from one keep-alive pool, as a gateway's, the
 `Connection` field not forwarded, the client connection closed after the response), measured
-beside nginx and shardgate; the keep-alive floors do not take part.
+beside nginx and shardgate; the keep-alive floors (floor-uring too: it has no pool) do not take
+part. The "÷ its floor" column is against `floor` (monoio) for floor-uring as for the others.
 
   benches/harness/floor.py --rounds 10 --seconds 4 [--scenarios 12b,16k,close12b]
       [--shardgate target/release/shardgate] [--floor target/release/floor]
+      [--floor-uring target/release/floor-uring]
 """
 
 from __future__ import annotations
@@ -48,13 +52,14 @@ def main() -> int:
     ap.add_argument("--scenarios", default="12b,16k", help=f"comma-separated, of {','.join(PATHS)}")
     ap.add_argument("--shardgate", default=os.path.join(REPO, "target/release/shardgate"))
     ap.add_argument("--floor", default=os.path.join(REPO, "target/release/floor"))
+    ap.add_argument("--floor-uring", default=os.path.join(REPO, "target/release/floor-uring"))
     ap.add_argument("--base-port", type=int, default=19380)
     args = ap.parse_args()
     scenarios = args.scenarios.split(",")
     unknown = [s for s in scenarios if s not in PATHS]
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; known: {', '.join(PATHS)}")
-    for binary in (args.shardgate, args.floor):
+    for binary in (args.shardgate, args.floor, args.floor_uring):
         if not os.access(binary, os.X_OK):
             ap.error(f"no binary at {binary} (cargo build --release -p shardgate -p shardgate-floor)")
     tmp = tempfile.mkdtemp(prefix="shardgate-floor-")
@@ -80,8 +85,8 @@ def main() -> int:
         # The harness's own config, without an access log (as ab.py's default variant).
         os.environ["SHARDGATE_BENCH_ACCESS_LOG"] = ""
         os.environ["SHARDGATE_BENCH_ACCESS_LOG_PATH"] = ""
-        floor_port, timed_port, pooled_port = (args.base_port + 20, args.base_port + 21,
-                                               args.base_port + 22)
+        floor_port, timed_port, pooled_port, uring_port = (args.base_port + i
+                                                           for i in (20, 21, 22, 23))
         programs = [
             start("nginx", ["nginx", "-c", configs.write_nginx(nginx_dir, ports, 1)], ports.nginx),
             start("floor", [args.floor, f"127.0.0.1:{floor_port}", upstream], floor_port),
@@ -89,6 +94,8 @@ def main() -> int:
                                    "--timers", "per-op"], timed_port),
             start("floor+pool", [args.floor, f"127.0.0.1:{pooled_port}", upstream, "--pool"],
                   pooled_port),
+            start("floor-uring", [args.floor_uring, f"127.0.0.1:{uring_port}", upstream],
+                  uring_port),
             start("shardgate", [args.shardgate, "--log", "warn", "--config",
                                 configs.write_shardgate(sg_dir, replace(ports), 1)], ports.shardgate),
         ]
@@ -97,6 +104,9 @@ def main() -> int:
         runs = {s: new_conn if s.startswith("close") else keep_alive for s in scenarios}
         floor_of = {s: "floor+pool" if s.startswith("close") else "floor" for s in scenarios}
         cpu = {(s, n): [] for s in scenarios for n, _, _ in runs[s]}
+        # Non-2xx answers and socket errors per program: a forwarder that breaks responses
+        # must not pass for a cheap one.
+        errors = {key: 0 for key in cpu}
         for r in range(args.rounds):
             for s in scenarios:
                 progs = runs[s]
@@ -107,14 +117,15 @@ def main() -> int:
                                          capture_output=True, text=True).stdout
                     ticks = procs.cpu_ticks(proc.pids()) - before
                     res = wrk.parse(out)
+                    errors[(s, name)] += res["non2xx"] + sum(res["socket_errors"].values())
                     if res["non2xx"] or any(res["socket_errors"].values()) or not res["requests"]:
                         print(f"{name} {s}: {res['requests']} requests, {res['non2xx']} non-2xx, "
                               f"socket errors {res['socket_errors']}", file=sys.stderr)
                     cpu[(s, name)].append(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(1, res["requests"]))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         print(f"| scenario (c={CONNS}) | program | CPU µs/req median (min–max), {args.rounds} runs "
-              "| ÷ nginx, paired (quartiles) | ÷ its floor, paired |")
-        print("|---|---|---|---|---|")
+              "| ÷ nginx, paired (quartiles) | ÷ its floor, paired | errors |")
+        print("|---|---|---|---|---|---|")
         for s in scenarios:
             for name, _, _ in runs[s]:
                 v = cpu[(s, name)]
@@ -126,7 +137,7 @@ def main() -> int:
                                  + (f" ({q[0]:.3f}–{q[2]:.3f})" if base == "nginx" else ""))
                 label = "new connection 12b" if s.startswith("close") else f"keep-alive {s}"
                 print(f"| {label} | {name} | {statistics.median(v):.2f} "
-                      f"({min(v):.2f}–{max(v):.2f}) | {cells[0]} | {cells[1]} |")
+                      f"({min(v):.2f}–{max(v):.2f}) | {cells[0]} | {cells[1]} | {errors[(s, name)]} |")
         return 0
     finally:
         for p in reversed(started):

@@ -257,16 +257,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("io_uring runtime")?;
     rt.block_on(async move {
-        // TCP_DEFER_ACCEPT, as the harness sets for all three proxies: a
-        // new connection is handed over with its request queued.
-        let opts = shardgate_net::ListenOpts {
-            backlog: 4096,
-            tcp_fast_open: 0,
-            steering: shardgate_net::Steering::None,
-            defer_accept: true,
-        };
-        let mut group = shardgate_net::bind_tcp_group(listen, 1, &opts).context("bind")?;
-        let listener = TcpListener::from_std(group.pop().context("bind: no socket")?)?;
+        let listener = TcpListener::from_std(shardgate_floor::bind(listen)?)?;
         let pool: Pool = Rc::default();
         loop {
             let (client, _) = listener.accept().await.context("accept")?;

@@ -45,15 +45,7 @@ fn main() -> anyhow::Result<()> {
     };
     let listen: SocketAddr = listen.parse().context("LISTEN")?;
     let upstream: SocketAddr = upstream.parse().context("UPSTREAM")?;
-    // As `floor` binds (and the harness gives all proxies).
-    let opts = shardgate_net::ListenOpts {
-        backlog: 4096,
-        tcp_fast_open: 0,
-        steering: shardgate_net::Steering::None,
-        defer_accept: true,
-    };
-    let mut group = shardgate_net::bind_tcp_group(listen, 1, &opts).context("bind")?;
-    let listener = group.pop().context("bind: no socket")?;
+    let listener = shardgate_floor::bind(listen)?;
     let mut proxy = Proxy::new(&listener, upstream, &LIMITS).context("io_uring setup")?;
     proxy.run().context("io_uring")
 }

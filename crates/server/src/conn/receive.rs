@@ -145,7 +145,10 @@ pub async fn receive<S: Io>(
     let mut upos = HEAD_ROOM;
     let mut got_any = false;
     let meta = loop {
-        let step = {
+        let step = if upos >= ubuf.len() {
+            // Nothing read yet (or since the last interim head): no parse.
+            RespStep::Partial
+        } else {
             let input = RespInput {
                 data: ubuf.get(upos..).unwrap_or_default(),
                 limits: &limits,

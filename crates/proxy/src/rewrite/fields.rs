@@ -31,7 +31,7 @@ pub(crate) fn eq_ci(a: &[u8], b: &[u8]) -> bool {
 /// Which of the singled-out names `name` is. Every field of every head passes
 /// here (twice per proxied request), so the length picks the one or two
 /// candidates to compare instead of a comparison per listed name: that was
-/// ≈5 % of a keep-alive request's instructions (performance.md, step 36).
+/// ≈5 % of a keep-alive request's instructions (performance.md, step 32).
 #[inline]
 pub(crate) fn classify(name: &[u8]) -> Name {
     let is = |known: &[u8]| eq_ci(name, known);

@@ -1,4 +1,4 @@
-use std::{cell::RefCell, collections::HashSet, rc::Rc};
+use std::{cell::RefCell, rc::Rc};
 
 use crate::driver::op::OpCanceller;
 
@@ -21,10 +21,14 @@ pub(crate) struct AssociateGuard {
     shared: Rc<RefCell<Shared>>,
 }
 
+// shardgate patch: a Vec with a linear search instead of a HashSet. A handle
+// has at most a few operations associated at once (one in shardgate), and
+// SipHash on every associate and release cost ~700 instructions per read;
+// the Vec keeps the set semantics (no duplicates, remove one).
 #[derive(Default)]
 struct Shared {
     canceled: bool,
-    slot_ref: HashSet<OpCanceller>,
+    slot_ref: Vec<OpCanceller>,
 }
 
 impl Canceller {
@@ -36,7 +40,7 @@ impl Canceller {
 
     /// Cancel all related operations.
     pub fn cancel(self) -> Self {
-        let mut slot = HashSet::new();
+        let mut slot = Vec::new(); // shardgate patch (was HashSet::new())
         {
             let mut shared = self.shared.borrow_mut();
             shared.canceled = true;
@@ -72,7 +76,10 @@ impl CancelHandle {
     pub(crate) fn associate_op(self, op_canceller: OpCanceller) -> AssociateGuard {
         {
             let mut shared = self.shared.borrow_mut();
-            shared.slot_ref.insert(op_canceller.clone());
+            // shardgate patch (was HashSet::insert)
+            if !shared.slot_ref.contains(&op_canceller) {
+                shared.slot_ref.push(op_canceller.clone());
+            }
         }
         AssociateGuard {
             op_canceller,
@@ -84,7 +91,10 @@ impl CancelHandle {
 impl Drop for AssociateGuard {
     fn drop(&mut self) {
         let mut shared = self.shared.borrow_mut();
-        shared.slot_ref.remove(&self.op_canceller);
+        // shardgate patch (was HashSet::remove)
+        if let Some(at) = shared.slot_ref.iter().position(|o| *o == self.op_canceller) {
+            shared.slot_ref.swap_remove(at);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import configs  # noqa: E402
 import flood_client  # noqa: E402
 import h3load  # noqa: E402
+import instructions  # noqa: E402
 import report  # noqa: E402
 import runner  # noqa: E402
 import wrk  # noqa: E402
@@ -721,6 +722,34 @@ class H3(unittest.TestCase):
         self.assertIn("unknown protocol", rps["detail"])
         self.assertEqual(report.h3_verdicts(ss[:0]), [])
         self.assertIn("caddy", "\n".join(report.h3_table(ss)))
+
+
+class Instructions(unittest.TestCase):
+    """instructions.py reads callgrind's own output: made here by callgrind on a real program."""
+
+    def test_totals_and_top_from_a_real_callgrind_run(self):
+        import shutil
+        import subprocess
+        import tempfile
+        if shutil.which("valgrind") is None:
+            self.fail("valgrind is missing (.ci/test installs it)")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "callgrind.out")
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            "/bin/true"], check=True, capture_output=True)
+            total = instructions.totals(out)
+            # /bin/true's start-up alone runs tens of thousands of instructions.
+            self.assertGreater(total, 10_000)
+            rows = instructions.top(out, 2, 5)
+            self.assertEqual(len(rows), 5)
+            first = int(rows[0].split("|")[1].replace(",", ""))
+            # Inclusive per "request" (2 here): the heaviest row is at most the whole run.
+            self.assertLessEqual(first, total / 2 + 1)
+            self.assertGreater(first, 0)
+            with open(os.path.join(tmp, "empty.out"), "w") as f:
+                f.write("events: Ir\n")
+            with self.assertRaises(SystemExit):
+                instructions.totals(os.path.join(tmp, "empty.out"))
 
 
 if __name__ == "__main__":

@@ -574,7 +574,11 @@ impl Drop for TimerEntry {
     }
 }
 
-#[cfg_attr(target_arch = "x86_64", repr(align(128)))]
-#[cfg_attr(not(target_arch = "x86_64"), repr(align(64)))]
+// shardgate patch: no padding. Upstream aligned this to 128 bytes (64 off
+// x86_64), as tokio's multi-threaded timer does against false sharing; monoio's
+// timer entries never leave their thread, so the padding only made every
+// `Sleep` ≥ 384 bytes and 128-aligned, which every future holding one
+// inherits: each `timeout()` moved 1 KiB, and each spawned connection task
+// (≈12 KiB) went through `posix_memalign` instead of `malloc`.
 #[derive(Debug, Default)]
 struct CachePadded<T>(T);

@@ -192,3 +192,18 @@ impl Io for UpStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every operation here is wrapped in a monoio timeout, and the
+    /// connection's task holds them: the vendored monoio's timer entry is not
+    /// padded to a cache line (ADR 28). With upstream's padding a `Sleep` is
+    /// 128-aligned, which made each connection task a `posix_memalign`.
+    #[test]
+    fn timers_are_not_over_aligned() {
+        let sleep = std::mem::align_of::<monoio::time::Sleep>();
+        assert!(sleep <= 16, "monoio::time::Sleep is {sleep}-aligned");
+        let size = std::mem::size_of::<monoio::time::Sleep>();
+        assert!(size < 384, "monoio::time::Sleep is {size} bytes");
+    }
+}

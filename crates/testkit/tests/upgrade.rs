@@ -27,6 +27,8 @@ struct Setup {
     udp: u16,
     admin: u16,
     cert: TestCert,
+    /// The config's `shutdown_grace`.
+    grace: &'static str,
 }
 
 /// A successor is not the test's child: when a test fails before it stops
@@ -55,7 +57,7 @@ shards = 2
 driver = "{driver}"
 pid_file = {pid:?}
 [server.timeouts]
-shutdown_grace = "8s"
+shutdown_grace = "{grace}"
 [admin]
 address = "127.0.0.1:{admin}"
 [[listener]]
@@ -78,11 +80,16 @@ respond = {{ status = 200, body = "{body}" }}
         tcp = s.tcp,
         udp = s.udp,
         certs = s.cert.toml(),
+        grace = s.grace,
     )
 }
 
 /// A directory with the config (`v1`), its ports and certificate.
 fn files(driver: Driver, tag: &str) -> Setup {
+    files_with_grace(driver, tag, "8s")
+}
+
+fn files_with_grace(driver: Driver, tag: &str, grace: &'static str) -> Setup {
     let dir = tools::TempDir::new(&format!("upgrade-{tag}-{driver}")).unwrap();
     let mut s = Setup {
         config: PathBuf::new(),
@@ -91,6 +98,7 @@ fn files(driver: Driver, tag: &str) -> Setup {
         udp: free_port().unwrap(),
         admin: free_port().unwrap(),
         cert: TestCert::new(&["upgrade.test"]).unwrap(),
+        grace,
         dir,
     };
     s.config = s
@@ -101,7 +109,10 @@ fn files(driver: Driver, tag: &str) -> Setup {
 }
 
 fn setup(driver: Driver, tag: &str) -> (Setup, Running) {
-    let s = files(driver, tag);
+    start(files(driver, tag))
+}
+
+fn start(s: Setup) -> (Setup, Running) {
     let run = Running::start(&s.config, s.admin, &[], Some(s.dir.path())).unwrap();
     assert!(wait_until(Duration::from_secs(5), || pid_of(&s.pid_file)
         == Some(run.0.id())));
@@ -188,18 +199,24 @@ fn stop(pid: u32) {
     );
 }
 
-/// Requests of the QUIC connection that spans an upgrade, 400 ms apart:
-/// 7.2 s, as long as it can be and still end before the old process's
-/// `shutdown_grace` (8 s from the hand-over, which comes after the
-/// connection opened) sends GOAWAY. At 14 (5.6 s) a CI run whose upgrade
-/// took longer than the span saw nothing forwarded.
-const SPAN_REQUESTS: usize = 18;
+/// Requests of the QUIC connection that spans an upgrade, 400 ms apart: 16 s
+/// from its start, the upgrade starting 1.5 s in. Some request must come after
+/// the hand-over (so the new process forwards it to the old one) and the last
+/// one before the old process's `shutdown_grace` from the hand-over sends
+/// GOAWAY. With an 8 s grace that left room for an upgrade of at most 5.7 s
+/// (18 requests), and loaded CI runs took longer (at 14 requests, 5ee99cd; at
+/// 18, 7671b98): this test runs with a 30 s grace, so an upgrade may take up
+/// to 14.5 s.
+const SPAN_REQUESTS: usize = 40;
+const LOAD_GRACE: &str = "30s";
 
 fn upgrade_under_load_fails_no_request(driver: Driver) {
-    let (s, mut old) = setup(driver, "load");
+    let (s, mut old) = start(files_with_grace(driver, "load", LOAD_GRACE));
     let old_pid = old.0.id();
     // One QUIC connection that spans the upgrade: a request every 400 ms.
-    let mut span = h3(&s).idle_timeout(Duration::from_secs(30));
+    let mut span = h3(&s)
+        .idle_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(40));
     for _ in 0..SPAN_REQUESTS {
         span = span.request(H3Request::get("/").sleep_before(Duration::from_millis(400)));
     }
